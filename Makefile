@@ -1,0 +1,38 @@
+# Passerelle — two commands for a newcomer: `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+OUT    ?= out
+DEMO_DATES := 2026-11-19 2026-11-20
+
+.PHONY: venv demo test dev bench docs clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	@for d in $(DEMO_DATES); do \
+	  $(BIN)/passerelle run --inbox data/samples --out $(OUT) --date $$d || exit $$?; \
+	done
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+dev: $(STAMP)
+	mkdir -p .dagster_home
+	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster dev -w workspace.yaml
+
+bench: $(STAMP)
+	$(BIN)/python -m passerelle.bench
+
+docs: $(STAMP)
+	$(BIN)/python -m passerelle.docs
+
+clean:
+	rm -rf $(OUT) .dagster_home .pytest_cache
