@@ -144,9 +144,11 @@ def parse_decimal(s: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 
 def parse_int(s: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Whole numbers (``12``, ``1 200``, ``12,0``). Fractions, units or letters are invalid."""
+    """Whole numbers (``12``, ``1 200``, ``12,0``). Fractions, units, letters or values beyond
+    the int32 range are invalid."""
     vals, invalid = parse_decimal(s)
-    frac = vals.notna() & (vals.fillna(0) % 1 != 0)
+    # values that do not fit in int32 (the canonical type) are unreadable, not wrapped around
+    frac = vals.notna() & ((vals.fillna(0) % 1 != 0) | (vals.fillna(0).abs() > 2**31 - 1))
     invalid = (invalid | frac).fillna(False).astype(bool)
     out = vals.mask(frac).round().astype("Int32")
     return out, invalid
