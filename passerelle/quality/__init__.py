@@ -1,0 +1,1 @@
+"""Contracts on the canonical tables (Great Expectations suite, imported lazily)."""
