@@ -1,0 +1,173 @@
+"""out_* assets: the feeds, the quality report, and the atomic publication of the day folder.
+
+Checks (blocking): each XML feed is valid against our XSD profile; each full feed respects the
+DQ023 guard (not empty, not below half of the last publication).
+"""
+
+
+from datetime import datetime, timezone
+
+import pandas as pd
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    AssetIn,
+    MetadataValue,
+    asset,
+    asset_check,
+)
+
+from assets.ingest import partition_date
+from passerelle.daily import DayContext
+from passerelle.feeds.catalog import FEEDS, FeedResult, FeedSpec, produce_feed
+from passerelle.publication import QualityOutputs, publish_day, write_quality_outputs
+from passerelle.publishable import Publication
+from passerelle.sources.base import ExtractRead
+from pipelines.partitions import daily_partitions
+from pipelines.resources import InboxResource, OutboxResource, StoreResource
+
+
+def _feed_asset(spec: FeedSpec):
+    name = f"out_{spec.name}" if spec.name != "carif" else "out_carif_lheo"
+    if spec.name == "pole_emploi":
+        name = "out_pole_emploi_lheo"
+    if spec.name == "mission_locale":
+        name = "out_mission_locale_csv"
+
+    @asset(
+        name=name,
+        partitions_def=daily_partitions,
+        group_name="out",
+        ins={"pub": AssetIn("core_publishable"), "day": AssetIn("core_previous_publication")},
+        description=spec.description,
+    )
+    def _asset(context: AssetExecutionContext, outbox: OutboxResource, pub: Publication, day: DayContext) -> FeedResult:
+        d = partition_date(context)
+        staging = outbox.staging(d, context.run_id)
+        result = produce_feed(spec, pub, staging, d, day.previous_feed_counts.get(spec.name))
+        context.add_output_metadata(
+            {
+                "path": result.path,
+                "records": result.records,
+                "published": result.published,
+                "withheld_reason": result.withheld_reason or "",
+                "validation_errors": len(result.validation_errors),
+            }
+        )
+        return result
+
+    checks = []
+    if spec.profile_xsd:
+        @asset_check(asset=_asset, name="valid_against_profile", blocking=True,
+                     description=f"The feed validates against schemas/xsd/{spec.profile_xsd}")
+        def _valid(feed: FeedResult) -> AssetCheckResult:
+            return AssetCheckResult(
+                passed=not feed.validation_errors,
+                severity=AssetCheckSeverity.ERROR,
+                metadata={"errors": MetadataValue.md("\n".join(f"- {e}" for e in feed.validation_errors[:20]) or "aucune")},
+            )
+        checks.append(_valid)
+    if spec.guarded:
+        @asset_check(asset=_asset, name="dq023_guard", blocking=True,
+                     description="A feed that would be empty or lose more than half of its sessions is not published")
+        def _guard(feed: FeedResult) -> AssetCheckResult:
+            # Passes when the feed respects the guard, or when the guard withheld it.
+            ok = (not feed.published) or feed.records > 0
+            return AssetCheckResult(
+                passed=ok,
+                severity=AssetCheckSeverity.ERROR,
+                metadata={"records": feed.records, "published": feed.published,
+                          "withheld_reason": feed.withheld_reason or ""},
+            )
+        checks.append(_guard)
+    return _asset, checks
+
+
+feed_assets = []
+feed_checks = []
+for _spec in FEEDS:
+    _a, _c = _feed_asset(_spec)
+    feed_assets.append(_a)
+    feed_checks.extend(_c)
+
+FEED_INS = {
+    "carif": AssetIn("out_carif_lheo"),
+    "carif_delta": AssetIn("out_carif_delta"),
+    "pole_emploi": AssetIn("out_pole_emploi_lheo"),
+    "mission_locale": AssetIn("out_mission_locale_csv"),
+}
+RAW_INS = {
+    "sam": AssetIn("raw_sam_offer"),
+    "eos_sessions": AssetIn("raw_eos_sessions"),
+    "eos_events": AssetIn("raw_eos_events"),
+    "sigma": AssetIn("raw_sigma_workbook"),
+}
+
+
+@asset(
+    partitions_def=daily_partitions,
+    group_name="out",
+    ins={"pub": AssetIn("core_publishable"), "findings": AssetIn("core_findings"), "sessions": AssetIn("core_sessions"),
+         **FEED_INS, **RAW_INS},
+    description="issues.csv and the self-contained HTML quality report for Carif staff",
+)
+def out_quality_report(
+    context: AssetExecutionContext, outbox: OutboxResource, store: StoreResource,
+    pub: Publication, findings: pd.DataFrame, sessions: pd.DataFrame,
+    carif: FeedResult, carif_delta: FeedResult, pole_emploi: FeedResult, mission_locale: FeedResult,
+    sam: ExtractRead, eos_sessions: ExtractRead, eos_events: ExtractRead, sigma: ExtractRead,
+) -> QualityOutputs:
+    d = partition_date(context)
+    staging = outbox.staging(d, context.run_id)
+    st = store.open()
+    try:
+        history = st.run_history(limit=30)
+    finally:
+        st.dispose()
+    q = write_quality_outputs(
+        staging, d, context.run_id, findings, sessions, pub,
+        [carif, carif_delta, pole_emploi, mission_locale], [sam, eos_sessions, eos_events, sigma], history,
+    )
+    context.add_output_metadata({"findings": q.findings_count, "issues_csv": q.issues_path, "report": q.report_path})
+    return q
+
+
+@asset(
+    partitions_def=daily_partitions,
+    group_name="out",
+    ins={"pub": AssetIn("core_publishable"), "quality": AssetIn("out_quality_report"),
+         "formations": AssetIn("core_formations"), "actions": AssetIn("core_actions"),
+         "sessions": AssetIn("core_sessions"), "events": AssetIn("core_events"), "quarantine": AssetIn("core_quarantine"),
+         **FEED_INS, **RAW_INS},
+    description="Atomic move of the day folder into place, store commit, manifest",
+)
+def out_publication(
+    context: AssetExecutionContext, inbox: InboxResource, outbox: OutboxResource, store: StoreResource,
+    pub: Publication, quality: QualityOutputs,
+    formations: pd.DataFrame, actions: pd.DataFrame, sessions: pd.DataFrame, events: pd.DataFrame,
+    quarantine: pd.DataFrame,
+    carif: FeedResult, carif_delta: FeedResult, pole_emploi: FeedResult, mission_locale: FeedResult,
+    sam: ExtractRead, eos_sessions: ExtractRead, eos_events: ExtractRead, sigma: ExtractRead,
+) -> dict:
+    d = partition_date(context)
+    staging = outbox.staging(d, context.run_id)
+    record = context.instance.get_run_record_by_id(context.run_id)
+    started = record.create_timestamp if record is not None else datetime.now(timezone.utc)
+    st = store.open()
+    try:
+        summary = publish_day(
+            store=st, out_dir=outbox.root(), staging=staging, run_date=d, run_id=context.run_id,
+            started_at=started, inbox=str(inbox.root()),
+            canonical={"core_formations": formations, "core_actions": actions, "core_sessions": sessions,
+                       "core_events": events, "core_quarantine": quarantine},
+            pub=pub, quality=quality, feeds=[carif, carif_delta, pole_emploi, mission_locale],
+            reads=[sam, eos_sessions, eos_events, sigma],
+        )
+    finally:
+        st.dispose()
+    context.add_output_metadata(
+        {"folder": summary["folder"], "sessions": MetadataValue.json(summary["manifest"]["sessions"]),
+         "findings": MetadataValue.json(summary["manifest"]["findings"])}
+    )
+    return summary

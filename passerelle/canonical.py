@@ -1,0 +1,124 @@
+"""From what the readers return to the canonical tables of one run.
+
+``build_core`` concatenates the per-source tables, derives the LHEO actions of EOS (one per
+formation, training body and place), fills what a session inherits from its formation, and
+casts every table to its exact schema. ``content_hashes`` fingerprints what a consumer sees of
+a session (lineage excluded), so that a session whose line moved in the extract is not
+"updated".
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from passerelle.findings import concat_findings, findings_frame
+from passerelle.model import (
+    ACTIONS,
+    EVENTS,
+    FORMATIONS,
+    QUARANTINE,
+    SESSIONS,
+    conform,
+    empty_frame,
+    to_frame,
+)
+from passerelle.sources.base import ExtractRead
+
+LINEAGE = ["source", "source_file", "source_sheet", "source_line"]
+
+
+@dataclass
+class CoreTables:
+    formations: pd.DataFrame
+    actions: pd.DataFrame
+    sessions: pd.DataFrame
+    events: pd.DataFrame
+    quarantine: pd.DataFrame
+    reader_findings: pd.DataFrame = field(default_factory=findings_frame)
+
+
+def _typed(frames: list[pd.DataFrame], schema) -> pd.DataFrame:
+    frames = [f for f in frames if f is not None and len(f)]
+    if not frames:
+        return empty_frame(schema)
+    df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].reset_index(drop=True)
+    return to_frame(conform(df, schema))
+
+
+def derive_eos_actions(sessions: pd.DataFrame) -> pd.DataFrame:
+    """One LHEO action per EOS ``action_key`` (formation × training body × place)."""
+    eos = sessions[sessions["source"] == "eos"]
+    if eos.empty:
+        return empty_frame(ACTIONS)
+    first = eos.sort_values(["action_key", "source_line"], kind="stable").drop_duplicates("action_key")
+    cols = [
+        "action_key", "formation_key", *LINEAGE, "organisme_formateur", "siret_formateur",
+        "address_line", "postcode", "city", "insee_code", "entry_mode",
+    ]
+    return first[cols].reset_index(drop=True)
+
+
+def build_core(reads: list[ExtractRead]) -> CoreTables:
+    def tables(name: str) -> list[pd.DataFrame]:
+        return [r.tables[name] for r in reads if name in r.tables]
+
+    formations = _typed(tables("formations"), FORMATIONS)
+    sessions = _typed(tables("sessions"), SESSIONS)
+    events = _typed(tables("events"), EVENTS)
+    actions = _typed([*tables("actions"), derive_eos_actions(sessions)], ACTIONS)
+    quarantine = _typed([r.quarantine for r in reads], QUARANTINE)
+
+    if len(sessions) and len(formations):
+        # A session inherits the formation's title and programme when it has none of its own.
+        ref = formations.set_index("formation_key")[["title", "programme"]]
+        ref = ref[~ref.index.duplicated()]
+        inherited = ref.reindex(sessions["formation_key"])
+        for col in ("title", "programme"):
+            sessions[col] = sessions[col].fillna(pd.Series(inherited[col].to_numpy(), index=sessions.index))
+
+    sessions = sessions.sort_values("session_key", kind="stable").reset_index(drop=True)
+    events = events.sort_values("event_key", kind="stable").reset_index(drop=True)
+    formations = formations.sort_values("formation_key", kind="stable").reset_index(drop=True)
+    actions = actions.sort_values("action_key", kind="stable").reset_index(drop=True)
+    findings = concat_findings([r.findings for r in reads])
+    return CoreTables(formations, actions, sessions, events, quarantine, findings)
+
+
+# --- fingerprints -----------------------------------------------------------------------------
+
+_SEP = "\x1f"
+
+
+def _row_strings(df: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """One string per row joining ``columns`` (nulls as empty), vectorised."""
+    if df.empty:
+        return pd.Series([], dtype="string", index=df.index)
+    parts = [df[c].astype("string").fillna("\x00") for c in columns]
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.str.cat(p, sep=_SEP)
+    return out
+
+
+def _sha256(strings: pd.Series) -> pd.Series:
+    values = strings.to_numpy(dtype=object, na_value="")
+    return pd.Series(
+        [hashlib.sha256(s.encode("utf-8")).hexdigest() for s in values], index=strings.index, dtype="string"
+    )
+
+
+def content_hashes(sessions: pd.DataFrame, events: pd.DataFrame) -> pd.Series:
+    """sha256 of each session's published content and its events, lineage excluded."""
+    s_cols = [c for c in SESSIONS.names if c not in LINEAGE]
+    e_cols = [c for c in EVENTS.names if c not in LINEAGE]
+    session_str = _row_strings(sessions, s_cols)
+    if len(events):
+        ev = events.sort_values(["session_key", "event_key"], kind="stable")
+        ev_str = _row_strings(ev, e_cols)
+        per_session = ev_str.groupby(ev["session_key"].to_numpy(), sort=False).agg("\x1e".join)
+        joined = per_session.reindex(sessions["session_key"].to_numpy()).fillna("")
+        session_str = session_str.str.cat(pd.Series(joined.to_numpy(), index=sessions.index, dtype="string"), sep="\x1d")
+    return _sha256(session_str)

@@ -1,0 +1,192 @@
+"""The steps of one daily run, as plain functions (the Dagster assets call these).
+
+    reads ─► build_core ─► check_day ─► prepare_publication ─► write_feeds ─► finalize
+                              │               │                                  │
+                           store: known keys, last published state, payloads     store: versions, publication
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from passerelle.canonical import CoreTables, content_hashes
+from passerelle.findings import concat_findings, findings_frame
+from passerelle.model import ACTIONS, FORMATIONS
+from passerelle.publishable import (
+    Publication,
+    build_payloads,
+    classify,
+    entity_payloads,
+    frames_from_payloads,
+    keys_to_restore,
+    select,
+    sessions_from_payloads,
+)
+from passerelle.sources.base import ExtractRead
+
+SESSION_KINDS = {("eos", "sessions"), ("sigma", "actions")}
+
+
+def sources_read_ok(reads: list[ExtractRead]) -> set[str]:
+    """Sources whose session extract was read today (so a missing session really vanished)."""
+    return {r.source for r in reads if (r.source, r.kind) in SESSION_KINDS and r.ok and r.file is not None}
+
+
+def extract_dates(reads: list[ExtractRead]) -> dict[str, date]:
+    out: dict[str, date] = {}
+    for r in reads:
+        if r.extract_date is not None:
+            out[r.source] = max(out.get(r.source, r.extract_date), r.extract_date)
+    return out
+
+
+@dataclass
+class DayContext:
+    """What the store knows before today's run."""
+
+    run_date: date
+    previous_date: date | None
+    previous_state: pd.DataFrame
+    known_session_keys: set[str] = field(default_factory=set)
+    previous_feed_counts: dict[str, int] = field(default_factory=dict)
+
+
+def load_day_context(store, run_date: date) -> DayContext:
+    prev_date = store.last_publication_date(run_date)
+    state = store.published_state(prev_date) if prev_date else None
+    if state is None:
+        state = pd.DataFrame({"session_key": [], "content_hash": [], "status": [], "since_date": []})
+    counts = store.publication_counts(prev_date) if prev_date else {}
+    return DayContext(run_date, prev_date, state, set(store.known_session_keys()), counts)
+
+
+def check_day(core: CoreTables, reads: list[ExtractRead], day: DayContext, store=None) -> pd.DataFrame:
+    """All findings of the day: the readers' and the rules' (DQ001–DQ022)."""
+    from passerelle.rules.checks import CheckContext, run_checks
+
+    sources = sources_read_ok(reads)
+    previous = None
+    if len(day.previous_state):
+        gone = day.previous_state[~day.previous_state["session_key"].isin(set(core.sessions["session_key"]))]
+        gone = gone[gone["status"] != "cancelled"]
+        if len(gone) and store is not None:
+            payloads = store.session_payloads(gone[["session_key", "content_hash"]])
+            prev_sessions, _ = sessions_from_payloads(payloads["payload"]) if len(payloads) else (None, None)
+            if prev_sessions is not None and len(prev_sessions):
+                previous = prev_sessions.merge(
+                    gone[["session_key", "content_hash", "status", "since_date"]], on="session_key", how="left"
+                )
+    ctx = CheckContext(
+        run_date=day.run_date,
+        formations=core.formations,
+        actions=core.actions,
+        sessions=core.sessions,
+        events=core.events,
+        extract_dates=extract_dates(reads),
+        known_session_keys=day.known_session_keys,
+        previous=previous,
+        sources_read=sources,
+    )
+    return concat_findings([core.reader_findings, run_checks(ctx)])
+
+
+def prepare_publication(
+    core: CoreTables, findings: pd.DataFrame, reads: list[ExtractRead], day: DayContext, store
+) -> tuple[Publication, pd.DataFrame]:
+    """Today's publication and the payloads of the session versions seen today."""
+    from passerelle.rules.checks import session_errors
+
+    errors = set(session_errors(findings))
+    classes = classify(core.sessions, errors)
+    hashes = content_hashes(core.sessions, core.events)
+    restore = keys_to_restore(core.sessions, classes, day.previous_state, sources_read_ok(reads))
+
+    restored_sessions, restored_events = sessions_from_payloads(pd.Series([], dtype="string"))
+    restored_formations = frames_from_payloads([], FORMATIONS)
+    restored_actions = frames_from_payloads([], ACTIONS)
+    if len(restore):
+        payloads = store.session_payloads(restore[["session_key", "content_hash"]])
+        restored_sessions, restored_events = sessions_from_payloads(payloads["payload"])
+        missing_f = sorted(set(restored_sessions["formation_key"]) - set(core.formations["formation_key"]))
+        missing_a = sorted(set(restored_sessions["action_key"]) - set(core.actions["action_key"]))
+        restored_formations = frames_from_payloads(store.latest_entity_payloads("formation", missing_f), FORMATIONS)
+        restored_actions = frames_from_payloads(store.latest_entity_payloads("action", missing_a), ACTIONS)
+
+    quarantined_rows = int((core.quarantine["kind"] == "session").sum()) if len(core.quarantine) else 0
+    pub = select(
+        core.sessions, core.events, core.formations, core.actions, hashes, classes, day.previous_state,
+        restore, restored_sessions, restored_events, restored_formations, restored_actions,
+        day.run_date, quarantined_rows=quarantined_rows,
+    )
+    pub.counts["read_by_source"] = {
+        **{s: 0 for s in ("eos", "sigma")},
+        **{str(k): int(v) for k, v in core.sessions["source"].value_counts().items()},
+    }
+    pub.counts["formations_read"] = {str(k): int(v) for k, v in core.formations["source"].value_counts().items()}
+    versions = pd.DataFrame(
+        {"session_key": core.sessions["session_key"], "content_hash": hashes, "classes": classes}
+    )
+    return pub, versions
+
+
+def version_payloads(core: CoreTables, versions: pd.DataFrame, store) -> pd.DataFrame:
+    """Payloads of today's session versions not yet in the store (only those are built)."""
+    pairs = versions[["session_key", "content_hash"]]
+    new = store.new_version_pairs(pairs)
+    if new.empty:
+        return pd.DataFrame({"session_key": [], "content_hash": [], "payload": []})
+    mask = core.sessions["session_key"].isin(set(new["session_key"]))
+    sess = core.sessions[mask]
+    ev = core.events[core.events["session_key"].isin(set(sess["session_key"]))]
+    payload = build_payloads(sess, ev)
+    return pd.DataFrame(
+        {"session_key": sess["session_key"].to_numpy(), "content_hash": versions.loc[mask, "content_hash"].to_numpy(),
+         "payload": payload.to_numpy()}
+    )
+
+
+def entity_versions(core: CoreTables) -> dict[str, pd.DataFrame]:
+    """Formation and action payloads of the day, for re-emitting kept sessions later."""
+    import hashlib
+
+    out = {}
+    for kind, df, key in (("formation", core.formations, "formation_key"), ("action", core.actions, "action_key")):
+        payload = entity_payloads(df)
+        hashes = [hashlib.sha256(p.encode("utf-8")).hexdigest() for p in payload.to_numpy(dtype=object)]
+        out[kind] = pd.DataFrame({"key": df[key].to_numpy(), "content_hash": hashes, "payload": payload.to_numpy()})
+    return out
+
+
+def empty_findings() -> pd.DataFrame:
+    return findings_frame()
+
+
+def counts_by_severity(findings: pd.DataFrame) -> dict[str, int]:
+    vc = findings["severity"].value_counts()
+    return {s: int(vc.get(s, 0)) for s in ("error", "warning", "info")}
+
+
+def counts_by_rule(findings: pd.DataFrame) -> dict[str, int]:
+    return {str(k): int(v) for k, v in findings["rule"].value_counts().sort_index().items()}
+
+
+def day_paths(run_date: date) -> dict[str, str]:
+    d = run_date.isoformat()
+    return {
+        "carif": f"carif/lheo-{d}.xml",
+        "carif_delta": f"carif/lheo-delta-{d}.xml",
+        "pole_emploi": f"pole-emploi/offres-{d}.xml",
+        "mission_locale": f"mission-locale/sessions-{d}.csv",
+        "issues": "quality/issues.csv",
+        "report": "quality/report.html",
+        "manifest": "manifest.json",
+    }
+
+
+def ensure_parent(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path

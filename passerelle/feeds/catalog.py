@@ -1,0 +1,107 @@
+"""The feeds of a day: where each is written, by which writer, checked against which profile.
+
+``produce_feed`` writes one feed into the staging folder, validates XML feeds against our XSD
+profile, and applies the DQ023 guard (a full feed that would be empty or lose more than half of
+the sessions of the last publication is withheld: yesterday's stays the current one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from passerelle.findings import findings_frame
+from passerelle.publishable import Publication
+
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMAS = ROOT / "schemas" / "xsd"
+
+
+def official_lheo_xsd() -> Path | None:
+    """The official LHEO 2.3 XSD when available (``PASSERELLE_LHEO_XSD`` or ``../shared``)."""
+    import os
+
+    env = os.environ.get("PASSERELLE_LHEO_XSD")
+    candidates = [Path(env)] if env else []
+    candidates.append(ROOT.parent / "shared" / "reference" / "lheo" / "lheo.xsd")
+    return next((c for c in candidates if c.is_file()), None)
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    name: str  # carif | carif_delta | pole_emploi | mission_locale
+    path_template: str  # relative to the day folder, {d} = YYYY-MM-DD
+    profile_xsd: str | None  # our XSD profile (XML feeds)
+    guarded: bool  # DQ023 applies (full feeds only; a delta may be empty)
+    description: str
+
+
+FEEDS: tuple[FeedSpec, ...] = (
+    FeedSpec("carif", "carif/lheo-{d}.xml", "lheo-carif-profile.xsd", True, "Catalogue complet LHEO 2.3 pour le Carif"),
+    FeedSpec("carif_delta", "carif/lheo-delta-{d}.xml", "lheo-carif-profile.xsd", False, "Mouvements depuis la dernière publication (LHEO 2.3)"),
+    FeedSpec("pole_emploi", "pole-emploi/offres-{d}.xml", "lheo-pole-emploi-profile.xsd", True, "LHEO 2.3 pour les applications Pôle emploi"),
+    FeedSpec("mission_locale", "mission-locale/sessions-{d}.csv", None, True, "CSV pour les applications des Missions Locales"),
+)
+BY_NAME = {f.name: f for f in FEEDS}
+
+
+@dataclass
+class FeedResult:
+    name: str
+    path: str  # relative to the day folder
+    records: int
+    published: bool
+    validation_errors: list[str] = field(default_factory=list)
+    findings: pd.DataFrame = field(default_factory=findings_frame)
+    withheld_reason: str | None = None
+
+
+def feed_path(spec: FeedSpec, run_date: date) -> str:
+    return spec.path_template.format(d=run_date.isoformat())
+
+
+def produce_feed(
+    spec: FeedSpec, pub: Publication, staging: Path, run_date: date, previous_count: int | None
+) -> FeedResult:
+    from passerelle.rules.checks import feed_guard
+
+    rel = feed_path(spec, run_date)
+    target = Path(staging) / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sessions = pub.delta if spec.name == "carif_delta" else pub.sessions
+    if spec.name == "mission_locale":
+        from passerelle.feeds.mission_locale import write_mission_locale_csv
+
+        n = write_mission_locale_csv(target, pub.formations, pub.actions, sessions, pub.events, run_date=run_date)
+    else:
+        from passerelle.feeds.lheo import write_lheo
+
+        profile = "pole_emploi" if spec.name == "pole_emploi" else "carif"
+        n = write_lheo(target, pub.formations, pub.actions, sessions, pub.events, profile=profile,
+                       delta=spec.name == "carif_delta", run_date=run_date)
+    result = FeedResult(spec.name, rel, n, True)
+    if spec.name == "carif_delta" and n == 0:
+        # LHEO needs at least one formation: a day without movement publishes no delta file.
+        target.unlink(missing_ok=True)
+        result.published = False
+        result.withheld_reason = "Aucun mouvement (création, modification, annulation) depuis la dernière publication."
+        return result
+    if spec.guarded:
+        guard = feed_guard(target.name, n, previous_count)
+        if len(guard):
+            target.unlink(missing_ok=True)
+            result.published = False
+            result.findings = guard
+            result.withheld_reason = str(guard["message"].iloc[0])
+            return result
+    if spec.profile_xsd:
+        from passerelle.feeds.validate import validate_file
+
+        result.validation_errors = validate_file(target, SCHEMAS / spec.profile_xsd)
+        official = official_lheo_xsd()
+        if official is not None and not result.validation_errors:
+            result.validation_errors = [f"LHEO 2.3 officiel : {e}" for e in validate_file(target, official)]
+    return result

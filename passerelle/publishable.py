@@ -1,0 +1,248 @@
+"""Which sessions go to the consumers today, and what changed since the last publication.
+
+Severity semantics of ``rules.md``:
+- a session with an ``error`` finding is not published today; if it was published before, the
+  consumers keep its last good version (``kept``, re-emitted from the store);
+- a session that was published and has vanished from an extract read today stays published
+  as it was (``vanished``, DQ022); when its source extract could not be read at all today, it
+  is ``kept`` as well (a broken extract never wipes the catalogue);
+- a session whose workflow state does not allow publication (EOS ``A finaliser``, SIGMA
+  ``En attente d'émission``) is not published (DQ018), unless it was published before, in which
+  case its last published version is kept.
+
+Every session read today ends in exactly one of: published, quarantined, not publishable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import pandas as pd
+
+from passerelle.model import ACTIONS, EVENTS, FORMATIONS, SESSIONS, conform, empty_frame, to_frame
+
+STATUS_CURRENT = "current"  # from today's extract
+STATUS_KEPT = "kept"  # last good version re-emitted
+STATUS_VANISHED = "vanished"  # DQ022: gone from today's extract without cancellation
+
+CHANGE_CREATED = "created"
+CHANGE_UPDATED = "updated"
+CHANGE_CANCELLED = "cancelled"
+
+
+@dataclass
+class PreviousPublication:
+    """The catalogue as last published (from the store)."""
+
+    run_date: date | None
+    state: pd.DataFrame  # session_key, content_hash, status, since_date
+    payloads: pd.DataFrame  # session_key, content_hash, payload (JSON) — for the keys asked
+
+    @classmethod
+    def none(cls) -> "PreviousPublication":
+        return cls(
+            None,
+            pd.DataFrame({"session_key": [], "content_hash": [], "status": [], "since_date": []}),
+            pd.DataFrame({"session_key": [], "content_hash": [], "payload": []}),
+        )
+
+
+@dataclass
+class Publication:
+    sessions: pd.DataFrame  # SESSIONS + publication_status + content_hash
+    events: pd.DataFrame  # EVENTS of the published sessions
+    formations: pd.DataFrame
+    actions: pd.DataFrame
+    delta: pd.DataFrame  # subset of sessions + change
+    state: pd.DataFrame  # session_key, content_hash, status, since_date (for the store)
+    counts: dict
+    versions: pd.DataFrame | None = None  # session_key, content_hash, classes of every session read today
+
+
+def classify(sessions: pd.DataFrame, error_keys: set[str]) -> pd.Series:
+    """published | quarantined | not_publishable for every session read today."""
+    out = pd.Series("published", index=sessions.index, dtype="string")
+    has_error = sessions["session_key"].isin(error_keys)
+    out[has_error.to_numpy(dtype=bool)] = "quarantined"
+    not_pub = ~sessions["workflow_publishable"].astype("boolean").fillna(False)
+    out[not_pub.to_numpy(dtype=bool)] = "not_publishable"
+    return out
+
+
+def json_lines(df: pd.DataFrame) -> pd.Series:
+    """One JSON object per row (vectorised: pandas' C encoder, then split)."""
+    if df.empty:
+        return pd.Series([], dtype="string", index=df.index)
+    text = df.to_json(orient="records", lines=True, date_format="iso", force_ascii=False)
+    lines = text.rstrip("\n").split("\n")
+    return pd.Series(lines, index=df.index, dtype="string")
+
+
+def build_payloads(sessions: pd.DataFrame, events: pd.DataFrame) -> pd.Series:
+    """JSON payload per session: ``{"session": {...}, "events": [...]}`` (the last good version)."""
+    s_json = json_lines(sessions)
+    if events.empty:
+        ev = pd.Series("", index=sessions.index, dtype="string")
+    else:
+        e_json = json_lines(events)
+        per_session = e_json.groupby(events["session_key"].to_numpy(), sort=False).agg(",".join)
+        ev = pd.Series(
+            per_session.reindex(sessions["session_key"].to_numpy()).fillna("").to_numpy(),
+            index=sessions.index,
+            dtype="string",
+        )
+    return '{"session":' + s_json + ',"events":[' + ev + "]}"
+
+
+def entity_payloads(df: pd.DataFrame) -> pd.Series:
+    """JSON payload per formation or action record."""
+    return json_lines(df)
+
+
+def frames_from_payloads(payloads, schema) -> pd.DataFrame:
+    """Rebuild canonical records from stored JSON (session, event, formation or action rows)."""
+    import json
+
+    rows = [json.loads(p) if isinstance(p, str) else p for p in payloads]
+    if not rows:
+        return empty_frame(schema)
+    df = pd.DataFrame.from_records(rows, columns=schema.names)
+    for f in schema:
+        if str(f.type) == "date32[day]":
+            df[f.name] = pd.to_datetime(df[f.name], errors="coerce").dt.date
+    return to_frame(conform(df, schema))
+
+
+def sessions_from_payloads(payloads: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
+    import json
+
+    sess, evs = [], []
+    for text in payloads.to_numpy(dtype=object):
+        p = json.loads(text)
+        sess.append(p["session"])
+        evs.extend(p.get("events") or [])
+    return frames_from_payloads(sess, SESSIONS), frames_from_payloads(evs, EVENTS)
+
+
+def source_of(keys: pd.Series) -> pd.Series:
+    return keys.astype("string").str.split(":", n=1).str[0]
+
+
+def keys_to_restore(
+    sessions: pd.DataFrame, classes: pd.Series, previous_state: pd.DataFrame, sources_read: set[str]
+) -> pd.DataFrame:
+    """Previously published sessions that must be re-emitted from the store today.
+
+    Returns ``session_key, content_hash, publication_status (kept | vanished), since_date``.
+    """
+    cols = ["session_key", "content_hash", "publication_status", "since_date"]
+    if previous_state is None or previous_state.empty:
+        return pd.DataFrame({c: pd.Series([], dtype="string") for c in cols})
+    prev = previous_state
+    today_class = pd.Series(classes.to_numpy(), index=sessions["session_key"].to_numpy())
+    in_today = prev["session_key"].isin(today_class.index)
+    not_published_today = in_today & prev["session_key"].map(today_class).ne("published").fillna(False)
+    missing = ~in_today
+    source_read = source_of(prev["session_key"]).isin(sources_read).fillna(False)
+    out = prev[not_published_today | missing].copy()
+    out["publication_status"] = STATUS_KEPT
+    vanished = (missing & source_read).loc[out.index]
+    out.loc[vanished.to_numpy(dtype=bool), "publication_status"] = STATUS_VANISHED
+    return out[cols].reset_index(drop=True)
+
+
+def select(
+    sessions: pd.DataFrame,
+    events: pd.DataFrame,
+    formations: pd.DataFrame,
+    actions: pd.DataFrame,
+    hashes: pd.Series,
+    classes: pd.Series,
+    previous_state: pd.DataFrame,
+    restore: pd.DataFrame,
+    restored_sessions: pd.DataFrame,
+    restored_events: pd.DataFrame,
+    restored_formations: pd.DataFrame,
+    restored_actions: pd.DataFrame,
+    run_date: date,
+    quarantined_rows: int = 0,
+) -> Publication:
+    """Assemble today's publication from today's sessions and the restored last good versions."""
+    prev = previous_state if previous_state is not None else PreviousPublication.none().state
+    prev_hash = pd.Series(prev["content_hash"].to_numpy(), index=prev["session_key"].to_numpy())
+    prev_since = pd.Series(prev["since_date"].to_numpy(), index=prev["session_key"].to_numpy())
+
+    published = classes.eq("published").to_numpy(dtype=bool)
+    current = sessions[published].copy()
+    current["content_hash"] = hashes[published].to_numpy()
+    current["publication_status"] = STATUS_CURRENT
+
+    keys = current["session_key"]
+    before = keys.map(prev_hash)
+    change = pd.Series(pd.NA, index=current.index, dtype="string")
+    change[before.isna().to_numpy(dtype=bool)] = CHANGE_CREATED
+    changed = before.notna() & before.ne(current["content_hash"])
+    change[changed.to_numpy(dtype=bool)] = CHANGE_UPDATED
+    cancelled = current["cancelled"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    change[change.notna().to_numpy(dtype=bool) & cancelled] = CHANGE_CANCELLED
+    current["change"] = change
+
+    restored = restored_sessions.copy()
+    if len(restored):
+        meta = restore.set_index("session_key")
+        restored["content_hash"] = restored["session_key"].map(meta["content_hash"])
+        restored["publication_status"] = restored["session_key"].map(meta["publication_status"])
+        restored["change"] = pd.Series(pd.NA, index=restored.index, dtype="string")
+    all_sessions = pd.concat([current, restored], ignore_index=True) if len(restored) else current
+    all_sessions = all_sessions.sort_values("session_key", kind="stable").reset_index(drop=True)
+
+    # Store state: one row per published session with its movement on this date.
+    status = all_sessions["change"].astype("string")
+    status = status.fillna(pd.Series(
+        ["unchanged" if s == STATUS_CURRENT else s for s in all_sessions["publication_status"]],
+        index=all_sessions.index, dtype="string",
+    ))
+    since = pd.to_datetime(all_sessions["session_key"].map(prev_since).astype(object), errors="coerce")
+    since = since.fillna(pd.Timestamp(run_date))
+    state = pd.DataFrame(
+        {
+            "session_key": all_sessions["session_key"].astype("string"),
+            "content_hash": all_sessions["content_hash"].astype("string"),
+            "status": status,
+            "since_date": since.dt.date,
+        }
+    )
+
+    pub_keys = set(all_sessions["session_key"])
+    ev = pd.concat([events[events["session_key"].isin(current["session_key"])], restored_events], ignore_index=True)
+    ev = ev.sort_values("event_key", kind="stable").reset_index(drop=True)
+
+    form = _union_by_key(formations, restored_formations, "formation_key")
+    form = form[form["formation_key"].isin(set(all_sessions["formation_key"]))].reset_index(drop=True)
+    act = _union_by_key(actions, restored_actions, "action_key")
+    act = act[act["action_key"].isin(set(all_sessions["action_key"]))].reset_index(drop=True)
+
+    delta = all_sessions[all_sessions["change"].notna()].reset_index(drop=True)
+    n_published = int(published.sum())
+    counts = {
+        "read": int(len(sessions)) + quarantined_rows,
+        "published": n_published,
+        "quarantined": int(classes.eq("quarantined").sum()) + quarantined_rows,
+        "not_publishable": int(classes.eq("not_publishable").sum()),
+        "cancelled": int(current["cancelled"].astype("boolean").fillna(False).sum()),
+        "kept": int((all_sessions["publication_status"] == STATUS_KEPT).sum()),
+        "vanished": int((all_sessions["publication_status"] == STATUS_VANISHED).sum()),
+        "in_feeds": len(pub_keys),
+        "created": int((state["status"] == CHANGE_CREATED).sum()),
+        "updated": int((state["status"] == CHANGE_UPDATED).sum()),
+        "cancelled_today": int((state["status"] == CHANGE_CANCELLED).sum()),
+    }
+    return Publication(all_sessions, ev, form, act, delta, state, counts)
+
+
+def _union_by_key(today: pd.DataFrame, restored: pd.DataFrame, key: str) -> pd.DataFrame:
+    if restored is None or restored.empty:
+        return today
+    extra = restored[~restored[key].isin(set(today[key]))]
+    return pd.concat([today, extra], ignore_index=True).sort_values(key, kind="stable").reset_index(drop=True)

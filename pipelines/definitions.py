@@ -1,0 +1,55 @@
+"""The Dagster code location: every asset, check, job, schedule, sensor and resource, in one place.
+
+Configuration by environment (production):
+  PASSERELLE_INBOX   folder where the extracts land
+  PASSERELLE_OUT     output folder (one sub-folder per date)
+  PASSERELLE_DB      store URL (postgresql+psycopg://…); empty = SQLite under PASSERELLE_OUT
+"""
+
+
+import os
+
+from dagster import Definitions, EnvVar, FilesystemIOManager
+
+from assets.canonical import core_tables
+from assets.ingest import raw_assets, raw_checks
+from assets.publish import feed_assets, feed_checks, out_publication, out_quality_report
+from assets.quality import core_findings, core_previous_publication, core_publishable, gx_contract
+from pipelines.jobs import backfill_job, daily_job
+from pipelines.resources import InboxResource, OutboxResource, StoreResource
+from pipelines.schedules import daily_schedule
+from pipelines.sensors import complete_extracts_sensor
+
+ASSETS = [*raw_assets, core_tables, core_previous_publication, core_findings, core_publishable,
+          *feed_assets, out_quality_report, out_publication]
+CHECKS = [*raw_checks, gx_contract, *feed_checks]
+
+
+def resources_for(inbox: str, out: str, db: str = "") -> dict:
+    """Resources of one run (the CLI and the tests use this; the deployment uses env vars)."""
+    return {
+        "inbox": InboxResource(path=inbox),
+        "outbox": OutboxResource(path=out),
+        "store": StoreResource(url=db, default_dir=out),
+    }
+
+
+def _deployed_resources() -> dict:
+    out = os.environ.get("PASSERELLE_OUT", "out")
+    return {
+        "inbox": InboxResource(path=EnvVar("PASSERELLE_INBOX")) if "PASSERELLE_INBOX" in os.environ
+        else InboxResource(path="data/samples"),
+        "outbox": OutboxResource(path=out),
+        "store": StoreResource(url=os.environ.get("PASSERELLE_DB", ""), default_dir=out),
+        "io_manager": FilesystemIOManager(base_dir=os.path.join(out, ".dagster-storage")),
+    }
+
+
+defs = Definitions(
+    assets=ASSETS,
+    asset_checks=CHECKS,
+    jobs=[daily_job, backfill_job],
+    schedules=[daily_schedule],
+    sensors=[complete_extracts_sensor],
+    resources=_deployed_resources(),
+)

@@ -1,0 +1,153 @@
+"""End to end: ``passerelle run`` on the sample inbox, day 1 then day 2, like ``make demo``."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from passerelle.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "data" / "samples"
+OFFICIAL_XSD = ROOT.parent / "shared" / "reference" / "lheo" / "lheo.xsd"
+DAY1, DAY2 = date(2026, 11, 19), date(2026, 11, 20)
+
+
+def _run(inbox: Path, out: Path, day: date, *extra: str) -> int:
+    return main(["run", "--inbox", str(inbox), "--out", str(out), "--date", day.isoformat(), "--quiet", *extra])
+
+
+def _sha(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("out")
+    assert _run(SAMPLES, out, DAY1) == 0
+    assert _run(SAMPLES, out, DAY2) == 0
+    return out
+
+
+def _manifest(out: Path, day: date) -> dict:
+    return json.loads((out / day.isoformat() / "manifest.json").read_text(encoding="utf-8"))
+
+
+def _issues(out: Path, day: date) -> list[dict]:
+    text = (out / day.isoformat() / "quality" / "issues.csv").read_text(encoding="utf-8")
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_layout_of_a_day(demo):
+    d = DAY1.isoformat()
+    for rel in (
+        f"carif/lheo-{d}.xml", f"carif/lheo-delta-{d}.xml", f"pole-emploi/offres-{d}.xml",
+        f"mission-locale/sessions-{d}.csv", "quality/issues.csv", "quality/report.html", "manifest.json",
+        "canonical/core_sessions.parquet",
+    ):
+        assert (demo / d / rel).is_file(), rel
+    assert not any((demo / ".staging").glob("*")), "staging folders are cleaned after publication"
+
+
+def test_manifest_accounts_for_every_session_and_file(demo):
+    m = _manifest(demo, DAY1)
+    s = m["sessions"]
+    assert s["read"] == s["published"] + s["quarantined"] + s["not_publishable"]
+    assert s["read"] > 40 and s["published"] > 15
+    files = {i["file"] for i in m["inputs"]}
+    assert files == {"sam_offre_20261119.xml", "eos_sessions_20261119.csv", "eos_evenements_20261119.csv",
+                     "sigma_actions_20261119.xlsx"}
+    for i in m["inputs"]:
+        assert _sha(SAMPLES / i["file"]) == i["sha256"]
+    for o in m["outputs"]:
+        assert _sha(demo / DAY1.isoformat() / o["file"]) == o["sha256"]
+    assert m["findings"]["error"] > 0
+
+
+def test_planted_defects_are_reported_with_rule_key_and_line(demo):
+    rows = _issues(demo, DAY1)
+    found = {(r["rule"], r["session_key"]) for r in rows}
+    rules = {r["rule"] for r in rows}
+    for rule in ("DQ000", "DQ001", "DQ002", "DQ003", "DQ004", "DQ005", "DQ006", "DQ007", "DQ008", "DQ009",
+                 "DQ010", "DQ011", "DQ012", "DQ013", "DQ014", "DQ015", "DQ016", "DQ017", "DQ018", "DQ019",
+                 "DQ020", "DQ021"):
+        assert rule in rules, rule
+    assert all(r["line"] for r in rows if r["session_key"]), "every session finding names its line"
+    # clean sessions have no error
+    errors = {r["session_key"] for r in rows if r["severity"] == "error" and r["session_key"]}
+    lheo = etree.parse(str(demo / DAY1.isoformat() / "carif" / f"lheo-{DAY1.isoformat()}.xml"))
+    ns = {"l": "http://lheo.gouv.fr/2.3"}
+    published = {s.get("numero") for s in lheo.iterfind(".//l:session", ns)}
+    assert published and not (published & errors)
+    assert ("DQ020", "eos:184233") in found or any(r["rule"] == "DQ020" for r in rows)
+
+
+@pytest.mark.skipif(not OFFICIAL_XSD.is_file(), reason="../shared/reference/lheo/lheo.xsd not present")
+def test_every_xml_feed_is_valid_against_the_official_lheo_xsd(demo):
+    schema = etree.XMLSchema(etree.parse(str(OFFICIAL_XSD)))
+    feeds = sorted((demo / DAY1.isoformat()).rglob("*.xml")) + sorted((demo / DAY2.isoformat()).rglob("*.xml"))
+    assert len(feeds) == 6
+    for f in feeds:
+        doc = etree.parse(str(f))
+        assert schema.validate(doc), f"{f.name}: {schema.error_log.last_error}"
+
+
+def test_second_day_delta_and_vanished(demo):
+    m = _manifest(demo, DAY2)
+    assert m["sessions"]["vanished"] >= 2
+    ns = {"l": "http://lheo.gouv.fr/2.3"}
+    delta = etree.parse(str(demo / DAY2.isoformat() / "carif" / f"lheo-delta-{DAY2.isoformat()}.xml"))
+    moves = {}
+    for s in delta.iterfind(".//l:session", ns):
+        mv = s.find(".//l:extra[@info='mouvement']", ns)
+        moves[s.get("numero")] = mv.text if mv is not None else None
+    assert moves.get("eos:184240") == "creation"
+    assert moves.get("eos:184213") == "modification"
+    assert moves.get("eos:184208") == "annulation"
+    assert "eos:184201" not in moves, "an unchanged session is not in the delta"
+    full = etree.parse(str(demo / DAY2.isoformat() / "carif" / f"lheo-{DAY2.isoformat()}.xml"))
+    keys = {s.get("numero") for s in full.iterfind(".//l:session", ns)}
+    assert "eos:184210" in keys, "a vanished session stays published (DQ022)"
+    assert "eos:184205" in keys, "a session now in error keeps its last good version"
+    rules = {(r["rule"], r["session_key"]) for r in _issues(demo, DAY2)}
+    assert ("DQ022", "eos:184210") in rules
+
+
+def test_rerun_same_date_is_byte_identical_and_adds_no_history(demo, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(demo, out)
+    d = DAY2.isoformat()
+    before = {p.relative_to(out / d): _sha(p) for p in (out / d).rglob("*") if p.is_file() and p.suffix in (".xml", ".csv")}
+    assert _run(SAMPLES, out, DAY2) == 0
+    after = {p.relative_to(out / d): _sha(p) for p in (out / d).rglob("*") if p.is_file() and p.suffix in (".xml", ".csv")}
+    assert before == after
+    from passerelle.store import open_store
+
+    st = open_store(f"sqlite:///{out / 'passerelle.sqlite'}")
+    try:
+        state = st.published_state(DAY2)
+        assert state["session_key"].is_unique
+        assert st.last_publication_date(date(2026, 11, 21)) == DAY2
+    finally:
+        st.dispose()
+
+
+def test_bad_command_line_exits_2(tmp_path):
+    assert main(["run", "--inbox", str(tmp_path / "nope"), "--out", str(tmp_path), "--date", "2026-11-19"]) == 2
+    assert main(["run", "--inbox", str(SAMPLES), "--out", str(tmp_path), "--date", "19/11/2026"]) == 2
+    assert main(["frobnicate"]) == 2
+
+
+def test_run_that_cannot_complete_exits_1_and_leaves_nothing(tmp_path):
+    out = tmp_path / "out"
+    code = _run(SAMPLES, out, DAY1, "--db", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    assert code == 1
+    assert not (out / DAY1.isoformat()).exists()
