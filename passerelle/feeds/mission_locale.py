@@ -1,0 +1,177 @@
+"""Mission Locale CSV: one row per published session, ready for a spreadsheet.
+
+Contract (``outputs.md``): UTF-8 with BOM, ``;`` separated, ``"`` quoting (when needed), CRLF
+line ends, dates ``dd/mm/yyyy``, the header below. Values are in French (``fixes``,
+``Ouvert``, ``oui``, ``Conseil régional``); phones in national format (``04 73 19 36 38``).
+
+CSV injection (OWASP): a cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+return gets a leading ``'`` so that a spreadsheet shows it as text instead of running it.
+Phones are formatted first (``+33 4 73...`` becomes ``04 73...``); a raw value that could not
+be read as a phone keeps its ``+`` and gets the quote.
+
+Rows are sorted by ``session_key`` and written a chunk at a time (columns built vectorised
+per chunk), so memory does not grow with the file.
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from passerelle import model
+from passerelle.feeds.lheo import format_phone, to_table
+
+HEADER = [
+    "session_id", "action_id", "intitule", "organisme_formateur", "siret", "adresse", "code_postal",
+    "ville", "code_insee", "date_debut", "date_fin", "entrees_sorties", "places", "etat_recrutement",
+    "annulee", "contact_nom", "contact_tel", "contact_mail", "prochaine_info_collective", "financeur",
+    "numero_marche", "source",
+]  # fmt: skip
+
+ENTRY_LABELS = {model.ENTRY_FIXED: "fixes", model.ENTRY_PERMANENT: "permanentes"}
+RECRUITMENT_LABELS = {
+    model.RECRUITMENT_OPEN: "Ouvert",
+    model.RECRUITMENT_SUSPENDED: "Suspendu",
+    model.RECRUITMENT_CLOSED: "Fermé",
+}
+# LHEO dict-financeurs labels (lheo-gml-2.3.0.xml); 2 in the short form the contract uses.
+FINANCER_LABELS = {
+    "0": "Autre",
+    "1": "Code(s) obsolète(s)",
+    "2": "Conseil régional",
+    "3": "Fonds européens - FSE",
+    "4": "Pôle emploi",
+    "5": "Entreprise",
+    "6": "ACSÉ (anciennement FASILD)",
+    "7": "AGEFIPH",
+    "8": "Collectivité territoriale - Conseil général",
+    "9": "Collectivité territoriale - Commune",
+    "10": "Bénéficiaire de l'action",
+    "11": "Etat - Ministère chargé de l'emploi",
+    "12": "Etat - Ministère de l'éducation nationale",
+    "13": "Etat - Autre",
+    "14": "Fonds européens - Autre",
+    "15": "Collectivité territoriale - Autre",
+    "16": "OPCO",
+    "17": "Transition Pro",
+    "18": "LADOM",
+    "19": "État - Ministère de l’intérieur",
+    "20": "OFII - Office français de l’immigration et de l'intégration",
+}
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_CHUNK = 2048
+
+
+def write_mission_locale_csv(path: Path, formations: pd.DataFrame, actions: pd.DataFrame, sessions: pd.DataFrame,
+                             events: pd.DataFrame, *, run_date: date | None = None) -> int:  # fmt: skip
+    """Write the Mission Locale CSV; return the number of session rows.
+
+    ``run_date``: ``prochaine_info_collective`` is the first information collective that is
+    not cancelled, on or after this date (any date when None).
+    """
+    s = to_table(sessions, model.SESSIONS, ("publication_status", "change"))
+    s = s.take(pc.sort_indices(s, sort_keys=[("session_key", "ascending")])) if s.num_rows else s
+    lookups = _Lookups(formations, actions, events, run_date)
+    with open(Path(path), "w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.writer(fh, delimiter=";", quotechar='"', quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+        writer.writerow(HEADER)
+        for start in range(0, s.num_rows, _CHUNK):
+            chunk = s.slice(start, _CHUNK).to_pandas(types_mapper=pd.ArrowDtype)
+            columns = _rows(chunk, lookups)
+            del chunk
+            writer.writerows(zip(*(columns[name] for name in HEADER), strict=True))
+            del columns
+    return int(s.num_rows)
+
+
+class _Lookups:
+    """Formation / action fallbacks and next information collective, keyed for merging."""
+
+    def __init__(self, formations: pd.DataFrame, actions: pd.DataFrame, events: pd.DataFrame, run_date: date | None):
+        f = model.to_frame(to_table(formations, model.FORMATIONS))
+        self.formations = f[["formation_key", "title", "marche_numero", "financer"]].drop_duplicates("formation_key")
+        self.formations.columns = ["formation_key", "f_title", "f_marche", "f_financer"]
+        a = model.to_frame(to_table(actions, model.ACTIONS))
+        a = a[["action_key", "organisme_formateur", "siret_formateur", "address_line", "postcode", "city",
+               "insee_code", "entry_mode", "places"]].drop_duplicates("action_key")  # fmt: skip
+        a.columns = ["action_key"] + ["a_" + c for c in a.columns[1:]]
+        self.actions = a
+        e = model.to_frame(to_table(events, model.EVENTS))
+        e = e[e["is_information_collective"].fillna(False).astype(bool) & ~e["cancelled"].fillna(False).astype(bool)]
+        e = e[e["start_date"].notna()]
+        if run_date is not None:
+            e = e[e["start_date"] >= pd.Timestamp(run_date).date()]
+        e = e.sort_values(["session_key", "start_date", "start_time", "event_key"], na_position="last", kind="stable")
+        e = e.drop_duplicates("session_key")
+        text = _ddmmyyyy(e["start_date"])
+        time = e["start_time"].astype("string").fillna("")
+        e = pd.DataFrame({"session_key": e["session_key"], "next_ic": (text + " " + time).str.strip()})
+        self.next_ic = e
+
+
+def _ddmmyyyy(s: pd.Series) -> pd.Series:
+    dt = pd.to_datetime(s.astype(object), errors="coerce")
+    return pd.Series(dt.dt.strftime("%d/%m/%Y"), index=s.index, dtype="string").fillna("")
+
+
+def _str(s: pd.Series) -> pd.Series:
+    return s.astype("string").str.strip().fillna("")
+
+
+def _rows(chunk: pd.DataFrame, lk: _Lookups) -> dict[str, list]:
+    df = chunk.merge(lk.formations, on="formation_key", how="left").merge(lk.actions, on="action_key", how="left")
+    df = df.merge(lk.next_ic, on="session_key", how="left")
+    # the session's own address when it has one (postcode or city), else its action's
+    own = df["postcode"].notna() | df["city"].notna()
+    line = _str(df["address_line"])
+    complement = _str(df["address_complement"])
+    own_address = (line + ", " + complement).str.strip(", ").where(complement != "", line)
+    cancelled = df["cancelled"].fillna(False).astype(bool)
+    # as in the LHEO feeds: a cancelled session is closed; no state given (SIGMA) means open
+    state = df["recruitment_state"].astype("string").fillna(model.RECRUITMENT_OPEN)
+    state = state.map(RECRUITMENT_LABELS).astype("string").fillna(state)
+    state = state.mask(cancelled, RECRUITMENT_LABELS[model.RECRUITMENT_CLOSED])
+    entry = df["entry_mode"].astype("string").fillna(df["a_entry_mode"].astype("string"))
+    places = df["places"].astype("Int64").fillna(df["a_places"].astype("Int64"))
+    financer = df["financer"].astype("string").fillna(df["f_financer"].astype("string"))
+    phones = _str(df["contact_phone"])
+    unique = pd.unique(phones.to_numpy(dtype=object))
+    formatted = {p: (format_phone(p) or "") for p in unique}
+    cols = {
+        "session_id": _str(df["session_key"]),
+        "action_id": _str(df["action_key"]),
+        "intitule": _str(df["title"].astype("string").fillna(df["f_title"].astype("string"))),
+        "organisme_formateur": _str(df["organisme_formateur"].astype("string").fillna(df["a_organisme_formateur"].astype("string"))),
+        "siret": _str(df["siret_formateur"].astype("string").fillna(df["a_siret_formateur"].astype("string"))),
+        "adresse": own_address.where(own, _str(df["a_address_line"])),
+        "code_postal": _str(df["postcode"]).where(own, _str(df["a_postcode"])),
+        "ville": _str(df["city"]).where(own, _str(df["a_city"])),
+        "code_insee": _str(df["insee_code"]).where(own, _str(df["a_insee_code"])),
+        "date_debut": _ddmmyyyy(df["start_date"]),
+        "date_fin": _ddmmyyyy(df["end_date"]),
+        "entrees_sorties": entry.map(ENTRY_LABELS).astype("string").fillna(""),
+        "places": places.astype("string").fillna(""),
+        "etat_recrutement": state,
+        "annulee": pd.Series(np.where(cancelled, "oui", "non"), index=df.index, dtype="string"),
+        "contact_nom": _str(df["contact_name"]),
+        "contact_tel": phones.map(formatted).astype("string"),
+        "contact_mail": _str(df["contact_email"]),
+        "prochaine_info_collective": _str(df["next_ic"]),
+        "financeur": financer.map(lambda c: FINANCER_LABELS.get(c, c) if isinstance(c, str) else "").astype("string").fillna(""),
+        "numero_marche": _str(df["marche_numero"].astype("string").fillna(df["f_marche"].astype("string"))),
+        "source": _str(df["source"]),
+    }
+    return {name: _neutralise(col).tolist() for name, col in cols.items()}
+
+
+def _neutralise(col: pd.Series) -> pd.Series:
+    """OWASP CSV injection: prefix cells that a spreadsheet would run as a formula with ``'``."""
+    col = col.astype("string").fillna("")
+    risky = col.str.startswith(FORMULA_PREFIXES).fillna(False).astype(bool)
+    return ("'" + col).where(risky, col)

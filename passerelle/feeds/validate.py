@@ -1,0 +1,187 @@
+"""XSD validation of the feeds (lxml / libxml2).
+
+- :func:`load_schema` compiles an XSD once per (path, modification time) and caches it.
+- :func:`validate_file` returns the errors of a document as ``"line N: message"``; an empty
+  list means the document is valid.
+
+Both parse with a safe parser: no network access, no DTD loading, no entity expansion.
+
+Two ways to validate, same answer for an LHEO feed:
+
+- up to :data:`STREAM_ABOVE_BYTES` (256 MB): ``etree.parse`` + ``schema.validate`` on the whole
+  tree. libxml2 needs several times the file size in memory for the tree.
+- above it (a 1M-session feed is about 2 GB): the feed is read with ``iterparse`` and each
+  ``<formation>`` is validated on its own (``formation`` is a global element of the official
+  schema and of our profiles) and freed at once, so memory stays at one formation. The
+  document frame (``lheo`` > ``offres`` > ``formation``+) is checked by hand and, when the
+  schema declares identity constraints (our profiles: ``numero`` unique per feed for
+  formation, action and session), those are checked too, with 8 bytes per identifier.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from array import array
+from pathlib import Path
+
+import numpy as np
+from lxml import etree
+
+NS = "http://lheo.gouv.fr/2.3"
+MAX_ERRORS = 200  # errors listed; the rest is summed up in one last line
+STREAM_ABOVE_BYTES = 256 * 1024 * 1024
+_DOCTYPE_ERROR = "line 1: a feed must not carry a DOCTYPE (no DTD, no entities)"
+_LHEO, _OFFRES, _FORMATION = f"{{{NS}}}lheo", f"{{{NS}}}offres", f"{{{NS}}}formation"
+_ACTION, _SESSION, _EXTRAS = f"{{{NS}}}action", f"{{{NS}}}session", f"{{{NS}}}extras"
+
+
+def _parser_options() -> dict:
+    return {"resolve_entities": False, "no_network": True, "load_dtd": False, "huge_tree": True}
+
+
+def _safe_parser() -> etree.XMLParser:
+    return etree.XMLParser(**_parser_options())
+
+
+@functools.lru_cache(maxsize=16)
+def _load(path: str, mtime_ns: int) -> tuple[etree.XMLSchema, bool]:
+    doc = etree.parse(path, _safe_parser())
+    xs = "{http://www.w3.org/2001/XMLSchema}"
+    has_keys = any(True for _ in doc.iter(f"{xs}key", f"{xs}unique"))
+    return etree.XMLSchema(doc), has_keys
+
+
+def _load_checked(path: Path | str) -> tuple[etree.XMLSchema, bool]:
+    resolved = Path(path).resolve()
+    return _load(str(resolved), resolved.stat().st_mtime_ns)
+
+
+def load_schema(path: Path | str) -> etree.XMLSchema:
+    """The compiled XSD at ``path`` (cached until the file changes)."""
+    return _load_checked(path)[0]
+
+
+def validate_file(xml_path: Path | str, xsd_path: Path | str, *, streaming: bool | None = None) -> list[str]:
+    """Errors of ``xml_path`` against ``xsd_path`` as ``"line N: message"``; ``[]`` when valid.
+
+    Malformed XML is reported the same way (the parser's message and line). A missing file or
+    an XSD that does not compile raises: that is a problem of the run, not of the feed.
+    ``streaming``: force one way (see the module doc); by default, by file size.
+    """
+    schema, has_keys = _load_checked(xsd_path)
+    xml_path = Path(xml_path)
+    if not xml_path.is_file():
+        raise FileNotFoundError(xml_path)
+    if streaming is None:
+        streaming = xml_path.stat().st_size > STREAM_ABOVE_BYTES
+    if streaming:
+        errors = _validate_streaming(xml_path, schema, has_keys)
+    else:
+        errors = _validate_whole(xml_path, schema)
+    if len(errors) > MAX_ERRORS:
+        errors = errors[:MAX_ERRORS] + [f"... and {len(errors) - MAX_ERRORS} more errors"]
+    return errors
+
+
+def is_valid(xml_path: Path | str, xsd_path: Path | str) -> bool:
+    return not validate_file(xml_path, xsd_path)
+
+
+def _format(log) -> list[str]:
+    return [f"line {e.line}: {e.message}" for e in log if e.level_name in ("ERROR", "FATAL")]
+
+
+def _validate_whole(xml_path: Path, schema: etree.XMLSchema) -> list[str]:
+    try:
+        doc = etree.parse(str(xml_path), _safe_parser())
+    except etree.XMLSyntaxError as exc:
+        return [f"line {exc.lineno}: {exc.msg}"]
+    if doc.docinfo.doctype:
+        return [_DOCTYPE_ERROR]
+    try:
+        if schema.validate(doc):
+            return []
+    except etree.XMLSchemaValidateError as exc:  # libxml2 internal error: report, never crash
+        return [f"line 1: {exc}"]
+    return _format(schema.error_log)
+
+
+class _Keys:
+    """``numero`` identifiers seen so far (8-byte digests) and the lines they were seen on."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.digests = array("q")
+        self.lines = array("q")
+
+    def add(self, value: str | None, line: int) -> None:
+        if value is None:
+            return  # a missing numero is the schema's business
+        digest = hashlib.blake2b(value.encode("utf-8"), digest_size=8).digest()
+        self.digests.append(int.from_bytes(digest, "little", signed=True))
+        self.lines.append(line)
+
+    def duplicates(self) -> list[str]:
+        d = np.frombuffer(self.digests, dtype=np.int64) if len(self.digests) else np.empty(0, np.int64)
+        if len(d) < 2:
+            return []
+        order = np.argsort(d, kind="stable")  # stable: the first of a run is the first in the file
+        sd = d[order]
+        dup = np.concatenate([[False], sd[1:] == sd[:-1]])
+        if not dup.any():
+            return []
+        run_start = np.maximum.accumulate(np.where(dup, 0, np.arange(len(sd))))
+        lines = np.frombuffer(self.lines, dtype=np.int64)
+        found = sorted((int(lines[order[p]]), int(lines[order[run_start[p]]])) for p in np.flatnonzero(dup))
+        return [f"line {line}: duplicate {self.label} numero (first seen line {first})" for line, first in found]
+
+
+def _validate_streaming(xml_path: Path, schema: etree.XMLSchema, check_keys: bool) -> list[str]:
+    errors: list[str] = []
+    keys = [_Keys("formation"), _Keys("action"), _Keys("session")]
+    depth = 0
+    offres_seen = formations = 0
+    context = etree.iterparse(str(xml_path), events=("start", "end"), **_parser_options())
+    try:
+        for event, el in context:
+            if event == "start":
+                depth += 1
+                if depth == 1 and el.getroottree().docinfo.doctype:
+                    return [_DOCTYPE_ERROR]
+                if depth == 1 and el.tag != _LHEO:
+                    errors.append(f"line {el.sourceline}: root element {el.tag} is not {_LHEO}")
+                elif depth == 2:
+                    if el.tag == _OFFRES and not offres_seen:
+                        offres_seen = 1
+                    elif el.tag != _EXTRAS or not offres_seen:
+                        errors.append(f"line {el.sourceline}: element {el.tag} is not expected here")
+                elif depth == 3 and el.tag != _FORMATION and offres_seen and el.getparent().tag == _OFFRES:
+                    errors.append(f"line {el.sourceline}: element {el.tag} is not expected in offres")
+                continue
+            if depth == 3 and el.tag == _FORMATION:
+                formations += 1
+                if not schema.validate(el):
+                    errors.extend(_format(schema.error_log))
+                if check_keys:
+                    keys[0].add(el.get("numero"), el.sourceline)
+                    for action in el.iterchildren(_ACTION):
+                        keys[1].add(action.get("numero"), action.sourceline)
+                        for session in action.iterchildren(_SESSION):
+                            keys[2].add(session.get("numero"), session.sourceline)
+                el.clear(keep_tail=True)
+                parent = el.getparent()
+                while el.getprevious() is not None:
+                    del parent[0]
+            depth -= 1
+    except etree.XMLSyntaxError as exc:
+        errors.append(f"line {exc.lineno}: {exc.msg}")
+        return errors
+    if not offres_seen:
+        errors.append("line 1: element offres is missing")
+    elif not formations:
+        errors.append("line 1: offres has no formation")
+    if check_keys:
+        for k in keys:
+            errors.extend(k.duplicates())
+    return errors
