@@ -35,7 +35,7 @@ class OutboxResource(ConfigurableResource):
 class StoreResource(ConfigurableResource):
     """The database of runs, inputs, session versions and publications.
 
-    ``url`` empty means an SQLite file under the outbox (``<out>/passerelle.sqlite``);
+    ``url`` empty means an SQLite file under the outbox (``<out>/passerelle.sqlite3``);
     production uses PostgreSQL (``postgresql+psycopg://user@host/db``).
     """
 
@@ -43,11 +43,13 @@ class StoreResource(ConfigurableResource):
     default_dir: str = ""
 
     def resolved_url(self) -> str:
+        from passerelle.store.db import default_store_url
+
         if self.url:
             return self.url
         base = Path(self.default_dir or ".").resolve()
         base.mkdir(parents=True, exist_ok=True)
-        return f"sqlite:///{base / 'passerelle.sqlite'}"
+        return default_store_url(base)
 
     def open(self):
         from passerelle.store import open_store

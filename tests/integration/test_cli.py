@@ -131,7 +131,7 @@ def test_rerun_same_date_is_byte_identical_and_adds_no_history(demo, tmp_path):
     assert before == after
     from passerelle.store import open_store
 
-    st = open_store(f"sqlite:///{out / 'passerelle.sqlite'}")
+    st = open_store(f"sqlite:///{out / 'passerelle.sqlite3'}")
     try:
         state = st.published_state(DAY2)
         assert state["session_key"].is_unique
