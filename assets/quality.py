@@ -5,7 +5,10 @@ Checks: the GX contract on core_sessions (blocking).
 
 
 import pandas as pd
+from datetime import date
+
 from dagster import (
+    AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetExecutionContext,
@@ -28,7 +31,7 @@ from passerelle.daily import (
 from passerelle.publishable import Publication
 from passerelle.rules.registry import BY_ID
 from pipelines.partitions import daily_partitions
-from pipelines.resources import StoreResource
+from pipelines.resources import OutboxResource, StoreResource
 
 RAW_INS = {
     "sam": AssetIn("raw_sam_offer"),
@@ -100,11 +103,14 @@ def core_findings(
 
 
 @asset_check(asset="core_sessions", name="gx_contract", blocking=True,
-             description="Great Expectations suite guarding the canonical session table's contract")
-def gx_contract(sessions: pd.DataFrame) -> AssetCheckResult:
+             description="Great Expectations suite guarding the canonical session table's contract; "
+                         "its Data Docs go to <out>/<D>/quality/gx/")
+def gx_contract(context: AssetCheckExecutionContext, outbox: OutboxResource, sessions: pd.DataFrame) -> AssetCheckResult:
     from passerelle.quality.gx_suite import run_session_contract
 
-    result = run_session_contract(sessions, None)
+    d = date.fromisoformat(context.partition_key) if context.has_partition_key else None
+    docs = outbox.staging(d, context.run.run_id) / "quality" / "gx" if d else None
+    result = run_session_contract(sessions, docs, run_name=context.run.run_id)
     return AssetCheckResult(
         passed=bool(result.success),
         severity=AssetCheckSeverity.ERROR,

@@ -62,7 +62,7 @@ STEP_LABELS = {
 }
 
 
-def run_daily(inbox: Path, out: Path, run_date: date, db: str = "", progress=None, log_level: str = "ERROR"):
+def run_daily(inbox: Path, out: Path, run_date: date, db: str = "", progress=None, log_level: str = "CRITICAL"):
     """Execute ``daily_job`` for one partition in process. Returns the ExecuteInProcessResult."""
     from dagster import DagsterEventType, DagsterInstance, mem_io_manager
 
@@ -70,7 +70,7 @@ def run_daily(inbox: Path, out: Path, run_date: date, db: str = "", progress=Non
 
     out.mkdir(parents=True, exist_ok=True)
     resources = resources_for(str(inbox), str(out), db) | {"io_manager": mem_io_manager}
-    job = defs.get_job_def("daily_job")
+    job = defs.resolve_job_def("daily_job")
     run_id = str(uuid.uuid4())
     with DagsterInstance.ephemeral() as instance:
         if progress is not None:
@@ -163,7 +163,10 @@ def cmd_run(args) -> int:
               f"sous {args.out / args.date.isoformat()} (les flux précédents sont intacts).", file=sys.stderr)
         for ev in failures[:5]:
             err = ev.step_failure_data.error
-            print(f"  étape {ev.step_key} : {err.message.strip() if err else 'échec'}", file=sys.stderr)
+            while err is not None and err.cause is not None:
+                err = err.cause
+            print(f"  étape {_step_label(ev.step_key).strip()} : {err.message.strip() if err else 'échec'}",
+                  file=sys.stderr)
         checks = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
         for ev in checks:
             data = ev.event_specific_data
