@@ -26,7 +26,9 @@ test: $(STAMP)
 
 dev: $(STAMP)
 	mkdir -p .dagster_home
-	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster dev -w workspace.yaml
+	test -f .dagster_home/dagster.yaml || cp deploy/dagster.dev.yaml .dagster_home/dagster.yaml
+	DAGSTER_HOME=$(CURDIR)/.dagster_home PASSERELLE_INBOX=$${PASSERELLE_INBOX:-$(CURDIR)/data/samples} \
+	  PASSERELLE_OUT=$${PASSERELLE_OUT:-$(CURDIR)/$(OUT)} $(BIN)/dagster dev -w workspace.yaml
 
 bench: $(STAMP)
 	$(BIN)/python -m passerelle.bench

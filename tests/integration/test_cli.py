@@ -151,3 +151,84 @@ def test_run_that_cannot_complete_exits_1_and_leaves_nothing(tmp_path):
     code = _run(SAMPLES, out, DAY1, "--db", "postgresql+psycopg://nobody@127.0.0.1:1/none")
     assert code == 1
     assert not (out / DAY1.isoformat()).exists()
+
+
+GOLDEN = ROOT / "tests" / "golden"
+GOLDEN_FILES = [
+    "carif/lheo-{d}.xml", "carif/lheo-delta-{d}.xml", "pole-emploi/offres-{d}.xml",
+    "mission-locale/sessions-{d}.csv", "quality/issues.csv",
+]
+
+
+@pytest.mark.parametrize("day", [DAY1, DAY2], ids=str)
+def test_feeds_match_the_golden_files(demo, day):
+    """The published bytes of the sample days are reviewed and frozen; UPDATE_GOLDEN=1 refreshes them."""
+    import os
+
+    d = day.isoformat()
+    for pattern in GOLDEN_FILES:
+        rel = pattern.format(d=d)
+        got = (demo / d / rel).read_bytes()
+        golden = GOLDEN / d / rel
+        if os.environ.get("UPDATE_GOLDEN") == "1":
+            golden.parent.mkdir(parents=True, exist_ok=True)
+            golden.write_bytes(got)
+        assert golden.is_file(), f"missing golden file {golden} (run with UPDATE_GOLDEN=1 once, then review)"
+        assert got == golden.read_bytes(), f"{rel} differs from {golden}"
+
+
+def _defect_rows(day: date) -> list[dict]:
+    """The planted defects of data/samples/DEFECTS.md for one day: file, sheet, line, rule."""
+    import re
+
+    text = (SAMPLES / "DEFECTS.md").read_text(encoding="utf-8")
+    stamp = day.strftime("%Y%m%d")
+    rows = []
+    section = None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            section = line[3:].strip()
+            continue
+        if line.startswith("### "):
+            current = line
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else None
+        if not cells or not re.fullmatch(r"DQ\d{3}", next((c for c in cells if c.startswith("DQ")), "") or ""):
+            continue
+        rule = next(c for c in cells if c.startswith("DQ"))
+        if section == "EOS":
+            file = cells[1].strip("`")
+            if stamp not in file or rule == "DQ019":  # DQ019 is reported on the SAM action
+                continue
+            if rule == "DQ013" and "sessions" in file:  # reported at the event's line (listed too)
+                continue
+            rows.append({"file": file, "sheet": "", "line": cells[2], "rule": rule, "key": f"eos:{cells[0]}"})
+        elif section == "SIGMA" and ("Day 1" in current if day == DAY1 else "Day 2" in current):
+            if not cells[2].isdigit():
+                continue
+            rows.append({"file": f"sigma_actions_{stamp}.xlsx", "sheet": cells[1], "line": cells[2], "rule": rule,
+                         "key": cells[0].strip("`") if "(action)" not in cells[0] else ""})
+        elif section == "SAM" and day == DAY1:
+            rows.append({"file": "sam_offre_20261119.xml", "sheet": "", "line": cells[1], "rule": rule, "key": ""})
+    return rows
+
+
+def test_every_planted_defect_is_reported_with_its_rule_key_and_line(demo):
+    expected = _defect_rows(DAY1)
+    assert len(expected) > 35
+    issues = _issues(demo, DAY1)
+    missing = []
+    for e in expected:
+        hits = [r for r in issues if r["rule"] == e["rule"] and r["file"] == e["file"] and r["line"] == e["line"]
+                and (not e["sheet"] or r["field"].startswith(e["sheet"]))
+                and (not e["key"] or r["session_key"] == e["key"])]
+        if not hits:
+            missing.append(e)
+    assert not missing, missing
+
+
+def test_no_error_on_a_clean_session(demo):
+    """Sessions that DEFECTS.md does not name carry no error finding."""
+    named = {e["key"] for e in _defect_rows(DAY1) if e["key"]}
+    errors = {r["session_key"] for r in _issues(demo, DAY1) if r["severity"] == "error" and r["session_key"]}
+    assert errors <= named, sorted(errors - named)
