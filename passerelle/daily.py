@@ -61,7 +61,7 @@ def load_day_context(store, run_date: date) -> DayContext:
     if state is None:
         state = pd.DataFrame({"session_key": [], "content_hash": [], "status": [], "since_date": []})
     counts = store.publication_counts(prev_date) if prev_date else {}
-    return DayContext(run_date, prev_date, state, set(store.known_session_keys()), counts)
+    return DayContext(run_date, prev_date, state, set(store.known_session_keys(before=run_date)), counts)
 
 
 def check_day(core: CoreTables, reads: list[ExtractRead], day: DayContext, store=None) -> pd.DataFrame:

@@ -324,8 +324,8 @@ def _cards(ctx: ReportContext, counts: dict[str, int]) -> str:
     out = ['<div class="cards">', card("Sessions lues", sessions_read, read_sub)]
     for key, label, tone, help_ in (
         ("published", "Publiées", None, "diffusées aux partenaires"),
-        ("quarantined", "En quarantaine", True, "lignes illisibles, écartées"),
-        ("not_publishable", "Non publiables", True, "bloquées par une erreur ou non finalisées"),
+        ("quarantined", "En quarantaine", True, "non publiées ce jour : erreur à corriger ou ligne illisible"),
+        ("not_publishable", "Non publiables", True, "pas encore finalisées ou transmises"),
         ("cancelled", "Annulées", None, "publiées comme annulées"),
     ):
         cur = int(summ.get(key, 0) or 0)
