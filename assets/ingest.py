@@ -13,6 +13,7 @@ from dagster import (
     asset_check,
 )
 
+from passerelle.crashpoints import crash_point
 from passerelle.ingest import read_extract
 from passerelle.sources.base import ExtractRead
 from pipelines.partitions import daily_partitions
@@ -50,6 +51,7 @@ def _raw_asset(name: str, source: str, kind: str, description: str):
     )
     def _asset(context: AssetExecutionContext, inbox: InboxResource) -> ExtractRead:
         read = read_extract(source, kind, inbox.root(), partition_date(context))
+        crash_point("after-read")  # PASSERELLE_CRASH_AT, tests only
         context.add_output_metadata(
             {
                 "file": read.file or "(aucun extrait)",
@@ -64,7 +66,7 @@ def _raw_asset(name: str, source: str, kind: str, description: str):
         )
         return read
 
-    @asset_check(asset=_asset, name="file_contract", description="DQ000: the extract is readable and has its contract's columns")
+    @asset_check(asset=_asset, name="file_contract", partitions_def=daily_partitions, description="DQ000: the extract is readable and has its contract's columns")
     def _check(raw: ExtractRead) -> AssetCheckResult:
         errors = raw.findings[(raw.findings["rule"] == "DQ000") & (raw.findings["severity"] == "error")]
         file_level = errors[errors["line"].isna()] if len(errors) else errors

@@ -59,7 +59,7 @@ def _feed_asset(spec: FeedSpec):
 
     checks = []
     if spec.profile_xsd:
-        @asset_check(asset=_asset, name="valid_against_profile", blocking=True,
+        @asset_check(asset=_asset, name="valid_against_profile", blocking=True, partitions_def=daily_partitions,
                      description=f"The feed validates against schemas/xsd/{spec.profile_xsd}")
         def _valid(feed: FeedResult) -> AssetCheckResult:
             return AssetCheckResult(
@@ -69,7 +69,7 @@ def _feed_asset(spec: FeedSpec):
             )
         checks.append(_valid)
     if spec.guarded:
-        @asset_check(asset=_asset, name="dq023_guard", blocking=True,
+        @asset_check(asset=_asset, name="dq023_guard", blocking=True, partitions_def=daily_partitions,
                      description="A feed that would be empty or lose more than half of its sessions is not published")
         def _guard(feed: FeedResult) -> AssetCheckResult:
             # Passes when the feed respects the guard, or when the guard withheld it.

@@ -102,7 +102,7 @@ def core_findings(
     return findings
 
 
-@asset_check(asset="core_sessions", name="gx_contract", blocking=True,
+@asset_check(asset="core_sessions", name="gx_contract", blocking=True, partitions_def=daily_partitions,
              description="Great Expectations suite guarding the canonical session table's contract; "
                          "its Data Docs go to <out>/<D>/quality/gx/")
 def gx_contract(context: AssetCheckExecutionContext, outbox: OutboxResource, sessions: pd.DataFrame) -> AssetCheckResult:

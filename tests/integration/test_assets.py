@@ -110,3 +110,20 @@ def test_sensor_requests_each_new_complete_date_once(tmp_path):
     ctx = build_sensor_context(cursor="2026-11-20", resources={"inbox": InboxResource(path=str(inbox))})
     result = complete_extracts_sensor(ctx)
     assert not getattr(result, "run_requests", None)
+
+
+def test_daily_job_runs_with_the_deployed_filesystem_io_manager(tmp_path):
+    """The deployment pickles assets per partition: checks must load their partition's input."""
+    from dagster import DagsterInstance, FilesystemIOManager
+
+    job = defs.resolve_job_def("daily_job")
+    resources = resources_for(str(SAMPLES), str(tmp_path / "out")) | {
+        "io_manager": FilesystemIOManager(base_dir=str(tmp_path / "storage"))
+    }
+    with DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(partition_key="2026-11-19", resources=resources, instance=instance,
+                                        raise_on_error=False,
+                                        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
+    assert result.success, [e.message for e in result.all_events if e.is_step_failure]
+    assert (tmp_path / "out" / "2026-11-19" / "manifest.json").is_file()
+    assert (tmp_path / "storage" / "core_sessions" / "2026-11-19").exists()
