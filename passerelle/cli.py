@@ -1,10 +1,16 @@
-"""Command line: ``passerelle run --inbox DIR --out DIR --date YYYY-MM-DD [--db URL]``.
+"""Command line: ``passerelle run --inbox DIR --out DIR --date YYYY-MM-DD [--db URL] [--wait S]``.
 
 ``run`` executes the very Dagster job the schedule runs (``daily_job``), in process, with
 resources pointing at the given folders and database. Exit codes:
   0  the run completed (data-quality findings do not change this)
-  1  the run could not complete (nothing under <out>/<D>/ is half-written)
+  1  the run could not complete (nothing under <out>/<D>/ is half-written), including when
+     another run holds the store's run lock « daily-run » and did not finish within --wait
+     seconds (default 0: stop at once, « Un autre run (…) est en cours depuis … »)
   2  the command line is wrong
+
+When a run fails, an alert is written under ``<out>/alerts/`` and sent by mail or webhook when
+configured (``passerelle.alerts``), so that a cron-driven ``passerelle run`` alerts like the
+Dagster run-failure sensor does.
 """
 
 from __future__ import annotations
@@ -26,6 +32,16 @@ def _parse_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"date invalide « {text} » (attendu AAAA-MM-JJ)") from exc
 
 
+def _parse_wait(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"attente invalide « {text} » (attendu un nombre de secondes >= 0)")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="passerelle", description="Passerelle: extracts of the financers -> checked feeds")
     sub = p.add_subparsers(dest="command", required=True)
@@ -34,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", required=True, type=Path, help="output folder (one sub-folder per date)")
     run.add_argument("--date", required=True, type=_parse_date, help="date D of the run, YYYY-MM-DD")
     run.add_argument("--db", default="", help="store URL (default: SQLite file under --out)")
+    run.add_argument("--wait", type=_parse_wait, default=0.0, metavar="SECONDS",
+                     help="when another run holds the store's run lock, wait up to SECONDS for it (default 0)")
     run.add_argument("--quiet", action="store_true", help="no progress lines")
 
     synth = sub.add_parser("synth", help="write a synthetic inbox of N sessions (benchmarks)")
@@ -62,14 +80,15 @@ STEP_LABELS = {
 }
 
 
-def run_daily(inbox: Path, out: Path, run_date: date, db: str = "", progress=None, log_level: str = "CRITICAL"):
+def run_daily(inbox: Path, out: Path, run_date: date, db: str = "", progress=None, log_level: str = "CRITICAL",
+              lock_wait_seconds: float = 0):
     """Execute ``daily_job`` for one partition in process. Returns the ExecuteInProcessResult."""
     from dagster import DagsterEventType, DagsterInstance, mem_io_manager
 
     from pipelines.definitions import defs, resources_for
 
     out.mkdir(parents=True, exist_ok=True)
-    resources = resources_for(str(inbox), str(out), db) | {"io_manager": mem_io_manager}
+    resources = resources_for(str(inbox), str(out), db, lock_wait_seconds) | {"io_manager": mem_io_manager}
     job = defs.resolve_job_def("daily_job")
     run_id = str(uuid.uuid4())
     with DagsterInstance.ephemeral() as instance:
@@ -146,33 +165,49 @@ def _summary(out: Path, run_date: date) -> str:
     return "\n".join(lines)
 
 
+def _alert(out: Path, subject: str, lines: list[str], extra: dict) -> None:
+    from passerelle.alerts import send_alert
+
+    result = send_alert(out, subject, "\n".join(lines), extra=extra)
+    if result.path is not None:
+        print(f"  alerte : {result.path}", file=sys.stderr)
+    for error in result.errors:
+        print(f"  alerte : {error}", file=sys.stderr)
+
+
 def cmd_run(args) -> int:
     if not args.inbox.is_dir():
         print(f"passerelle: le dossier de dépôt {args.inbox} n'existe pas", file=sys.stderr)
         return EXIT_USAGE
     progress = None if args.quiet else _print_progress
+    day = args.date.isoformat()
     t0 = time.monotonic()
     try:
-        result = run_daily(args.inbox, args.out, args.date, args.db, progress=progress)
+        result = run_daily(args.inbox, args.out, args.date, args.db, progress=progress, lock_wait_seconds=args.wait)
     except Exception as exc:  # the run could not even start (database unreachable, bad URL...)
-        print(f"passerelle: le run du {args.date.isoformat()} n'a pas pu démarrer : {exc}", file=sys.stderr)
+        line = f"passerelle: le run du {day} n'a pas pu démarrer : {exc}"
+        print(line, file=sys.stderr)
+        _alert(args.out, f"Passerelle : le run du {day} n'a pas pu démarrer", [line],
+               {"date": day, "kind": "run_failure"})
         return EXIT_FAILED
     if not result.success:
-        failures = [e for e in result.all_events if e.is_step_failure]
-        print(f"passerelle: le run du {args.date.isoformat()} n'a pas pu aboutir ; rien n'a été publié "
-              f"sous {args.out / args.date.isoformat()} (les flux précédents sont intacts).", file=sys.stderr)
-        for ev in failures[:5]:
-            err = ev.step_failure_data.error
-            while err is not None and err.cause is not None:
-                err = err.cause
-            print(f"  étape {_step_label(ev.step_key).strip()} : {err.message.strip() if err else 'échec'}",
-                  file=sys.stderr)
-        checks = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
-        for ev in checks:
-            data = ev.event_specific_data
-            if not data.passed:
-                print(f"  contrôle bloquant en échec : {data.asset_key.to_user_string()} / {data.check_name}",
-                      file=sys.stderr)
+        from pipelines.alerting import error_text, failure_lines, lock_error
+
+        events = result.all_events
+        locked = lock_error(events)
+        extra = {"run_id": result.run_id, "date": day, "kind": "run_locked" if locked else "run_failure"}
+        if locked is not None:
+            line = f"passerelle: {error_text(locked)}"
+            print(line, file=sys.stderr)
+            _alert(args.out, f"Passerelle : run du {day} non lancé, un autre run est en cours", [line], extra)
+            return EXIT_FAILED
+        head = (f"passerelle: le run du {day} n'a pas pu aboutir ; rien n'a été publié "
+                f"sous {args.out / day} (les flux précédents sont intacts).")
+        lines = [f"  {line}" for line in failure_lines(events, label=_step_label)]
+        print(head, file=sys.stderr)
+        for line in lines:
+            print(line, file=sys.stderr)
+        _alert(args.out, f"Passerelle : le run du {day} a échoué", [head, f"(run {result.run_id})", "", *lines], extra)
         return EXIT_FAILED
     print(_summary(args.out, args.date))
     print(f"  durée : {time.monotonic() - t0:.1f} s")

@@ -1,7 +1,25 @@
-"""The end of a daily run: quality outputs, canonical Parquet, manifest, atomic move, store commit."""
+"""The end of a daily run: quality outputs, canonical Parquet, archived inputs, manifest, atomic
+move, store commit.
+
+Order of :func:`publish_day`, and what a crash at each point leaves (the crash points of
+``passerelle.crashpoints``, tested by ``tests/integration/test_crash.py``):
+
+1. ``recover`` puts back a day folder left in ``.trash`` by an earlier crash;
+2. canonical Parquet, copies of the inputs read (``inputs/``) and the manifest go to the
+   staging folder (``staged``): a crash leaves only a staging folder, removed by the next run;
+3. the store gets the run row, the inputs read and the content-addressed session/entity
+   versions (``versions-saved``): harmless if the run dies after, the next run finds them;
+4. the staging folder is fsynced and renamed to ``<out>/<D>/`` (``before-fsync``,
+   ``before-swap``, ``between-renames``, ``after-swap``, ``moved``): ``<out>/<D>/`` is the old
+   folder or the new complete one, never a mix;
+5. the publication history of D is replaced in one transaction (``publication-recorded``), the
+   run closed as succeeded (``finished``). A crash before that leaves the store's history at the
+   previous publication: re-running D recomputes the same feeds from the same state.
+"""
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -11,13 +29,20 @@ import pyarrow.parquet as pq
 
 from passerelle.daily import counts_by_rule, counts_by_severity, entity_versions, version_payloads
 from passerelle.canonical import CoreTables
+from passerelle.crashpoints import crash_point
 from passerelle.feeds.catalog import FeedResult
 from passerelle.feeds.manifest import build_manifest, write_manifest
 from passerelle.feeds.publish import clean_stale_staging, commit, recover
 from passerelle.findings import concat_findings
 from passerelle.model import TABLES, conform
 from passerelle.publishable import Publication
-from passerelle.sources.base import ExtractRead
+from passerelle.sources.base import ExtractRead, sha256_file
+
+INPUTS_DIR = "inputs"
+
+
+class InputChangedError(RuntimeError):
+    """An extract changed in the inbox while the run was reading it."""
 
 
 @dataclass
@@ -56,11 +81,35 @@ def write_quality_outputs(
     write_report(
         ReportContext(
             run_date=run_date, run_id=run_id, findings=all_findings, sessions=sessions, summary=summary,
-            history=history, inputs=inputs_of(reads),
+            history=[h for h in history if str(h.get("run_date")) < run_date.isoformat()], inputs=inputs_of(reads),
         ),
         report,
     )
     return QualityOutputs(all_findings, len(all_findings), "quality/issues.csv", "quality/report.html")
+
+
+def archive_inputs(staging: Path, inbox: str | Path, reads: list[ExtractRead]) -> dict[str, str]:
+    """Copy every extract read into ``<staging>/inputs/`` (published atomically with the feeds),
+    checking that the copy is the very file that was read. Returns file name -> archived path
+    (relative to the day folder). The inbox is only read."""
+    folder = Path(staging) / INPUTS_DIR
+    archived: dict[str, str] = {}
+    for r in reads:
+        if r.file is None or r.file in archived:
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / r.file
+        shutil.copyfile(Path(inbox) / r.file, target)
+        digest = sha256_file(target)
+        if r.sha256 is not None and digest != r.sha256:
+            target.unlink(missing_ok=True)
+            raise InputChangedError(
+                f"L'extrait « {r.file} » a changé dans le dossier de dépôt pendant le run (sha256 lu {r.sha256}, "
+                f"sha256 actuel {digest}) : rien n'est publié. Attendez que le dépôt du fichier soit terminé, "
+                "puis relancez la date."
+            )
+        archived[r.file] = f"{INPUTS_DIR}/{r.file}"
+    return archived
 
 
 def write_canonical(staging: Path, canonical: dict[str, pd.DataFrame]) -> dict[str, int]:
@@ -82,8 +131,13 @@ def publish_day(
 ) -> dict:
     """Write the canonical Parquet and the manifest, move the day folder into place, then commit
     the store. Returns a summary (folder, manifest)."""
-    hook = crash_hook or (lambda point: None)
+    def hook(point: str) -> None:
+        if crash_hook is not None:
+            crash_hook(point)
+        crash_point(point)  # PASSERELLE_CRASH_AT, tests only
+
     recover(out_dir, run_date)
+    archived = archive_inputs(staging, inbox, reads)
     records = write_canonical(staging, canonical)
     for f in feeds:
         if f.published:
@@ -95,7 +149,8 @@ def publish_day(
     findings_counts = counts_by_severity(quality.findings)
     manifest = build_manifest(
         run_date=run_date, run_id=run_id, started_at=started_at.astimezone(timezone.utc).isoformat(),
-        finished_at=datetime.now(timezone.utc).isoformat(), inputs=inputs, day_folder=staging, records=records,
+        finished_at=datetime.now(timezone.utc).isoformat(),
+        inputs=[{**i, "archive": archived.get(i["file"])} for i in inputs], day_folder=staging, records=records,
         sessions=counts, findings=findings_counts,
         withheld=[{"feed": f.name, "file": f.path, "reason": f.withheld_reason} for f in feeds if not f.published],
     )
@@ -122,9 +177,13 @@ def publish_day(
           "records": f.records} for f in feeds if f.published],
         pub.state,
     )
-    summary = {"sessions": counts, "findings": findings_counts, "findings_by_rule": manifest["findings_by_rule"],
-               "read_by_source": pub.counts.get("read_by_source", {}), "formations_read": pub.counts.get("formations_read", {}),
+    hook("publication-recorded")
+    # Same shape as the report's summary, so that the next reports can draw the trend from it.
+    summary = {**{k: v for k, v in counts.items() if k != "read"},
+               "read": {**pub.counts.get("read_by_source", {}), "sam": pub.counts.get("formations_read", {}).get("sam", 0)},
+               "sessions": counts, "findings": findings_counts, "findings_by_rule": manifest["findings_by_rule"],
                "feeds": {f.name: {"records": f.records, "published": f.published} for f in feeds}}
     store.finish_run(run_id, "succeeded", summary)
+    hook("finished")
     clean_stale_staging(out_dir, run_date)
     return {"folder": str(final), "manifest": manifest, "summary": summary}

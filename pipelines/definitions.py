@@ -4,12 +4,21 @@ Configuration by environment (production):
   PASSERELLE_INBOX   folder where the extracts land
   PASSERELLE_OUT     output folder (one sub-folder per date)
   PASSERELLE_DB      store URL (postgresql+psycopg://…); empty = SQLite under PASSERELLE_OUT
+  PASSERELLE_LOCK_WAIT  seconds a run waits for the store-wide run lock held by another run
+                     before failing (default 1800: a sensor run and the 05:00 run queue up)
+  PASSERELLE_ALERT_SMTP / PASSERELLE_ALERT_WEBHOOK / PASSERELLE_ALERT_FROM / PASSERELLE_ALERT_TO
+                     where failure alerts go besides <out>/alerts/ (passerelle/alerts.py)
+
+Every run that touches the store holds the run lock ``daily-run`` from its start to its end (the
+``store`` resource takes it, see pipelines/resources.py). That relies on the in-process
+executor (resources set up once per run), so it is the default executor of every job here,
+UI materialisations included.
 """
 
 
 import os
 
-from dagster import Definitions, EnvVar, FilesystemIOManager
+from dagster import Definitions, EnvVar, FilesystemIOManager, in_process_executor
 
 from assets.canonical import core_tables
 from assets.ingest import raw_assets, raw_checks
@@ -18,19 +27,19 @@ from assets.quality import core_findings, core_previous_publication, core_publis
 from pipelines.jobs import backfill_job, daily_job
 from pipelines.resources import InboxResource, OutboxResource, StoreResource
 from pipelines.schedules import daily_schedule
-from pipelines.sensors import complete_extracts_sensor
+from pipelines.sensors import complete_extracts_sensor, run_failure_alert
 
 ASSETS = [*raw_assets, core_tables, core_previous_publication, core_findings, core_publishable,
           *feed_assets, out_quality_report, out_publication]
 CHECKS = [*raw_checks, gx_contract, *feed_checks]
 
 
-def resources_for(inbox: str, out: str, db: str = "") -> dict:
+def resources_for(inbox: str, out: str, db: str = "", lock_wait_seconds: float = 0) -> dict:
     """Resources of one run (the CLI and the tests use this; the deployment uses env vars)."""
     return {
         "inbox": InboxResource(path=inbox),
         "outbox": OutboxResource(path=out),
-        "store": StoreResource(url=db, default_dir=out),
+        "store": StoreResource(url=db, default_dir=out, lock_wait_seconds=lock_wait_seconds),
     }
 
 
@@ -40,7 +49,8 @@ def _deployed_resources() -> dict:
         "inbox": InboxResource(path=EnvVar("PASSERELLE_INBOX")) if "PASSERELLE_INBOX" in os.environ
         else InboxResource(path="data/samples"),
         "outbox": OutboxResource(path=out),
-        "store": StoreResource(url=os.environ.get("PASSERELLE_DB", ""), default_dir=out),
+        "store": StoreResource(url=os.environ.get("PASSERELLE_DB", ""), default_dir=out,
+                               lock_wait_seconds=float(os.environ.get("PASSERELLE_LOCK_WAIT", "1800") or 0)),
         "io_manager": FilesystemIOManager(base_dir=os.path.join(out, ".dagster-storage")),
     }
 
@@ -50,6 +60,7 @@ defs = Definitions(
     asset_checks=CHECKS,
     jobs=[daily_job, backfill_job],
     schedules=[daily_schedule],
-    sensors=[complete_extracts_sensor],
+    sensors=[complete_extracts_sensor, run_failure_alert],
     resources=_deployed_resources(),
+    executor=in_process_executor,
 )

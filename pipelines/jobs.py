@@ -2,6 +2,7 @@
 
 from dagster import AssetSelection, define_asset_job, in_process_executor, multiprocess_executor
 
+from pipelines.alerting import blocking_check_alert
 from pipelines.partitions import daily_partitions
 
 ALL = AssetSelection.groups("raw", "core", "out")
@@ -12,6 +13,7 @@ daily_job = define_asset_job(
     selection=ALL,
     partitions_def=daily_partitions,
     executor_def=in_process_executor,
+    hooks={blocking_check_alert},
     description="Read the inbox for the day, check, publish the feeds and the quality report",
 )
 
@@ -23,5 +25,6 @@ backfill_job = define_asset_job(
     partitions_def=daily_partitions,
     executor_def=in_process_executor,
     tags={"dagster/max_concurrent_runs": "1"},
+    hooks={blocking_check_alert},
     description="Re-run the daily job for a range of dates (launch a backfill from the UI: one run per date)",
 )

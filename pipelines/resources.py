@@ -1,10 +1,12 @@
 """Dagster resources: where extracts land (inbox), where feeds go (outbox), the store."""
 
 
-from datetime import date
+import logging
+from contextlib import contextmanager
+from datetime import date, timedelta
 from pathlib import Path
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, InitResourceContext
 
 from passerelle.feeds.publish import staging_dir
 
@@ -37,10 +39,21 @@ class StoreResource(ConfigurableResource):
 
     ``url`` empty means an SQLite file under the outbox (``<out>/passerelle.sqlite3``);
     production uses PostgreSQL (``postgresql+psycopg://user@host/db``).
+
+    It also holds the store-wide run lock (:mod:`passerelle.runlock`) for the whole run:
+    Dagster initialises a run's resources once, before its first step, and tears them down
+    after its last step even when a step failed (in-process executor, used by every job and by
+    UI materialisations, see ``pipelines/definitions.py``). So every run that touches the store
+    — ``passerelle run``, the schedule, the sensor's runs, backfills, the UI — takes the lock
+    ``daily-run`` before reading anything and gives it back at its end, through this one code
+    path. A run that finds it held waits ``lock_wait_seconds`` then fails before its first step
+    with « Un autre run (…) est en cours depuis … ».
     """
 
     url: str = ""
     default_dir: str = ""
+    lock_wait_seconds: float = 0
+    lock_stale_hours: float = 6.0
 
     def resolved_url(self) -> str:
         from passerelle.store.db import default_store_url
@@ -55,3 +68,39 @@ class StoreResource(ConfigurableResource):
         from passerelle.store import open_store
 
         return open_store(self.resolved_url())
+
+    @contextmanager
+    def yield_for_execution(self, context: InitResourceContext):
+        run_id = context.run_id
+        if not run_id:  # outside a run (a sensor, a test building the resource): no lock
+            yield self
+            return
+        from passerelle.runlock import acquire_run_lock, release_run_lock
+
+        run = context.dagster_run
+        partition = run.tags.get("dagster/partition") if run is not None else None
+        detail = f"run du {partition}" if partition else (f"job {run.job_name}" if run is not None else None)
+        stale_after = timedelta(hours=self.lock_stale_hours)
+
+        def warn(message: str) -> None:  # the Dagster log (UI) and stderr (the CLI runs with a quiet Dagster log)
+            if context.log is not None:
+                context.log.warning(message)
+            logging.getLogger("passerelle.runlock").warning(message)
+
+        store = self.open()
+        try:
+            taken = acquire_run_lock(store, run_id, detail=detail, wait_seconds=self.lock_wait_seconds,
+                                     stale_after=stale_after, warn=warn)
+        finally:
+            store.dispose()  # no connection kept open during the run
+        try:
+            yield self
+        finally:
+            if taken:
+                try:
+                    release_run_lock(store, run_id)
+                except Exception as exc:  # noqa: BLE001 - never hide the run's own error
+                    warn(f"Le verrou « daily-run » n'a pas pu être rendu ({exc}) ; le prochain run le reprendra "
+                         "quand ce processus sera terminé.")
+                finally:
+                    store.dispose()

@@ -7,15 +7,22 @@ one, never a mix:
 
 - before the move, ``<out>/<D>/`` is untouched (a failed run leaves only a staging folder,
   removed by the next run);
-- re-running a date: the old ``<out>/<D>/`` is first renamed into ``<out>/.trash/`` and the
-  staging folder renamed to ``<out>/<D>/``; if the process dies between the two renames, the
-  next run puts the old folder back before doing anything (``recover``).
+- re-running a date on Linux: the staging folder and ``<out>/<D>/`` are exchanged in one
+  system call (``renameat2(RENAME_EXCHANGE)``), so ``<out>/<D>/`` is the old folder or the new
+  one at every instant; the old one, now at the staging path, is then deleted;
+- elsewhere (or on a filesystem without the exchange): the old ``<out>/<D>/`` is first renamed
+  into ``<out>/.trash/`` and the staging folder renamed to ``<out>/<D>/``; if the process dies
+  between the two renames, ``<out>/<D>/`` is briefly missing and the next run puts the old
+  folder back before doing anything (``recover``).
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import shutil
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -102,17 +109,64 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+_exchange_fn = None
+
+
+def _renameat2():
+    global _exchange_fn
+    if _exchange_fn is None:
+        fn = False
+        if sys.platform.startswith("linux"):
+            try:
+                fn = ctypes.CDLL(None, use_errno=True).renameat2
+                fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+                fn.restype = ctypes.c_int
+            except (OSError, AttributeError):  # glibc < 2.28, musl without it
+                fn = False
+        _exchange_fn = fn
+    return _exchange_fn or None
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Swap two existing paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``).
+
+    False when the platform or the filesystem cannot (the caller falls back to two renames);
+    raises OSError on a real failure."""
+    fn = _renameat2()
+    if fn is None:
+        return False
+    if fn(_AT_FDCWD, os.fsencode(str(a)), _AT_FDCWD, os.fsencode(str(b)), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
+
+
 def commit(staging: Path, out_dir: Path, run_date: date, *, crash_hook=None) -> Path:
     """Move the staged day folder into place atomically; returns the final path.
 
-    ``crash_hook(point)`` is called at each step (tests use it to simulate a crash).
+    ``crash_hook(point)`` is called at each step (tests use it to simulate a crash): points
+    ``before-fsync``, ``before-swap``, ``between-renames`` (fallback path only) and
+    ``after-swap``.
     """
     hook = crash_hook or (lambda point: None)
     out_dir = Path(out_dir)
+    staging = Path(staging)
     final = day_dir(out_dir, run_date)
     hook("before-fsync")
     fsync_tree(staging)
     hook("before-swap")
+    if final.exists() and exchange(staging, final):
+        # ``final`` is the new folder, ``staging`` now holds the old one: a crash from here on
+        # leaves the new day in place and a stale staging folder, removed by the next run.
+        _fsync_dir(out_dir)
+        _fsync_dir(staging.parent)
+        hook("after-swap")
+        shutil.rmtree(staging, ignore_errors=True)
+        return final
     old = None
     if final.exists():
         trash = out_dir / TRASH

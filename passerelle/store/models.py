@@ -18,7 +18,7 @@ Tables:
 ``entity_versions``    formation and action payloads (latest one re-emitted with a kept session)
 ``publications``       the feed files published for a run date (one row per feed and date)
 ``published_sessions`` the catalogue as published on a run date (one row per session and date)
-``run_locks``          named locks, one row per lock held
+``run_locks``          named locks, one row per lock held (holder run, pid, host)
 """
 
 from __future__ import annotations
@@ -170,6 +170,9 @@ class RunLock(Base):
     name: Mapped[str] = mapped_column(primary_key=True)
     holder_run_id: Mapped[str]  # no foreign key: a lock may be taken before the run row exists
     acquired_at: Mapped[datetime]
+    holder_pid: Mapped[int | None] = mapped_column(sa.Integer)  # process holding the lock (migration 0003)
+    holder_host: Mapped[str | None]  # host name of that process
+    holder_detail: Mapped[str | None]  # what the holder runs, for messages (e.g. "run du 2026-11-20")
 
 
 metadata = Base.metadata

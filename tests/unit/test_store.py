@@ -76,7 +76,7 @@ def test_migrations_create_every_table(store):
         "runs", "inputs_read", "session_versions", "entity_versions", "publications", "published_sessions",
         "run_locks",
     }
-    assert store.schema_revision() == head_revision() == "0002"
+    assert store.schema_revision() == head_revision() == "0003"
     with store.engine.connect() as conn:
         inspector = sa.inspect(conn)
         assert {c["name"] for c in inspector.get_columns("session_versions")} == {
