@@ -13,6 +13,8 @@ import hashlib
 from dataclasses import dataclass, field
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from passerelle.findings import concat_findings, findings_frame
 from passerelle.model import (
@@ -96,11 +98,39 @@ def _row_strings(df: pd.DataFrame, columns: list[str]) -> pd.Series:
     """One string per row joining ``columns`` (nulls as empty), vectorised."""
     if df.empty:
         return pd.Series([], dtype="string", index=df.index)
-    parts = [df[c].astype("string").fillna("\x00") for c in columns]
-    out = parts[0]
-    for p in parts[1:]:
-        out = out.str.cat(p, sep=_SEP)
-    return out
+    joined = pc.binary_join_element_wise(*[_column_strings(df[c]) for c in columns], _SEP)
+    return pd.Series(pd.arrays.ArrowExtensionArray(joined), index=df.index).astype("string")
+
+
+def _column_strings(s: pd.Series) -> pa.ChunkedArray:
+    """``s.astype("string").fillna("\x00")`` as an Arrow string array, computed by Arrow: the
+    same text pandas gives (ints, ISO dates, ``True``/``False``, Python's ``repr`` of floats)."""
+    dtype = s.dtype
+    arr = None
+    if isinstance(dtype, pd.ArrowDtype):
+        arr = s.array.__arrow_array__()
+    elif isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        arr = s.array.__arrow_array__()
+    if arr is not None:
+        if isinstance(arr, pa.Array):
+            arr = pa.chunked_array([arr], arr.type)
+        t = arr.type
+        if pa.types.is_string(t) or pa.types.is_large_string(t):
+            out = arr.cast(pa.string())
+        elif pa.types.is_integer(t) or pa.types.is_date32(t):
+            out = pc.cast(arr, pa.string())
+        elif pa.types.is_boolean(t):
+            out = pc.if_else(arr, "True", "False")
+        elif pa.types.is_floating(t):
+            values = pc.unique(arr)
+            text = pa.array([None if v is None else repr(float(v)) for v in values.to_pylist()], pa.string())
+            out = pc.take(text, pc.index_in(arr, value_set=values))
+        else:
+            out = None
+        if out is not None:
+            return pc.fill_null(out, "\x00")
+    values = s.astype("string").fillna("\x00").to_numpy(dtype=object)
+    return pa.chunked_array([pa.array(values, pa.string())])
 
 
 def _sha256(strings: pd.Series) -> pd.Series:

@@ -1,7 +1,8 @@
 """The feeds of a day: where each is written, by which writer, checked against which profile.
 
 ``produce_feed`` writes one feed into the staging folder, validates XML feeds against our XSD
-profile, and applies the DQ023 guard (a full feed that would be empty or lose more than half of
+profile (and the official LHEO 2.3 XSD: in full up to 64 MB, on a sample of formations above),
+and applies the DQ023 guard (a full feed that would be empty or lose more than half of
 the sessions of the last publication is withheld: yesterday's stays the current one).
 """
 
@@ -98,10 +99,35 @@ def produce_feed(
             result.withheld_reason = str(guard["message"].iloc[0])
             return result
     if spec.profile_xsd:
-        from passerelle.feeds.validate import validate_file
+        from passerelle.feeds.validate import validate_file, validate_sample
 
         result.validation_errors = validate_file(target, SCHEMAS / spec.profile_xsd)
         official = official_lheo_xsd()
         if official is not None and not result.validation_errors:
-            result.validation_errors = [f"LHEO 2.3 officiel : {e}" for e in validate_file(target, official)]
+            if target.stat().st_size <= official_full_max_bytes():
+                errors = validate_file(target, official)
+            else:
+                # Our profiles are restrictions of the official schema (same elements, same
+                # order, tighter types): a feed valid against its profile is valid LHEO 2.3.
+                # Above the threshold the second full pass (as long as the first) is replaced
+                # by a sample of the first formations, which still catches a writer that drifts
+                # from LHEO.
+                errors = validate_sample(target, official, OFFICIAL_SAMPLE_FORMATIONS)
+            result.validation_errors = [f"LHEO 2.3 officiel : {e}" for e in errors]
     return result
+
+
+OFFICIAL_FULL_MAX_BYTES = 64 * 1024 * 1024  # ~25k sessions
+OFFICIAL_SAMPLE_FORMATIONS = 200
+
+
+def official_full_max_bytes() -> int:
+    """Feeds up to this size are validated in full against the official LHEO XSD as well
+    (``PASSERELLE_OFFICIAL_XSD_MAX_BYTES`` overrides; 0 = sample only, -1 = always in full)."""
+    import os
+
+    raw = os.environ.get("PASSERELLE_OFFICIAL_XSD_MAX_BYTES", "").strip()
+    if not raw:
+        return OFFICIAL_FULL_MAX_BYTES
+    value = int(raw)
+    return 1 << 62 if value < 0 else value

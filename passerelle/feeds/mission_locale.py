@@ -64,8 +64,10 @@ FINANCER_LABELS = {
     "19": "État - Ministère de l’intérieur",
     "20": "OFII - Office français de l’immigration et de l'intégration",
 }
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-_CHUNK = 2048
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
+# C0 controls but tab and line breaks, DEL, and the non-characters XML also refuses
+_CONTROL_CHARS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f" + "\ufffe\uffff]"  # escapes valid in re and RE2
+_CHUNK = 4096
 
 
 def write_mission_locale_csv(path: Path, formations: pd.DataFrame, actions: pd.DataFrame, sessions: pd.DataFrame,
@@ -171,7 +173,24 @@ def _rows(chunk: pd.DataFrame, lk: _Lookups) -> dict[str, list]:
 
 
 def _neutralise(col: pd.Series) -> pd.Series:
-    """OWASP CSV injection: prefix cells that a spreadsheet would run as a formula with ``'``."""
+    """OWASP CSV injection: prefix cells that a spreadsheet would run as a formula with ``'``.
+
+    Control characters (NUL, VT, FF, ESC...) are dropped first, as in the LHEO feeds: a
+    spreadsheet may cut the cell at a NUL, and a control character before ``=`` must not
+    hide the formula. Leading blanks do not hide it either (imports may trim them).
+    """
     col = col.astype("string").fillna("")
-    risky = col.str.startswith(FORMULA_PREFIXES).fillna(False).astype(bool)
-    return ("'" + col).where(risky, col)
+    if col.dtype.storage == "pyarrow":
+        arr = col.array.__arrow_array__().cast(pa.string())
+    else:
+        arr = pa.array(col.to_numpy(dtype=object), pa.string())
+    if pc.any(pc.match_substring_regex(arr, _CONTROL_CHARS)).as_py():
+        arr = pc.replace_substring_regex(arr, _CONTROL_CHARS, "")
+    risky = pc.match_substring_regex(arr, _FORMULA_START)
+    out = pc.if_else(risky, pc.binary_join_element_wise("'", arr, ""), arr)
+    return pd.Series(pd.arrays.ArrowExtensionArray(out), index=col.index).astype("string")
+
+
+# what ``str.lstrip(" \u00a0").startswith(FORMULA_PREFIXES)`` tests, as one RE2 pattern
+_FORMULA_START = "^[ \u00a0]*[=+\\-@\t\r\n]"
+assert set(FORMULA_PREFIXES) == set("=+-@\t\r\n")

@@ -1,0 +1,408 @@
+"""Benchmark of the daily run against the floor of the hardware.
+
+    python -m passerelle.bench [--sizes 10000,100000] [--full] [--seed 42]
+    BENCH_FULL=1 make bench            # adds the 1M-session size
+
+For each size N: a synthetic inbox (``passerelle.synth``, cached under ``bench/work/``), then,
+each in its own fresh subprocess so that the numbers are clean:
+
+1. **run**: the real path, ``passerelle.cli.run_daily`` executing the Dagster ``daily_job`` in
+   process on an empty output folder and store; seconds per step come from the Dagster step
+   events (the listener of ``cli.run_daily``), the time spent in XSD validation from a timer
+   wrapped around ``passerelle.feeds.validate.validate_file``, peak RSS from ``getrusage``.
+2. **floor**: the fastest way to do the unavoidable work on the same files: read the decoded EOS
+   files with ``pyarrow.csv``, the workbook with ``python-calamine``, the SAM XML with ``lxml``,
+   then write the bytes of the very feeds the run produced and validate each XML feed once with
+   libxml2 (``lxml.etree.XMLSchema``, against its profile XSD).
+
+The figure that counts is ``run / floor``. Results: ``bench/results.json`` (merged by size, so
+a 1M result stays until it is re-measured) and ``bench/results.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+WORK = BENCH / "work"
+RUN_DATE = date(2026, 11, 19)
+DEFAULT_SIZES = (10_000, 100_000)
+FULL_SIZE = 1_000_000
+TARGETS = {100_000: 3.0, 1_000_000: 2.0}  # run / floor
+RSS_TARGET_MB = {1_000_000: 4096}
+FLOOR_WHOLE_TREE_MAX_BYTES = 256 * 1024 * 1024
+NS = "http://lheo.gouv.fr/2.3"
+
+# Dagster step -> row of the table (checks are summed into "checks")
+STAGES = [
+    ("raw_sam_offer", "read SAM (XML)"),
+    ("raw_eos_sessions", "read EOS sessions (CSV)"),
+    ("raw_eos_events", "read EOS events (CSV)"),
+    ("raw_sigma_workbook", "read SIGMA (XLSX)"),
+    ("core_tables", "canonical model"),
+    ("core_previous_publication", "previous publication (store)"),
+    ("core_findings", "rules"),
+    ("core_publishable", "publishable selection + payloads"),
+    ("out_carif_lheo", "feed Carif LHEO (write)"),
+    ("out_carif_delta", "feed Carif delta (write)"),
+    ("out_pole_emploi_lheo", "feed Pôle emploi LHEO (write)"),
+    ("out_mission_locale_csv", "feed Missions Locales CSV"),
+    ("validation", "XSD validation (3 feeds)"),
+    ("checks", "asset checks (GX, contracts, guards)"),
+    ("out_quality_report", "quality report"),
+    ("out_publication", "publication (store, parquet, manifest)"),
+    ("overhead", "Dagster overhead"),
+]
+FEED_STEPS = {"out_carif_lheo": "carif", "out_carif_delta": "carif_delta", "out_pole_emploi_lheo": "pole_emploi",
+              "out_mission_locale_csv": "mission_locale"}
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+# --- child: the run -------------------------------------------------------------------------------
+
+
+def child_run(inbox: Path, out: Path, result: Path) -> int:
+    import passerelle.feeds.validate as validate
+    from passerelle.cli import run_daily
+
+    rss_before = _peak_rss_mb()
+    validation: dict[str, float] = {}
+    original = validate.validate_file
+
+    def timed(xml_path, xsd_path, **kw):
+        t = time.perf_counter()
+        try:
+            return original(xml_path, xsd_path, **kw)
+        finally:
+            name = Path(xml_path).name
+            validation[name] = validation.get(name, 0.0) + time.perf_counter() - t
+
+    validate.validate_file = timed
+    steps: dict[str, float] = {}
+    failed: list[str] = []
+
+    def progress(step: str, ok: bool, secs: float) -> None:
+        steps[step] = steps.get(step, 0.0) + secs
+        if not ok:
+            failed.append(step)
+
+    t0 = time.perf_counter()
+    res = run_daily(inbox, out, RUN_DATE, progress=progress)
+    wall = time.perf_counter() - t0
+    day = out / RUN_DATE.isoformat()
+    manifest = json.loads((day / "manifest.json").read_text(encoding="utf-8")) if (day / "manifest.json").is_file() else {}
+    feeds = {}
+    for p in sorted(day.glob("*/*")):
+        if p.parent.name in ("carif", "pole-emploi", "mission-locale") and p.is_file():
+            feeds[f"{p.parent.name}/{p.name}"] = p.stat().st_size
+    result.write_text(json.dumps({
+        "success": bool(res.success), "failed_steps": failed, "wall": wall, "steps": steps,
+        "validation": validation, "peak_rss_mb": _peak_rss_mb(), "rss_before_run_mb": rss_before,
+        "feeds": feeds, "sessions": manifest.get("sessions", {}), "findings": manifest.get("findings", {}),
+    }, indent=2), encoding="utf-8")
+    return 0 if res.success else 1
+
+
+# --- child: the floor -----------------------------------------------------------------------------
+
+
+def child_floor(inbox: Path, day: Path, result: Path) -> int:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    from lxml import etree
+    from python_calamine import CalamineWorkbook
+
+    from passerelle.feeds.catalog import FEEDS, SCHEMAS, feed_path
+
+    def one(pattern: str) -> Path:
+        found = sorted(inbox.glob(pattern))
+        return found[-1]
+
+    parts: dict[str, float] = {}
+
+    def timed(name: str, fn):
+        t = time.perf_counter()
+        out = fn()
+        parts[name] = time.perf_counter() - t
+        return out
+
+    def read_csv(path: Path) -> int:
+        data = path.read_bytes().decode("cp1252").encode("utf-8")
+        names = [f"c{i}" for i in range(data[:data.index(b"\n")].count(b";") + 1)]
+        table = pacsv.read_csv(
+            pa.py_buffer(data),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+            parse_options=pacsv.ParseOptions(delimiter=";", newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in names}),
+        )
+        return table.num_rows
+
+    def read_sigma(path: Path) -> int:
+        wb = CalamineWorkbook.from_path(str(path))
+        return sum(len(wb.get_sheet_by_name(s).to_python()) for s in wb.sheet_names)
+
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
+    rows = {
+        "eos_sessions": timed("read EOS sessions (pyarrow.csv)", lambda: read_csv(one("eos_sessions_*.csv"))),
+        "eos_events": timed("read EOS events (pyarrow.csv)", lambda: read_csv(one("eos_evenements_*.csv"))),
+        "sigma": timed("read SIGMA (python-calamine)", lambda: read_sigma(one("sigma_actions_*.xlsx"))),
+        "sam": timed("read SAM (lxml)", lambda: len(etree.parse(str(one("sam_offre_*.xml")), parser).getroot())),
+    }
+    scratch = WORK / f"floor-{os.getpid()}"
+    scratch.mkdir(parents=True, exist_ok=True)
+    try:
+        for spec in FEEDS:
+            src = day / feed_path(spec, RUN_DATE)
+            if not src.is_file():
+                continue
+            data = src.read_bytes()
+            target = scratch / src.name
+
+            def write(target=target, data=data) -> None:
+                with open(target, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+
+            timed(f"write {spec.name}", write)
+            if spec.profile_xsd:
+                schema = etree.XMLSchema(etree.parse(str(SCHEMAS / spec.profile_xsd)))
+
+                def valid(target=target, schema=schema) -> bool:
+                    if target.stat().st_size <= FLOOR_WHOLE_TREE_MAX_BYTES:
+                        return schema.validate(etree.parse(str(target), parser))
+                    # a 2 GB feed does not fit as one tree (~9x its size): one formation at a time
+                    ok = True
+                    for _ev, el in etree.iterparse(str(target), events=("end",), tag=f"{{{NS}}}formation",
+                                                   resolve_entities=False, no_network=True, load_dtd=False,
+                                                   huge_tree=True):
+                        ok &= schema.validate(el)
+                        parent = el.getparent()
+                        el.clear(keep_tail=True)
+                        while el.getprevious() is not None:
+                            del parent[0]
+                    return ok
+
+                ok = timed(f"validate {spec.name} (libxml2)", valid)
+                if not ok:
+                    print(f"floor: {src.name} is not valid against {spec.profile_xsd}", file=sys.stderr)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    result.write_text(json.dumps({"parts": parts, "total": sum(parts.values()), "rows": rows,
+                                  "peak_rss_mb": _peak_rss_mb()}, indent=2), encoding="utf-8")
+    return 0
+
+
+# --- parent ---------------------------------------------------------------------------------------
+
+
+def _synth_key(n: int, seed: int) -> str:
+    src = (ROOT / "passerelle" / "synth.py").read_bytes()
+    return hashlib.sha256(src + f"|{n}|{seed}|{RUN_DATE}".encode()).hexdigest()
+
+
+def ensure_inbox(n: int, seed: int) -> tuple[Path, float | None]:
+    from passerelle.synth import write_inbox
+
+    inbox = WORK / f"inbox-{n}"
+    stamp = inbox / ".bench-key"
+    key = _synth_key(n, seed)
+    if stamp.is_file() and stamp.read_text() == key:
+        return inbox, None
+    shutil.rmtree(inbox, ignore_errors=True)
+    t = time.perf_counter()
+    write_inbox(inbox, n, seed=seed, extract_date=RUN_DATE)
+    secs = time.perf_counter() - t
+    stamp.write_text(key)
+    return inbox, secs
+
+
+def _child(args: list[str]) -> dict:
+    result = WORK / f"child-{os.getpid()}-{time.monotonic_ns()}.json"
+    cmd = [sys.executable, "-m", "passerelle.bench", *args, "--result", str(result)]
+    proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if not result.is_file():
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-4000:]}")
+    data = json.loads(result.read_text(encoding="utf-8"))
+    result.unlink()
+    if proc.stderr.strip():
+        data["stderr_tail"] = proc.stderr.strip()[-2000:]
+    return data
+
+
+def stage_table(run: dict) -> dict[str, float]:
+    steps = dict(run["steps"])
+    out: dict[str, float] = {}
+    validation_by_file = run.get("validation", {})
+    for step, feed in FEED_STEPS.items():
+        secs = steps.pop(step, 0.0)
+        v = sum(t for f, t in validation_by_file.items() if _feed_of(f) == feed)
+        out[step] = max(secs - v, 0.0)
+    out["validation"] = sum(validation_by_file.values())
+    for step, _label in STAGES:
+        if step in steps:
+            out[step] = steps.pop(step)
+    out["checks"] = sum(steps.values())  # every remaining step is an asset check
+    out["overhead"] = max(run["wall"] - sum(run["steps"].values()), 0.0)
+    return out
+
+
+def _feed_of(file_name: str) -> str:
+    if file_name.startswith("lheo-delta-"):
+        return "carif_delta"
+    if file_name.startswith("lheo-"):
+        return "carif"
+    if file_name.startswith("offres-"):
+        return "pole_emploi"
+    return "mission_locale"
+
+
+def bench_size(n: int, seed: int) -> dict:
+    inbox, synth_secs = ensure_inbox(n, seed)
+    print(f"[bench] {n} sessions: inbox {inbox} ({'written in %.1f s' % synth_secs if synth_secs else 'cached'})",
+          flush=True)
+    out = WORK / f"out-{n}"
+    shutil.rmtree(out, ignore_errors=True)
+    t = time.perf_counter()
+    run = _child(["_run", "--inbox", str(inbox), "--out", str(out)])
+    print(f"[bench] {n}: run {run['wall']:.1f} s (process {time.perf_counter() - t:.1f} s), "
+          f"peak RSS {run['peak_rss_mb']:.0f} MB, success={run['success']}", flush=True)
+    floor = _child(["_floor", "--inbox", str(inbox), "--day", str(out / RUN_DATE.isoformat())])
+    print(f"[bench] {n}: floor {floor['total']:.1f} s -> ratio {run['wall'] / floor['total']:.2f}", flush=True)
+    inputs = {p.name: p.stat().st_size for p in sorted(inbox.iterdir()) if p.suffix in (".xml", ".csv", ".xlsx")}
+    return {
+        "sessions": n, "seed": seed, "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "run_seconds": round(run["wall"], 3), "floor_seconds": round(floor["total"], 3),
+        "ratio": round(run["wall"] / floor["total"], 2) if floor["total"] else None,
+        "target_ratio": TARGETS.get(n), "peak_rss_mb": round(run["peak_rss_mb"], 1),
+        "target_rss_mb": RSS_TARGET_MB.get(n), "success": run["success"],
+        "stages": {k: round(v, 3) for k, v in stage_table(run).items()},
+        "steps": {k: round(v, 3) for k, v in sorted(run["steps"].items())},
+        "validation": {k: round(v, 3) for k, v in run.get("validation", {}).items()},
+        "floor": {k: round(v, 3) for k, v in floor["parts"].items()},
+        "floor_peak_rss_mb": round(floor["peak_rss_mb"], 1),
+        "feeds_bytes": run["feeds"], "inputs_bytes": inputs,
+        "sessions_summary": run["sessions"], "findings": run["findings"],
+    }
+
+
+def _fmt_mb(b: int) -> str:
+    return f"{b / 1e6:,.1f}"
+
+
+def markdown(results: dict) -> str:
+    sizes = sorted(results["sizes"].values(), key=lambda r: r["sessions"])
+    head = "| | " + " | ".join(f"{r['sessions']:,} sessions".replace(",", " ") for r in sizes) + " |"
+    sep = "|---|" + "---:|" * len(sizes)
+    lines = [
+        "# Passerelle benchmark: daily run vs. floor",
+        "",
+        f"Machine: {results['machine']['cpus']} CPUs, {results['machine']['python']} on {results['machine']['system']}."
+        " Run = `passerelle.cli.run_daily` (Dagster `daily_job`, in-process executor) on a fresh output folder"
+        " and SQLite store, in its own process. Floor = pyarrow CSV (decoded EOS files), python-calamine (workbook),"
+        " lxml (SAM), plus writing the same feed bytes and validating each XML feed once with libxml2 (whole tree up to 256 MB, one formation at a time above),"
+        " measured in the same `python -m passerelle.bench` invocation on the same files.",
+        "",
+        "## Summary",
+        "",
+        head, sep,
+        "| run (s) | " + " | ".join(f"{r['run_seconds']:.1f}" for r in sizes) + " |",
+        "| floor (s) | " + " | ".join(f"{r['floor_seconds']:.1f}" for r in sizes) + " |",
+        "| **run / floor** | " + " | ".join(
+            f"**{r['ratio']:.2f}**" + (f" (target ≤ {r['target_ratio']:g})" if r.get("target_ratio") else "")
+            for r in sizes) + " |",
+        "| peak RSS (MB) | " + " | ".join(
+            f"{r['peak_rss_mb']:,.0f}".replace(",", " ") + (f" (target < {r['target_rss_mb']})" if r.get("target_rss_mb")
+                                                           else "") for r in sizes) + " |",
+        "| measured | " + " | ".join(r["measured_at"][:16].replace("T", " ") for r in sizes) + " |",
+        "",
+        "## Seconds per stage (run)",
+        "",
+        head, sep,
+    ]
+    for step, label in STAGES:
+        lines.append(f"| {label} | " + " | ".join(f"{r['stages'].get(step, 0.0):.2f}" for r in sizes) + " |")
+    lines += ["| **total** | " + " | ".join(f"**{r['run_seconds']:.2f}**" for r in sizes) + " |", "",
+              "## Floor (same files)", "", head, sep]
+    parts = []
+    for r in sizes:
+        for k in r["floor"]:
+            if k not in parts:
+                parts.append(k)
+    for k in parts:
+        lines.append(f"| {k} | " + " | ".join(f"{r['floor'].get(k, 0.0):.2f}" for r in sizes) + " |")
+    lines += ["| **total** | " + " | ".join(f"**{r['floor_seconds']:.2f}**" for r in sizes) + " |", "",
+              "## Sizes (MB)", "", head, sep]
+    names = []
+    for r in sizes:
+        for k in list(r["inputs_bytes"]) + list(r["feeds_bytes"]):
+            generic = _generic(k)
+            if generic not in names:
+                names.append(generic)
+    for g in names:
+        cells = []
+        for r in sizes:
+            allf = {_generic(k): v for k, v in {**r["inputs_bytes"], **r["feeds_bytes"]}.items()}
+            cells.append(_fmt_mb(allf[g]) if g in allf else "—")
+        lines.append(f"| {g} | " + " | ".join(cells) + " |")
+    lines += ["", "Reproduce: `make bench` (10k and 100k sessions), `BENCH_FULL=1 make bench` (adds 1M).", ""]
+    return "\n".join(lines)
+
+
+def _generic(name: str) -> str:
+    import re
+
+    return re.sub(r"\d{8}|\d{4}-\d{2}-\d{2}", "<D>", name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m passerelle.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("mode", nargs="?", default="bench", choices=["bench", "_run", "_floor"])
+    p.add_argument("--sizes", default=",".join(str(s) for s in DEFAULT_SIZES))
+    p.add_argument("--full", action="store_true", help=f"add {FULL_SIZE} sessions (also BENCH_FULL=1)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--inbox", type=Path)
+    p.add_argument("--out", type=Path)
+    p.add_argument("--day", type=Path)
+    p.add_argument("--result", type=Path)
+    args = p.parse_args(argv)
+    if args.mode == "_run":
+        return child_run(args.inbox, args.out, args.result)
+    if args.mode == "_floor":
+        return child_floor(args.inbox, args.day, args.result)
+
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    if (args.full or os.environ.get("BENCH_FULL", "") not in ("", "0")) and FULL_SIZE not in sizes:
+        sizes.append(FULL_SIZE)
+    WORK.mkdir(parents=True, exist_ok=True)
+    path = BENCH / "results.json"
+    results = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"sizes": {}}
+    results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
+                          "system": f"{platform.system()} {platform.machine()}"}
+    failed = False
+    for n in sizes:
+        r = bench_size(n, args.seed)
+        results["sizes"][str(n)] = r
+        failed |= not r["success"]
+        path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (BENCH / "results.md").write_text(markdown(results), encoding="utf-8")
+    print((BENCH / "results.md").read_text(encoding="utf-8"))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
