@@ -31,7 +31,7 @@ dev: $(STAMP)
 	  PASSERELLE_OUT=$${PASSERELLE_OUT:-$(CURDIR)/$(OUT)} $(BIN)/dagster dev -w workspace.yaml
 
 bench: $(STAMP)
-	$(BIN)/python -m passerelle.bench
+	$(BIN)/python -m passerelle.bench $(if $(filter-out 0,$(BENCH_FULL)),--full)
 
 docs: $(STAMP)
 	$(BIN)/python -m passerelle.docs
