@@ -10,7 +10,6 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
-    AssetIn,
     AssetKey,
     AssetOut,
     MetadataValue,
@@ -18,6 +17,7 @@ from dagster import (
     multi_asset,
 )
 
+from assets.ingest import RAW_INS
 from passerelle.canonical import CoreTables, build_core
 from passerelle.conservation import conservation_report
 from passerelle.sources.base import ExtractRead
@@ -35,12 +35,7 @@ def _counts_by_source(df: pd.DataFrame) -> dict[str, int]:
 @multi_asset(
     outs={name: AssetOut(group_name="core", is_required=True) for name in CORE_TABLES}
     | {"core_reader_findings": AssetOut(group_name="core", description="Findings raised while reading the extracts")},
-    ins={
-        "sam": AssetIn("raw_sam_offer"),
-        "eos_sessions": AssetIn("raw_eos_sessions"),
-        "eos_events": AssetIn("raw_eos_events"),
-        "sigma": AssetIn("raw_sigma_workbook"),
-    },
+    ins=RAW_INS,
     partitions_def=daily_partitions,
     check_specs=[
         AssetCheckSpec(

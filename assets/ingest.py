@@ -8,6 +8,7 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetExecutionContext,
+    AssetIn,
     MetadataValue,
     asset,
     asset_check,
@@ -25,6 +26,15 @@ RAW_EXTRACTS = {
     "raw_eos_sessions": ("eos", "sessions", "EOS sessions as finalised by the training bodies"),
     "raw_eos_events": ("eos", "evenements", "EOS events (informations collectives, tests, interviews)"),
     "raw_sigma_workbook": ("sigma", "actions", "SIGMA workbook: actions, composantes, sessions, informations collectives"),
+}
+
+
+# The four raw reads as inputs of a downstream asset: parameter name -> raw asset.
+RAW_INS = {
+    "sam": AssetIn("raw_sam_offer"),
+    "eos_sessions": AssetIn("raw_eos_sessions"),
+    "eos_events": AssetIn("raw_eos_events"),
+    "sigma": AssetIn("raw_sigma_workbook"),
 }
 
 

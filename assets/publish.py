@@ -18,7 +18,7 @@ from dagster import (
     asset_check,
 )
 
-from assets.ingest import partition_date
+from assets.ingest import RAW_INS, partition_date
 from passerelle.daily import DayContext
 from passerelle.feeds.catalog import FEEDS, FeedResult, FeedSpec, produce_feed
 from passerelle.publication import QualityOutputs, publish_day, write_quality_outputs
@@ -96,12 +96,6 @@ FEED_INS = {
     "carif_delta": AssetIn("out_carif_delta"),
     "pole_emploi": AssetIn("out_pole_emploi_lheo"),
     "mission_locale": AssetIn("out_mission_locale_csv"),
-}
-RAW_INS = {
-    "sam": AssetIn("raw_sam_offer"),
-    "eos_sessions": AssetIn("raw_eos_sessions"),
-    "eos_events": AssetIn("raw_eos_events"),
-    "sigma": AssetIn("raw_sigma_workbook"),
 }
 
 

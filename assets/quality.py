@@ -18,7 +18,7 @@ from dagster import (
     asset_check,
 )
 
-from assets.ingest import partition_date
+from assets.ingest import RAW_INS, partition_date
 from passerelle.canonical import CoreTables
 from passerelle.daily import (
     DayContext,
@@ -33,12 +33,6 @@ from passerelle.rules.registry import BY_ID
 from pipelines.partitions import daily_partitions
 from pipelines.resources import OutboxResource, StoreResource
 
-RAW_INS = {
-    "sam": AssetIn("raw_sam_offer"),
-    "eos_sessions": AssetIn("raw_eos_sessions"),
-    "eos_events": AssetIn("raw_eos_events"),
-    "sigma": AssetIn("raw_sigma_workbook"),
-}
 CORE_INS = {
     "formations": AssetIn("core_formations"),
     "actions": AssetIn("core_actions"),
