@@ -92,6 +92,10 @@ def find_extracts(inbox: Path, day: date) -> dict[tuple[str, str], Path | None]:
             ef = parse_extract_name(p.name)
             if ef is None or (ef.source, ef.kind) not in EXTRACT_KINDS:
                 continue
+            # the contract's extension only: a stray "eos_sessions_20261119.bak" sorts before
+            # the ".csv" of the same date and would otherwise be read in its place
+            if p.suffix.lstrip(".").lower() != EXTRACT_KINDS[(ef.source, ef.kind)]:
+                continue
             if ef.extract_date > day:
                 continue
             if p.is_symlink() or not p.is_file() or p.resolve().parent != root:

@@ -259,7 +259,7 @@ def _read_file(path, kind, contract, essential, table, schema, extract_date) -> 
         p.fail("Fichier vide : l'extrait EOS doit contenir au moins la ligne d'en-tête. Renvoyer un extrait complet.")
         return p
     try:
-        decoded, encoding = text.decode_bytes(data, EXPECTED_ENCODING)
+        decoded, encoding, utf8_lines = text.decode_mixed(data, EXPECTED_ENCODING)
     except text.UndecodableError as exc:
         byte = data[exc.position] if exc.position < len(data) else None
         shown = f"0x{byte:02X}" if byte is not None else "?"
@@ -271,6 +271,17 @@ def _read_file(path, kind, contract, essential, table, schema, extract_date) -> 
         )
         return p
     read.encoding = encoding
+    if utf8_lines:
+        shown = ", ".join(map(str, utf8_lines[:10])) + (", …" if len(utf8_lines) > 10 else "")
+        p.collector.add(
+            RULE_FILE,
+            "warning",
+            f"Encodages mélangés : {len(utf8_lines)} ligne(s) écrite(s) en UTF-8 dans un extrait en Windows-1252 "
+            f"(ligne(s) {shown}) ; elles sont lues en UTF-8 pour ne pas altérer les accents. Renvoyer l'extrait "
+            "dans un seul encodage.",
+            line=utf8_lines[0],
+            value=str(len(utf8_lines)),
+        )
     other_breaks = encoding == "utf-16" or any(b in data for b in _OTHER_BREAK_BYTES)
     del data  # the text is all we need from here on (large extracts: keep one copy in memory)
 
@@ -352,6 +363,24 @@ def _read_file(path, kind, contract, essential, table, schema, extract_date) -> 
             p.fail(msg, line=1, field_name=col)
             reasons.append(msg)
         _quarantine_all(p, " ".join(reasons))
+        return p
+
+    if not positions:
+        # not one column of the contract: line 1 is not a header but a record (header line
+        # missing, or another extract): one finding, and every line, line 1 included, goes
+        # to quarantine (row conservation)
+        reason = (
+            "En-tête absent : la ligne 1 ne porte aucun nom de colonne du contrat EOS (par exemple « Identifiant EOS ») "
+            "et est lue comme une ligne de données. Fichier rejeté : renvoyer l'extrait avec sa ligne d'en-tête."
+        )
+        p.fail(reason, line=1, value=_short(SEPARATOR.join(header)))
+        first = pd.DataFrame({i: pd.Series([cell], dtype="string") for i, cell in enumerate(header)})
+        body = pd.concat([first, body], ignore_index=True).fillna("")
+        p.lines = pd.Series(np.concatenate([[1], lines.to_numpy()]), index=body.index, dtype="int64")
+        p.widths = pd.Series(np.concatenate([[len(header)], widths.to_numpy()]), index=body.index)
+        p.named = pd.DataFrame({f"colonne {i + 1}": body[i] for i in body.columns}, index=body.index)
+        read.rows_read = {"": len(body)}
+        _quarantine_all(p, reason)
         return p
 
     missing = [c for c in contract if c not in positions]
@@ -806,7 +835,10 @@ def _build_sessions(p: _Parsed) -> None:
     state_raw = cleaned["Etat session"]
     state = _norm_series(state_raw).map({_norm(k): k for k in model.WORKFLOW_PUBLISHABLE}).astype("string")
     out["workflow_state"] = state.fillna(state_raw)
-    out["workflow_publishable"] = state.map(model.WORKFLOW_PUBLISHABLE).fillna(False).astype(bool)
+    # isin, not map + fillna: when no state of the file is known, map gives an all-null string
+    # column that cannot be filled with False (the reader crashed on such a file)
+    publishable_states = [k for k, v in model.WORKFLOW_PUBLISHABLE.items() if v]
+    out["workflow_publishable"] = state.isin(publishable_states).fillna(False).astype(bool)
     found.append(_cell_findings(
         ctx, state_raw.notna() & state.isna(), "Etat session", f["Etat session"],
         "État de session inconnu dans la colonne « Etat session » : ",

@@ -342,9 +342,14 @@ def _load_sheet(wb, spec: SheetSpec, fc: FindingCollector) -> _Sheet | None:
     except BaseException as exc:  # noqa: BLE001
         if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
             raise
+        if "entity" in str(exc).lower():  # a DOCTYPE / ENTITY planted in the sheet: never expanded
+            detail = ("elle contient une entité XML (déclaration DOCTYPE / ENTITY), refusée par sécurité et non "
+                      "développée ; aucune ligne de la feuille n'est lue")
+        else:
+            detail = f"{type(exc).__name__}: {exc}"
         fc.add(
             "DQ000", "error",
-            f"Feuille « {spec.name} » illisible ({type(exc).__name__}: {exc}). Renvoyer un extrait complet.",
+            f"Feuille « {spec.name} » illisible ({detail}). Renvoyer un extrait complet.",
             sheet=spec.name, field=spec.name,
         )
         return None
@@ -1014,7 +1019,9 @@ def _read_sessions(sh: _Sheet, file: str, formations: pd.DataFrame, actions: pd.
     empty_state = state_raw.isna()
     cells.report("status", empty_state, "statut vide, attendu « Validée » ou « En attente d'émission »", raw=state_raw)
     workflow = state.fillna(state_raw)
-    publishable = state.map(model.WORKFLOW_PUBLISHABLE).fillna(False).astype(bool)
+    # isin, not map + fillna: a sheet without any known status gave an all-null string column
+    # that cannot be filled with False (the whole workbook was then rejected)
+    publishable = state.isin([k for k, v in model.WORKFLOW_PUBLISHABLE.items() if v]).fillna(False).astype(bool)
 
     df = pd.DataFrame(
         {

@@ -51,12 +51,94 @@ def decode_bytes(data: bytes, expected: str = "cp1252") -> tuple[str, str]:
     return _strict(data, expected), expected
 
 
-def _strict(data: bytes, encoding: str) -> str:
+def _strict(data: bytes, encoding: str, offset: int = 0, line0: int = 0) -> str:
+    """Decode strictly; ``offset``/``line0``: where ``data`` starts in the whole file (for the error)."""
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise UndecodableError(encoding, exc.start, line) from exc
+        line = line0 + data.count(b"\n", 0, exc.start) + 1
+        raise UndecodableError(encoding, offset + exc.start, line) from exc
+
+
+_SCAN_BLOCK = 1 << 24  # bytes scanned at a time for UTF-8 sequences (bounded temporary arrays)
+
+
+def decode_mixed(data: bytes, expected: str = "cp1252") -> tuple[str, str, list[int]]:
+    """:func:`decode_bytes`, plus the repair of a legacy-encoded file holding UTF-8 lines.
+
+    Some exports glue together parts written in two encodings. When the file as a whole is not
+    UTF-8, every physical line that contains a UTF-8 multi-byte sequence *and* is valid UTF-8
+    as a whole is decoded as UTF-8; the other lines in ``expected`` (strictly). Without that,
+    the UTF-8 lines would silently turn into mojibake (``Ã©`` for ``é``).
+
+    Returns ``(text, encoding, utf8_lines)``: ``utf8_lines`` are the 1-based numbers of the
+    lines read as UTF-8, empty for a file in one encoding; when it is not empty the encoding is
+    ``"<expected>+utf-8"``. Raises :class:`UndecodableError` like :func:`decode_bytes` (a
+    byte neither of the repaired UTF-8 lines nor valid in ``expected``), with its true line.
+    """
+    try:
+        text, encoding = decode_bytes(data, expected)
+    except UndecodableError as exc:
+        if exc.encoding != expected:
+            raise
+        failure: UndecodableError | None = exc
+    else:
+        if encoding != expected or data.isascii():
+            return text, encoding, []
+        failure = None
+    spans = _utf8_lines(data)
+    if not spans:
+        if failure is not None:
+            raise failure
+        return text, encoding, []
+    pieces: list[str] = []
+    pos = line_before = 0
+    for start, end, number in spans:
+        pieces.append(_strict(data[pos:start], expected, pos, line_before))
+        pieces.append(data[start:end].decode("utf-8"))
+        pos, line_before = end, number - 1
+    pieces.append(_strict(data[pos:], expected, pos, line_before))
+    return "".join(pieces), f"{expected}+utf-8", [n for _, _, n in spans]
+
+
+def _utf8_lines(data: bytes) -> list[tuple[int, int, int]]:
+    """``(start, end, line number)`` of the lines holding a UTF-8 multi-byte sequence and valid
+    as UTF-8 as a whole.
+
+    Candidates are a lead byte (0xC2-0xF4) followed by a continuation byte (0x80-0xBF), found
+    vectorised; in a Windows-1252 text that is an accented capital followed by a symbol
+    (``Ã©``), which French text practically never holds, and the whole line must then decode
+    as UTF-8. Only the candidate lines are looked at one by one.
+    """
+    arr = np.frombuffer(data, dtype=np.uint8)
+    found = []
+    for s in range(0, max(len(arr) - 1, 0), _SCAN_BLOCK):
+        a = arr[s : s + _SCAN_BLOCK + 1]
+        hits = np.flatnonzero((a[:-1] >= 0xC2) & (a[:-1] <= 0xF4) & ((a[1:] & 0xC0) == 0x80))
+        if len(hits):
+            found.append(hits + s)
+    if not found:
+        return []
+    candidates = np.concatenate(found)
+    out = []
+    pos = 0
+    line = 1  # number of the line starting at ``pos``
+    i = 0
+    while i < len(candidates):
+        c = int(candidates[i])
+        start = data.rfind(b"\n", 0, c) + 1
+        end = data.find(b"\n", c)
+        end = len(data) if end == -1 else end
+        line += data.count(b"\n", pos, start)
+        try:
+            data[start:end].decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            out.append((start, end, line))
+        pos = end
+        i = int(np.searchsorted(candidates, end, side="left"))
+    return out
 
 
 # --- text -------------------------------------------------------------------------------------
