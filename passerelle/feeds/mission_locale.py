@@ -169,10 +169,10 @@ def _rows(chunk: pd.DataFrame, lk: _Lookups) -> dict[str, list]:
         "numero_marche": _str(df["marche_numero"].astype("string").fillna(df["f_marche"].astype("string"))),
         "source": _str(df["source"]),
     }
-    return {name: _neutralise(col).tolist() for name, col in cols.items()}
+    return {name: neutralise_formulas(col).tolist() for name, col in cols.items()}
 
 
-def _neutralise(col: pd.Series) -> pd.Series:
+def neutralise_formulas(col: pd.Series) -> pd.Series:
     """OWASP CSV injection: prefix cells that a spreadsheet would run as a formula with ``'``.
 
     Control characters (NUL, VT, FF, ESC...) are dropped first, as in the LHEO feeds: a

@@ -12,6 +12,7 @@ rule, field, then session key, value and message, so the same findings always gi
 bytes. ``line`` is empty when unknown. The workbook sheet is not a column of the contract, so
 for a workbook finding ``field`` names the sheet and the column as ``Sessions › Date fin``
 (``line`` is that sheet's row); a finding on a whole sheet has ``field`` = the sheet name.
+Text that a spreadsheet would run as a formula gets a leading ``'`` (as in the Mission Locale CSV).
 """
 
 from __future__ import annotations
@@ -48,6 +49,12 @@ def issues_frame(findings: pd.DataFrame | None) -> pd.DataFrame:
         with_field = has_sheet & (field != "").to_numpy(dtype=bool)
         out.loc[with_field, "field"] = sheet[with_field] + " › " + field[with_field]
         out.loc[has_sheet & ~with_field, "field"] = sheet[has_sheet & ~with_field]
+    # Carif staff open this file in a spreadsheet: source text that would run as a formula
+    # (=, +, -, @, tab, CR) gets a leading ' as in the Mission Locale CSV (OWASP CSV injection).
+    from passerelle.feeds.mission_locale import neutralise_formulas
+
+    for name in ("session_key", "field", "value", "message"):
+        out[name] = neutralise_formulas(out[name])
     return out.reset_index(drop=True)
 
 

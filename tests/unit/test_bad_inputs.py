@@ -491,9 +491,9 @@ def test_decode_mixed_reports_an_undecodable_byte_at_its_true_line():
 
 
 def test_mission_locale_cells_drop_control_characters_and_neutralise_formulas():
-    from passerelle.feeds.mission_locale import _neutralise
+    from passerelle.feeds.mission_locale import neutralise_formulas
 
     raw = pd.Series(["FORMAVENIR\x00SAVOIE", "\x00=1+1", " =HYPERLINK(1)", "\u00a0@SUM(A1)", "x\x7f\x1by", "\n=2",
                      "-1+1", "ok", None], dtype="string")
-    assert _neutralise(raw).tolist() == ["FORMAVENIRSAVOIE", "'=1+1", "' =HYPERLINK(1)", "'\u00a0@SUM(A1)", "xy",
+    assert neutralise_formulas(raw).tolist() == ["FORMAVENIRSAVOIE", "'=1+1", "' =HYPERLINK(1)", "'\u00a0@SUM(A1)", "xy",
                                          "'\n=2", "'-1+1", "ok", ""]

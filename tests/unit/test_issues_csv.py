@@ -94,3 +94,11 @@ def test_workbook_findings_name_their_sheet_in_field():
     assert fields["DQ006"] == "Sessions › Date fin"
     assert fields["DQ000"] == "Informations collectives"
     assert {r["file"] for r in rows} == {"sigma_actions_20261119.xlsx"}
+
+
+def test_values_that_a_spreadsheet_would_run_are_neutralised():
+    c = FindingCollector("eos", "eos_sessions_20261119.csv")
+    c.add("DQ009", "error", "Téléphone invalide.", line=3, field="Contact tél", value='=HYPERLINK("http://x","y")')
+    c.add("DQ009", "error", "Téléphone invalide.", line=4, field="Contact tél", value="+33 abc")
+    rows = list(csv.DictReader(io.StringIO(issues_csv_text(c.frame()))))
+    assert [r["value"] for r in rows] == ['\'=HYPERLINK("http://x","y")', "'+33 abc"]

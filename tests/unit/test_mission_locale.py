@@ -9,7 +9,7 @@ from datetime import date
 
 import pandas as pd
 
-from passerelle.feeds.mission_locale import HEADER, _neutralise, write_mission_locale_csv
+from passerelle.feeds.mission_locale import HEADER, neutralise_formulas, write_mission_locale_csv
 from tests.unit.test_lheo import A_SIG_01, build_frames, scaled_frames
 
 RUN_DATE = date(2026, 11, 19)
@@ -118,7 +118,7 @@ def test_formulas_are_neutralised(tmp_path):
         for value in row.values():
             assert not value.startswith(("=", "+", "-", "@", "\t", "\r")), value
     cells = pd.Series(["\tx", "\rx", "=x", "+x", "-x", "@x", "x=", "", "é"], dtype="string")
-    assert _neutralise(cells).tolist() == ["'\tx", "'\rx", "'=x", "'+x", "'-x", "'@x", "x=", "", "é"]
+    assert neutralise_formulas(cells).tolist() == ["'\tx", "'\rx", "'=x", "'+x", "'-x", "'@x", "x=", "", "é"]
 
 
 def test_next_information_collective_without_run_date_and_address_fallback(tmp_path):
