@@ -89,26 +89,35 @@ def write_quality_outputs(
 
 
 def archive_inputs(staging: Path, inbox: str | Path, reads: list[ExtractRead]) -> dict[str, str]:
-    """Copy every extract read into ``<staging>/inputs/`` (published atomically with the feeds),
-    checking that the copy is the very file that was read. Returns file name -> archived path
-    (relative to the day folder). The inbox is only read."""
+    """Archive every extract read into ``<staging>/inputs/<file>.gz`` (published atomically with
+    the feeds), checking that the archived bytes are the very file that was read (same sha256).
+    Gzipped so that the day folder holds no raw extract a consumer could take for a feed (a
+    ``*.xml`` there is always LHEO) and to save space; deterministic (no name, mtime 0).
+    Returns file name -> archived path (relative to the day folder). The inbox is only read."""
+    import gzip
+    import hashlib
+
     folder = Path(staging) / INPUTS_DIR
     archived: dict[str, str] = {}
     for r in reads:
         if r.file is None or r.file in archived:
             continue
         folder.mkdir(parents=True, exist_ok=True)
-        target = folder / r.file
-        shutil.copyfile(Path(inbox) / r.file, target)
-        digest = sha256_file(target)
-        if r.sha256 is not None and digest != r.sha256:
+        target = folder / f"{r.file}.gz"
+        digest = hashlib.sha256()
+        with open(Path(inbox) / r.file, "rb") as src, open(target, "wb") as raw, \
+                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+            for chunk in iter(lambda: src.read(1 << 20), b""):
+                digest.update(chunk)
+                gz.write(chunk)
+        if r.sha256 is not None and digest.hexdigest() != r.sha256:
             target.unlink(missing_ok=True)
             raise InputChangedError(
                 f"L'extrait « {r.file} » a changé dans le dossier de dépôt pendant le run (sha256 lu {r.sha256}, "
-                f"sha256 actuel {digest}) : rien n'est publié. Attendez que le dépôt du fichier soit terminé, "
-                "puis relancez la date."
+                f"sha256 actuel {digest.hexdigest()}) : rien n'est publié. Attendez que le dépôt du fichier soit "
+                "terminé, puis relancez la date."
             )
-        archived[r.file] = f"{INPUTS_DIR}/{r.file}"
+        archived[r.file] = f"{INPUTS_DIR}/{r.file}.gz"
     return archived
 
 

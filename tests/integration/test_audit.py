@@ -5,6 +5,8 @@ and line it came from."""
 from __future__ import annotations
 
 import csv
+import gzip
+import hashlib
 import io
 import json
 import os
@@ -54,11 +56,13 @@ def test_inputs_read_are_archived_with_their_sha256(audited, day):
     assert len(manifest["inputs"]) == 4
     for item in manifest["inputs"]:
         archive = folder / item["archive"]
-        assert item["archive"] == f"inputs/{item['file']}"
-        assert sha(archive) == item["sha256"] == sha(audited["inbox"] / item["file"])
-        assert outputs[item["archive"]] == item["sha256"], "the archived copy is listed among the outputs"
-    archived = sorted(p.name for p in (folder / "inputs").iterdir())
+        assert item["archive"] == f"inputs/{item['file']}.gz"
+        content = gzip.decompress(archive.read_bytes())
+        assert hashlib.sha256(content).hexdigest() == item["sha256"] == sha(audited["inbox"] / item["file"])
+        assert outputs[item["archive"]] == sha(archive), "the archived copy is listed among the outputs"
+    archived = sorted(p.name.removesuffix(".gz") for p in (folder / "inputs").iterdir())
     assert archived == sorted(i["file"] for i in manifest["inputs"])
+    assert not list(folder.rglob("inputs/*.xml")), "no raw extract that a consumer could take for a feed"
     if day == DAY2:  # SAM has no day-2 extract: the day-1 one is read again, and archived again
         assert "sam_offre_20261119.xml" in archived
 
@@ -79,15 +83,16 @@ def test_a_published_session_traces_to_its_archived_file_and_line(audited):
     traced = {"eos": 0, "sigma": 0}
     workbooks: dict[str, openpyxl.Workbook] = {}
     for row in published.itertuples():
-        archive = folder / "inputs" / row.source_file
+        archive = folder / "inputs" / f"{row.source_file}.gz"
         assert archive.is_file(), row.source_file
         if row.source == "eos":
-            lines = archive.read_bytes().decode(encodings[row.source_file]).splitlines()
+            lines = gzip.decompress(archive.read_bytes()).decode(encodings[row.source_file]).splitlines()
             line = lines[row.source_line - 1]
             eos_id = row.session_key.removeprefix("eos:")
             assert eos_id in line.split(";"), f"{row.session_key}: line {row.source_line} is « {line[:80]} »"
         else:
-            wb = workbooks.setdefault(row.source_file, openpyxl.load_workbook(archive, read_only=True))
+            wb = workbooks.setdefault(
+                row.source_file, openpyxl.load_workbook(io.BytesIO(gzip.decompress(archive.read_bytes())), read_only=True))
             sheet = wb[row.source_sheet]
             header = [str(v).strip() for v in next(sheet.iter_rows(min_row=1, max_row=1, values_only=True))]
             cells = next(sheet.iter_rows(min_row=row.source_line, max_row=row.source_line, values_only=True))
@@ -108,8 +113,8 @@ def test_an_extract_changed_during_the_run_is_not_published(tmp_path):
     read = ExtractRead("eos", "sessions", "eos_sessions_20261120.csv", sha256="0" * 64)
     with pytest.raises(InputChangedError, match="a changé dans le dossier de dépôt pendant le run"):
         archive_inputs(staging, inbox, [read])
-    assert not (staging / "inputs" / "eos_sessions_20261120.csv").exists()
+    assert not (staging / "inputs" / "eos_sessions_20261120.csv.gz").exists()
     read.sha256 = sha(inbox / "eos_sessions_20261120.csv")
     assert archive_inputs(staging, inbox, [read, ExtractRead("eos", "evenements", None)]) == {
-        "eos_sessions_20261120.csv": "inputs/eos_sessions_20261120.csv"}
+        "eos_sessions_20261120.csv": "inputs/eos_sessions_20261120.csv.gz"}
     assert os.access(inbox / "eos_sessions_20261120.csv", os.R_OK)
