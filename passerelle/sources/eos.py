@@ -753,16 +753,21 @@ def _session_ids(p: _Parsed, kind: str) -> tuple[pd.Series, pd.Series]:
 # --- sessions ---------------------------------------------------------------------------------
 
 
-def _build_sessions(p: _Parsed) -> None:
-    key, keep = _session_ids(p, "session")
+def _kept_rows(p: _Parsed, kind: str):
+    """The rows whose session id is usable, with their key, lineage context, an empty findings
+    list and the output frame started with ``session_key`` (shared by sessions and events)."""
+    key, keep = _session_ids(p, kind)
     f = p.frame[keep.to_numpy()]
     key = key[keep].astype("string")
-    idx = f.index
-    ctx = _lineage(p, idx)
+    ctx = _lineage(p, f.index)
     ctx["session_key"] = key
-    found: list = []
-    out = pd.DataFrame(index=idx)
+    out = pd.DataFrame(index=f.index)
     out["session_key"] = key
+    return f, key, ctx, [], out
+
+
+def _build_sessions(p: _Parsed) -> None:
+    f, key, ctx, found, out = _kept_rows(p, "session")
     out["source_session_id"] = key.str.slice(4)
 
     cleaned = _clean_columns(f, list(_TEXT_COLUMNS) + ["Lot", "Action", "Libellé grand public", "Etat session",
@@ -912,15 +917,7 @@ def _enum(raw: pd.Series, labels: dict[str, str], contains: dict[str, str] | Non
 
 
 def _build_events(p: _Parsed) -> None:
-    key, keep = _session_ids(p, "event")
-    f = p.frame[keep.to_numpy()]
-    key = key[keep].astype("string")
-    idx = f.index
-    ctx = _lineage(p, idx)
-    ctx["session_key"] = key
-    found: list = []
-    out = pd.DataFrame(index=idx)
-    out["session_key"] = key
+    f, key, ctx, found, out = _kept_rows(p, "event")
 
     etype = text.clean_text(f["Type"])
     type_norm = _norm_series(etype)
@@ -952,7 +949,7 @@ def _build_events(p: _Parsed) -> None:
     out["postcode"] = text.clean_text(f["Code postal"])
     out["city"] = text.clean_text(f["Ville"])
     out["description"] = text.clean_text(f["Description"].str.replace(r"\r\n?", "\n", regex=True))
-    out["places"] = pd.Series(pd.NA, index=idx, dtype="Int32")
+    out["places"] = pd.Series(pd.NA, index=f.index, dtype="Int32")
     out["cancelled"] = False
 
     # <session_key>:<type code>:<YYYYMMDD|nodate>:<HHMM|notime>, duplicates suffixed -2, -3 in file order
