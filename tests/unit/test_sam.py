@@ -519,3 +519,18 @@ def test_parser_is_hardened():
                 "huge_tree=False"):
         assert opt in src
     assert etree.LIBXML_VERSION >= (2, 9, 0)
+
+
+def test_element_paths_are_libxml2_paths_computed_once_per_parent():
+    from lxml import etree
+
+    from passerelle.sources.sam import _PathCache
+
+    xml = (b"<offre><marche><titulaire/><lot><action/><!-- c --><action/><x:e xmlns:x='urn:x'/></lot>"
+           b"<lot><action/></lot></marche><marche/><autre/></offre>")
+    tree = etree.ElementTree(etree.fromstring(xml))
+    paths = _PathCache(tree)
+    for el in tree.getroot().iter():
+        assert paths(el) == tree.getpath(el)
+    assert paths(tree.getroot()[0][1][2]) == "/offre/marche[1]/lot[1]/action[2]"
+    assert paths(None) is None
