@@ -55,6 +55,8 @@ def core_tables(
 ):
     reads = [sam, eos_sessions, eos_events, sigma]
     core: CoreTables = build_core(reads)
+    for read in reads:  # from here on, the records live in the canonical tables only
+        read.release_tables()
     tables = {
         "core_formations": core.formations,
         "core_actions": core.actions,

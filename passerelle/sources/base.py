@@ -57,6 +57,12 @@ class ExtractRead:
     def table(self, name: str) -> pd.DataFrame | None:
         return self.tables.get(name)
 
+    def release_tables(self) -> None:
+        """Drop the records once the canonical tables hold them (the file, the counts, the
+        findings and the quarantine stay): an in-process run keeps every step's output until it
+        ends, and at a million sessions the per-source tables are another gigabyte."""
+        self.tables = {}
+
 
 @dataclass(frozen=True)
 class ExtractFile:
