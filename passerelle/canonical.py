@@ -141,14 +141,30 @@ def _sha256(strings: pd.Series) -> pd.Series:
 
 
 def content_hashes(sessions: pd.DataFrame, events: pd.DataFrame) -> pd.Series:
-    """sha256 of each session's published content and its events, lineage excluded."""
+    """sha256 of each session's published content and its events, lineage excluded.
+
+    The text of the rows is built :data:`HASH_CHUNK` sessions at a time (a national catalogue
+    as one string column is another gigabyte); the hashes do not depend on the chunking.
+    """
     s_cols = [c for c in SESSIONS.names if c not in LINEAGE]
     e_cols = [c for c in EVENTS.names if c not in LINEAGE]
-    session_str = _row_strings(sessions, s_cols)
+    per_session = None
     if len(events):
         ev = events.sort_values(["session_key", "event_key"], kind="stable")
         ev_str = _row_strings(ev, e_cols)
         per_session = ev_str.groupby(ev["session_key"].to_numpy(), sort=False).agg("\x1e".join)
-        joined = per_session.reindex(sessions["session_key"].to_numpy()).fillna("")
-        session_str = session_str.str.cat(pd.Series(joined.to_numpy(), index=sessions.index, dtype="string"), sep="\x1d")
-    return _sha256(session_str)
+    parts = []
+    for start in range(0, len(sessions), HASH_CHUNK):
+        part = sessions.iloc[start:start + HASH_CHUNK]
+        session_str = _row_strings(part, s_cols)
+        if per_session is not None:
+            joined = per_session.reindex(part["session_key"].to_numpy()).fillna("")
+            session_str = session_str.str.cat(pd.Series(joined.to_numpy(), index=part.index, dtype="string"),
+                                              sep="\x1d")
+        parts.append(_sha256(session_str))
+    if not parts:
+        return pd.Series([], index=sessions.index, dtype="string")
+    return pd.concat(parts) if len(parts) > 1 else parts[0]
+
+
+HASH_CHUNK = 65_536

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from passerelle.canonical import CoreTables, content_hashes
@@ -133,20 +134,31 @@ def prepare_publication(
     return pub, versions
 
 
-def version_payloads(core: CoreTables, versions: pd.DataFrame, store) -> pd.DataFrame:
-    """Payloads of today's session versions not yet in the store (only those are built)."""
+def version_payloads(core: CoreTables, versions: pd.DataFrame, store, chunk: int | None = None):
+    """Payloads of today's session versions not yet in the store (only those are built), as
+    frames of at most ``chunk`` sessions (``session_key, content_hash, payload``): a national
+    first run builds a million JSON documents, which are stored one chunk at a time."""
+    chunk = chunk or PAYLOAD_CHUNK
     pairs = versions[["session_key", "content_hash"]]
     new = store.new_version_pairs(pairs)
     if new.empty:
-        return pd.DataFrame({"session_key": [], "content_hash": [], "payload": []})
-    mask = core.sessions["session_key"].isin(set(new["session_key"]))
-    sess = core.sessions[mask]
-    ev = core.events[core.events["session_key"].isin(set(sess["session_key"]))]
-    payload = build_payloads(sess, ev)
-    return pd.DataFrame(
-        {"session_key": sess["session_key"].to_numpy(), "content_hash": versions.loc[mask, "content_hash"].to_numpy(),
-         "payload": payload.to_numpy()}
-    )
+        return
+    mask = core.sessions["session_key"].isin(set(new["session_key"])).to_numpy(dtype=bool)
+    positions = np.flatnonzero(mask)
+    events = core.events
+    event_keys = events["session_key"]
+    for start in range(0, len(positions), chunk):
+        rows = positions[start:start + chunk]
+        sess = core.sessions.iloc[rows]
+        ev = events[event_keys.isin(set(sess["session_key"])).to_numpy(dtype=bool)]
+        yield pd.DataFrame({
+            "session_key": sess["session_key"].to_numpy(),
+            "content_hash": versions["content_hash"].to_numpy()[rows],
+            "payload": build_payloads(sess, ev).to_numpy(),
+        })
+
+
+PAYLOAD_CHUNK = 25_000
 
 
 def entity_versions(core: CoreTables) -> dict[str, pd.DataFrame]:

@@ -92,7 +92,8 @@ def archive_inputs(staging: Path, inbox: str | Path, reads: list[ExtractRead]) -
     """Archive every extract read into ``<staging>/inputs/<file>.gz`` (published atomically with
     the feeds), checking that the archived bytes are the very file that was read (same sha256).
     Gzipped so that the day folder holds no raw extract a consumer could take for a feed (a
-    ``*.xml`` there is always LHEO) and to save space; deterministic (no name, mtime 0).
+    ``*.xml`` there is always LHEO) and to save space (level 3: twice as fast as the default 9
+    for 20 % more bytes); deterministic (no name, mtime 0).
     Returns file name -> archived path (relative to the day folder). The inbox is only read."""
     import gzip
     import hashlib
@@ -106,7 +107,7 @@ def archive_inputs(staging: Path, inbox: str | Path, reads: list[ExtractRead]) -
         target = folder / f"{r.file}.gz"
         digest = hashlib.sha256()
         with open(Path(inbox) / r.file, "rb") as src, open(target, "wb") as raw, \
-                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=3) as gz:
             for chunk in iter(lambda: src.read(1 << 20), b""):
                 digest.update(chunk)
                 gz.write(chunk)
@@ -173,7 +174,8 @@ def publish_day(
                       canonical["core_events"], canonical["core_quarantine"])
     store.begin_run(run_id, run_date, inbox, str(out_dir))
     store.record_inputs(run_id, inputs)
-    store.save_session_versions(run_id, version_payloads(core, pub.versions, store))
+    for versions in version_payloads(core, pub.versions, store):
+        store.save_session_versions(run_id, versions)
     for kind, df in entity_versions(core).items():
         store.save_entity_versions(run_id, kind, df)
     hook("versions-saved")

@@ -56,10 +56,19 @@ class Publication:
     events: pd.DataFrame  # EVENTS of the published sessions
     formations: pd.DataFrame
     actions: pd.DataFrame
-    delta: pd.DataFrame  # subset of sessions + change
     state: pd.DataFrame  # session_key, content_hash, status, since_date (for the store)
     counts: dict
     versions: pd.DataFrame | None = None  # session_key, content_hash, classes of every session read today
+
+    @property
+    def delta(self) -> pd.DataFrame:
+        """The sessions that moved since the last publication (``change`` set). Computed when
+        asked, not kept: on a first national run every session moved, and a stored copy would
+        double the catalogue in memory for the whole run."""
+        moved = self.sessions["change"].notna().to_numpy(dtype=bool)
+        if moved.all():  # a first publication: the catalogue itself, not a copy
+            return self.sessions
+        return self.sessions[moved].reset_index(drop=True)
 
 
 def classify(sessions: pd.DataFrame, error_keys: set[str]) -> pd.Series:
@@ -278,7 +287,6 @@ def select(
     act = _union_by_key(actions, restored_actions, "action_key")
     act = act[act["action_key"].isin(set(all_sessions["action_key"]))].reset_index(drop=True)
 
-    delta = all_sessions[all_sessions["change"].notna()].reset_index(drop=True)
     n_published = int(published.sum())
     counts = {
         "read": int(len(sessions)) + quarantined_rows,
@@ -293,7 +301,7 @@ def select(
         "updated": int((state["status"] == CHANGE_UPDATED).sum()),
         "cancelled_today": int((state["status"] == CHANGE_CANCELLED).sum()),
     }
-    return Publication(all_sessions, ev, form, act, delta, state, counts)
+    return Publication(all_sessions, ev, form, act, state, counts)
 
 
 def _union_by_key(today: pd.DataFrame, restored: pd.DataFrame, key: str) -> pd.DataFrame:
