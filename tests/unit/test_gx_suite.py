@@ -164,3 +164,15 @@ def test_module_import_does_not_import_gx():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_plain_frame_converts_only_the_checked_columns():
+    from passerelle.quality.gx_suite import checked_columns
+
+    df = good_sessions(10)
+    checked = checked_columns()
+    assert {"session_key", "places", "start_date"} <= checked and "title" not in checked
+    plain = plain_frame(df, checked)
+    assert list(plain.columns) == list(df.columns)
+    assert plain["title"].isna().all()  # a placeholder: no expectation reads its values
+    assert plain.loc[0, "session_key"] == df.loc[0, "session_key"]
