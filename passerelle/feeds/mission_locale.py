@@ -97,13 +97,12 @@ class _Lookups:
 
     def __init__(self, formations: pd.DataFrame, actions: pd.DataFrame, events: pd.DataFrame, run_date: date | None):
         f = model.to_frame(to_table(formations, model.FORMATIONS))
-        self.formations = f[["formation_key", "title", "marche_numero", "financer"]].drop_duplicates("formation_key")
-        self.formations.columns = ["formation_key", "f_title", "f_marche", "f_financer"]
+        f = f[["formation_key", "title", "marche_numero", "financer"]].drop_duplicates("formation_key")
+        f.columns = ["formation_key", "f_title", "f_marche", "f_financer"]
         a = model.to_frame(to_table(actions, model.ACTIONS))
         a = a[["action_key", "organisme_formateur", "siret_formateur", "address_line", "postcode", "city",
                "insee_code", "entry_mode", "places"]].drop_duplicates("action_key")  # fmt: skip
         a.columns = ["action_key"] + ["a_" + c for c in a.columns[1:]]
-        self.actions = a
         e = model.to_frame(to_table(events, model.EVENTS))
         e = e[e["is_information_collective"].fillna(False).astype(bool) & ~e["cancelled"].fillna(False).astype(bool)]
         e = e[e["start_date"].notna()]
@@ -114,7 +113,23 @@ class _Lookups:
         text = _ddmmyyyy(e["start_date"])
         time = e["start_time"].astype("string").fillna("")
         e = pd.DataFrame({"session_key": e["session_key"], "next_ic": (text + " " + time).str.strip()})
-        self.next_ic = e
+        # Indexed by key once: each chunk looks its rows up in these (a merge per chunk would
+        # hash the whole lookup again: quadratic on a national file).
+        self.tables = [("formation_key", _by_key(f, "formation_key")), ("action_key", _by_key(a, "action_key")),
+                       ("session_key", _by_key(e, "session_key"))]
+
+    def join(self, chunk: pd.DataFrame) -> pd.DataFrame:
+        """``chunk`` with the columns of its formation, its action and its next information collective."""
+        chunk = chunk.reset_index(drop=True)
+        parts = [chunk]
+        for key, table in self.tables:
+            keys = chunk[key].astype("string").to_numpy(dtype=object, na_value=None)
+            parts.append(table.reindex(keys).reset_index(drop=True))
+        return pd.concat(parts, axis=1)
+
+
+def _by_key(df: pd.DataFrame, key: str) -> pd.DataFrame:
+    return df.set_index(key)
 
 
 def _ddmmyyyy(s: pd.Series) -> pd.Series:
@@ -127,8 +142,7 @@ def _str(s: pd.Series) -> pd.Series:
 
 
 def _rows(chunk: pd.DataFrame, lk: _Lookups) -> dict[str, list]:
-    df = chunk.merge(lk.formations, on="formation_key", how="left").merge(lk.actions, on="action_key", how="left")
-    df = df.merge(lk.next_ic, on="session_key", how="left")
+    df = lk.join(chunk)
     # the session's own address when it has one (postcode or city), else its action's
     own = df["postcode"].notna() | df["city"].notna()
     line = _str(df["address_line"])
