@@ -11,16 +11,19 @@ import pandas as pd
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetIn,
+    AssetOut,
     MetadataValue,
+    Output,
     asset,
-    asset_check,
+    multi_asset,
 )
 
 from assets.ingest import RAW_INS, partition_date
 from passerelle.daily import DayContext
-from passerelle.feeds.catalog import FEEDS, FeedResult, FeedSpec, produce_feed
+from passerelle.feeds.catalog import FEEDS, FeedResult, produce_feeds
 from passerelle.publication import QualityOutputs, publish_day, write_quality_outputs
 from passerelle.publishable import Publication
 from passerelle.sources.base import ExtractRead
@@ -28,75 +31,69 @@ from pipelines.partitions import daily_partitions
 from pipelines.resources import InboxResource, OutboxResource, StoreResource
 
 
-def _feed_asset(spec: FeedSpec):
-    name = f"out_{spec.name}" if spec.name != "carif" else "out_carif_lheo"
-    if spec.name == "pole_emploi":
-        name = "out_pole_emploi_lheo"
-    if spec.name == "mission_locale":
-        name = "out_mission_locale_csv"
+FEED_ASSET_KEYS = {"carif": "out_carif_lheo", "carif_delta": "out_carif_delta",
+                   "pole_emploi": "out_pole_emploi_lheo", "mission_locale": "out_mission_locale_csv"}
 
-    @asset(
-        name=name,
-        partitions_def=daily_partitions,
-        group_name="out",
-        ins={"pub": AssetIn("core_publishable"), "day": AssetIn("core_previous_publication")},
-        description=spec.description,
-    )
-    def _asset(context: AssetExecutionContext, outbox: OutboxResource, pub: Publication, day: DayContext) -> FeedResult:
-        d = partition_date(context)
-        staging = outbox.staging(d, context.run_id)
-        result = produce_feed(spec, pub, staging, d, day.previous_feed_counts.get(spec.name))
-        context.add_output_metadata(
-            {
-                "path": result.path,
-                "records": result.records,
-                "published": result.published,
-                "withheld_reason": result.withheld_reason or "",
-                "validation_errors": len(result.validation_errors),
-            }
-        )
-        return result
 
-    checks = []
-    if spec.profile_xsd:
-        @asset_check(asset=_asset, name="valid_against_profile", blocking=True, partitions_def=daily_partitions,
-                     description=f"The feed validates against schemas/xsd/{spec.profile_xsd}")
-        def _valid(feed: FeedResult) -> AssetCheckResult:
-            return AssetCheckResult(
-                passed=not feed.validation_errors,
+def _check_specs() -> list[AssetCheckSpec]:
+    specs = []
+    for spec in FEEDS:
+        key = FEED_ASSET_KEYS[spec.name]
+        if spec.profile_xsd:
+            specs.append(AssetCheckSpec("valid_against_profile", asset=key, blocking=True,
+                                        description=f"The feed validates against schemas/xsd/{spec.profile_xsd}"))
+        if spec.guarded:
+            specs.append(AssetCheckSpec("dq023_guard", asset=key, blocking=True,
+                                        description="A feed that would be empty or lose more than half of its "
+                                                    "sessions is not published"))
+    return specs
+
+
+@multi_asset(
+    name="out_feeds",
+    partitions_def=daily_partitions,
+    group_name="out",
+    ins={"pub": AssetIn("core_publishable"), "day": AssetIn("core_previous_publication")},
+    outs={FEED_ASSET_KEYS[s.name]: AssetOut(description=s.description) for s in FEEDS},
+    check_specs=_check_specs(),
+    description="The four feeds of the day, written one after the other; each XML feed is validated "
+                "in a worker process while the next one is written",
+)
+def out_feeds(context: AssetExecutionContext, outbox: OutboxResource, pub: Publication, day: DayContext):
+    d = partition_date(context)
+    staging = outbox.staging(d, context.run_id)
+    results = produce_feeds(pub, staging, d, day.previous_feed_counts)
+    for spec, result in zip(FEEDS, results):
+        key = FEED_ASSET_KEYS[spec.name]
+        yield Output(result, output_name=key, metadata={
+            "path": result.path,
+            "records": result.records,
+            "published": result.published,
+            "withheld_reason": result.withheld_reason or "",
+            "validation_errors": len(result.validation_errors),
+            "write_seconds": round(result.write_seconds, 3),
+            "validation_seconds": round(result.validation_seconds, 3),
+        })
+        if spec.profile_xsd:
+            yield AssetCheckResult(
+                asset_key=key, check_name="valid_against_profile",
+                passed=not result.validation_errors,
                 severity=AssetCheckSeverity.ERROR,
-                metadata={"errors": MetadataValue.md("\n".join(f"- {e}" for e in feed.validation_errors[:20]) or "aucune")},
+                metadata={"errors": MetadataValue.md(
+                    "\n".join(f"- {e}" for e in result.validation_errors[:20]) or "aucune")},
             )
-        checks.append(_valid)
-    if spec.guarded:
-        @asset_check(asset=_asset, name="dq023_guard", blocking=True, partitions_def=daily_partitions,
-                     description="A feed that would be empty or lose more than half of its sessions is not published")
-        def _guard(feed: FeedResult) -> AssetCheckResult:
+        if spec.guarded:
             # Passes when the feed respects the guard, or when the guard withheld it.
-            ok = (not feed.published) or feed.records > 0
-            return AssetCheckResult(
-                passed=ok,
+            yield AssetCheckResult(
+                asset_key=key, check_name="dq023_guard",
+                passed=(not result.published) or result.records > 0,
                 severity=AssetCheckSeverity.ERROR,
-                metadata={"records": feed.records, "published": feed.published,
-                          "withheld_reason": feed.withheld_reason or ""},
+                metadata={"records": result.records, "published": result.published,
+                          "withheld_reason": result.withheld_reason or ""},
             )
-        checks.append(_guard)
-    return _asset, checks
 
 
-feed_assets = []
-feed_checks = []
-for _spec in FEEDS:
-    _a, _c = _feed_asset(_spec)
-    feed_assets.append(_a)
-    feed_checks.extend(_c)
-
-FEED_INS = {
-    "carif": AssetIn("out_carif_lheo"),
-    "carif_delta": AssetIn("out_carif_delta"),
-    "pole_emploi": AssetIn("out_pole_emploi_lheo"),
-    "mission_locale": AssetIn("out_mission_locale_csv"),
-}
+FEED_INS = {name: AssetIn(key) for name, key in FEED_ASSET_KEYS.items()}
 
 
 @asset(

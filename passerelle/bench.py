@@ -8,8 +8,10 @@ each in its own fresh subprocess so that the numbers are clean:
 
 1. **run**: the real path, ``passerelle.cli.run_daily`` executing the Dagster ``daily_job`` in
    process on an empty output folder and store; seconds per step come from the Dagster step
-   events (the listener of ``cli.run_daily``), the time spent in XSD validation from a timer
-   wrapped around ``passerelle.feeds.validate.validate_file``, peak RSS from ``getrusage``.
+   events (the listener of ``cli.run_daily``), the seconds spent writing and validating each feed
+   from the metadata of the feed assets (validation runs in a worker process, overlapped with
+   the writing of the next feed), peak RSS from ``getrusage`` (the run's process, and apart the
+   largest child, the validation worker).
 2. **floor**: the fastest way to do the unavoidable work on the same files: read the decoded EOS
    files with ``pyarrow.csv``, the workbook with ``python-calamine``, the SAM XML with ``lxml``,
    then write the bytes of the very feeds the run produced and validate each XML feed once with
@@ -55,64 +57,92 @@ STAGES = [
     ("core_previous_publication", "previous publication (store)"),
     ("core_findings", "rules"),
     ("core_publishable", "publishable selection + payloads"),
-    ("out_carif_lheo", "feed Carif LHEO (write)"),
-    ("out_carif_delta", "feed Carif delta (write)"),
-    ("out_pole_emploi_lheo", "feed Pôle emploi LHEO (write)"),
-    ("out_mission_locale_csv", "feed Missions Locales CSV"),
-    ("validation", "XSD validation (3 feeds)"),
+    ("out_feeds", "feeds: 4 written, 3 XML validated in a worker (step)"),
     ("checks", "asset checks (GX, contracts, guards)"),
     ("out_quality_report", "quality report"),
     ("out_publication", "publication (store, parquet, manifest)"),
     ("overhead", "Dagster overhead"),
 ]
-FEED_STEPS = {"out_carif_lheo": "carif", "out_carif_delta": "carif_delta", "out_pole_emploi_lheo": "pole_emploi",
-              "out_mission_locale_csv": "mission_locale"}
+FEED_KEYS = {"out_carif_lheo": "carif", "out_carif_delta": "carif_delta", "out_pole_emploi_lheo": "pole_emploi",
+             "out_mission_locale_csv": "mission_locale"}
 
 
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
 
 
+def _rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def _watch_children(stop, peak: list[float]) -> None:
+    """Largest resident size seen among this process's children (the validation worker),
+    sampled twice a second from /proc (``RUSAGE_CHILDREN`` would count the parent's pages
+    that a child shares between fork and exec)."""
+    me = str(os.getpid())
+    while not stop.wait(0.5):
+        for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    if fh.read().rsplit(")", 1)[1].split()[1] != me:
+                        continue
+                with open(f"/proc/{pid}/status") as fh:
+                    for line in fh:
+                        if line.startswith("VmRSS:"):
+                            peak[0] = max(peak[0], int(line.split()[1]) / 1024.0)
+            except (OSError, IndexError, ValueError):
+                continue
+
+
 # --- child: the run -------------------------------------------------------------------------------
 
 
 def child_run(inbox: Path, out: Path, result: Path) -> int:
-    import passerelle.feeds.validate as validate
     from passerelle.cli import run_daily
 
     rss_before = _peak_rss_mb()
-    validation: dict[str, float] = {}
-    original = validate.validate_file
-
-    def timed(xml_path, xsd_path, **kw):
-        t = time.perf_counter()
-        try:
-            return original(xml_path, xsd_path, **kw)
-        finally:
-            name = Path(xml_path).name
-            validation[name] = validation.get(name, 0.0) + time.perf_counter() - t
-
-    validate.validate_file = timed
     steps: dict[str, float] = {}
     failed: list[str] = []
 
+    rss_after: dict[str, float] = {}
+
     def progress(step: str, ok: bool, secs: float) -> None:
         steps[step] = steps.get(step, 0.0) + secs
+        rss_after[step] = _rss_mb()
         if not ok:
             failed.append(step)
 
+    import threading
+
+    stop, children_peak = threading.Event(), [0.0]
+    watcher = threading.Thread(target=_watch_children, args=(stop, children_peak), daemon=True)
+    watcher.start()
     t0 = time.perf_counter()
     res = run_daily(inbox, out, RUN_DATE, progress=progress)
     wall = time.perf_counter() - t0
+    stop.set()
+    watcher.join()
     day = out / RUN_DATE.isoformat()
     manifest = json.loads((day / "manifest.json").read_text(encoding="utf-8")) if (day / "manifest.json").is_file() else {}
+    feed_seconds = {}  # per feed: writing (main process) and XSD validation (worker), from the metadata
+    for ev in res.get_asset_materialization_events():
+        key = ev.asset_key.to_user_string()
+        if key in FEED_KEYS:
+            meta = ev.materialization.metadata
+            feed_seconds[FEED_KEYS[key]] = {k: float(meta[k].value) for k in ("write_seconds", "validation_seconds")
+                                            if k in meta}
     feeds = {}
     for p in sorted(day.glob("*/*")):
         if p.parent.name in ("carif", "pole-emploi", "mission-locale") and p.is_file():
             feeds[f"{p.parent.name}/{p.name}"] = p.stat().st_size
     result.write_text(json.dumps({
         "success": bool(res.success), "failed_steps": failed, "wall": wall, "steps": steps,
-        "validation": validation, "peak_rss_mb": _peak_rss_mb(), "rss_before_run_mb": rss_before,
+        "feed_seconds": feed_seconds, "rss_after_step_mb": rss_after, "peak_rss_mb": _peak_rss_mb(), "rss_before_run_mb": rss_before,
+        "children_peak_rss_mb": children_peak[0],
         "feeds": feeds, "sessions": manifest.get("sessions", {}), "findings": manifest.get("findings", {}),
     }, indent=2), encoding="utf-8")
     return 0 if res.success else 1
@@ -247,28 +277,12 @@ def _child(args: list[str]) -> dict:
 def stage_table(run: dict) -> dict[str, float]:
     steps = dict(run["steps"])
     out: dict[str, float] = {}
-    validation_by_file = run.get("validation", {})
-    for step, feed in FEED_STEPS.items():
-        secs = steps.pop(step, 0.0)
-        v = sum(t for f, t in validation_by_file.items() if _feed_of(f) == feed)
-        out[step] = max(secs - v, 0.0)
-    out["validation"] = sum(validation_by_file.values())
     for step, _label in STAGES:
         if step in steps:
             out[step] = steps.pop(step)
     out["checks"] = sum(steps.values())  # every remaining step is an asset check
     out["overhead"] = max(run["wall"] - sum(run["steps"].values()), 0.0)
     return out
-
-
-def _feed_of(file_name: str) -> str:
-    if file_name.startswith("lheo-delta-"):
-        return "carif_delta"
-    if file_name.startswith("lheo-"):
-        return "carif"
-    if file_name.startswith("offres-"):
-        return "pole_emploi"
-    return "mission_locale"
 
 
 def bench_size(n: int, seed: int) -> dict:
@@ -292,7 +306,9 @@ def bench_size(n: int, seed: int) -> dict:
         "target_rss_mb": RSS_TARGET_MB.get(n), "success": run["success"],
         "stages": {k: round(v, 3) for k, v in stage_table(run).items()},
         "steps": {k: round(v, 3) for k, v in sorted(run["steps"].items())},
-        "validation": {k: round(v, 3) for k, v in run.get("validation", {}).items()},
+        "rss_after_step_mb": {k: round(v) for k, v in run.get("rss_after_step_mb", {}).items()},
+        "feed_seconds": {f: {k: round(v, 3) for k, v in d.items()} for f, d in run.get("feed_seconds", {}).items()},
+        "validation_worker_peak_rss_mb": round(run.get("children_peak_rss_mb", 0.0), 1),
         "floor": {k: round(v, 3) for k, v in floor["parts"].items()},
         "floor_peak_rss_mb": round(floor["peak_rss_mb"], 1),
         "feeds_bytes": run["feeds"], "inputs_bytes": inputs,
@@ -328,6 +344,8 @@ def markdown(results: dict) -> str:
         "| peak RSS (MB) | " + " | ".join(
             f"{r['peak_rss_mb']:,.0f}".replace(",", " ") + (f" (target < {r['target_rss_mb']})" if r.get("target_rss_mb")
                                                            else "") for r in sizes) + " |",
+        "| peak RSS of the validation worker (MB) | " + " | ".join(
+            f"{r.get('validation_worker_peak_rss_mb', 0):,.0f}".replace(",", " ") for r in sizes) + " |",
         "| measured | " + " | ".join(r["measured_at"][:16].replace("T", " ") for r in sizes) + " |",
         "",
         "## Seconds per stage (run)",
@@ -336,8 +354,21 @@ def markdown(results: dict) -> str:
     ]
     for step, label in STAGES:
         lines.append(f"| {label} | " + " | ".join(f"{r['stages'].get(step, 0.0):.2f}" for r in sizes) + " |")
+        if step == "out_feeds":  # inside the step, not added to the total
+            for feed in FEED_KEYS.values():
+                for k, what in (("write_seconds", "write"), ("validation_seconds", "validate, worker, overlapped")):
+                    cells = [r.get("feed_seconds", {}).get(feed, {}).get(k) for r in sizes]
+                    if any(cells):
+                        lines.append(f"| &nbsp;&nbsp;↳ _{feed}: {what}_ | " + " | ".join(
+                            f"_{c:.2f}_" if c is not None else "—" for c in cells) + " |")
     lines += ["| **total** | " + " | ".join(f"**{r['run_seconds']:.2f}**" for r in sizes) + " |", "",
-              "## Floor (same files)", "", head, sep]
+              "## Resident memory after each step (MB)", "", head, sep]
+    for step, label in STAGES:
+        cells = [r.get("rss_after_step_mb", {}).get(step) for r in sizes]
+        if any(c is not None for c in cells):
+            lines.append(f"| {label} | " + " | ".join(f"{c:,.0f}".replace(",", " ") if c is not None else "—"
+                                                     for c in cells) + " |")
+    lines += ["", "## Floor (same files)", "", head, sep]
     parts = []
     for r in sizes:
         for k in r["floor"]:

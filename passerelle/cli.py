@@ -71,10 +71,7 @@ STEP_LABELS = {
     "core_previous_publication": "état publié précédent",
     "core_findings": "règles qualité",
     "core_publishable": "sélection publiable",
-    "out_carif_lheo": "flux Carif",
-    "out_carif_delta": "flux Carif delta",
-    "out_pole_emploi_lheo": "flux Pôle emploi",
-    "out_mission_locale_csv": "CSV Missions Locales",
+    "out_feeds": "flux (écriture, validation XSD)",
     "out_quality_report": "rapport qualité",
     "out_publication": "publication",
 }

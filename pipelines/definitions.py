@@ -22,7 +22,7 @@ from dagster import Definitions, EnvVar, FilesystemIOManager, in_process_executo
 
 from assets.canonical import core_tables
 from assets.ingest import raw_assets, raw_checks
-from assets.publish import feed_assets, feed_checks, out_publication, out_quality_report
+from assets.publish import out_feeds, out_publication, out_quality_report
 from assets.quality import core_findings, core_previous_publication, core_publishable, gx_contract
 from pipelines.jobs import backfill_job, daily_job
 from pipelines.resources import InboxResource, OutboxResource, StoreResource
@@ -30,8 +30,8 @@ from pipelines.schedules import daily_schedule
 from pipelines.sensors import complete_extracts_sensor, run_failure_alert
 
 ASSETS = [*raw_assets, core_tables, core_previous_publication, core_findings, core_publishable,
-          *feed_assets, out_quality_report, out_publication]
-CHECKS = [*raw_checks, gx_contract, *feed_checks]
+          out_feeds, out_quality_report, out_publication]
+CHECKS = [*raw_checks, gx_contract]
 
 
 def resources_for(inbox: str, out: str, db: str = "", lock_wait_seconds: float = 0) -> dict:
