@@ -15,7 +15,6 @@ per chunk), so memory does not grow with the file.
 
 from __future__ import annotations
 
-import csv
 from datetime import date
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from passerelle import model
+from passerelle.feeds.csv_text import csv_rows
 from passerelle.feeds.lheo import format_phone, to_table
 
 HEADER = [
@@ -67,7 +67,8 @@ FINANCER_LABELS = {
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\n")
 # C0 controls but tab and line breaks, DEL, and the non-characters XML also refuses
 _CONTROL_CHARS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f" + "\ufffe\uffff]"  # escapes valid in re and RE2
-_CHUNK = 4096
+_CHUNK = 65_536
+BOM = "\ufeff".encode()
 
 
 def write_mission_locale_csv(path: Path, formations: pd.DataFrame, actions: pd.DataFrame, sessions: pd.DataFrame,
@@ -78,16 +79,17 @@ def write_mission_locale_csv(path: Path, formations: pd.DataFrame, actions: pd.D
     not cancelled, on or after this date (any date when None).
     """
     s = to_table(sessions, model.SESSIONS, ("publication_status", "change"))
-    s = s.take(pc.sort_indices(s, sort_keys=[("session_key", "ascending")])) if s.num_rows else s
+    order = pc.sort_indices(s, sort_keys=[("session_key", "ascending")]) if s.num_rows else pa.array([], pa.uint64())
     lookups = _Lookups(formations, actions, events, run_date)
-    with open(Path(path), "w", encoding="utf-8-sig", newline="") as fh:
-        writer = csv.writer(fh, delimiter=";", quotechar='"', quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
-        writer.writerow(HEADER)
+    positions = lookups.positions(s)  # each session's row in each lookup, computed once
+    with open(Path(path), "wb") as fh:
+        fh.write(BOM + csv_rows([pa.array([name]) for name in HEADER]))
         for start in range(0, s.num_rows, _CHUNK):
-            chunk = s.slice(start, _CHUNK).to_pandas(types_mapper=pd.ArrowDtype)
-            columns = _rows(chunk, lookups)
+            rows = order.slice(start, _CHUNK)
+            chunk = lookups.join(s.take(rows), [p.take(rows) for p in positions])
+            columns = _rows(chunk)
             del chunk
-            writer.writerows(zip(*(columns[name] for name in HEADER), strict=True))
+            fh.write(csv_rows([columns[name] for name in HEADER]))
             del columns
     return int(s.num_rows)
 
@@ -113,36 +115,45 @@ class _Lookups:
         text = _ddmmyyyy(e["start_date"])
         time = e["start_time"].astype("string").fillna("")
         e = pd.DataFrame({"session_key": e["session_key"], "next_ic": (text + " " + time).str.strip()})
-        # Indexed by key once: each chunk looks its rows up in these (a merge per chunk would
-        # hash the whole lookup again: quadratic on a national file).
-        self.tables = [("formation_key", _by_key(f, "formation_key")), ("action_key", _by_key(a, "action_key")),
-                       ("session_key", _by_key(e, "session_key"))]
+        # Arrow tables looked up by position: each session's row in each of them is found once
+        # for the whole feed (a merge or a reindex per chunk would hash the lookup again and again).
+        self.tables = [(key, pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False))
+                       for key, df in (("formation_key", f), ("action_key", a), ("session_key", e))]
 
-    def join(self, chunk: pd.DataFrame) -> pd.DataFrame:
+    def positions(self, sessions: pa.Table) -> list[pa.Array]:
+        """For each lookup, the row of each session (null when it has none)."""
+        return [pc.index_in(sessions.column(key), value_set=table.column(key).combine_chunks())
+                for key, table in self.tables]
+
+    def join(self, chunk: pa.Table, positions: list[pa.Array]) -> pd.DataFrame:
         """``chunk`` with the columns of its formation, its action and its next information collective."""
-        chunk = chunk.reset_index(drop=True)
-        parts = [chunk]
-        for key, table in self.tables:
-            keys = chunk[key].astype("string").to_numpy(dtype=object, na_value=None)
-            parts.append(table.reindex(keys).reset_index(drop=True))
-        return pd.concat(parts, axis=1)
-
-
-def _by_key(df: pd.DataFrame, key: str) -> pd.DataFrame:
-    return df.set_index(key)
+        columns = dict(zip(chunk.column_names, chunk.columns))
+        for (key, table), rows in zip(self.tables, positions, strict=True):
+            found = table.take(rows)
+            for name in table.column_names:
+                if name != key:
+                    columns[name] = found.column(name)
+        return pa.table(columns).to_pandas(types_mapper=pd.ArrowDtype)
 
 
 def _ddmmyyyy(s: pd.Series) -> pd.Series:
-    dt = pd.to_datetime(s.astype(object), errors="coerce")
-    return pd.Series(dt.dt.strftime("%d/%m/%Y"), index=s.index, dtype="string").fillna("")
+    """Dates as ``dd/mm/yyyy`` text, ``""`` when missing."""
+    arr = pa.array(s.astype(object), type=pa.date32(), from_pandas=True) if not _is_arrow_date(s) \
+        else pa.array(s.array)
+    text = pc.fill_null(pc.strftime(arr, format="%d/%m/%Y"), "")
+    return pd.Series(pd.arrays.ArrowExtensionArray(text), index=s.index).astype("string")
+
+
+def _is_arrow_date(s: pd.Series) -> bool:
+    return isinstance(s.dtype, pd.ArrowDtype) and pa.types.is_date32(s.dtype.pyarrow_dtype)
 
 
 def _str(s: pd.Series) -> pd.Series:
     return s.astype("string").str.strip().fillna("")
 
 
-def _rows(chunk: pd.DataFrame, lk: _Lookups) -> dict[str, list]:
-    df = lk.join(chunk)
+def _rows(df: pd.DataFrame) -> dict[str, list]:
+    """The CSV columns of a chunk of sessions joined to their lookups (:meth:`_Lookups.join`)."""
     # the session's own address when it has one (postcode or city), else its action's
     own = df["postcode"].notna() | df["city"].notna()
     line = _str(df["address_line"])
@@ -183,7 +194,7 @@ def _rows(chunk: pd.DataFrame, lk: _Lookups) -> dict[str, list]:
         "numero_marche": _str(df["marche_numero"].astype("string").fillna(df["f_marche"].astype("string"))),
         "source": _str(df["source"]),
     }
-    return {name: neutralise_formulas(col).tolist() for name, col in cols.items()}
+    return {name: neutralise_formulas(col).array.__arrow_array__() for name, col in cols.items()}
 
 
 def neutralise_formulas(col: pd.Series) -> pd.Series:

@@ -167,7 +167,10 @@ def _peak(fn) -> int:
         tracemalloc.stop()
 
 
-def test_streams_in_chunks_with_flat_memory(tmp_path):
+def test_streams_in_chunks_with_flat_memory(tmp_path, monkeypatch):
+    import passerelle.feeds.mission_locale as ml
+
+    monkeypatch.setattr(ml, "_CHUNK", 2_000)  # both sizes span several chunks
     small, big = scaled_frames(400, 2, 5), scaled_frames(1600, 2, 5)  # 4 000 and 16 000 sessions
     peak_small = _peak(lambda: _write(tmp_path, small, name="small.csv"))
     peak_big = _peak(lambda: _write(tmp_path, big, name="big.csv"))
