@@ -138,23 +138,40 @@ def version_payloads(core: CoreTables, versions: pd.DataFrame, store, chunk: int
     """Payloads of today's session versions not yet in the store (only those are built), as
     frames of at most ``chunk`` sessions (``session_key, content_hash, payload``): a national
     first run builds a million JSON documents, which are stored one chunk at a time."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     chunk = chunk or PAYLOAD_CHUNK
     pairs = versions[["session_key", "content_hash"]]
     new = store.new_version_pairs(pairs)
     if new.empty:
         return
-    mask = core.sessions["session_key"].isin(set(new["session_key"])).to_numpy(dtype=bool)
+    sessions = core.sessions
+    mask = sessions["session_key"].isin(set(new["session_key"])).to_numpy(dtype=bool)
     positions = np.flatnonzero(mask)
+    # Each event goes to the chunk of its session: events sorted by chunk once, then each chunk
+    # takes a slice (not a scan of every event per chunk).
+    chunk_of = np.full(len(sessions), -1, dtype=np.int64)
+    chunk_of[positions] = np.arange(len(positions), dtype=np.int64) // chunk
     events = core.events
-    event_keys = events["session_key"]
-    for start in range(0, len(positions), chunk):
+    if len(events):
+        where = pc.index_in(pa.array(events["session_key"], from_pandas=True),
+                            value_set=pa.array(sessions["session_key"], from_pandas=True))
+        event_chunk = chunk_of[pc.fill_null(where, 0).to_numpy(zero_copy_only=False).astype(np.int64)]
+        event_chunk[pc.is_null(where).to_numpy(zero_copy_only=False)] = -1
+    else:
+        event_chunk = np.empty(0, dtype=np.int64)
+    event_order = np.argsort(event_chunk, kind="stable")
+    bounds = np.searchsorted(event_chunk[event_order], np.arange(-1, len(positions) // chunk + 2), side="left")
+    hashes = versions["content_hash"]
+    for number, start in enumerate(range(0, len(positions), chunk)):
         rows = positions[start:start + chunk]
-        sess = core.sessions.iloc[rows]
-        ev = events[event_keys.isin(set(sess["session_key"])).to_numpy(dtype=bool)]
+        sess = sessions.iloc[rows]
+        ev = events.iloc[event_order[bounds[number + 1]:bounds[number + 2]]]
         yield pd.DataFrame({
-            "session_key": sess["session_key"].to_numpy(),
-            "content_hash": versions["content_hash"].to_numpy()[rows],
-            "payload": build_payloads(sess, ev).to_numpy(),
+            "session_key": sess["session_key"].reset_index(drop=True),
+            "content_hash": hashes.iloc[rows].reset_index(drop=True),
+            "payload": build_payloads(sess, ev).reset_index(drop=True),
         })
 
 

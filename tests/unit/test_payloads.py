@@ -63,3 +63,27 @@ def test_payloads_round_trip_the_canonical_sessions_and_events(core):
         events["session_key"])].unique()].reset_index()[list(events.columns)]
     pd.testing.assert_frame_equal(back_events.reset_index(drop=True), expected.reset_index(drop=True),
                                   check_dtype=False)
+
+
+def test_version_payloads_in_chunks_are_the_payloads_of_the_new_versions(core):
+    from passerelle.canonical import content_hashes
+    from passerelle.daily import version_payloads
+
+    sessions = core.sessions
+    versions = pd.DataFrame({"session_key": sessions["session_key"],
+                             "content_hash": content_hashes(sessions, core.events)})
+    new = versions.iloc[::2]  # the store already holds every other version
+
+    class Store:
+        def new_version_pairs(self, pairs):
+            return new.reset_index(drop=True)
+
+    chunks = list(version_payloads(core, versions, Store(), chunk=3))
+    assert [len(c) for c in chunks][:-1] == [3] * (len(chunks) - 1)
+    got = pd.concat(chunks, ignore_index=True)
+    expected_sessions = sessions.iloc[::2]
+    expected = build_payloads(expected_sessions, core.events)
+    assert got["session_key"].tolist() == expected_sessions["session_key"].tolist()
+    assert got["content_hash"].tolist() == new["content_hash"].tolist()
+    assert got["payload"].tolist() == expected.tolist()
+    assert any('"events":[{' in p for p in got["payload"])  # some sessions do have events
