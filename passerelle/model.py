@@ -271,10 +271,14 @@ def conform(df, schema: pa.Schema) -> pa.Table:
         if field.name in df.columns:
             col = df[field.name]
             src = getattr(col.array, "_pa_array", None)
-            if isinstance(src, pa.ChunkedArray) and not pa.types.is_floating(src.type):
+            if isinstance(src, pa.ChunkedArray):
                 # Arrow-backed column (ArrowDtype, pyarrow "string"): reuse its buffers; pa.array()
                 # on a ChunkedArray would walk it value by value in Python (~1000x slower).
-                arr = src
+                arr = src.chunk(0) if src.num_chunks == 1 else src
+                if pa.types.is_floating(arr.type):  # NaN is a missing value, as pandas has it
+                    import pyarrow.compute as pc
+
+                    arr = pc.if_else(pc.is_nan(arr), pa.scalar(None, arr.type), arr)
             elif isinstance(col.dtype, pd.ArrowDtype):
                 arr = pa.array(col.array._pa_array if hasattr(col.array, "_pa_array") else col, from_pandas=True)
             else:
