@@ -171,7 +171,11 @@ def _prepare(findings: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
     f["sev"] = sev.where(sev.isin(SEVERITIES), "info")
     f["sev_rank"] = _lookup(f["sev"], lambda v: str(SEV_RANK[v])).astype("int64")
 
-    # session info (first row per session_key, deterministic)
+    # session info (first row per session_key, deterministic), for the sessions with findings
+    # only: a national day reads a million sessions, a few percent of them have findings
+    keys = set(f["session_key"]) - {""}
+    if "session_key" in sessions.columns and len(sessions):
+        sessions = sessions[_text(sessions, "session_key").str.strip().isin(keys).to_numpy(dtype=bool)]
     s = pd.DataFrame(
         {
             "session_key": _text(sessions, "session_key").str.strip(),
