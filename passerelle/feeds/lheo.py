@@ -13,6 +13,13 @@ two columns to the canonical SESSIONS table: ``publication_status`` (``current``
 ``vanished``) and, for the delta feed only, ``change`` (``created`` | ``updated`` |
 ``cancelled``).
 
+:func:`write_lheo` writes one feed to a path. :func:`write_lheo_feeds` writes several feeds of
+the same publication (typically CARIF full, CARIF delta and Pôle emploi) to open binary sinks
+in one pass over the sessions, each target getting the bytes :func:`write_lheo` would write
+for it: a delta target takes the sessions whose ``change`` is not null. Each session is
+converted to Python once and the text that does not depend on the feed (most of a session,
+formation and action text shared by targets with the same sessions) is built once.
+
 LHEO hierarchy (``formation`` > ``action`` > ``session``) and identifiers:
 ``formation/@numero`` = ``formation_key``, ``action/@numero`` = ``action_key``,
 ``session/@numero`` = ``session_key``. An EOS session whose action has no row in ``actions``
@@ -22,8 +29,8 @@ entry mode.
 Memory does not grow with the feed: sessions are visited in ``(formation_key, action_key,
 session_key)`` order through a sort index, converted to Python objects a chunk at a time, and
 each ``<formation>`` is produced as text (exactly what lxml would serialise for the same tree,
-indented) and written out in ~1 MB batches. Output bytes are deterministic: stable order, no
-timestamp, UTF-8 with an XML declaration, two-space indentation.
+indented) and written out in ~1 MB batches per target. Output bytes are deterministic: stable
+order, no timestamp, UTF-8 with an XML declaration, two-space indentation.
 
 The ``extras`` vocabulary (``<extras info="passerelle">`` on every session) is documented in
 :data:`EXTRAS_DOC` and in the README.
@@ -33,12 +40,16 @@ from __future__ import annotations
 
 import functools
 import itertools
+import math
+import operator
 import re
 import textwrap
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -130,6 +141,7 @@ _S_COLS = [
     "hours_centre_avg", "hours_company_avg", "cancelled", "recruitment_state", "contact_name",
     "contact_phone", "contact_email", "financer",
 ]  # fmt: skip
+SESSION_COLUMNS = tuple(_S_COLS)  # the session columns this writer reads (see catalog.feed_session_columns)
 _E_COLS = [
     "event_key", "session_key", "event_type", "is_information_collective", "start_date",
     "start_time", "end_time", "places", "cancelled", "address_line", "postcode", "city",
@@ -158,6 +170,10 @@ def to_table(df: pd.DataFrame, schema: pa.Schema, extra: tuple[str, ...] = ()) -
 
 # French overseas departments share the 0 + 9 digits national plan with their own country code.
 _OVERSEAS_REGIONS = ("RE", "YT", "GP", "MQ", "GF")
+# A metropolitan number written 0X XX XX XX XX (0X then four pairs, all separated by the same
+# space, dot or dash, or not at all): its national format is the same ten digits by pairs.
+# 08 numbers (0 800 12 34 56) and the overseas prefixes below go through phonenumbers.
+_FR_PLAIN_PHONE = re.compile(r"0([1-79])([ .\-]?)([0-9][0-9])\2([0-9][0-9])\2([0-9][0-9])\2([0-9][0-9])")
 _OVERSEAS_PREFIXES = frozenset({"262", "263", "269", "590", "594", "596", "639", "690", "691", "692", "693", "694", "696", "697"})
 
 
@@ -177,6 +193,10 @@ def format_phone(raw: str | None) -> str | None:
         return None
     if not _PHONE_CHARS.match(text):
         return text
+    plain = _FR_PLAIN_PHONE.fullmatch(text)
+    if plain is not None and plain[1] + plain[3] not in _OVERSEAS_PREFIXES:
+        # what phonenumbers answers for this shape, without its parsing (~50 µs a number)
+        return f"0{plain[1]} {plain[3]} {plain[4]} {plain[5]} {plain[6]}"
     try:
         number = phonenumbers.parse(text, "FR")
     except phonenumbers.NumberParseException:
@@ -215,12 +235,13 @@ def pick_address(session: dict, action: dict | None) -> dict:
 
 
 def _present(value) -> bool:
-    return value is not None and not (isinstance(value, float) and np.isnan(value)) and str(value).strip() != ""
+    return value is not None and not (isinstance(value, float) and math.isnan(value)) and str(value).strip() != ""
 
 
 def _clean(value) -> str | None:
     """Text safe for XML 1.0, stripped; None when empty."""
-    if value.__class__ is str and _XML_INVALID.search(value) is None:  # the common case, same answer
+    # the common case, same answer: a printable string has none of the characters XML refuses
+    if value.__class__ is str and (value.isprintable() or _XML_INVALID.search(value) is None):
         return value.strip() or None
     if not _present(value):
         return None
@@ -237,6 +258,7 @@ def _text(value, maxlen: int, default: str | None = UNKNOWN_TEXT) -> str | None:
     return text
 
 
+@functools.lru_cache(maxsize=4096)
 def _lheo_date(value, default: str) -> str:
     if value is None:
         return default
@@ -245,7 +267,7 @@ def _lheo_date(value, default: str) -> str:
 
 def _whole(value) -> str | None:
     """LHEO counts and hours are ``xs:long``: round half up to a whole number."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     return _whole_of(float(value))
 
@@ -306,56 +328,87 @@ def _leaf(ind: str, tag: str, text: str | None) -> str:
     return f"{ind}<{tag}>{_esc(text)}</{tag}>"
 
 
+# Indentation of each level (``lheo > offres > formation > action > session > extras > extra``):
+# every ``<formation>`` sits at level 2, so each element's indentation is fixed.
+_I1 = "  " * 3  # children of <formation>; <action>
+_I2 = "  " * 4  # children of <action>; <session>
+_I3 = "  " * 5  # children of <session>
+_I4 = "  " * 6  # children of <extras info="passerelle">
+_I5 = "  " * 7
+_I6 = "  " * 8
+
+
+@functools.lru_cache(maxsize=1 << 14, typed=True)
+def _adresse_text(ind: str, line, complement, postcode, city, insee, denomination) -> str:
+    """``<adresse>`` as text (see :func:`_adresse`); the same address recurs on many sessions."""
+    i2 = ind + "  "
+    out = [f"{ind}<adresse>"]
+    if denomination:
+        out.append(_leaf(i2, "denomination", _text(denomination, 255)))
+    lines: list[str] = []
+    for part in (line, complement):
+        text = _clean(part)
+        if text:
+            lines.extend([text] if len(text) <= 50 else textwrap.wrap(text, 50, break_long_words=True))
+    for text in (lines or [UNKNOWN_TEXT])[:4]:
+        out.append(f"{i2}<ligne>{_esc(text)}</ligne>")
+    out.append(_leaf(i2, "codepostal", _clean(postcode) or ""))
+    out.append(_leaf(i2, "ville", _text(city, 50)))
+    insee = _clean(insee)
+    if insee and _INSEE.match(insee):
+        out.append(f"{i2}<code-INSEE-commune>{_esc(insee)}</code-INSEE-commune>")
+    out.append(f"{ind}</adresse>")
+    return "\n".join(out)
+
+
 def _adresse(out: list[str], ind: str, addr: dict, denomination: str | None = None) -> None:
     """``<adresse>``: ligne 1..4 (50 characters each), codepostal, ville, code-INSEE-commune.
 
     The postcode is written as received: a session without a 5-digit postcode cannot be
     published (DQ015 error), so a bad one here is an upstream bug that validation must catch.
     """
+    out.append(_adresse_text(ind, addr.get("line"), addr.get("complement"), addr.get("postcode"), addr.get("city"),
+                             addr.get("insee"), denomination))  # fmt: skip
+
+
+def _session_adresse(ind: str, s: dict, action: dict | None) -> str:
+    """:func:`pick_address` (session's own address, else its action's) then ``<adresse>``."""
+    if action is None or _present(s["postcode"]) or _present(s["city"]):
+        return _adresse_text(ind, s["address_line"], s["address_complement"], s["postcode"], s["city"],
+                             s["insee_code"], _clean(s["site"]))  # fmt: skip
+    return _adresse_text(ind, action.get("address_line"), None, action.get("postcode"), action.get("city"),
+                         action.get("insee_code"), _clean(s["site"]))  # fmt: skip
+
+
+@functools.lru_cache(maxsize=1 << 14, typed=True)
+def _contact_text(ind: str, tag: str, name, phone, email) -> str:
+    """A ``contact-*`` element (see :func:`_contact`); the same contact recurs on many sessions."""
     i2 = ind + "  "
-    out.append(f"{ind}<adresse>")
-    if denomination:
-        out.append(_leaf(i2, "denomination", _text(denomination, 255)))
-    lines: list[str] = []
-    for part in (addr.get("line"), addr.get("complement")):
-        text = _clean(part)
-        if text:
-            lines.extend([text] if len(text) <= 50 else textwrap.wrap(text, 50, break_long_words=True))
-    for line in (lines or [UNKNOWN_TEXT])[:4]:
-        out.append(f"{i2}<ligne>{_esc(line)}</ligne>")
-    out.append(_leaf(i2, "codepostal", _clean(addr.get("postcode")) or ""))
-    out.append(_leaf(i2, "ville", _text(addr.get("city"), 50)))
-    insee = _clean(addr.get("insee"))
-    if insee and _INSEE.match(insee):
-        out.append(f"{i2}<code-INSEE-commune>{_esc(insee)}</code-INSEE-commune>")
-    out.append(f"{ind}</adresse>")
+    i3 = i2 + "  "
+    inner: list[str] = []
+    name = _text(name, 50, default=None)
+    if name:
+        inner.append(f"{i3}<nom>{_esc(name)}</nom>")
+    phone = format_phone(_clean(phone))
+    if phone:
+        phone = phone[:25]
+        kind = "portable" if is_mobile(phone) else "telfixe"
+        inner.append(f"{i3}<{kind}>\n{i3}  <numtel>{_esc(phone)}</numtel>\n{i3}</{kind}>")
+    mail = _clean(email)
+    if mail and 3 <= len(mail) <= 160:
+        inner.append(f"{i3}<courriel>{_esc(mail)}</courriel>")
+    if inner:
+        return f"{ind}<{tag}>\n{i2}<coordonnees>\n" + "\n".join(inner) + f"\n{i2}</coordonnees>\n{ind}</{tag}>"
+    return f"{ind}<{tag}>\n{i2}<coordonnees/>\n{ind}</{tag}>"
 
 
 def _contact(out: list[str], ind: str, tag: str, session: dict | None) -> None:
     """A ``contact-*`` element from a session's contact: nom, telfixe or portable, courriel."""
-    i2 = ind + "  "
-    i3 = i2 + "  "
-    inner: list[str] = []
-    if session is not None:
-        name = _text(session.get("contact_name"), 50, default=None)
-        if name:
-            inner.append(f"{i3}<nom>{_esc(name)}</nom>")
-        phone = format_phone(_clean(session.get("contact_phone")))
-        if phone:
-            phone = phone[:25]
-            kind = "portable" if is_mobile(phone) else "telfixe"
-            inner.append(f"{i3}<{kind}>\n{i3}  <numtel>{_esc(phone)}</numtel>\n{i3}</{kind}>")
-        mail = _clean(session.get("contact_email"))
-        if mail and 3 <= len(mail) <= 160:
-            inner.append(f"{i3}<courriel>{_esc(mail)}</courriel>")
-    out.append(f"{ind}<{tag}>")
-    if inner:
-        out.append(f"{i2}<coordonnees>")
-        out.extend(inner)
-        out.append(f"{i2}</coordonnees>")
+    if session is None:
+        out.append(_contact_text(ind, tag, None, None, None))
     else:
-        out.append(f"{i2}<coordonnees/>")
-    out.append(f"{ind}</{tag}>")
+        out.append(_contact_text(ind, tag, session.get("contact_name"), session.get("contact_phone"),
+                                 session.get("contact_email")))  # fmt: skip
 
 
 def _has_contact(session: dict) -> bool:
@@ -375,68 +428,101 @@ def _event_place(event: dict) -> str | None:
     return text or None
 
 
-def _session(out: list[str], ind: str, s: dict, action: dict | None, formation: dict | None, *, profile: str,
-             delta: bool) -> None:  # fmt: skip
-    i2 = ind + "  "
-    i3 = i2 + "  "
-    i4 = i3 + "  "
-    out.append(f'{ind}<session numero="{_attr(s["session_key"])}">')
-    out.append(f"{i2}<periode>\n{i3}<debut>{_lheo_date(s.get('start_date'), DATE_UNKNOWN_START)}</debut>\n"
-               f"{i3}<fin>{_lheo_date(s.get('end_date'), DATE_UNKNOWN_END)}</fin>\n{i2}</periode>")
-    out.append(f"{i2}<adresse-inscription>")
-    _adresse(out, i3, pick_address(s, action), denomination=_clean(s.get("site")))
-    out.append(f"{i2}</adresse-inscription>")
-    if s.get("prescription_start") is not None or s.get("prescription_end") is not None:
+# --- <session> -------------------------------------------------------------------------------
+#
+# A session's text is the same in every feed but for a few ``extras`` lines, so it is built in
+# parts, once: the head (down to the ``statut-publication`` extra), the ``mouvement`` line (delta
+# feed), the Pôle emploi lines and the tail (events, closing tags). Session dates arrive already
+# formatted ``AAAAMMJJ`` (see :func:`_lheo_dates`).
+
+_MOUVEMENT = {k: f'{_I4}<extra info="mouvement">{v}</extra>'.encode() for k, v in CHANGES.items()}
+_STATUT = {k: f'{_I4}<extra info="statut-publication">{v}</extra>' for k, v in PUBLICATION_STATUSES.items()}
+
+
+def _session_head(s: dict, action: dict | None, cancelled: bool) -> bytes:
+    ind, i2, i3, i4 = _I2, _I3, _I4, _I5
+    out = [
+        f'{ind}<session numero="{_attr(s["session_key"])}">\n'
+        f"{i2}<periode>\n{i3}<debut>{s['start_date'] or DATE_UNKNOWN_START}</debut>\n"
+        f"{i3}<fin>{s['end_date'] or DATE_UNKNOWN_END}</fin>\n{i2}</periode>\n"
+        f"{i2}<adresse-inscription>",
+        _session_adresse(i3, s, action),
+        f"{i2}</adresse-inscription>",
+    ]
+    if s["prescription_start"] is not None or s["prescription_end"] is not None:
         out.append(f"{i2}<periode-inscription>\n{i3}<periode>\n"
-                   f"{i4}<debut>{_lheo_date(s.get('prescription_start'), DATE_UNKNOWN_START)}</debut>\n"
-                   f"{i4}<fin>{_lheo_date(s.get('prescription_end'), DATE_UNKNOWN_END)}</fin>\n"
-                   f"{i3}</periode>\n{i2}</periode-inscription>")
-    cancelled = bool(s.get("cancelled")) or (delta and s.get("change") == "cancelled")
-    state = "2" if cancelled else RECRUITMENT_CODES.get(s.get("recruitment_state") or "", "1")
+                   f"{i4}<debut>{s['prescription_start'] or DATE_UNKNOWN_START}</debut>\n"
+                   f"{i4}<fin>{s['prescription_end'] or DATE_UNKNOWN_END}</fin>\n"
+                   f"{i3}</periode>\n{i2}</periode-inscription>")  # fmt: skip
+    state = "2" if cancelled else RECRUITMENT_CODES.get(s["recruitment_state"] or "", "1")
     out.append(f"{i2}<etat-recrutement>{state}</etat-recrutement>")
     if _has_contact(s):
-        _contact(out, i2, "contact-session", s)
-
-    out.append(f'{i2}<extras info="passerelle">')
-    out.append(f'{i3}<extra info="annulee">{"1" if cancelled else "0"}</extra>')
-    out.append(f'{i3}<extra info="public">{"0" if (cancelled or state == "2") else "1"}</extra>')
-    status = s.get("publication_status") or "current"
+        out.append(_contact_text(i2, "contact-session", s["contact_name"], s["contact_phone"], s["contact_email"]))
+    status = s["publication_status"] or "current"
     if status not in PUBLICATION_STATUSES:
         raise ValueError(f"session {s['session_key']}: unknown publication_status {status!r}")
-    out.append(f'{i3}<extra info="statut-publication">{PUBLICATION_STATUSES[status]}</extra>')
+    out.append(f'{i2}<extras info="passerelle">\n'
+               f'{i3}<extra info="annulee">{"1" if cancelled else "0"}</extra>\n'
+               f'{i3}<extra info="public">{"0" if (cancelled or state == "2") else "1"}</extra>\n'
+               f"{_STATUT[status]}")  # fmt: skip
+    return "\n".join(out).encode()
+
+
+def _session_pole_emploi(s: dict, formation: dict) -> bytes:
+    marche = _clean(s["marche_numero"]) or _clean(formation.get("marche_numero"))
+    places = f'{_I4}<extra info="places-pole-emploi">{int(s["places_pole_emploi"] or 0)}</extra>'
+    if marche:
+        return f'{_I4}<extra info="numero-marche">{_esc(marche)}</extra>\n{places}'.encode()
+    return places.encode()
+
+
+_SESSION_END = f"{_I3}</extras>\n{_I2}</session>".encode()
+
+
+def _session_tail(s: dict) -> bytes:
+    events = s["_events"]
+    if not events:
+        return _SESSION_END
+    i3, i4, i5 = _I4, _I5, _I6
+    out = [f'{i3}<extras info="evenements">']
+    for ev in events:
+        out.append(f'{i4}<extras info="evenement" numero="{_attr(ev["event_key"])}">')
+        out.append(f'{i5}<extra info="type">{_event_type(ev)}</extra>')
+        if ev.get("start_date") is not None:
+            out.append(f'{i5}<extra info="date">{_lheo_date(ev["start_date"], DATE_UNKNOWN_START)}</extra>')
+        for info, col in (("heure-debut", "start_time"), ("heure-fin", "end_time")):
+            value = _clean(ev.get(col))
+            if value:
+                out.append(f'{i5}<extra info="{info}">{_esc(value)}</extra>')
+        place = _event_place(ev)
+        if place:
+            out.append(f'{i5}<extra info="lieu">{_esc(place)}</extra>')
+        if ev.get("places") is not None:
+            out.append(f'{i5}<extra info="places">{int(ev["places"])}</extra>')
+        out.append(f'{i5}<extra info="annule">{"1" if ev.get("cancelled") else "0"}</extra>')
+        out.append(f"{i4}</extras>")
+    out.append(f"{i3}</extras>")
+    return ("\n".join(out) + "\n").encode() + _SESSION_END
+
+
+def _session_parts(s: dict, formation: dict, delta: bool, pole_emploi: bool) -> tuple:
+    action = s["_action"]
+    cancelled = bool(s["cancelled"])
+    head = _session_head(s, action, cancelled)
+    head_delta = mouvement = None
     if delta:
-        change = s.get("change")
-        if change not in CHANGES:
-            raise ValueError(f"session {s['session_key']}: delta feed needs change in {sorted(CHANGES)}, got {change!r}")
-        out.append(f'{i3}<extra info="mouvement">{CHANGES[change]}</extra>')
-    if profile == "pole_emploi":
-        marche = _clean(s.get("marche_numero")) or _clean((formation or {}).get("marche_numero"))
-        if marche:
-            out.append(f'{i3}<extra info="numero-marche">{_esc(marche)}</extra>')
-        out.append(f'{i3}<extra info="places-pole-emploi">{int(s.get("places_pole_emploi") or 0)}</extra>')
-    events = s.get("_events") or []
-    if events:
-        i5 = i4 + "  "
-        out.append(f'{i3}<extras info="evenements">')
-        for ev in events:
-            out.append(f'{i4}<extras info="evenement" numero="{_attr(ev["event_key"])}">')
-            out.append(f'{i5}<extra info="type">{_event_type(ev)}</extra>')
-            if ev.get("start_date") is not None:
-                out.append(f'{i5}<extra info="date">{_lheo_date(ev["start_date"], DATE_UNKNOWN_START)}</extra>')
-            for info, col in (("heure-debut", "start_time"), ("heure-fin", "end_time")):
-                value = _clean(ev.get(col))
-                if value:
-                    out.append(f'{i5}<extra info="{info}">{_esc(value)}</extra>')
-            place = _event_place(ev)
-            if place:
-                out.append(f'{i5}<extra info="lieu">{_esc(place)}</extra>')
-            if ev.get("places") is not None:
-                out.append(f'{i5}<extra info="places">{int(ev["places"])}</extra>')
-            out.append(f'{i5}<extra info="annule">{"1" if ev.get("cancelled") else "0"}</extra>')
-            out.append(f"{i4}</extras>")
-        out.append(f"{i3}</extras>")
-    out.append(f"{i2}</extras>")
-    out.append(f"{ind}</session>")
+        change = s["change"]
+        if change is not None:  # a moved session (the others are not in the delta feed)
+            if change not in CHANGES:
+                raise ValueError(f"session {s['session_key']}: delta feed needs change in {sorted(CHANGES)}, got {change!r}")
+            mouvement = _MOUVEMENT[change]
+            # cancelled since the last publication, whatever today's flag says
+            head_delta = _session_head(s, action, True) if change == "cancelled" and not cancelled else head
+    pe = _session_pole_emploi(s, formation) if pole_emploi else None
+    return (head, head_delta, mouvement, pe, _session_tail(s))
+
+
+# --- <action> --------------------------------------------------------------------------------
 
 
 def _next_information_dates(sessions: list[dict], run_date: date | None) -> list[date]:
@@ -475,44 +561,62 @@ def _next_information_address(sessions: list[dict], run_date: date | None) -> di
 _SIRET_SEPARATORS = re.compile(r"[\s.\-]")
 _NON_DIGITS = re.compile(r"\D")
 
+_ACTION_FIXED = (
+    f"{_I2}<rythme-formation>{UNKNOWN_TEXT}</rythme-formation>\n"
+    f'{_I2}<code-public-vise ref="{PUBLIC_VISE_REF}">{PUBLIC_VISE_CODE}</code-public-vise>\n'
+    f"{_I2}<niveau-entree-obligatoire>0</niveau-entree-obligatoire>"
+)
 
-def _action(out: list[str], ind: str, action_key: str, sessions: list[dict], action: dict | None,
-            formation: dict | None, *, profile: str, delta: bool, run_date: date | None) -> None:  # fmt: skip
+
+def _financeur(code: str, places: int) -> str:
+    return (f"{_I2}<organisme-financeur>\n{_I3}<code-financeur>{_esc(code)}</code-financeur>\n"
+            f"{_I3}<nb-places-financees>{places}</nb-places-financees>\n{_I2}</organisme-financeur>")  # fmt: skip
+
+
+def _action_parts(action_key: str, sessions: list[dict], texts: list[tuple], action: dict | None, f: dict,
+                  conditions: str, run_date: date | None, pole_emploi: bool) -> tuple:  # fmt: skip
+    """One ``<action>`` in parts: (head, session parts, tail, carif end, Pôle emploi end). The
+    sessions go between head and tail; the end (``organisme-financeur``, closing tag) is the
+    only part that depends on the feed."""
     first = sessions[0]
     a = action or {}
-    i2 = ind + "  "
-    i3 = i2 + "  "
-    out.append(f'{ind}<action numero="{_attr(action_key)}">')
-    out.append(f"{i2}<rythme-formation>{UNKNOWN_TEXT}</rythme-formation>")
-    out.append(f'{i2}<code-public-vise ref="{PUBLIC_VISE_REF}">{PUBLIC_VISE_CODE}</code-public-vise>')
-    out.append(f"{i2}<niveau-entree-obligatoire>0</niveau-entree-obligatoire>")
+    ind, i2, i3 = _I1, _I2, _I3
     hours_company = a.get("hours_company")
     if hours_company is None:
-        hours_company = first.get("hours_company_avg")
-    if hours_company is None and formation:
-        hours_company = formation.get("hours_company")
+        hours_company = first["hours_company_avg"]
+    if hours_company is None and f:
+        hours_company = f.get("hours_company")
     hours_centre = a.get("hours_centre")
     if hours_centre is None:
-        hours_centre = first.get("hours_centre_avg")
-    if hours_centre is None and formation:
-        hours_centre = formation.get("hours_centre")
+        hours_centre = first["hours_centre_avg"]
+    if hours_centre is None and f:
+        hours_centre = f.get("hours_centre")
     alternance = UNKNOWN_TEXT
     if hours_company:
         alternance = f"{_whole(hours_company)} heures en entreprise"
-    out.append(f"{i2}<modalites-alternance>{_esc(alternance)}</modalites-alternance>")
-    out.append(f"{i2}<modalites-enseignement>{MODALITES_ENSEIGNEMENT_PRESENTIEL}</modalites-enseignement>")
-    out.append(_leaf(i2, "conditions-specifiques", _text((formation or {}).get("prerequisites"), 3000)))
-    out.append(f"{i2}<prise-en-charge-frais-possible>1</prise-en-charge-frais-possible>")
     # the action's own place when it has one, else its first session's
-    has_place = action is not None and (_present(a.get("postcode")) or _present(a.get("city")))
-    place = pick_address({}, action) if has_place else pick_address(first, None)
-    out.append(f"{i2}<lieu-de-formation>\n{i3}<coordonnees>")
-    _adresse(out, i3 + "  ", place, denomination=_clean(first.get("site")))
-    out.append(f"{i3}</coordonnees>\n{i2}</lieu-de-formation>")
-    entry = a.get("entry_mode") or first.get("entry_mode")
-    out.append(f"{i2}<modalites-entrees-sorties>{ENTRY_CODES.get(entry or '', '0')}</modalites-entrees-sorties>")
-    for s in sessions:
-        _session(out, i2, s, action, formation, profile=profile, delta=delta)
+    site = _clean(first["site"])
+    if action is not None and (_present(a.get("postcode")) or _present(a.get("city"))):
+        place = _adresse_text(i3 + "  ", a.get("address_line"), None, a.get("postcode"), a.get("city"),
+                              a.get("insee_code"), site)  # fmt: skip
+    else:
+        place = _adresse_text(i3 + "  ", first["address_line"], first["address_complement"], first["postcode"],
+                              first["city"], first["insee_code"], site)  # fmt: skip
+    entry = a.get("entry_mode") or first["entry_mode"]
+    head = "\n".join((
+        f'{ind}<action numero="{_attr(action_key)}">',
+        _ACTION_FIXED,
+        f"{i2}<modalites-alternance>{_esc(alternance)}</modalites-alternance>",
+        f"{i2}<modalites-enseignement>{MODALITES_ENSEIGNEMENT_PRESENTIEL}</modalites-enseignement>",
+        conditions,
+        f"{i2}<prise-en-charge-frais-possible>1</prise-en-charge-frais-possible>",
+        f"{i2}<lieu-de-formation>\n{i3}<coordonnees>",
+        place,
+        f"{i3}</coordonnees>\n{i2}</lieu-de-formation>",
+        f"{i2}<modalites-entrees-sorties>{ENTRY_CODES.get(entry or '', '0')}</modalites-entrees-sorties>",
+    )).encode()  # fmt: skip
+
+    out: list[str] = []
     info_address = _next_information_address(sessions, run_date)
     if info_address:
         out.append(f"{i2}<adresse-information>")
@@ -524,29 +628,28 @@ def _action(out: list[str], ind: str, action_key: str, sessions: list[dict], act
         out.append(_leaf(i2, "nombre-heures-centre", _whole(hours_centre)))
     if hours_company is not None:
         out.append(_leaf(i2, "nombre-heures-entreprise", _whole(hours_company)))
-
     out.append(f"{i2}<organisme-formateur>")
-    siret = _clean(a.get("siret_formateur")) or _clean(first.get("siret_formateur")) or ""
+    siret = _clean(a.get("siret_formateur")) or _clean(first["siret_formateur"]) or ""
     out.append(f"{i3}<SIRET-formateur>\n{i3}  " + _leaf("", "SIRET", _SIRET_SEPARATORS.sub("", siret))
-               + f"\n{i3}</SIRET-formateur>")
-    name = _clean(a.get("organisme_formateur")) or _clean(first.get("organisme_formateur"))
+               + f"\n{i3}</SIRET-formateur>")  # fmt: skip
+    name = _clean(a.get("organisme_formateur")) or _clean(first["organisme_formateur"])
     out.append(_leaf(i3, "raison-sociale-formateur", _text(name, 250)))
     contact_session = next((s for s in sessions if _has_contact(s)), None)
     if contact_session is not None:
         _contact(out, i3, "contact-formateur", contact_session)
     out.append(f"{i2}</organisme-formateur>")
+    tail = "\n".join(out).encode()
 
-    live = [s for s in sessions if not s.get("cancelled")]
-    buyer = _clean((formation or {}).get("financer")) or _clean(first.get("financer")) or model.FINANCER_REGION
-    financers = [(buyer, sum(int(_first_not_none(s.get("places_region"), s.get("places"), 0)) for s in live))]
-    if profile == "pole_emploi" and buyer != model.FINANCER_POLE_EMPLOI:
-        pe = sum(int(s.get("places_pole_emploi") or 0) for s in live)
+    live = [s for s in sessions if not s["cancelled"]]
+    buyer = _clean(f.get("financer")) or _clean(first["financer"]) or model.FINANCER_REGION
+    carif = _financeur(buyer, sum(int(_first_not_none(s["places_region"], s["places"], 0)) for s in live))
+    end_carif = f"{carif}\n{ind}</action>".encode()
+    end_pe = end_carif
+    if pole_emploi and buyer != model.FINANCER_POLE_EMPLOI:
+        pe = sum(int(s["places_pole_emploi"] or 0) for s in live)
         if pe > 0:
-            financers.append((model.FINANCER_POLE_EMPLOI, pe))
-    for code, places in financers:
-        out.append(f"{i2}<organisme-financeur>\n{i3}<code-financeur>{_esc(code)}</code-financeur>\n"
-                   f"{i3}<nb-places-financees>{places}</nb-places-financees>\n{i2}</organisme-financeur>")
-    out.append(f"{ind}</action>")
+            end_pe = f"{carif}\n{_financeur(model.FINANCER_POLE_EMPLOI, pe)}\n{ind}</action>".encode()
+    return (head, texts, tail, end_carif, end_pe)
 
 
 def _first_not_none(*values):
@@ -556,67 +659,146 @@ def _first_not_none(*values):
     return None
 
 
+# --- <formation> -----------------------------------------------------------------------------
+
 _FORMATION_INDENT = "    "  # level 2: lheo > offres > formation
 
 
-def _formation(formation_key: str, sessions: list[dict], formation: dict | None, actions: dict[str, dict | None],
-               *, profile: str, delta: bool, run_date: date | None) -> str:  # fmt: skip
-    """One ``<formation>`` as text (first line indented, no trailing newline)."""
-    f = formation or {}
-    first = sessions[0]
-    ind = _FORMATION_INDENT
-    i2 = ind + "  "
-    i3 = i2 + "  "
-    out: list[str] = [f'{ind}<formation xmlns="{NS}" numero="{_attr(formation_key)}">']
-    domaine: list[str] = []
-    formacode = _clean(f.get("formacode"))
-    if formacode and _DIGITS5.match(formacode):
-        domaine.append(f"{i3}<code-FORMACODE>{_esc(formacode)}</code-FORMACODE>")
-    rome = _clean(f.get("rome"))
-    if rome and _ROME.match(rome.upper()):
-        domaine.append(f"{i3}<code-ROME>{_esc(rome.upper())}</code-ROME>")
-    if domaine:
-        out.append(f"{i2}<domaine-formation>")
-        out.extend(domaine)
-        out.append(f"{i2}</domaine-formation>")
-    else:
-        out.append(f"{i2}<domaine-formation/>")
-    title = _clean(f.get("title")) or _clean(first.get("title")) or _clean(f.get("lot_title"))
-    out.append(_leaf(i2, "intitule-formation", _text(title, 255)))
-    out.append(_leaf(i2, "objectif-formation", _text(f.get("objective"), 3000)))
-    out.append(f"{i2}<resultats-attendus>{UNKNOWN_TEXT}</resultats-attendus>")
-    out.append(_leaf(i2, "contenu-formation", _text(f.get("content"), 3000)))
-    out.append(f"{i2}<certifiante>{'1' if f.get('certifying') else '0'}</certifiante>")
-    _contact(out, i2, "contact-formation", next((s for s in sessions if _has_contact(s)), None))
-    by_action = [(k, list(g)) for k, g in itertools.groupby(sessions, key=lambda s: s["action_key"])]
-    entries = {(actions.get(k) or {}).get("entry_mode") or g[0].get("entry_mode") for k, g in by_action}
-    parcours = PARCOURS_INDIVIDUAL if entries == {model.ENTRY_PERMANENT} else PARCOURS_GROUP
-    out.append(f"{i2}<parcours-de-formation>{parcours}</parcours-de-formation>")
-    out.append(f"{i2}<code-niveau-entree>{NIVEAU_ENTREE_UNKNOWN}</code-niveau-entree>")
-    rncp = (_clean(f.get("rncp")) or "").upper().replace(" ", "")
-    if _RNCP.match(rncp):
-        tag = "code-RS" if rncp.startswith("RS") else "code-RNCP"
-        out.append(f"{i2}<certification>\n{i3}<{tag}>{_esc(rncp)}</{tag}>\n{i2}</certification>")
-    for action_key, group in by_action:
-        _action(out, i2, action_key, group, actions.get(action_key), f,
-                profile=profile, delta=delta, run_date=run_date)  # fmt: skip
+class _Formation:
+    """The text of one ``<formation>`` for every feed: what depends only on the formation row is
+    built once; what depends on its sessions is built once per distinct list of sessions (the
+    full feeds share one, the delta feed another unless every session moved); an action whose
+    sessions all moved is shared between both lists."""
 
-    nda = _NON_DIGITS.sub("", _clean(f.get("holder_nda")) or "")
-    siret = _NON_DIGITS.sub("", _clean(f.get("holder_siret")) or "")
-    holder_name = _esc(_text(f.get("holder_name"), 250))
-    out.append(
-        f"{i2}<organisme-formation-responsable>\n"
-        f"{i3}<numero-activite>{nda if len(nda) == 11 else NDA_UNKNOWN}</numero-activite>\n"
-        f"{i3}<SIRET-organisme-formation>\n{i3}  <SIRET>{siret if len(siret) == 14 else SIRET_UNKNOWN}</SIRET>\n"
-        f"{i3}</SIRET-organisme-formation>\n"
-        f"{i3}<nom-organisme>{holder_name}</nom-organisme>\n"
-        f"{i3}<raison-sociale>{holder_name}</raison-sociale>\n"
-        f"{i3}<coordonnees-organisme>\n{i3}  <coordonnees/>\n{i3}</coordonnees-organisme>\n"
-        f"{i3}<contact-organisme>\n{i3}  <coordonnees/>\n{i3}</contact-organisme>\n"
-        f"{i2}</organisme-formation-responsable>"
-    )
-    out.append(f"{ind}</formation>")
-    return "\n".join(out)
+    def __init__(self, formation_key: str, formation: dict | None, run_date: date | None, pole_emploi: bool):
+        f = self.f = formation or {}
+        self.run_date = run_date
+        self.pole_emploi = pole_emploi
+        self.actions: dict[str, tuple[int, tuple]] = {}
+        ind = _FORMATION_INDENT
+        i2 = ind + "  "
+        i3 = i2 + "  "
+        out: list[str] = [f'{ind}<formation xmlns="{NS}" numero="{_attr(formation_key)}">']
+        domaine: list[str] = []
+        formacode = _clean(f.get("formacode"))
+        if formacode and _DIGITS5.match(formacode):
+            domaine.append(f"{i3}<code-FORMACODE>{_esc(formacode)}</code-FORMACODE>")
+        rome = _clean(f.get("rome"))
+        if rome and _ROME.match(rome.upper()):
+            domaine.append(f"{i3}<code-ROME>{_esc(rome.upper())}</code-ROME>")
+        if domaine:
+            out.append(f"{i2}<domaine-formation>")
+            out.extend(domaine)
+            out.append(f"{i2}</domaine-formation>")
+        else:
+            out.append(f"{i2}<domaine-formation/>")
+        self.opening = "\n".join(out)
+        self.title = _clean(f.get("title"))
+        self.lot_title = _clean(f.get("lot_title"))
+        self.middle = "\n".join((
+            _leaf(i2, "objectif-formation", _text(f.get("objective"), 3000)),
+            f"{i2}<resultats-attendus>{UNKNOWN_TEXT}</resultats-attendus>",
+            _leaf(i2, "contenu-formation", _text(f.get("content"), 3000)),
+            f"{i2}<certifiante>{'1' if f.get('certifying') else '0'}</certifiante>",
+        ))  # fmt: skip
+        out = [f"{i2}<code-niveau-entree>{NIVEAU_ENTREE_UNKNOWN}</code-niveau-entree>"]
+        rncp = (_clean(f.get("rncp")) or "").upper().replace(" ", "")
+        if _RNCP.match(rncp):
+            tag = "code-RS" if rncp.startswith("RS") else "code-RNCP"
+            out.append(f"{i2}<certification>\n{i3}<{tag}>{_esc(rncp)}</{tag}>\n{i2}</certification>")
+        self.niveau = "\n".join(out)
+        self.conditions = _leaf(_I2, "conditions-specifiques", _text(f.get("prerequisites"), 3000))
+        nda = _NON_DIGITS.sub("", _clean(f.get("holder_nda")) or "")
+        siret = _NON_DIGITS.sub("", _clean(f.get("holder_siret")) or "")
+        holder_name = _esc(_text(f.get("holder_name"), 250))
+        self.closing = (
+            f"{i2}<organisme-formation-responsable>\n"
+            f"{i3}<numero-activite>{nda if len(nda) == 11 else NDA_UNKNOWN}</numero-activite>\n"
+            f"{i3}<SIRET-organisme-formation>\n{i3}  <SIRET>{siret if len(siret) == 14 else SIRET_UNKNOWN}</SIRET>\n"
+            f"{i3}</SIRET-organisme-formation>\n"
+            f"{i3}<nom-organisme>{holder_name}</nom-organisme>\n"
+            f"{i3}<raison-sociale>{holder_name}</raison-sociale>\n"
+            f"{i3}<coordonnees-organisme>\n{i3}  <coordonnees/>\n{i3}</coordonnees-organisme>\n"
+            f"{i3}<contact-organisme>\n{i3}  <coordonnees/>\n{i3}</contact-organisme>\n"
+            f"{i2}</organisme-formation-responsable>\n"
+            f"{ind}</formation>"
+        ).encode()
+
+    def layout(self, sessions: list[dict], texts: list[tuple]) -> tuple[bytes, list[tuple], bytes]:
+        """(head, action parts, closing) for this list of sessions (in feed order, not empty)."""
+        f = self.f
+        i2 = _FORMATION_INDENT + "  "
+        first = sessions[0]
+        title = self.title or _clean(first["title"]) or self.lot_title
+        contact = next((s for s in sessions if _has_contact(s)), None)
+        actions = []
+        entries = set()
+        start = 0
+        for action_key, group in itertools.groupby(sessions, key=operator.itemgetter("action_key")):
+            n = len(list(group))
+            group_sessions = sessions[start : start + n]
+            group_texts = texts[start : start + n]
+            start += n
+            action = group_sessions[0]["_action"]
+            entries.add((action or {}).get("entry_mode") or group_sessions[0]["entry_mode"])
+            known = self.actions.get(action_key)
+            if known is not None and known[0] == n:  # same sessions (a subset of the same length)
+                actions.append(known[1])
+                continue
+            parts = _action_parts(action_key, group_sessions, group_texts, action, f, self.conditions,
+                                  self.run_date, self.pole_emploi)  # fmt: skip
+            self.actions[action_key] = (n, parts)
+            actions.append(parts)
+        parcours = PARCOURS_INDIVIDUAL if entries == {model.ENTRY_PERMANENT} else PARCOURS_GROUP
+        head = "\n".join((
+            self.opening,
+            _leaf(i2, "intitule-formation", _text(title, 255)),
+            self.middle,
+            _contact_text(i2, "contact-formation", *_contact_fields(contact)),
+            f"{i2}<parcours-de-formation>{parcours}</parcours-de-formation>",
+            self.niveau,
+        )).encode()  # fmt: skip
+        return (head, actions, self.closing)
+
+
+def _contact_fields(session: dict | None) -> tuple:
+    if session is None:
+        return (None, None, None)
+    return (session["contact_name"], session["contact_phone"], session["contact_email"])
+
+
+def _render(layout: tuple, delta: bool, pole_emploi: bool) -> bytes:
+    """One feed's ``<formation>`` (first line indented, no trailing newline) from its layout."""
+    head, actions, closing = layout
+    out = [head]
+    append = out.append
+    for a_head, texts, a_tail, end_carif, end_pe in actions:
+        append(a_head)
+        if delta:
+            if pole_emploi:
+                for _head, d_head, mouvement, pe, tail in texts:
+                    append(d_head)
+                    append(mouvement)
+                    append(pe)
+                    append(tail)
+            else:
+                for _head, d_head, mouvement, _pe, tail in texts:
+                    append(d_head)
+                    append(mouvement)
+                    append(tail)
+        elif pole_emploi:
+            for s_head, _d, _m, pe, tail in texts:
+                append(s_head)
+                append(pe)
+                append(tail)
+        else:
+            for s_head, _d, _m, _pe, tail in texts:
+                append(s_head)
+                append(tail)
+        append(a_tail)
+        append(end_pe if pole_emploi else end_carif)
+    append(closing)
+    return b"\n".join(out)
 
 
 # ============================================================================================
@@ -662,23 +844,33 @@ class _EventIndex:
         if total == 0:
             return [[] for _ in positions]
         offsets = np.concatenate([[0], np.cumsum(n)[:-1]])
-        rows = self.table.take(np.repeat(lo - offsets, n) + np.arange(total)).to_pylist()
+        rows = _pylist(self.table.take(np.repeat(lo - offsets, n) + np.arange(total)))
         return [rows[o : o + k] for o, k in zip(offsets.tolist(), n.tolist(), strict=True)]
+
+
+def _pylist(table: pa.Table) -> list[dict]:
+    """``table.to_pylist()``, faster: column by column, then one dict per row."""
+    names = table.column_names
+    return [dict(zip(names, row)) for row in zip(*(c.to_pylist() for c in table.columns))]
 
 
 def _iter_sessions(sessions: pa.Table, order: np.ndarray, events: _EventIndex, formations: pa.Table,
                    actions: pa.Table) -> Iterator[dict]:  # fmt: skip
     """Sessions in ``order`` as dicts, a chunk at a time, each with its events (``_events``),
     its formation row (``_formation``) and its action row (``_action``, None when absent)."""
+    names = sessions.column_names
     for start in range(0, len(order), _CHUNK):
         positions = order[start : start + _CHUNK]
-        rows = sessions.take(positions).to_pylist()
-        f_rows = _rows_by_position(formations, [r["_f"] for r in rows])
-        a_rows = _rows_by_position(actions, [r["_a"] for r in rows])
-        for row, evs in zip(rows, events.for_positions(positions), strict=True):
+        chunk = sessions.take(positions)
+        columns = [c.to_pylist() for c in chunk.columns]
+        f_pos, a_pos = columns[names.index("_f")], columns[names.index("_a")]
+        f_rows = _rows_by_position(formations, f_pos)
+        a_rows = _rows_by_position(actions, a_pos)
+        for values, evs, f, a in zip(zip(*columns), events.for_positions(positions), f_pos, a_pos, strict=True):
+            row = dict(zip(names, values))
             row["_events"] = evs
-            row["_formation"] = f_rows.get(row["_f"])
-            row["_action"] = a_rows.get(row["_a"])
+            row["_formation"] = f_rows.get(f)
+            row["_action"] = a_rows.get(a)
             yield row
 
 
@@ -686,7 +878,30 @@ def _rows_by_position(table: pa.Table, positions: list[int]) -> dict[int, dict]:
     wanted = sorted({p for p in positions if p >= 0})
     if not wanted:
         return {}
-    return dict(zip(wanted, table.take(wanted).to_pylist(), strict=True))
+    return dict(zip(wanted, _pylist(table.take(wanted)), strict=True))
+
+
+_SESSION_DATES = ("start_date", "end_date", "prescription_start", "prescription_end")
+
+
+def _lheo_dates(table: pa.Table) -> pa.Table:
+    """The session date columns as LHEO dates (``AAAAMMJJ`` text, null when unknown), computed
+    by Arrow rather than one Python date at a time."""
+    for name in _SESSION_DATES:
+        col = table.column(name)
+        number = pc.add(pc.add(pc.multiply(pc.year(col), 10000), pc.multiply(pc.month(col), 100)), pc.day(col))
+        text = pc.utf8_lpad(pc.cast(number, pa.string()), 8, "0")
+        table = table.set_column(table.schema.get_field_index(name), name, text)
+    return table
+
+
+@dataclass(frozen=True)
+class LheoTarget:
+    """One LHEO feed to write: where, which profile, full or delta."""
+
+    sink: BinaryIO  # an open binary file-like object with .write(bytes); never seeked nor closed here
+    profile: str  # "carif" | "pole_emploi"
+    delta: bool = False  # True: only the sessions whose ``change`` is not null (the delta feed)
 
 
 def write_lheo(path: Path, formations: pd.DataFrame, actions: pd.DataFrame, sessions: pd.DataFrame,
@@ -696,37 +911,59 @@ def write_lheo(path: Path, formations: pd.DataFrame, actions: pd.DataFrame, sess
 
     ``run_date``: when given, ``date-information`` lists the next information collective
     dates on or after it (max 3); without it, the first three known dates.
+
+    The delta feed (``delta``) needs a valid ``change`` on every session of ``sessions``.
     """
     if profile not in PROFILES:
         raise ValueError(f"unknown LHEO profile {profile!r}; expected one of {PROFILES}")
+    tables = _tables(formations, actions, sessions, events)
+    _check_caller_columns(tables[2], delta)  # before the file is created
+    with open(Path(path), "wb") as fh:
+        [written] = _write_feeds([LheoTarget(fh, profile, delta)], *tables, run_date=run_date)
+    return written
+
+
+def write_lheo_feeds(targets: list[LheoTarget], formations: pd.DataFrame, actions: pd.DataFrame,
+                     sessions: pd.DataFrame, events: pd.DataFrame, *, run_date: date | None = None) -> list[int]:  # fmt: skip
+    """Write several LHEO feeds of the same publication in one pass over the sessions; returns
+    the number of sessions written to each target.
+
+    Each target gets exactly the bytes :func:`write_lheo` writes to its file (the document and
+    a newline): a full target all of ``sessions``, a delta target those whose ``change`` is not
+    null (a document without any formation when none moved; the caller decides what to do with
+    it). The sinks are written in ~1 MB batches, never seeked nor closed.
+
+    Bad caller columns raise ``ValueError`` before anything is written: a
+    ``publication_status`` outside :data:`PUBLICATION_STATUSES` on a session some target
+    publishes, a non-null ``change`` outside :data:`CHANGES` when a target is a delta.
+    """
+    targets = list(targets)
+    for t in targets:
+        if t.profile not in PROFILES:
+            raise ValueError(f"unknown LHEO profile {t.profile!r}; expected one of {PROFILES}")
+    if not targets:
+        return []
+    f_table, a_table, s_table, e_table = _tables(formations, actions, sessions, events)
+    any_full = not all(t.delta for t in targets)
+    if not any_full:  # only the moved sessions are needed
+        s_table = s_table.filter(pc.is_valid(s_table.column("change")))
+    _check_target_columns(s_table, any(t.delta for t in targets))
+    return _write_feeds(targets, f_table, a_table, s_table, e_table, run_date=run_date)
+
+
+def _tables(formations, actions, sessions, events) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table]:
     f_table = to_table(formations, model.FORMATIONS).select(_F_COLS)
     a_table = to_table(actions, model.ACTIONS).select(_A_COLS)
     s_table = to_table(sessions, model.SESSIONS, ("publication_status", "change"))
     s_table = s_table.select(_S_COLS + ["publication_status", "change"])
     e_table = to_table(events, model.EVENTS).select(_E_COLS)
-
-    _check_caller_columns(s_table, delta)
-
-    order = _sort_index(s_table, ["formation_key", "action_key", "session_key"])
-    f_pos = _index_in(s_table.column("formation_key"), f_table.column("formation_key").combine_chunks())
-    a_pos = _index_in(s_table.column("action_key"), a_table.column("action_key").combine_chunks())
-    s_table = s_table.append_column("_f", pa.array(f_pos)).append_column("_a", pa.array(a_pos))
-    event_index = _EventIndex(e_table, s_table.column("session_key"))
-    del e_table, f_pos, a_pos
-
-    with open(Path(path), "wb") as fh:
-        written = _stream(fh, s_table, order, event_index, f_table, a_table,
-                          profile=profile, delta=delta, run_date=run_date)  # fmt: skip
-        fh.write(b"\n")
-    return written
+    return f_table, a_table, s_table, e_table
 
 
 def _check_caller_columns(s_table: pa.Table, delta: bool) -> None:
-    """Refuse bad caller columns before anything is written."""
-    status = s_table.column("publication_status")
-    bad = pc.drop_null(pc.filter(status, pc.invert(pc.is_in(status, pa.array(list(PUBLICATION_STATUSES))))))
-    if len(bad):
-        raise ValueError(f"publication_status must be one of {sorted(PUBLICATION_STATUSES)}, got {bad[0].as_py()!r}")
+    """Refuse bad caller columns before anything is written (:func:`write_lheo`: a delta
+    feed needs a valid ``change`` on every session)."""
+    _check_publication_status(s_table)
     if delta:
         change = s_table.column("change")
         bad = pc.filter(change, pc.invert(pc.fill_null(pc.is_in(change, pa.array(list(CHANGES))), False)))
@@ -734,34 +971,99 @@ def _check_caller_columns(s_table: pa.Table, delta: bool) -> None:
             raise ValueError(f"the delta feed needs change in {sorted(CHANGES)} on every session, got {bad[0].as_py()!r}")
 
 
+def _check_target_columns(s_table: pa.Table, delta: bool) -> None:
+    """Refuse bad caller columns before anything is written (:func:`write_lheo_feeds`: a null
+    ``change`` only keeps the session out of the delta feed)."""
+    _check_publication_status(s_table)
+    if delta:
+        change = s_table.column("change")
+        unknown = pc.and_(pc.is_valid(change), pc.invert(pc.is_in(change, pa.array(list(CHANGES)))))
+        bad = pc.filter(change, unknown)
+        if len(bad):
+            raise ValueError(f"the delta feed needs change in {sorted(CHANGES)} (or null), got {bad[0].as_py()!r}")
+
+
+def _check_publication_status(s_table: pa.Table) -> None:
+    status = s_table.column("publication_status")
+    bad = pc.drop_null(pc.filter(status, pc.invert(pc.is_in(status, pa.array(list(PUBLICATION_STATUSES))))))
+    if len(bad):
+        raise ValueError(f"publication_status must be one of {sorted(PUBLICATION_STATUSES)}, got {bad[0].as_py()!r}")
+
+
 _HEAD = f"<?xml version='1.0' encoding='UTF-8'?>\n<lheo xmlns=\"{NS}\">\n  <offres>".encode()
 _TAIL = b"\n  </offres>\n</lheo>"
-_FLUSH_CHARS = 1 << 20
+_FLUSH_CHARS = 1 << 20  # bytes buffered per target before a write
 
 
-def _stream(fh, s_table: pa.Table, order: np.ndarray, event_index: _EventIndex, f_table: pa.Table,
-            a_table: pa.Table, *, profile: str, delta: bool, run_date: date | None) -> int:  # fmt: skip
-    """Write the document; one ``<formation>`` in memory at a time (buffered by ~1 MB)."""
-    written = 0
-    fh.write(_HEAD)
-    buf: list[str] = []
-    size = 0
+def _write_all(sink, data: bytes) -> None:
+    """``sink.write(data)``, also on a raw (unbuffered) file that may take only part of it."""
+    written = sink.write(data)
+    if written is None or written >= len(data):
+        return
+    view = memoryview(data)
+    while written < len(data):
+        n = sink.write(view[written:])
+        if not n:
+            raise OSError(f"the LHEO feed sink took no bytes ({written} of {len(data)} written)")
+        written += n
+
+
+def _write_feeds(targets: list[LheoTarget], f_table: pa.Table, a_table: pa.Table, s_table: pa.Table,
+                 e_table: pa.Table, *, run_date: date | None) -> list[int]:  # fmt: skip
+    """Write each target's document in one pass over the sessions (checked already)."""
+    s_table = _lheo_dates(s_table)
+    order = _sort_index(s_table, ["formation_key", "action_key", "session_key"])
+    f_pos = _index_in(s_table.column("formation_key"), f_table.column("formation_key").combine_chunks())
+    a_pos = _index_in(s_table.column("action_key"), a_table.column("action_key").combine_chunks())
+    s_table = s_table.append_column("_f", pa.array(f_pos)).append_column("_a", pa.array(a_pos))
+    event_index = _EventIndex(e_table, s_table.column("session_key"))
+    del e_table, f_pos, a_pos
+
+    any_full = not all(t.delta for t in targets)
+    any_delta = any(t.delta for t in targets)
+    pole_emploi = any(t.profile == "pole_emploi" for t in targets)
+    modes = [(t.delta, t.profile == "pole_emploi") for t in targets]
+    written = [0] * len(targets)
+    buffers: list[list[bytes]] = [[] for _ in targets]
+    sizes = [0] * len(targets)
+    for t in targets:
+        _write_all(t.sink, _HEAD)
     stream = _iter_sessions(s_table, order, event_index, f_table, a_table)
-    for formation_key, rows in itertools.groupby(stream, key=lambda s: s["formation_key"]):
+    for formation_key, rows in itertools.groupby(stream, key=operator.itemgetter("formation_key")):
         group = list(rows)
-        action_map: dict[str, dict | None] = {}
-        for s in group:
-            action_map.setdefault(s["action_key"], s["_action"])
-        text = _formation(formation_key, group, group[0]["_formation"], action_map,
-                          profile=profile, delta=delta, run_date=run_date)  # fmt: skip
-        buf.append("\n")
-        buf.append(text)
-        size += len(text)
-        written += len(group)
-        if size > _FLUSH_CHARS:
-            fh.write("".join(buf).encode("utf-8"))
-            buf.clear()
-            size = 0
-    fh.write("".join(buf).encode("utf-8"))
-    fh.write(_TAIL)
+        f = group[0]["_formation"]
+        texts = [_session_parts(s, f or {}, any_delta, pole_emploi) for s in group]
+        formation = _Formation(formation_key, f, run_date, pole_emploi)
+        full = moved = formation.layout(group, texts) if any_full else None
+        n_moved = len(group)
+        if any_delta:
+            if any_full:
+                keep = [i for i, s in enumerate(group) if s["change"] is not None]
+                n_moved = len(keep)
+                if not keep:
+                    moved = None
+                elif n_moved != len(group):
+                    moved = formation.layout([group[i] for i in keep], [texts[i] for i in keep])
+            else:  # only moved sessions were streamed
+                moved = formation.layout(group, texts)
+        for i, (delta, pe) in enumerate(modes):
+            layout = moved if delta else full
+            if layout is None:
+                continue
+            data = _render(layout, delta, pe)
+            buf = buffers[i]
+            buf.append(b"\n")
+            buf.append(data)
+            sizes[i] += len(data)
+            written[i] += n_moved if delta else len(group)
+            if sizes[i] > _FLUSH_CHARS:
+                _write_all(targets[i].sink, b"".join(buf))
+                buf.clear()
+                sizes[i] = 0
+    for t, buf in zip(targets, buffers, strict=True):
+        buf.append(_TAIL)
+        buf.append(b"\n")  # the file ends with a newline after the document
+        _write_all(t.sink, b"".join(buf))
     return written
+
+
