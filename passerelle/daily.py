@@ -99,6 +99,7 @@ def prepare_publication(
     core: CoreTables, findings: pd.DataFrame, reads: list[ExtractRead], day: DayContext, store
 ) -> tuple[Publication, pd.DataFrame]:
     """Today's publication and the payloads of the session versions seen today."""
+    from passerelle.feeds.catalog import feed_session_columns
     from passerelle.rules.checks import session_errors
 
     errors = set(session_errors(findings))
@@ -121,7 +122,7 @@ def prepare_publication(
     pub = select(
         core.sessions, core.events, core.formations, core.actions, hashes, classes, day.previous_state,
         restore, restored_sessions, restored_events, restored_formations, restored_actions,
-        day.run_date, quarantined_rows=quarantined_rows,
+        day.run_date, quarantined_rows=quarantined_rows, columns=feed_session_columns(),
     )
     pub.counts["read_by_source"] = {
         **{s: 0 for s in ("eos", "sigma")},

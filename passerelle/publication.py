@@ -163,6 +163,7 @@ def publish_day(
         inputs=[{**i, "archive": archived.get(i["file"])} for i in inputs], day_folder=staging, records=records,
         sessions=counts, findings=findings_counts,
         withheld=[{"feed": f.name, "file": f.path, "reason": f.withheld_reason} for f in feeds if not f.published],
+        known_sha256={f.path: (f.sha256, f.size) for f in feeds if f.published and f.sha256},
     )
     manifest["findings_by_rule"] = counts_by_rule(quality.findings)
     write_manifest(manifest, Path(staging) / "manifest.json")

@@ -258,8 +258,18 @@ def select(
     restored_actions: pd.DataFrame,
     run_date: date,
     quarantined_rows: int = 0,
+    columns: list[str] | None = None,
 ) -> Publication:
-    """Assemble today's publication from today's sessions and the restored last good versions."""
+    """Assemble today's publication from today's sessions and the restored last good versions.
+
+    ``columns``: the session columns the publication keeps (those the feeds read, see
+    :func:`passerelle.feeds.catalog.feed_session_columns`); all of them when None. The others
+    stay in the canonical tables: a national publication is then ~40 % smaller in memory.
+    """
+    if columns is not None:
+        kept = set(columns)
+        sessions = sessions[[c for c in sessions.columns if c in kept]]
+        restored_sessions = restored_sessions[[c for c in restored_sessions.columns if c in kept]]
     prev = previous_state if previous_state is not None else PreviousPublication.none().state
     prev_hash = pd.Series(prev["content_hash"].to_numpy(), index=prev["session_key"].to_numpy())
     prev_since = pd.Series(prev["since_date"].to_numpy(), index=prev["session_key"].to_numpy())

@@ -1,10 +1,18 @@
 """The feeds of a day: where each is written, by which writer, checked against which profile.
 
-``produce_feeds`` writes each feed into the staging folder (validating an XML feed in a worker
-process while the next one is written), validates XML feeds against our XSD
-profile (and the official LHEO 2.3 XSD: in full up to 64 MB, on a sample of formations above),
-and applies the DQ023 guard (a full feed that would be empty or lose more than half of
-the sessions of the last publication is withheld: yesterday's stays the current one).
+``produce_feeds`` writes the feeds into the staging folder, validates the XML feeds against our
+XSD profile and the official LHEO 2.3 XSD (:mod:`passerelle.feeds.conformance`), and applies
+the DQ023 guard (a full feed that would be empty or lose more than half of the sessions of the
+last publication is withheld: yesterday's stays the current one).
+
+Two ways, same files and same answers:
+
+- sequential (small days): each feed is written, then validated, in this process;
+- parallel (national days, :data:`PARALLEL_VALIDATION_MIN_SESSIONS` sessions and more): the
+  three LHEO feeds are written in one pass over the sessions
+  (:func:`passerelle.feeds.lheo.write_lheo_feeds`) while one worker process per feed validates
+  the file as it grows (:func:`passerelle.feeds.validate.validate_growing`) and hashes it for
+  the manifest; the Mission Locale CSV is written while the workers finish.
 """
 
 from __future__ import annotations
@@ -17,21 +25,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from passerelle.feeds.conformance import (  # noqa: F401  (re-exported: the feeds' validation policy)
+    OFFICIAL_FULL_MAX_BYTES,
+    OFFICIAL_SAMPLE_FORMATIONS,
+    SCHEMAS,
+    feed_validation_errors,
+    growing_feed_validation,
+    official_full_max_bytes,
+    official_lheo_xsd,
+)
 from passerelle.findings import findings_frame
 from passerelle.publishable import Publication
-
-ROOT = Path(__file__).resolve().parents[2]
-SCHEMAS = ROOT / "schemas" / "xsd"
-
-
-def official_lheo_xsd() -> Path | None:
-    """The official LHEO 2.3 XSD when available (``PASSERELLE_LHEO_XSD`` or ``../shared``)."""
-    import os
-
-    env = os.environ.get("PASSERELLE_LHEO_XSD")
-    candidates = [Path(env)] if env else []
-    candidates.append(ROOT.parent / "shared" / "reference" / "lheo" / "lheo.xsd")
-    return next((c for c in candidates if c.is_file()), None)
 
 
 @dataclass(frozen=True)
@@ -61,20 +65,36 @@ class FeedResult:
     validation_errors: list[str] = field(default_factory=list)
     findings: pd.DataFrame = field(default_factory=findings_frame)
     withheld_reason: str | None = None
-    write_seconds: float = 0.0
+    write_seconds: float = 0.0  # parallel way: the one pass that wrote the three LHEO feeds
     validation_seconds: float = 0.0  # in a worker process when validated in parallel
+    sha256: str | None = None  # of the staged file, when the validation worker read all of it
+    size: int = -1  # bytes of the staged file that sha256 is of
+
+
+def feed_session_columns() -> list[str]:
+    """The session columns a publication keeps: those the feed writers read, those the
+    canonical schema requires (the writers conform their input to it) and the publication's
+    own (``content_hash``, ``publication_status``, ``change``). In canonical order."""
+    from passerelle import model
+    from passerelle.feeds import lheo, mission_locale
+
+    needed = set(lheo.SESSION_COLUMNS) | set(mission_locale.SESSION_COLUMNS)
+    needed |= {f.name for f in model.SESSIONS if not f.nullable}
+    return [c for c in model.SESSIONS.names if c in needed] + ["content_hash", "publication_status", "change"]
 
 
 def feed_path(spec: FeedSpec, run_date: date) -> str:
     return spec.path_template.format(d=run_date.isoformat())
 
 
+def _lheo_profile(spec: FeedSpec) -> str:
+    return "pole_emploi" if spec.name == "pole_emploi" else "carif"
+
+
 def write_feed(
     spec: FeedSpec, pub: Publication, staging: Path, run_date: date, previous_count: int | None
 ) -> FeedResult:
     """Write one feed into the staging folder and apply the DQ023 guard (no validation yet)."""
-    from passerelle.rules.checks import feed_guard
-
     started = time.perf_counter()
     rel = feed_path(spec, run_date)
     target = Path(staging) / rel
@@ -87,13 +107,20 @@ def write_feed(
     else:
         from passerelle.feeds.lheo import write_lheo
 
-        profile = "pole_emploi" if spec.name == "pole_emploi" else "carif"
-        n = write_lheo(target, pub.formations, pub.actions, sessions, pub.events, profile=profile,
+        n = write_lheo(target, pub.formations, pub.actions, sessions, pub.events, profile=_lheo_profile(spec),
                        delta=spec.name == "carif_delta", run_date=run_date)
-    result = FeedResult(spec.name, rel, n, True)
-    result.write_seconds = time.perf_counter() - started
+    return settle_feed(spec, Path(staging), rel, n, time.perf_counter() - started, previous_count)
+
+
+def settle_feed(spec: FeedSpec, staging: Path, rel: str, n: int, write_seconds: float,
+                previous_count: int | None) -> FeedResult:
+    """A written feed's fate: a delta without movement is not published (LHEO needs at least
+    one formation); a guarded feed that fails DQ023 is withheld. The file is removed then."""
+    from passerelle.rules.checks import feed_guard
+
+    target = staging / rel
+    result = FeedResult(spec.name, rel, n, True, write_seconds=write_seconds)
     if spec.name == "carif_delta" and n == 0:
-        # LHEO needs at least one formation: a day without movement publishes no delta file.
         target.unlink(missing_ok=True)
         result.published = False
         result.withheld_reason = "Aucun mouvement (création, modification, annulation) depuis la dernière publication."
@@ -112,29 +139,6 @@ def needs_validation(spec: FeedSpec, result: FeedResult) -> bool:
     return bool(spec.profile_xsd) and result.published
 
 
-def feed_validation_errors(feed: str, profile_xsd: str) -> tuple[list[str], float]:
-    """Errors of a written XML feed against its profile, then against the official LHEO 2.3 XSD,
-    and the seconds it took. A plain function of paths, so that it can run in a worker process."""
-    from passerelle.feeds.validate import validate_file, validate_sample
-
-    started = time.perf_counter()
-    target = Path(feed)
-    errors = validate_file(target, SCHEMAS / profile_xsd)
-    official = official_lheo_xsd()
-    if official is not None and not errors:
-        if target.stat().st_size <= official_full_max_bytes():
-            official_errors = validate_file(target, official)
-        else:
-            # Our profiles are restrictions of the official schema (same elements, same
-            # order, tighter types): a feed valid against its profile is valid LHEO 2.3.
-            # Above the threshold the second full pass (as long as the first) is replaced
-            # by a sample of the first formations, which still catches a writer that drifts
-            # from LHEO.
-            official_errors = validate_sample(target, official, OFFICIAL_SAMPLE_FORMATIONS)
-        errors = [f"LHEO 2.3 officiel : {e}" for e in official_errors]
-    return errors, time.perf_counter() - started
-
-
 def produce_feed(
     spec: FeedSpec, pub: Publication, staging: Path, run_date: date, previous_count: int | None
 ) -> FeedResult:
@@ -150,57 +154,86 @@ def produce_feeds(
     pub: Publication, staging: Path, run_date: date, previous_counts: dict[str, int],
     specs: tuple[FeedSpec, ...] = FEEDS, parallel: bool | None = None,
 ) -> list[FeedResult]:
-    """All the feeds of the day, in ``specs`` order.
+    """All the feeds of the day, in ``specs`` order (see the module doc for the two ways).
 
-    Writing is Python work; XSD validation is libxml2 work on the written file. With
-    ``parallel`` (by default when the publication holds at least
-    :data:`PARALLEL_VALIDATION_MIN_SESSIONS` sessions, unless ``PASSERELLE_PARALLEL_VALIDATION=0``),
-    each XML feed is validated in one worker process while the next feed is being written,
-    so on a machine with two cores the validation costs almost no wall time. The answer is
-    the same either way; if the worker cannot run (a broken pool), the feeds left are
-    validated here.
+    ``parallel``: by default when the publication holds at least
+    :data:`PARALLEL_VALIDATION_MIN_SESSIONS` sessions, unless ``PASSERELLE_PARALLEL_VALIDATION=0``.
+    If the workers cannot run (a broken pool), the feeds are validated here afterwards.
     """
     if parallel is None:
         parallel = (len(pub.sessions) >= PARALLEL_VALIDATION_MIN_SESSIONS
                     and os.environ.get("PASSERELLE_PARALLEL_VALIDATION", "1").strip() != "0")
     if not parallel:
         return [produce_feed(spec, pub, staging, run_date, previous_counts.get(spec.name)) for spec in specs]
+    return _produce_in_parallel(pub, Path(staging), run_date, previous_counts, specs)
 
+
+def _produce_in_parallel(pub: Publication, staging: Path, run_date: date, previous_counts: dict[str, int],
+                         specs: tuple[FeedSpec, ...]) -> list[FeedResult]:
+    import tempfile
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
     from multiprocessing import get_context
 
-    results: list[FeedResult] = []
-    pending: list[tuple[FeedSpec, FeedResult, object]] = []
-    # spawn, not fork: the parent is a large multi-threaded process (Dagster, Arrow pools).
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        for spec in specs:
-            result = write_feed(spec, pub, staging, run_date, previous_counts.get(spec.name))
-            results.append(result)
-            if needs_validation(spec, result):
-                future = pool.submit(feed_validation_errors, str(Path(staging) / result.path), spec.profile_xsd)
-                pending.append((spec, result, future))
-        for spec, result, future in pending:
+    from passerelle.feeds.lheo import LheoTarget, write_lheo_feeds
+    from passerelle.feeds.validate import FeedAbandoned, mark_abandoned, mark_complete
+
+    xml = [s for s in specs if s.profile_xsd]
+    results: dict[str, FeedResult] = {}
+    futures: dict[str, object] = {}
+    with tempfile.TemporaryDirectory(prefix="passerelle-feeds-") as signals, \
+            ProcessPoolExecutor(max_workers=max(1, len(xml)), mp_context=get_context("spawn")) as pool:
+        # spawn, not fork: the parent is a large multi-threaded process (Dagster, Arrow pools).
+        markers = {s.name: Path(signals) / f"{s.name}.complete" for s in xml}
+        files = {}
+        try:
+            for spec in xml:
+                target = staging / feed_path(spec, run_date)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                files[spec.name] = open(target, "wb", buffering=0)  # every write reaches the workers
+                futures[spec.name] = pool.submit(growing_feed_validation, str(target), str(markers[spec.name]),
+                                                 spec.profile_xsd)
+            started = time.perf_counter()
+            counts = write_lheo_feeds(
+                [LheoTarget(files[s.name], _lheo_profile(s), delta=s.name == "carif_delta") for s in xml],
+                pub.formations, pub.actions, pub.sessions, pub.events, run_date=run_date)
+            seconds = time.perf_counter() - started
+            for fh in files.values():
+                fh.close()
+            for spec, n in zip(xml, counts, strict=True):
+                rel = feed_path(spec, run_date)
+                size = (staging / rel).stat().st_size
+                result = settle_feed(spec, staging, rel, n, seconds, previous_counts.get(spec.name))
+                result.size = size
+                if result.published:
+                    mark_complete(markers[spec.name], size)
+                else:
+                    mark_abandoned(markers[spec.name])
+                results[spec.name] = result
+        except BaseException:
+            for marker in markers.values():
+                if not marker.exists():
+                    mark_abandoned(marker)
+            raise
+        finally:
+            for fh in files.values():
+                fh.close()
+        for spec in specs:  # the other feeds, while the workers finish
+            if spec.name not in results:
+                results[spec.name] = write_feed(spec, pub, staging, run_date, previous_counts.get(spec.name))
+        for spec in xml:
+            result = results[spec.name]
             try:
-                result.validation_errors, result.validation_seconds = future.result()
+                errors, secs, sha256 = futures[spec.name].result()
+            except FeedAbandoned:
+                continue  # withheld: nothing to validate
             except BrokenProcessPool:
-                result.validation_errors, result.validation_seconds = feed_validation_errors(
-                    str(Path(staging) / result.path), spec.profile_xsd)
-    return results
+                if result.published:
+                    result.validation_errors, result.validation_seconds = feed_validation_errors(
+                        str(staging / result.path), spec.profile_xsd)
+                continue
+            result.validation_errors, result.validation_seconds, result.sha256 = errors, secs, sha256
+    return [results[s.name] for s in specs]
 
 
 PARALLEL_VALIDATION_MIN_SESSIONS = 20_000
-OFFICIAL_FULL_MAX_BYTES = 64 * 1024 * 1024  # ~25k sessions
-OFFICIAL_SAMPLE_FORMATIONS = 200
-
-
-def official_full_max_bytes() -> int:
-    """Feeds up to this size are validated in full against the official LHEO XSD as well
-    (``PASSERELLE_OFFICIAL_XSD_MAX_BYTES`` overrides; 0 = sample only, -1 = always in full)."""
-    import os
-
-    raw = os.environ.get("PASSERELLE_OFFICIAL_XSD_MAX_BYTES", "").strip()
-    if not raw:
-        return OFFICIAL_FULL_MAX_BYTES
-    value = int(raw)
-    return 1 << 62 if value < 0 else value

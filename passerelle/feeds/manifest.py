@@ -20,19 +20,26 @@ def build_manifest(
     sessions: dict,
     findings: dict,
     withheld: list[dict] | None = None,
+    known_sha256: dict[str, tuple[str, int]] | None = None,
 ) -> dict:
     """The manifest of a staged day folder.
 
     ``records`` maps a file path relative to the day folder to its record count; every file of
-    the folder (except the manifest itself) is listed with its sha256.
+    the folder (except the manifest itself) is listed with its sha256. ``known_sha256``: path ->
+    (sha256, size) of files already hashed by whoever read all their bytes (the validation
+    workers of the feeds); used when the file still has that size, else the file is hashed here.
     """
+    known = known_sha256 or {}
     day_folder = Path(day_folder)
     outputs = []
     for p in sorted(day_folder.rglob("*")):
         if not p.is_file() or p.name == "manifest.json":
             continue
         rel = p.relative_to(day_folder).as_posix()
-        outputs.append({"file": rel, "sha256": sha256_file(p), "records": records.get(rel)})
+        digest, size = known.get(rel, (None, -1))
+        if digest is None or p.stat().st_size != size:
+            digest = sha256_file(p)
+        outputs.append({"file": rel, "sha256": digest, "records": records.get(rel)})
     return {
         "date": run_date.isoformat(),
         "run_id": run_id,

@@ -34,6 +34,13 @@ HEADER = [
     "numero_marche", "source",
 ]  # fmt: skip
 
+# The session columns this writer reads (see catalog.feed_session_columns).
+SESSION_COLUMNS = (
+    "session_key", "action_key", "formation_key", "title", "organisme_formateur", "siret_formateur",
+    "address_line", "address_complement", "postcode", "city", "insee_code", "start_date", "end_date",
+    "entry_mode", "places", "recruitment_state", "cancelled", "contact_name", "contact_phone",
+    "contact_email", "financer", "marche_numero", "source",
+)  # fmt: skip
 ENTRY_LABELS = {model.ENTRY_FIXED: "fixes", model.ENTRY_PERMANENT: "permanentes"}
 RECRUITMENT_LABELS = {
     model.RECRUITMENT_OPEN: "Ouvert",

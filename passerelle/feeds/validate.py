@@ -20,13 +20,22 @@ Two ways to validate, same answer for an LHEO feed:
   A valid feed (the normal case) is recognised in one pass where libxml2 hands only the
   ``<formation>`` ends to Python (as fast as the whole-tree way); a feed it rejects is read
   again event by event to list the errors.
+
+A feed can also be validated **while it is being written** (:func:`validate_growing`): another
+process appends to the file and, when it is done, writes its final size into a marker file;
+:class:`GrowingFile` reads the bytes as they arrive and waits at the end of what is written
+so far. The validation is the streaming one, on the very bytes of the file on disk, and the
+sha256 of those bytes comes with it (the manifest needs it: no second read of 2 GB).
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import os
+import time
 from array import array
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -80,7 +89,7 @@ def validate_file(xml_path: Path | str, xsd_path: Path | str, *, streaming: bool
     if streaming is None:
         streaming = xml_path.stat().st_size > STREAM_ABOVE_BYTES
     if streaming:
-        errors = _validate_streaming(xml_path, schema, has_keys)
+        errors = _validate_streaming(_opener(xml_path), schema, has_keys)
     else:
         errors = _validate_whole(xml_path, schema)
     if len(errors) > MAX_ERRORS:
@@ -163,7 +172,14 @@ class _Keys:
         return [f"line {line}: duplicate {self.label} numero (first seen line {first})" for line, first in found]
 
 
-def _streaming_is_valid(xml_path: Path, schema: etree.XMLSchema, check_keys: bool) -> bool:
+Source = Callable[[], object]  # opens the document afresh: a path (str) or a file-like object
+
+
+def _opener(xml_path: Path) -> Source:
+    return lambda: str(xml_path)
+
+
+def _streaming_is_valid(open_source: Source, schema: etree.XMLSchema, check_keys: bool) -> bool:
     """Fast yes/no for the streaming way: libxml2 reports only ``<formation>`` ends to Python
     (no per-element event), validates each formation, and the document frame and the
     ``numero`` keys are checked once at the end. Any doubt (DOCTYPE, unexpected element,
@@ -173,7 +189,7 @@ def _streaming_is_valid(xml_path: Path, schema: etree.XMLSchema, check_keys: boo
     formations = 0
     offres = None
     try:
-        for _event, el in etree.iterparse(str(xml_path), events=("end",), tag=_FORMATION, **_parser_options()):
+        for _event, el in etree.iterparse(open_source(), events=("end",), tag=_FORMATION, **_parser_options()):
             parent = el.getparent()
             if offres is None:
                 offres = parent
@@ -208,14 +224,14 @@ def _streaming_is_valid(xml_path: Path, schema: etree.XMLSchema, check_keys: boo
     return not (check_keys and any(k.duplicates() for k in keys))
 
 
-def _validate_streaming(xml_path: Path, schema: etree.XMLSchema, check_keys: bool) -> list[str]:
-    if _streaming_is_valid(xml_path, schema, check_keys):
+def _validate_streaming(open_source: Source, schema: etree.XMLSchema, check_keys: bool) -> list[str]:
+    if _streaming_is_valid(open_source, schema, check_keys):
         return []
     errors: list[str] = []
     keys = [_Keys("formation"), _Keys("action"), _Keys("session")]
     depth = 0
     offres_seen = formations = 0
-    context = etree.iterparse(str(xml_path), events=("start", "end"), **_parser_options())
+    context = etree.iterparse(open_source(), events=("start", "end"), **_parser_options())
     try:
         for event, el in context:
             if event == "start":
@@ -258,3 +274,112 @@ def _validate_streaming(xml_path: Path, schema: etree.XMLSchema, check_keys: boo
         for k in keys:
             errors.extend(k.duplicates())
     return errors
+
+
+# --- a feed validated while it is being written --------------------------------------------------
+
+
+class FeedAbandoned(RuntimeError):
+    """The writer of a growing feed gave it up (or died): there is nothing to validate."""
+
+
+ABANDONED = "abandoned"
+POLL_SECONDS = 0.02
+
+
+def mark_complete(marker: Path | str, size: int) -> None:
+    """Tell the readers of a growing file that it is complete, with its final size (atomic)."""
+    _write_marker(Path(marker), str(int(size)))
+
+
+def mark_abandoned(marker: Path | str) -> None:
+    """Tell the readers of a growing file that it will not be completed."""
+    _write_marker(Path(marker), ABANDONED)
+
+
+def _write_marker(marker: Path, text: str) -> None:
+    tmp = marker.with_name(marker.name + ".tmp")
+    tmp.write_text(text, encoding="ascii")
+    os.replace(tmp, marker)
+
+
+class GrowingFile:
+    """A file another process is still appending to, read as a stream.
+
+    ``read`` returns what is written so far; at the end of it, it waits (polling every
+    :data:`POLL_SECONDS`) until more bytes arrive or the writer has written the final size
+    into ``marker`` (:func:`mark_complete`); then the end of the file is the end of the stream.
+    A marker saying :data:`ABANDONED`, or a writer process gone (this process was started by
+    the writer, whose death re-parents it), raises :class:`FeedAbandoned`. Every byte read goes
+    into ``digest`` when one is given; ``finished`` is true once the last byte was read.
+    """
+
+    def __init__(self, path: Path | str, marker: Path | str, digest=None):
+        self._fh = open(path, "rb")
+        self._marker = Path(marker)
+        self._digest = digest
+        self._parent = os.getppid()
+        self.position = 0
+        self.finished = False
+
+    def read(self, size: int = -1) -> bytes:
+        while True:
+            data = self._fh.read(size if size and size > 0 else 1 << 20)
+            if data:
+                self.position += len(data)
+                if self._digest is not None:
+                    self._digest.update(data)
+                return data
+            final = self._final_size()
+            if final is not None and self.position >= final:
+                self.finished = True
+                return b""
+            time.sleep(POLL_SECONDS)
+
+    def _final_size(self) -> int | None:
+        try:
+            text = self._marker.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            if os.getppid() != self._parent:
+                raise FeedAbandoned("the process writing the feed is gone") from None
+            return None
+        if text == ABANDONED:
+            raise FeedAbandoned("the feed was abandoned by its writer")
+        return int(text)
+
+    def drain(self) -> None:
+        """Read (and hash) whatever the parser left unread, to the end of the file."""
+        while self.read(1 << 20):
+            pass
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def validate_growing(xml_path: Path | str, marker: Path | str, xsd_path: Path | str) -> tuple[list[str], str | None]:
+    """Errors of a feed that is still being written (see :class:`GrowingFile`), validated the
+    streaming way as its bytes arrive, and the sha256 of the complete file (``None`` when the
+    bytes could not all be read, e.g. a syntax error stopped the parser). Raises
+    :class:`FeedAbandoned` when the writer gives the file up."""
+    schema, has_keys = _load_checked(xsd_path)
+    opened: list[GrowingFile] = []
+    digests: list = []
+
+    def open_source() -> GrowingFile:
+        digest = hashlib.sha256()
+        reader = GrowingFile(xml_path, marker, digest)
+        opened.append(reader)
+        digests.append(digest)
+        return reader
+
+    try:
+        errors = _validate_streaming(open_source, schema, has_keys)
+        last = opened[-1]
+        last.drain()
+        sha256 = digests[-1].hexdigest() if last.finished and last.position == Path(xml_path).stat().st_size else None
+    finally:
+        for reader in opened:
+            reader.close()
+    if len(errors) > MAX_ERRORS:
+        errors = errors[:MAX_ERRORS] + [f"... and {len(errors) - MAX_ERRORS} more errors"]
+    return errors, sha256

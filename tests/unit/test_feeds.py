@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
 from datetime import date
 from pathlib import Path
 
@@ -40,6 +43,9 @@ def test_validation_in_a_worker_gives_the_same_feeds_and_answers(pub, tmp_path):
         assert b.write_seconds > 0
         assert (b.validation_seconds > 0) == bool(spec.profile_xsd)
         assert b.validation_errors == []
+        if spec.profile_xsd:  # hashed by the worker, on the bytes on disk: the manifest's fingerprint
+            assert b.sha256 == hashlib.sha256((tmp_path / "worker" / b.path).read_bytes()).hexdigest()
+            assert b.size == (tmp_path / "worker" / b.path).stat().st_size
 
 
 def _strict_profile(tmp_path: Path) -> FeedSpec:
@@ -94,3 +100,87 @@ def test_parallel_by_default_only_for_large_publications(pub, tmp_path, monkeypa
     calls.clear()
     produce_feeds(pub, tmp_path / "on", RUN_DATE, {})
     assert calls == []  # above the threshold: validated in the worker
+
+
+def test_the_publication_keeps_only_the_columns_the_writers_read_and_the_feeds_are_the_same(pub, tmp_path,
+                                                                                            monkeypatch):
+    import passerelle.feeds.catalog as catalog_module
+    from passerelle import model
+
+    assert set(pub.sessions.columns) == set(catalog_module.feed_session_columns())
+    assert "programme" not in pub.sessions.columns and "title" in pub.sessions.columns
+    reads = [read_extract(s, k, SAMPLES, RUN_DATE) for s, k in
+             (("sam", "offre"), ("eos", "sessions"), ("eos", "evenements"), ("sigma", "actions"))]
+    core = build_core(reads)
+    day = DayContext(RUN_DATE, None, pd.DataFrame({"session_key": [], "content_hash": [], "status": [],
+                                                   "since_date": []}))
+    monkeypatch.setattr(catalog_module, "feed_session_columns", lambda: None)
+    full, _ = prepare_publication(core, check_day(core, reads, day), reads, day, store=None)
+    assert set(model.SESSIONS.names) <= set(full.sessions.columns)
+    slim_results = produce_feeds(pub, tmp_path / "slim", RUN_DATE, {}, parallel=False)
+    full_results = produce_feeds(full, tmp_path / "full", RUN_DATE, {}, parallel=False)
+    for a, b in zip(slim_results, full_results, strict=True):
+        assert a.published and (tmp_path / "slim" / a.path).read_bytes() == (tmp_path / "full" / b.path).read_bytes()
+
+
+def test_a_writer_that_fails_midway_stops_the_workers_and_the_error_comes_out(pub, tmp_path, monkeypatch):
+    import passerelle.feeds.lheo as lheo
+
+    def broken(targets, *args, **kwargs):
+        for target in targets:
+            target.sink.write(b"<?xml version='1.0' encoding='UTF-8'?>\n<lheo")
+        raise RuntimeError("disque plein")
+
+    monkeypatch.setattr(lheo, "write_lheo_feeds", broken)
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="disque plein"):
+        produce_feeds(pub, tmp_path / "out", RUN_DATE, {}, parallel=True)
+    assert time.monotonic() - started < 60  # the workers saw the feeds abandoned, none waits forever
+
+
+def _write_slowly(source: bytes, target: Path, marker: Path, *, abandon: bool = False) -> threading.Thread:
+    from passerelle.feeds.validate import mark_abandoned, mark_complete
+
+    def run():
+        with open(target, "wb", buffering=0) as fh:
+            for i in range(0, len(source), 4096):
+                fh.write(source[i:i + 4096])
+                time.sleep(0.001)
+                if abandon and i > len(source) // 2:
+                    mark_abandoned(marker)
+                    return
+        mark_complete(marker, len(source))
+
+    target.write_bytes(b"")
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_a_feed_validated_while_written_gives_the_answer_of_the_written_file(pub, tmp_path):
+    from passerelle.feeds.conformance import SCHEMAS
+    from passerelle.feeds.validate import validate_file, validate_growing
+
+    [written] = produce_feeds(pub, tmp_path / "ref", RUN_DATE, {}, specs=FEEDS[:1], parallel=False)
+    source = (tmp_path / "ref" / written.path).read_bytes()
+    xsd = SCHEMAS / FEEDS[0].profile_xsd
+    for name, data in (("good", source), ("bad", source.replace(b"<etat-recrutement>", b"<etat-recrutemen>", 1))):
+        target, marker = tmp_path / f"{name}.xml", tmp_path / f"{name}.complete"
+        thread = _write_slowly(data, target, marker)
+        errors, sha256 = validate_growing(target, marker, xsd)
+        thread.join()
+        assert errors == validate_file(target, xsd, streaming=True)
+        assert bool(errors) == (name == "bad")
+        assert sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_an_abandoned_feed_is_not_validated(pub, tmp_path):
+    from passerelle.feeds.conformance import SCHEMAS
+    from passerelle.feeds.validate import FeedAbandoned, validate_growing
+
+    [written] = produce_feeds(pub, tmp_path / "ref", RUN_DATE, {}, specs=FEEDS[:1], parallel=False)
+    target, marker = tmp_path / "gone.xml", tmp_path / "gone.complete"
+    thread = _write_slowly((tmp_path / "ref" / written.path).read_bytes(), target, marker, abandon=True)
+    with pytest.raises(FeedAbandoned):
+        validate_growing(target, marker, SCHEMAS / FEEDS[0].profile_xsd)
+    thread.join()
