@@ -3,6 +3,7 @@
 from dagster import AssetSelection, define_asset_job, in_process_executor, multiprocess_executor
 
 from pipelines.alerting import blocking_check_alert
+from pipelines.hooks import release_memory
 from pipelines.partitions import daily_partitions
 
 ALL = AssetSelection.groups("raw", "core", "out")
@@ -13,7 +14,7 @@ daily_job = define_asset_job(
     selection=ALL,
     partitions_def=daily_partitions,
     executor_def=in_process_executor,
-    hooks={blocking_check_alert},
+    hooks={blocking_check_alert, release_memory},
     description="Read the inbox for the day, check, publish the feeds and the quality report",
 )
 
@@ -25,6 +26,6 @@ backfill_job = define_asset_job(
     partitions_def=daily_partitions,
     executor_def=in_process_executor,
     tags={"dagster/max_concurrent_runs": "1"},
-    hooks={blocking_check_alert},
+    hooks={blocking_check_alert, release_memory},
     description="Re-run the daily job for a range of dates (launch a backfill from the UI: one run per date)",
 )
