@@ -767,34 +767,26 @@ def _contact_fields(session: dict | None) -> tuple:
     return (session["contact_name"], session["contact_phone"], session["contact_email"])
 
 
+# Which parts of a session's text (head, delta head, mouvement, Pôle emploi lines, tail: see
+# :func:`_session_parts`) each kind of feed writes, keyed by (delta, pole_emploi).
+_SESSION_PICK = {
+    (False, False): operator.itemgetter(0, 4),
+    (False, True): operator.itemgetter(0, 3, 4),
+    (True, False): operator.itemgetter(1, 2, 4),
+    (True, True): operator.itemgetter(1, 2, 3, 4),
+}
+
+
 def _render(layout: tuple, delta: bool, pole_emploi: bool) -> bytes:
     """One feed's ``<formation>`` (first line indented, no trailing newline) from its layout."""
     head, actions, closing = layout
+    pick = _SESSION_PICK[(delta, pole_emploi)]
     out = [head]
-    append = out.append
+    append, extend = out.append, out.extend
     for a_head, texts, a_tail, end_carif, end_pe in actions:
         append(a_head)
-        if delta:
-            if pole_emploi:
-                for _head, d_head, mouvement, pe, tail in texts:
-                    append(d_head)
-                    append(mouvement)
-                    append(pe)
-                    append(tail)
-            else:
-                for _head, d_head, mouvement, _pe, tail in texts:
-                    append(d_head)
-                    append(mouvement)
-                    append(tail)
-        elif pole_emploi:
-            for s_head, _d, _m, pe, tail in texts:
-                append(s_head)
-                append(pe)
-                append(tail)
-        else:
-            for s_head, _d, _m, _pe, tail in texts:
-                append(s_head)
-                append(tail)
+        for parts in texts:
+            extend(pick(parts))
         append(a_tail)
         append(end_pe if pole_emploi else end_carif)
     append(closing)
