@@ -829,3 +829,23 @@ def test_empty_tables_give_no_findings():
     prev = previous_state()
     assert len(run_checks(CheckContext(run_date=RUN, formations=None, actions=None, sessions=None, events=None,
                                        previous=prev, sources_read={"eos"}))) == 1  # every session vanished
+
+
+def test_selections_are_slices_of_one_copy_with_the_rows_of_select_sessions():
+    from pathlib import Path
+
+    from passerelle.canonical import build_core
+    from passerelle.ingest import read_extract
+    from passerelle.rules.checks import _selections, select_sessions
+
+    samples = Path(__file__).resolve().parents[2] / "data" / "samples"
+    reads = [read_extract(s, k, samples, date(2026, 11, 19)) for s, k in
+             (("sam", "offre"), ("eos", "sessions"), ("eos", "evenements"), ("sigma", "actions"))]
+    sessions = build_core(reads).sessions
+    selections = _selections(sessions)
+    for applies_to in ("all", "publishable", "live"):
+        expected = select_sessions(sessions, applies_to)
+        got = selections[applies_to]
+        assert sorted(got.index) == sorted(expected.index), applies_to
+        pd.testing.assert_frame_equal(got.sort_index(), expected.sort_index())
+    assert len(selections["live"]) < len(selections["publishable"]) < len(selections["all"])
