@@ -169,7 +169,14 @@ def run_session_contract(
         )
     )
     run_id = RunIdentifier(run_name=run_name or "passerelle")
-    checkpoint_result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=run_id)
+    try:
+        checkpoint_result = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=run_id)
+    finally:
+        # GX keeps its last context in a module-level project manager, and the context keeps
+        # the batch (our frame: a gigabyte at a million sessions) until the next context
+        # replaces it: let it go now.
+        context.data_sources.delete(source.name)
+        del frame
     t_validate = time.perf_counter() - t1
 
     (suite_result,) = checkpoint_result.run_results.values()

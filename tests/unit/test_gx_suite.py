@@ -176,3 +176,16 @@ def test_plain_frame_converts_only_the_checked_columns():
     assert list(plain.columns) == list(df.columns)
     assert plain["title"].isna().all()  # a placeholder: no expectation reads its values
     assert plain.loc[0, "session_key"] == df.loc[0, "session_key"]
+
+
+def test_the_contract_does_not_keep_the_frame_it_validated():
+    """GX keeps its last context in a module global; the context must not keep our batch
+    (at a million sessions, a gigabyte of Python objects for the rest of the run)."""
+    import gc
+
+    df = good_sessions(10)
+    before = {id(o) for o in gc.get_objects() if isinstance(o, pd.DataFrame)}
+    assert run_session_contract(df).success
+    gc.collect()
+    left = [o.shape for o in gc.get_objects() if isinstance(o, pd.DataFrame) and id(o) not in before]
+    assert left == []
