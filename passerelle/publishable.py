@@ -296,7 +296,7 @@ def select(
         restored["publication_status"] = restored["session_key"].map(meta["publication_status"])
         restored["change"] = pd.Series(pd.NA, index=restored.index, dtype="string")
     all_sessions = pd.concat([current, restored], ignore_index=True) if len(restored) else current
-    all_sessions = all_sessions.sort_values("session_key", kind="stable").reset_index(drop=True)
+    all_sessions = _sorted_by(all_sessions, "session_key")
 
     # Store state: one row per published session with its movement on this date.
     status = all_sessions["change"].astype("string")
@@ -311,13 +311,15 @@ def select(
             "session_key": all_sessions["session_key"].astype("string"),
             "content_hash": all_sessions["content_hash"].astype("string"),
             "status": status,
-            "since_date": since.dt.date,
+            "since_date": since.astype(pd.ArrowDtype(pa.date32())),
         }
     )
 
     pub_keys = set(all_sessions["session_key"])
-    ev = pd.concat([events[events["session_key"].isin(current["session_key"])], restored_events], ignore_index=True)
-    ev = ev.sort_values("event_key", kind="stable").reset_index(drop=True)
+    ev = events[events["session_key"].isin(current["session_key"]).to_numpy(dtype=bool)]
+    if len(restored_events):
+        ev = pd.concat([ev, restored_events], ignore_index=True)
+    ev = _sorted_by(ev, "event_key")
 
     form = _union_by_key(formations, restored_formations, "formation_key")
     form = form[form["formation_key"].isin(set(all_sessions["formation_key"]))].reset_index(drop=True)
@@ -339,6 +341,14 @@ def select(
         "cancelled_today": int((state["status"] == CHANGE_CANCELLED).sum()),
     }
     return Publication(all_sessions, ev, form, act, state, counts)
+
+
+def _sorted_by(df: pd.DataFrame, key: str) -> pd.DataFrame:
+    """``df`` stably sorted by ``key``, with a fresh index; not copied when already in order
+    (today's canonical tables are sorted by their keys: at a million rows a copy is 500 MB)."""
+    if not df[key].is_monotonic_increasing:
+        df = df.sort_values(key, kind="stable")
+    return df.reset_index(drop=True)
 
 
 def _union_by_key(today: pd.DataFrame, restored: pd.DataFrame, key: str) -> pd.DataFrame:
