@@ -79,15 +79,39 @@ STEP_LABELS = {
 
 def run_daily(inbox: Path, out: Path, run_date: date, db: str = "", progress=None, log_level: str = "CRITICAL",
               lock_wait_seconds: float = 0):
-    """Execute ``daily_job`` for one partition in process. Returns the ExecuteInProcessResult."""
-    from dagster import DagsterEventType, DagsterInstance, mem_io_manager
+    """Execute ``daily_job`` for one partition in process. Returns the ExecuteInProcessResult.
+
+    Step outputs go through :class:`pipelines.io_managers.SpillingIOManager`: tables are kept
+    in ``<out>/.spill/<run id>/`` (removed when the run ends), and the run does not keep every
+    output until it ends (:func:`pipelines.execution.execute_daily`), so that each step holds
+    only its own inputs."""
+    import shutil
 
     from pipelines.definitions import defs, resources_for
+    from pipelines.io_managers import SpillingIOManager
 
     out.mkdir(parents=True, exist_ok=True)
-    resources = resources_for(str(inbox), str(out), db, lock_wait_seconds) | {"io_manager": mem_io_manager}
-    job = defs.resolve_job_def("daily_job")
     run_id = str(uuid.uuid4())
+    spill = out / SPILL_DIR / run_id
+    resources = resources_for(str(inbox), str(out), db, lock_wait_seconds) | {
+        "io_manager": SpillingIOManager(base_dir=str(spill))}
+    job = defs.resolve_job_def("daily_job")
+    try:
+        return _execute(job, resources, run_date, run_id, progress, log_level)
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
+        try:
+            spill.parent.rmdir()  # when no other run is using it
+        except OSError:
+            pass
+
+
+SPILL_DIR = ".spill"
+
+
+def _execute(job, resources: dict, run_date: date, run_id: str, progress, log_level: str):
+    from dagster import DagsterEventType, DagsterInstance
+
     with DagsterInstance.ephemeral() as instance:
         if progress is not None:
             started: dict[str, float] = {}
@@ -103,7 +127,10 @@ def run_daily(inbox: Path, out: Path, run_date: date, db: str = "", progress=Non
                     progress(ev.step_key, ev.event_type == DagsterEventType.STEP_SUCCESS, secs)
 
             instance.add_event_listener(run_id, listener)
-        return job.execute_in_process(
+        from pipelines.execution import execute_daily
+
+        return execute_daily(
+            job,
             run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
             partition_key=run_date.isoformat(),
             resources=resources,
