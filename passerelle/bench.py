@@ -84,9 +84,12 @@ def _watch_children(stop, peak: list[float]) -> None:
     """Peak resident sizes of this process's children (the validation workers), sampled every
     0.2 s from /proc (``RUSAGE_CHILDREN`` would count the parent's pages that a child shares
     between fork and exec): ``peak[0]`` the largest child, ``peak[1]`` all the children at
-    once, ``peak[2]`` this process and its children at once."""
+    once, ``peak[2]`` this process and its children at once, ``peak[3]`` this process since
+    the last step ended (reset by the caller)."""
     me = str(os.getpid())
     while not stop.wait(0.2):
+        own = _rss_mb()
+        peak[3] = max(peak[3], own)
         children = []
         for pid in (p for p in os.listdir("/proc") if p.isdigit()):
             try:
@@ -102,7 +105,7 @@ def _watch_children(stop, peak: list[float]) -> None:
         total = sum(children)
         peak[0] = max([peak[0], *children])
         peak[1] = max(peak[1], total)
-        peak[2] = max(peak[2], total + _rss_mb())
+        peak[2] = max(peak[2], total + own)
 
 
 # --- child: the run -------------------------------------------------------------------------------
@@ -116,16 +119,19 @@ def child_run(inbox: Path, out: Path, result: Path) -> int:
     failed: list[str] = []
 
     rss_after: dict[str, float] = {}
+    rss_peak: dict[str, float] = {}
 
     def progress(step: str, ok: bool, secs: float) -> None:
         steps[step] = steps.get(step, 0.0) + secs
         rss_after[step] = _rss_mb()
+        rss_peak[step] = max(children_peak[3], rss_after[step])  # steps run one after the other
+        children_peak[3] = 0.0
         if not ok:
             failed.append(step)
 
     import threading
 
-    stop, children_peak = threading.Event(), [0.0, 0.0, 0.0]
+    stop, children_peak = threading.Event(), [0.0, 0.0, 0.0, 0.0]
     watcher = threading.Thread(target=_watch_children, args=(stop, children_peak), daemon=True)
     watcher.start()
     t0 = time.perf_counter()
@@ -148,7 +154,7 @@ def child_run(inbox: Path, out: Path, result: Path) -> int:
             feeds[f"{p.parent.name}/{p.name}"] = p.stat().st_size
     result.write_text(json.dumps({
         "success": bool(res.success), "failed_steps": failed, "wall": wall, "steps": steps,
-        "feed_seconds": feed_seconds, "rss_after_step_mb": rss_after, "peak_rss_mb": _peak_rss_mb(), "rss_before_run_mb": rss_before,
+        "feed_seconds": feed_seconds, "rss_after_step_mb": rss_after, "rss_peak_in_step_mb": rss_peak, "peak_rss_mb": _peak_rss_mb(), "rss_before_run_mb": rss_before,
         "children_peak_rss_mb": children_peak[0], "children_total_peak_rss_mb": children_peak[1],
         "whole_peak_rss_mb": max(children_peak[2], _peak_rss_mb()),
         "feeds": feeds, "sessions": manifest.get("sessions", {}), "findings": manifest.get("findings", {}),
@@ -315,6 +321,7 @@ def bench_size(n: int, seed: int) -> dict:
         "stages": {k: round(v, 3) for k, v in stage_table(run).items()},
         "steps": {k: round(v, 3) for k, v in sorted(run["steps"].items())},
         "rss_after_step_mb": {k: round(v) for k, v in run.get("rss_after_step_mb", {}).items()},
+        "rss_peak_in_step_mb": {k: round(v) for k, v in run.get("rss_peak_in_step_mb", {}).items()},
         "feed_seconds": {f: {k: round(v, 3) for k, v in d.items()} for f, d in run.get("feed_seconds", {}).items()},
         "validation_worker_peak_rss_mb": round(run.get("children_peak_rss_mb", 0.0), 1),
         "validation_workers_peak_rss_mb": round(run.get("children_total_peak_rss_mb", 0.0), 1),
@@ -380,12 +387,15 @@ def markdown(results: dict) -> str:
                     lines.append(f"| &nbsp;&nbsp;↳ _{label}_ | " + " | ".join(
                         f"_{c:.2f}_" if c is not None else "—" for c in cells) + " |")
     lines += ["| **total** | " + " | ".join(f"**{r['run_seconds']:.2f}**" for r in sizes) + " |", "",
-              "## Resident memory after each step (MB)", "", head, sep]
+              "## Resident memory of the run process per step (MB): peak during the step / after it", "",
+              head, sep]
     for step, label in STAGES:
-        cells = [r.get("rss_after_step_mb", {}).get(step) for r in sizes]
-        if any(c is not None for c in cells):
-            lines.append(f"| {label} | " + " | ".join(f"{c:,.0f}".replace(",", " ") if c is not None else "—"
-                                                     for c in cells) + " |")
+        peaks = [r.get("rss_peak_in_step_mb", {}).get(step) for r in sizes]
+        after = [r.get("rss_after_step_mb", {}).get(step) for r in sizes]
+        if any(c is not None for c in after):
+            lines.append(f"| {label} | " + " | ".join(
+                (_mb(p) if p is not None else "—") + " / " + (_mb(a) if a is not None else "—")
+                for p, a in zip(peaks, after)) + " |")
     lines += ["", "## Floor (same files)", "", head, sep]
     parts = []
     for r in sizes:
