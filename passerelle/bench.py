@@ -1,10 +1,13 @@
 """Benchmark of the daily run against the floor of the hardware.
 
-    python -m passerelle.bench [--sizes 10000,100000] [--full] [--seed 42]
+    python -m passerelle.bench [--sizes 10000,100000] [--full] [--seed 42] [--repeat N]
     BENCH_FULL=1 make bench            # adds the 1M-session size
 
 For each size N: a synthetic inbox (``passerelle.synth``, cached under ``bench/work/``), then,
-each in its own fresh subprocess so that the numbers are clean:
+each in its own fresh subprocess so that the numbers are clean, and ``--repeat`` times
+alternated (3 up to 100k sessions, once at 1M): the machine is shared with other work, and a
+single measurement of either can be off by half; the fastest run and the fastest floor are
+kept (a floor measured slow would flatter the ratio), every measurement is listed:
 
 1. **run**: the real path, ``passerelle.cli.run_daily`` executing the Dagster ``daily_job`` in
    process on an empty output folder and store; seconds per step come from the Dagster step
@@ -43,6 +46,7 @@ WORK = BENCH / "work"
 RUN_DATE = date(2026, 11, 19)
 DEFAULT_SIZES = (10_000, 100_000)
 FULL_SIZE = 1_000_000
+DEFAULT_REPEAT = 3  # measurements per size up to 100k sessions (1M: once, 12 minutes)
 TARGETS = {100_000: 3.0, 1_000_000: 2.0}  # run / floor
 RSS_TARGET_MB = {1_000_000: 4096}
 FLOOR_WHOLE_TREE_MAX_BYTES = 256 * 1024 * 1024
@@ -299,18 +303,27 @@ def stage_table(run: dict) -> dict[str, float]:
     return out
 
 
-def bench_size(n: int, seed: int) -> dict:
+def bench_size(n: int, seed: int, repeat: int = 1) -> dict:
+    """Run and floor of ``n`` sessions, ``repeat`` times each, alternated (run, floor, run,
+    floor...): the machine is shared, so the fastest of each is kept, the others reported."""
     inbox, synth_secs = ensure_inbox(n, seed)
     print(f"[bench] {n} sessions: inbox {inbox} ({'written in %.1f s' % synth_secs if synth_secs else 'cached'})",
           flush=True)
     out = WORK / f"out-{n}"
-    shutil.rmtree(out, ignore_errors=True)
-    t = time.perf_counter()
-    run = _child(["_run", "--inbox", str(inbox), "--out", str(out)])
-    print(f"[bench] {n}: run {run['wall']:.1f} s (process {time.perf_counter() - t:.1f} s), "
-          f"peak RSS {run['peak_rss_mb']:.0f} MB, success={run['success']}", flush=True)
-    floor = _child(["_floor", "--inbox", str(inbox), "--day", str(out / RUN_DATE.isoformat())])
-    print(f"[bench] {n}: floor {floor['total']:.1f} s -> ratio {run['wall'] / floor['total']:.2f}", flush=True)
+    runs, floors = [], []
+    for attempt in range(1, repeat + 1):
+        shutil.rmtree(out, ignore_errors=True)
+        t = time.perf_counter()
+        one = _child(["_run", "--inbox", str(inbox), "--out", str(out)])
+        print(f"[bench] {n} #{attempt}: run {one['wall']:.1f} s (process {time.perf_counter() - t:.1f} s), "
+              f"peak RSS {one['peak_rss_mb']:.0f} MB, success={one['success']}", flush=True)
+        floors.append(_child(["_floor", "--inbox", str(inbox), "--day", str(out / RUN_DATE.isoformat())]))
+        runs.append(one)
+        print(f"[bench] {n} #{attempt}: floor {floors[-1]['total']:.1f} s", flush=True)
+    run = min(runs, key=lambda r: (not r["success"], r["wall"]))
+    floor = min(floors, key=lambda f: f["total"])
+    print(f"[bench] {n}: best run {run['wall']:.1f} s / best floor {floor['total']:.1f} s -> ratio "
+          f"{run['wall'] / floor['total']:.2f}", flush=True)
     inputs = {p.name: p.stat().st_size for p in sorted(inbox.iterdir()) if p.suffix in (".xml", ".csv", ".xlsx")}
     return {
         "sessions": n, "seed": seed, "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -330,6 +343,8 @@ def bench_size(n: int, seed: int) -> dict:
         "floor_peak_rss_mb": round(floor["peak_rss_mb"], 1),
         "feeds_bytes": run["feeds"], "inputs_bytes": inputs,
         "sessions_summary": run["sessions"], "findings": run["findings"],
+        "all_run_seconds": [round(r["wall"], 1) for r in runs], "all_floor_seconds": [round(f["total"], 1) for f in floors],
+        "success_all": all(r["success"] for r in runs),
     }
 
 
@@ -357,8 +372,8 @@ def markdown(results: dict) -> str:
         "## Summary",
         "",
         head, sep,
-        "| run (s) | " + " | ".join(f"{r['run_seconds']:.1f}" for r in sizes) + " |",
-        "| floor (s) | " + " | ".join(f"{r['floor_seconds']:.1f}" for r in sizes) + " |",
+        "| run (s), fastest of the runs | " + " | ".join(f"{r['run_seconds']:.1f}" for r in sizes) + " |",
+        "| floor (s), fastest of the floors | " + " | ".join(f"{r['floor_seconds']:.1f}" for r in sizes) + " |",
         "| **run / floor** | " + " | ".join(
             f"**{r['ratio']:.2f}**" + (f" (target ≤ {r['target_ratio']:g})" if r.get("target_ratio") else "")
             for r in sizes) + " |",
@@ -368,6 +383,9 @@ def markdown(results: dict) -> str:
         "| &nbsp;&nbsp;↳ run process alone (MB) | " + " | ".join(_mb(r["peak_rss_mb"]) for r in sizes) + " |",
         "| &nbsp;&nbsp;↳ validation workers together (MB) | " + " | ".join(
             _mb(r.get("validation_workers_peak_rss_mb", r.get("validation_worker_peak_rss_mb", 0))) for r in sizes) + " |",
+        "| every measurement: runs / floors (s) | " + " | ".join(
+            ", ".join(f"{v:.1f}" for v in r.get("all_run_seconds", [r["run_seconds"]])) + " / "
+            + ", ".join(f"{v:.1f}" for v in r.get("all_floor_seconds", [r["floor_seconds"]])) for r in sizes) + " |",
         "| measured | " + " | ".join(r["measured_at"][:16].replace("T", " ") for r in sizes) + " |",
         "",
         "## Seconds per stage (run)",
@@ -418,7 +436,8 @@ def markdown(results: dict) -> str:
             allf = {_generic(k): v for k, v in {**r["inputs_bytes"], **r["feeds_bytes"]}.items()}
             cells.append(_fmt_mb(allf[g]) if g in allf else "—")
         lines.append(f"| {g} | " + " | ".join(cells) + " |")
-    lines += ["", "Reproduce: `make bench` (10k and 100k sessions), `BENCH_FULL=1 make bench` (adds 1M).", ""]
+    lines += ["", "Reproduce: `make bench` (10k and 100k sessions, 3 measurements each), `BENCH_FULL=1 make bench` "
+              "(adds 1M, measured once; `BENCH_REPEAT=N` to repeat).", ""]
     return "\n".join(lines)
 
 
@@ -434,6 +453,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", default=",".join(str(s) for s in DEFAULT_SIZES))
     p.add_argument("--full", action="store_true", help=f"add {FULL_SIZE} sessions (also BENCH_FULL=1)")
     p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--repeat", type=int, default=None,
+                   help="measurements of run and floor per size, alternated, the fastest kept (also BENCH_REPEAT; "
+                        f"default {DEFAULT_REPEAT} up to 100k sessions, 1 above)")
     p.add_argument("--inbox", type=Path)
     p.add_argument("--out", type=Path)
     p.add_argument("--day", type=Path)
@@ -454,9 +476,10 @@ def main(argv: list[str] | None = None) -> int:
                           "system": f"{platform.system()} {platform.machine()}"}
     failed = False
     for n in sizes:
-        r = bench_size(n, args.seed)
+        repeat = args.repeat or int(os.environ.get("BENCH_REPEAT", "0") or 0) or (DEFAULT_REPEAT if n <= 100_000 else 1)
+        r = bench_size(n, args.seed, repeat)
         results["sizes"][str(n)] = r
-        failed |= not r["success"]
+        failed |= not r["success_all"]
         path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         (BENCH / "results.md").write_text(markdown(results), encoding="utf-8")
     print((BENCH / "results.md").read_text(encoding="utf-8"))
