@@ -348,6 +348,19 @@ def bench_size(n: int, seed: int, repeat: int = 1) -> dict:
     }
 
 
+def whole_rss_mb(r: dict) -> float:
+    """Peak resident size of the run process and its validation workers together."""
+    return r.get("whole_peak_rss_mb", r["peak_rss_mb"])
+
+
+def _verdict(value: float | None, target: float | None, op: str) -> str:
+    """`` (target ≤ 3: met)`` or `` (target ≤ 3: NOT met)``; empty without a target."""
+    if not target:
+        return ""
+    met = value is not None and (value <= target if op == "≤" else value < target)
+    return f" (target {op} {target:g}: {'met' if met else 'NOT met'})"
+
+
 def _mb(value: float) -> str:
     return f"{value:,.0f}".replace(",", " ")
 
@@ -375,11 +388,9 @@ def markdown(results: dict) -> str:
         "| run (s), fastest of the runs | " + " | ".join(f"{r['run_seconds']:.1f}" for r in sizes) + " |",
         "| floor (s), fastest of the floors | " + " | ".join(f"{r['floor_seconds']:.1f}" for r in sizes) + " |",
         "| **run / floor** | " + " | ".join(
-            f"**{r['ratio']:.2f}**" + (f" (target ≤ {r['target_ratio']:g})" if r.get("target_ratio") else "")
-            for r in sizes) + " |",
+            f"**{r['ratio']:.2f}**" + _verdict(r["ratio"], r.get("target_ratio"), "≤") for r in sizes) + " |",
         "| peak RSS, run process + validation workers (MB) | " + " | ".join(
-            _mb(r.get("whole_peak_rss_mb", r["peak_rss_mb"])) + (f" (target < {r['target_rss_mb']})"
-                                                                 if r.get("target_rss_mb") else "") for r in sizes) + " |",
+            _mb(whole_rss_mb(r)) + _verdict(whole_rss_mb(r), r.get("target_rss_mb"), "<") for r in sizes) + " |",
         "| &nbsp;&nbsp;↳ run process alone (MB) | " + " | ".join(_mb(r["peak_rss_mb"]) for r in sizes) + " |",
         "| &nbsp;&nbsp;↳ validation workers together (MB) | " + " | ".join(
             _mb(r.get("validation_workers_peak_rss_mb", r.get("validation_worker_peak_rss_mb", 0))) for r in sizes) + " |",
