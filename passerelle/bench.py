@@ -348,6 +348,21 @@ def bench_size(n: int, seed: int, repeat: int = 1) -> dict:
     }
 
 
+def repeats(n: int, asked: int | None = None, env: str = "") -> int:
+    """Measurements of run and floor for ``n`` sessions: ``--repeat``, else ``BENCH_REPEAT``,
+    else 3 up to 100k sessions and 1 above. Anything but a whole number >= 1 is refused."""
+    value = asked if asked is not None else (env.strip() or None)
+    if value is None:
+        return DEFAULT_REPEAT if n <= 100_000 else 1
+    try:
+        count = int(value)
+    except ValueError:
+        raise SystemExit(f"bench: BENCH_REPEAT must be a whole number >= 1, got {value!r}") from None
+    if count < 1:
+        raise SystemExit(f"bench: the number of measurements must be >= 1, got {count}")
+    return count
+
+
 def whole_rss_mb(r: dict) -> float:
     """Peak resident size of the run process and its validation workers together."""
     return r.get("whole_peak_rss_mb", r["peak_rss_mb"])
@@ -487,8 +502,7 @@ def main(argv: list[str] | None = None) -> int:
                           "system": f"{platform.system()} {platform.machine()}"}
     failed = False
     for n in sizes:
-        repeat = args.repeat or int(os.environ.get("BENCH_REPEAT", "0") or 0) or (DEFAULT_REPEAT if n <= 100_000 else 1)
-        r = bench_size(n, args.seed, repeat)
+        r = bench_size(n, args.seed, repeats(n, args.repeat, os.environ.get("BENCH_REPEAT", "")))
         results["sizes"][str(n)] = r
         failed |= not r["success_all"]
         path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

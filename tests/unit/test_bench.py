@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from passerelle.bench import STAGES, TARGETS, RSS_TARGET_MB, markdown
 
 
@@ -51,3 +53,14 @@ def test_memory_target_met_below_the_limit():
     rows = _summary(markdown(results))
     assert rows["**run / floor**"] == ["**1.60** (target ≤ 2: met)"]
     assert rows["peak RSS, run process + validation workers (MB)"] == ["3 130 (target < 4096: met)"]
+
+
+def test_measurements_per_size_default_override_and_refusal():
+    from passerelle.bench import repeats
+
+    assert repeats(10_000) == 3 and repeats(100_000) == 3 and repeats(1_000_000) == 1
+    assert repeats(1_000_000, env="2") == 2
+    assert repeats(10_000, asked=1, env="5") == 1  # the flag wins over the environment
+    for bad in ({"asked": 0}, {"asked": -2}, {"env": "abc"}, {"env": "0"}):
+        with pytest.raises(SystemExit, match="bench"):
+            repeats(10_000, **bad)
