@@ -1,0 +1,69 @@
+"""out_delivery: the daily job's last step, after the publication: each consumer gets its files.
+
+Runs only when a delivery configuration is given (``PASSERELLE_DELIVERIES``, ``passerelle run
+--deliveries``); without one it materialises nothing. A delivery that still fails after its
+retries does not fail the run (the day is published, the next run sends what is missing): it
+fails the non-blocking check ``delivered`` and sends an alert naming the consumer, the file and
+the error (``passerelle.delivery.deliver``).
+"""
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetIn,
+    MetadataValue,
+    Output,
+    asset,
+)
+
+from assets.ingest import partition_date
+from pipelines.partitions import daily_partitions
+from pipelines.resources import DeliveriesResource, OutboxResource, StoreResource
+
+
+@asset(
+    partitions_def=daily_partitions,
+    group_name="out",
+    ins={"publication": AssetIn("out_publication")},
+    output_required=False,
+    check_specs=[AssetCheckSpec("delivered", asset="out_delivery",
+                                description="Every file of the day reached its consumers (deliveries.yaml)")],
+    description="Send each consumer its files of the day (sftp:// or file://), every attempt on record",
+)
+def out_delivery(context: AssetExecutionContext, outbox: OutboxResource, store: StoreResource,
+                 deliveries: DeliveriesResource, publication: dict):
+    from passerelle.alerts import send_alert
+    from passerelle.delivery import DeliveryConfigError, deliver
+
+    if not deliveries.configured():
+        context.log.info("Aucune configuration de livraison (PASSERELLE_DELIVERIES) : rien n'est envoyé.")
+        return
+    d = partition_date(context)
+    try:
+        config = deliveries.load()
+    except DeliveryConfigError as exc:
+        result = send_alert(outbox.root(), f"Passerelle : livraisons du {d:%d/%m/%Y} non faites, configuration "
+                            "inutilisable", f"{exc}\n\nRien n'a été envoyé. Corrigez la configuration, puis lancez "
+                            f"passerelle deliver --date {d.isoformat()}.",
+                            extra={"kind": "delivery_config", "date": d.isoformat(), "run_id": context.run_id})
+        yield Output({"error": str(exc)}, metadata={"error": str(exc), "alert": str(result.path)})
+        yield AssetCheckResult(check_name="delivered", passed=False, severity=AssetCheckSeverity.ERROR,
+                               metadata={"error": str(exc)})
+        return
+    st = store.open()
+    try:
+        run = deliver(config, st, outbox.root(), d, batch_id=context.run_id)
+    finally:
+        st.dispose()
+    failed = [f"{i.consumer} : {i.file} — {i.error}" for i in run.failed]
+    table = "\n".join(f"| {i.consumer} | {i.file} | {i.status} | {i.attempts} | {i.error or ''} |" for i in run.items)
+    yield Output(
+        {"batch_id": run.batch_id, "counts": run.counts(), "failed": failed, "alerts": run.alerts},
+        metadata={**run.counts(), "config": config.source,
+                  "deliveries": MetadataValue.md("| partenaire | fichier | résultat | essais | erreur |\n"
+                                                 "|---|---|---|---|---|\n" + table)},
+    )
+    yield AssetCheckResult(check_name="delivered", passed=run.ok, severity=AssetCheckSeverity.ERROR,
+                           metadata={"failed": MetadataValue.md("\n".join(f"- {f}" for f in failed) or "aucun")})
