@@ -4,18 +4,19 @@ Runs only when a delivery configuration is given (``PASSERELLE_DELIVERIES``, ``p
 --deliveries``); without one it materialises nothing. A delivery that still fails after its
 retries does not fail the run (the day is published, the next run sends what is missing): it
 fails the non-blocking check ``delivered`` and sends an alert naming the consumer, the file and
-the error (``passerelle.delivery.deliver``).
+the error (``passerelle.delivery.deliver``). The check is a step of its own that reads the
+asset's value, so that Dagster skips it with the asset when no delivery is configured.
 """
 
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetIn,
     MetadataValue,
     Output,
     asset,
+    asset_check,
 )
 
 from assets.ingest import partition_date
@@ -28,8 +29,6 @@ from pipelines.resources import DeliveriesResource, OutboxResource, StoreResourc
     group_name="out",
     ins={"publication": AssetIn("out_publication")},
     output_required=False,
-    check_specs=[AssetCheckSpec("delivered", asset="out_delivery",
-                                description="Every file of the day reached its consumers (deliveries.yaml)")],
     description="Send each consumer its files of the day (sftp:// or file://), every attempt on record",
 )
 def out_delivery(context: AssetExecutionContext, outbox: OutboxResource, store: StoreResource,
@@ -48,9 +47,7 @@ def out_delivery(context: AssetExecutionContext, outbox: OutboxResource, store: 
                             "inutilisable", f"{exc}\n\nRien n'a été envoyé. Corrigez la configuration, puis lancez "
                             f"passerelle deliver --date {d.isoformat()}.",
                             extra={"kind": "delivery_config", "date": d.isoformat(), "run_id": context.run_id})
-        yield Output({"error": str(exc)}, metadata={"error": str(exc), "alert": str(result.path)})
-        yield AssetCheckResult(check_name="delivered", passed=False, severity=AssetCheckSeverity.ERROR,
-                               metadata={"error": str(exc)})
+        yield Output({"error": str(exc), "failed": []}, metadata={"error": str(exc), "alert": str(result.path)})
         return
     st = store.open()
     try:
@@ -65,5 +62,11 @@ def out_delivery(context: AssetExecutionContext, outbox: OutboxResource, store: 
                   "deliveries": MetadataValue.md("| partenaire | fichier | résultat | essais | erreur |\n"
                                                  "|---|---|---|---|---|\n" + table)},
     )
-    yield AssetCheckResult(check_name="delivered", passed=run.ok, severity=AssetCheckSeverity.ERROR,
-                           metadata={"failed": MetadataValue.md("\n".join(f"- {f}" for f in failed) or "aucun")})
+
+
+@asset_check(asset=out_delivery, name="delivered", blocking=False, partitions_def=daily_partitions,
+             description="Every file of the day reached its consumers (deliveries.yaml), retries included")
+def delivered(out_delivery: dict) -> AssetCheckResult:
+    problems = ([out_delivery["error"]] if out_delivery.get("error") else []) + list(out_delivery.get("failed", []))
+    return AssetCheckResult(passed=not problems, severity=AssetCheckSeverity.ERROR,
+                            metadata={"failed": MetadataValue.md("\n".join(f"- {f}" for f in problems) or "aucun")})

@@ -23,7 +23,7 @@ import os
 from dagster import Definitions, EnvVar, FilesystemIOManager, in_process_executor
 
 from assets.canonical import core_tables
-from assets.deliver import out_delivery
+from assets.deliver import delivered, out_delivery
 from assets.ingest import raw_assets, raw_checks
 from assets.publish import out_feeds, out_publication, out_quality_report
 from assets.quality import core_findings, core_previous_publication, core_publishable, gx_contract
@@ -34,7 +34,7 @@ from pipelines.sensors import complete_extracts_sensor, run_failure_alert
 
 ASSETS = [*raw_assets, core_tables, core_previous_publication, core_findings, core_publishable,
           out_feeds, out_quality_report, out_publication, out_delivery]
-CHECKS = [*raw_checks, gx_contract]
+CHECKS = [*raw_checks, gx_contract, delivered]
 
 
 def resources_for(inbox: str, out: str, db: str = "", lock_wait_seconds: float = 0, deliveries: str = "") -> dict:

@@ -67,6 +67,7 @@ class Item:
     when: datetime | None = None  # delivered at (or first delivered at, for ``already``)
     forced: bool = False
     catch_up: bool = False  # a file of an earlier date, still undelivered
+    errors: list[str] = field(default_factory=list)  # the error of each failed attempt of this batch
 
     @property
     def name(self) -> str:
@@ -205,6 +206,7 @@ def _send(consumer: Consumer, items: list[Item], deliveries: DeliveryLog, out_di
                 except DeliveryFailure as failure:
                     deliveries.finish(attempt_id, FAILED, failure.message)
                     item.status, item.error = FAILED, failure.message
+                    item.errors.append(failure.message)
                     log.info("delivery of %s to %s failed (attempt %d/%d): %s", item.file, consumer.name,
                                 attempt, consumer.attempts, failure.message)
                     if session is not None:

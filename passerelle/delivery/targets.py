@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import logging
 import os
 import posixpath
 import socket
@@ -33,6 +34,9 @@ from pathlib import Path
 from passerelle.delivery.config import Consumer
 
 CHUNK = 1 << 20
+# paramiko logs each failed connection with a traceback at ERROR; our own message says it in
+# French. No output unless the application configured logging (then it is still propagated).
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 SFTP_CHUNK = 32 * 1024  # paramiko sends at most 32 KiB per SFTP write request
 
 
@@ -267,6 +271,9 @@ class SftpSession:
         if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
             return DeliveryFailure(f"connexion impossible à {server} (connexion refusée : serveur arrêté ou port "
                                    "fermé).", connection=True)
+        if isinstance(exc, paramiko.SSHException) and "banner" in str(exc).lower():
+            return DeliveryFailure(f"le serveur {server} a fermé la connexion sans répondre (service SSH arrêté ou "
+                                   f"surchargé : {_plain(exc)}).", connection=True)
         if isinstance(exc, socket.gaierror):
             return DeliveryFailure(f"nom d'hôte {self.consumer.target.host} inconnu ({exc.strerror}).", connection=True)
         return DeliveryFailure(f"connexion impossible à {server} : {_plain(exc)}.", connection=True)
@@ -304,6 +311,8 @@ class SftpSession:
                 while chunk := src.read(SFTP_CHUNK):
                     digest.update(chunk)
                     remote.write(chunk)
+                remote.flush()
+                _write_acknowledgements(remote)
             got = digest.hexdigest()
             if got != sha256:
                 self._remove_quietly(tmp)
@@ -311,7 +320,8 @@ class SftpSession:
             actual = self.sftp.stat(tmp).st_size
             if actual != size:
                 self._remove_quietly(tmp)
-                raise DeliveryFailure(f"taille du fichier reçu par {self.server} : {actual} octets au lieu de {size}.")
+                raise DeliveryFailure(f"le serveur {self.server} n'a gardé que {actual} octets sur {size} (disque "
+                                      "plein, quota atteint ou écriture interrompue).")
             if self.consumer.verify == "sha256":
                 with self.sftp.open(tmp, "rb") as back_fh:
                     back_fh.prefetch(size)
@@ -355,6 +365,23 @@ class SftpSession:
             self.client.close()
         except Exception:  # noqa: BLE001
             pass
+
+
+def _write_acknowledgements(remote) -> None:
+    """Wait for the server's answer to every pipelined write still unanswered, raising the first
+    refusal (``IOError``: « Failure » for a full disk, EACCES…).
+
+    paramiko pipelines writes without reading their answers (it only reads them when more than
+    100 are pending), and a refusal among the last ones is dropped silently: a full disk would
+    only show as a short file. ``SFTPFile._reqs`` / ``SFTPClient._read_response`` are how its own
+    ``_write`` reads them; without them (another paramiko), the size check still refuses a short
+    file."""
+    pending = getattr(remote, "_reqs", None)
+    read = getattr(remote.sftp, "_read_response", None)
+    if pending is None or read is None:
+        return
+    while pending:
+        read(pending.popleft())
 
 
 def _plain(exc: BaseException) -> str:
