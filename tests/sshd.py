@@ -65,15 +65,21 @@ def unavailable() -> str | None:
     return None
 
 
+def _unshare() -> list[str]:
+    """A private mount namespace; for a user without privileges, inside a user namespace where it
+    is root (when the kernel allows unprivileged user namespaces)."""
+    extra = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
+    return ["unshare", *extra, "--mount", "--propagation", "private", "--"]
+
+
 def can_mount_tmpfs() -> str | None:
     """Why a private tmpfs (a small full disk) cannot be mounted here, or None."""
     if shutil.which("unshare") is None:
         return "unshare (util-linux) not found"
     probe = tempfile.mkdtemp(prefix="passerelle-tmpfs-probe-")
     try:
-        done = subprocess.run(
-            ["unshare", "--mount", "--propagation", "private", "--", "mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs",
-             probe], capture_output=True, text=True, timeout=30)
+        done = subprocess.run([*_unshare(), "mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", probe],
+                              capture_output=True, text=True, timeout=30)
     finally:
         os.rmdir(probe)
     if done.returncode != 0:
@@ -85,8 +91,8 @@ def small_tmpfs(folder: Path, size: str, owner: int | None = None) -> list[str]:
     """A command prefix that runs the rest of the command line with a ``size`` tmpfs mounted on
     ``folder`` (in a private mount namespace: nothing is left mounted when it ends)."""
     opts = f"size={size},mode=0755" + (f",uid={owner}" if owner is not None else "")
-    return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
-            'mount -t tmpfs -o "$1" tmpfs "$2" && shift 2 && exec "$@"', "sh", opts, str(folder)]
+    return [*_unshare(), "sh", "-c", 'mount -t tmpfs -o "$1" tmpfs "$2" && shift 2 && exec "$@"', "sh", opts,
+            str(folder)]
 
 
 def _keygen(path: Path, comment: str) -> str:
