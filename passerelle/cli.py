@@ -249,7 +249,7 @@ def _delivery_lines(out: Path, db: str, run_id: str, run_date: date, config_path
 
     store = open_store(db or default_store_url(out))
     try:
-        run = summarize(load_config(config_path), store, run_date, run_id)
+        run = summarize(load_config(config_path), store, out, run_date, run_id)
     finally:
         store.dispose()
     return [f"  livraisons : {_delivery_counts(run)}", *summary_lines(run)]

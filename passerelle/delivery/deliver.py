@@ -252,10 +252,11 @@ def _alert(out_dir: Path, run: DeliveryRun, config: DeliveryConfig) -> list[str]
     return paths
 
 
-def summarize(config: DeliveryConfig, store, run_date: date, batch_id: str) -> DeliveryRun:
+def summarize(config: DeliveryConfig, store, out_dir: str | Path, run_date: date, batch_id: str) -> DeliveryRun:
     """What the deliveries of run (or ``deliver``) ``batch_id`` did for ``run_date``, from the log:
     one item per file (its last attempt), plus the files of that date it did not send because they
-    were already delivered. In configuration order, a consumer's earlier files first."""
+    were already delivered or not published. In configuration order, a consumer's earlier files
+    first."""
     deliveries = DeliveryLog(store)
     done: dict[tuple, Item] = {}
     for r in deliveries.of_batch(batch_id):
@@ -269,11 +270,17 @@ def summarize(config: DeliveryConfig, store, run_date: date, batch_id: str) -> D
         item.attempts = max(item.attempts, r["attempt"])
         done[key] = item
     published = {p["file"]: p for p in store.publications(run_date)}
+    withheld = withheld_reasons(Path(out_dir), run_date)
     run = DeliveryRun(run_date, batch_id)
     for consumer in config.consumers:
         mine = sorted((i for k, i in done.items() if k[0] == consumer.name), key=lambda i: i.run_date)
         for rel in consumer.files(run_date):
-            if (consumer.name, run_date, rel) in done or rel not in published:
+            if (consumer.name, run_date, rel) in done:
+                continue
+            if rel not in published:
+                reason = withheld.get(rel) or f"aucune publication de ce flux pour le {run_date:%d/%m/%Y}"
+                mine.append(Item(consumer.name, consumer.target.url, run_date, rel, status=WITHHELD,
+                                 error=f"non publié : {reason}"))
                 continue
             first = deliveries.delivered(consumer.name, rel, published[rel]["sha256"])
             if first is not None:

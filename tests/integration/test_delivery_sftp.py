@@ -130,7 +130,7 @@ def test_server_going_away_mid_upload_then_delivered_by_the_next_run(published, 
     proxy = ThrottledProxy(server.port, rate=48 * 1024)  # ~100 KB feeds: about two seconds each
     try:
         server.write_known_hosts(proxy.port)
-        config = _config(tmp_path, server, url=server.url(port=proxy.port), attempts=2)
+        config = _config(tmp_path, server, url=server.url(port=proxy.port), attempts=3, backoff_seconds=0.05)
         part = server.depot / ".lheo-2026-11-19.xml.part"
         killed = threading.Event()
 
@@ -145,14 +145,22 @@ def test_server_going_away_mid_upload_then_delivered_by_the_next_run(published, 
 
         watcher = threading.Thread(target=kill_when_uploading)
         watcher.start()
-        run = _deliver(config, published, DAY1)
+        waits: list[float] = []
+
+        def sleep(seconds: float) -> None:
+            waits.append(seconds)
+            time.sleep(seconds)
+
+        run = _deliver(config, published, DAY1, sleep=sleep)
         watcher.join()
         assert killed.is_set()
         full, delta = run.items
-        assert full.status == FAILED and full.attempts == 2
+        assert full.status == FAILED and full.attempts == 3
+        assert waits == [0.05, 0.1], "retried with a doubling backoff"
         assert delta.status == NOT_ATTEMPTED
         rows = _log(published)
-        assert [(r["attempt"], r["outcome"]) for r in rows] == [(1, "failed"), (2, "failed"), (0, "failed")]
+        assert [(r["attempt"], r["outcome"]) for r in rows] == [(1, "failed"), (2, "failed"), (3, "failed"),
+                                                                (0, "failed")]
         assert "perdue pendant l'envoi" in rows[0]["error"]
         assert "a fermé la connexion sans répondre" in rows[1]["error"]  # the server is gone
         local = published / DAY1.isoformat() / full.file
