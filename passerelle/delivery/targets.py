@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from passerelle.delivery.config import Consumer
+from passerelle.feeds.publish import fsync_path
 
 CHUNK = 1 << 20
 # paramiko logs each failed connection with a traceback at ERROR; our own message says it in
@@ -131,7 +132,7 @@ class FileSession:
                     raise DeliveryFailure(f"le fichier relu dans {where} n'a pas le sha256 envoyé ({back[:12]}… au "
                                           f"lieu de {sha256[:12]}…).")
             os.replace(tmp, final)
-            _fsync_dir(self.folder)
+            fsync_path(self.folder)
         except DeliveryFailure:
             _remove_quietly(tmp)
             raise
@@ -151,14 +152,6 @@ def _sha256_of(fh) -> str:
         while chunk := fh.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _remove_quietly(path: Path) -> None:

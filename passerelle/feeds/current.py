@@ -27,6 +27,8 @@ import shutil
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+from passerelle.feeds.publish import fsync_path
+
 CURRENT_DIR = "current"
 MANIFEST = "manifest.json"
 
@@ -51,19 +53,7 @@ def _link_or_copy(src: Path, tmp: Path) -> None:
         if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP):
             raise
         shutil.copyfile(src, tmp)
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_path(tmp)
 
 
 def switch_current(out_dir: str | Path, run_date: date, run_id: str, feeds: list[dict]) -> list[str]:
@@ -89,7 +79,7 @@ def switch_current(out_dir: str | Path, run_date: date, run_id: str, feeds: list
         tmp.unlink(missing_ok=True)
         _link_or_copy(out_dir / run_date.isoformat() / feed["file"], tmp)
         os.replace(tmp, target)
-        _fsync_dir(target.parent)
+        fsync_path(target.parent)
         entries[feed["name"]] = {"feed": feed["name"], "file": rel, "date": run_date.isoformat(),
                                  "source": f"{run_date.isoformat()}/{feed['file']}", "sha256": feed["sha256"],
                                  "records": feed["records"], "run_id": run_id}
@@ -101,7 +91,7 @@ def switch_current(out_dir: str | Path, run_date: date, run_id: str, feeds: list
         tmp = root / f".{MANIFEST}.{tag}.tmp"
         tmp.write_text(json.dumps(body, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, root / MANIFEST)
-        _fsync_dir(root)
+        fsync_path(root)
     return switched
 
 
