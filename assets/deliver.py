@@ -52,6 +52,16 @@ def out_delivery(context: AssetExecutionContext, outbox: OutboxResource, store: 
     st = store.open()
     try:
         run = deliver(config, st, outbox.root(), d, batch_id=context.run_id)
+    except Exception as exc:  # noqa: BLE001 - the day is published: say the deliveries stopped, do not fail the run
+        context.log.exception("deliveries interrupted")
+        result = send_alert(outbox.root(), f"Passerelle : livraisons du {d:%d/%m/%Y} interrompues",
+                            f"Les livraisons se sont arrêtées sur une erreur inattendue : {exc}\n\nLa publication du "
+                            f"jour est faite. Ce qui n'a pas été livré le sera par le prochain run, ou tout de suite par "
+                            f"passerelle deliver --date {d.isoformat()}.",
+                            extra={"kind": "delivery_failure", "date": d.isoformat(), "run_id": context.run_id})
+        yield Output({"error": f"livraisons interrompues : {exc}", "failed": []},
+                     metadata={"error": str(exc), "alert": str(result.path)})
+        return
     finally:
         st.dispose()
     failed = [f"{i.consumer} : {i.file} — {i.error}" for i in run.failed]

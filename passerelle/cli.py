@@ -247,11 +247,17 @@ def _delivery_lines(out: Path, db: str, run_id: str, run_date: date, config_path
     from passerelle.delivery.texts import summary_lines
     from passerelle.store import default_store_url, open_store
 
-    store = open_store(db or default_store_url(out))
     try:
-        run = summarize(load_config(config_path), store, out, run_date, run_id)
-    finally:
-        store.dispose()
+        config = load_config(config_path)
+        store = open_store(db or default_store_url(out))
+        try:
+            run = summarize(config, store, out, run_date, run_id)
+        finally:
+            store.dispose()
+    except Exception as exc:  # noqa: BLE001 - the run succeeded; its summary must still print
+        return [f"  livraisons : résultat illisible ({exc})"]
+    if not run.items:
+        return ["  livraisons : aucune (voir l'alerte sous alerts/ : configuration ou livraison interrompue)"]
     return [f"  livraisons : {_delivery_counts(run)}", *summary_lines(run)]
 
 
@@ -316,6 +322,7 @@ def cmd_deliver(args) -> int:
     from passerelle.delivery.texts import summary_lines
     from passerelle.runlock import RunLockedError, run_lock
     from passerelle.store import StoreError, default_store_url, open_store
+    from passerelle.store.db import DEFAULT_DB_FILE
 
     try:
         config = load_config(args.config)
@@ -326,6 +333,10 @@ def cmd_deliver(args) -> int:
         return EXIT_USAGE
     day = args.date
     batch_id = f"deliver-{_uuid.uuid4()}"
+    if not args.db and not (args.out / DEFAULT_DB_FILE).is_file():
+        print(f"passerelle: pas de base {args.out / DEFAULT_DB_FILE} : --out n'est pas le dossier de sortie des runs "
+              "(ou donnez --db).", file=sys.stderr)
+        return EXIT_FAILED
     try:
         store = open_store(args.db or default_store_url(args.out))
     except StoreError as exc:

@@ -95,6 +95,9 @@ def test_command_line_mistakes(published, tmp_path):
     assert main(["deliver", "--out", str(published), "--date", DAY1.isoformat(), "--config", str(config),
                  "--to", "inconnu"]) == 2
     assert main(["deliver", "--out", str(published), "--date", "2026-11-01", "--config", str(config)]) == 1
+    elsewhere = tmp_path / "pas-la-sortie"
+    assert main(["deliver", "--out", str(elsewhere), "--date", DAY1.isoformat(), "--config", str(config)]) == 1
+    assert not elsewhere.exists(), "no empty store created by a wrong --out"
     bad = tmp_path / "bad.yaml"
     bad.write_text("consumers: {carif: {feeds: [carif/lheo-{date}.xml], target: 'file:///tmp/'}}\n", encoding="utf-8")
     assert main(["deliver", "--out", str(published), "--date", DAY1.isoformat(), "--config", str(bad)]) == 2
