@@ -62,18 +62,18 @@ def temporary_name(name: str) -> str:
     return f".{name}.part"
 
 
-def _os_error_text(exc: OSError, where: str) -> tuple[str, bool]:
+def _os_error_text(exc: OSError, folder: Path) -> tuple[str, bool]:
     """French text of a local file error and whether it is permanent."""
     code = exc.errno
     if code in (errno.ENOSPC, errno.EDQUOT):
-        return f"plus de place sur le disque de {where} ({os.strerror(code)})", False
+        return f"plus de place sur le disque du dossier {folder} ({os.strerror(code)})", False
     if code in (errno.EACCES, errno.EPERM):
-        return f"écriture refusée dans {where} (droits insuffisants : {os.strerror(code)})", True
+        return f"écriture refusée dans le dossier {folder} (droits insuffisants : {os.strerror(code)})", True
     if code == errno.EROFS:
-        return f"{where} est en lecture seule ({os.strerror(code)})", True
+        return f"le dossier {folder} est en lecture seule ({os.strerror(code)})", True
     if code in (errno.ENOENT, errno.ENOTDIR):
-        return f"{where} n'existe pas ou n'est pas un dossier ({os.strerror(code)})", True
-    return f"erreur d'écriture dans {where} : {exc.strerror or exc}", False
+        return f"le dossier {folder} n'existe pas ou n'est pas un dossier ({os.strerror(code)})", True
+    return f"erreur d'écriture dans le dossier {folder} : {exc.strerror or exc}", False
 
 
 def _changed_since_publication(local: Path, expected: str, got: str) -> DeliveryFailure:
@@ -138,7 +138,7 @@ class FileSession:
             raise
         except OSError as exc:
             _remove_quietly(tmp)
-            text, permanent = _os_error_text(exc, where)
+            text, permanent = _os_error_text(exc, self.folder)
             raise DeliveryFailure(text, permanent=permanent) from exc
         return Sent(size, sha256, str(final))
 
