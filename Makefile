@@ -16,9 +16,13 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+DEMO_SHARE := $(abspath $(OUT))/partage
+
 demo: $(STAMP)
+	@mkdir -p $(DEMO_SHARE)/carif $(DEMO_SHARE)/pole-emploi $(DEMO_SHARE)/mission-locale
 	@for d in $(DEMO_DATES); do \
-	  $(BIN)/passerelle run --inbox data/samples --out $(OUT) --date $$d || exit $$?; \
+	  PASSERELLE_DEMO_SHARE=$(DEMO_SHARE) $(BIN)/passerelle run --inbox data/samples --out $(OUT) --date $$d \
+	    --deliveries deploy/deliveries.demo.yaml || exit $$?; \
 	done
 
 test: $(STAMP)

@@ -23,12 +23,13 @@ from dagster import (
 
 from assets.ingest import RAW_INS, partition_date
 from passerelle.daily import DayContext
+from passerelle.delivery.texts import report_section
 from passerelle.feeds.catalog import FEEDS, FeedResult, produce_feeds
 from passerelle.publication import QualityOutputs, publish_day, write_quality_outputs
 from passerelle.publishable import Publication
 from passerelle.sources.base import ExtractRead
 from pipelines.partitions import daily_partitions
-from pipelines.resources import InboxResource, OutboxResource, StoreResource
+from pipelines.resources import DeliveriesResource, InboxResource, OutboxResource, StoreResource
 
 
 FEED_ASSET_KEYS = {"carif": "out_carif_lheo", "carif_delta": "out_carif_delta",
@@ -104,21 +105,23 @@ FEED_INS = {name: AssetIn(key) for name, key in FEED_ASSET_KEYS.items()}
     description="issues.csv and the self-contained HTML quality report for Carif staff",
 )
 def out_quality_report(
-    context: AssetExecutionContext, outbox: OutboxResource, store: StoreResource,
+    context: AssetExecutionContext, outbox: OutboxResource, store: StoreResource, deliveries: DeliveriesResource,
     pub: Publication, findings: pd.DataFrame, sessions: pd.DataFrame,
     carif: FeedResult, carif_delta: FeedResult, pole_emploi: FeedResult, mission_locale: FeedResult,
     sam: ExtractRead, eos_sessions: ExtractRead, eos_events: ExtractRead, sigma: ExtractRead,
 ) -> QualityOutputs:
     d = partition_date(context)
     staging = outbox.staging(d, context.run_id)
+    feeds = [carif, carif_delta, pole_emploi, mission_locale]
     st = store.open()
     try:
         history = st.run_history(limit=30)
+        section = report_section(st, deliveries.config, d, feeds, outbox.root())
     finally:
         st.dispose()
     q = write_quality_outputs(
-        staging, d, context.run_id, findings, sessions, pub,
-        [carif, carif_delta, pole_emploi, mission_locale], [sam, eos_sessions, eos_events, sigma], history,
+        staging, d, context.run_id, findings, sessions, pub, feeds, [sam, eos_sessions, eos_events, sigma], history,
+        deliveries_section=section,
     )
     context.add_output_metadata({"findings": q.findings_count, "issues_csv": q.issues_path, "report": q.report_path})
     return q

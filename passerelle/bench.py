@@ -65,7 +65,8 @@ STAGES = [
     ("out_feeds", "feeds: 3 LHEO in one pass + CSV, validated by workers meanwhile (step)"),
     ("checks", "asset checks (GX, contracts, guards)"),
     ("out_quality_report", "quality report"),
-    ("out_publication", "publication (store, parquet, manifest)"),
+    ("out_publication", "publication (store, parquet, manifest, current/)"),
+    ("out_delivery", "delivery (none configured in the bench)"),
     ("overhead", "Dagster overhead"),
 ]
 FEED_KEYS = {"out_carif_lheo": "carif", "out_carif_delta": "carif_delta", "out_pole_emploi_lheo": "pole_emploi",

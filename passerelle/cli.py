@@ -1,4 +1,5 @@
-"""Command line: ``passerelle run --inbox DIR --out DIR --date YYYY-MM-DD [--db URL] [--wait S]``.
+"""Command line: ``passerelle run --inbox DIR --out DIR --date YYYY-MM-DD [--db URL] [--wait S]
+[--deliveries FILE]`` and ``passerelle deliver --out DIR --date YYYY-MM-DD --config FILE [--to CONSUMER]``.
 
 ``run`` executes the very Dagster job the schedule runs (``daily_job``), in process, with
 resources pointing at the given folders and database. Exit codes:
@@ -11,6 +12,15 @@ resources pointing at the given folders and database. Exit codes:
 When a run fails, an alert is written under ``<out>/alerts/`` and sent by mail or webhook when
 configured (``passerelle.alerts``), so that a cron-driven ``passerelle run`` alerts like the
 Dagster run-failure sensor does.
+
+``run --deliveries FILE`` (default ``PASSERELLE_DELIVERIES``) ends with the delivery step
+(``out_delivery``); its outcome is in the summary. A delivery that fails does not change the exit
+code of ``run`` (the day is published; the failure is alerted and the next run sends the file).
+``deliver`` sends the files a run published (``passerelle.delivery``). Exit codes:
+  0  every file is delivered (now or before), or withheld that day (not published)
+  1  a file could not be delivered after its retries (alerted), nothing was published for that
+     date, or another run holds the store's run lock
+  2  the command line or the delivery configuration is wrong
 """
 
 from __future__ import annotations
@@ -53,6 +63,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--wait", type=_parse_wait, default=0.0, metavar="SECONDS",
                      help="when another run holds the store's run lock, wait up to SECONDS for it (default 0)")
     run.add_argument("--quiet", action="store_true", help="no progress lines")
+    run.add_argument("--deliveries", default=None, metavar="FILE",
+                     help="deliveries.yaml: send the feeds to their consumers at the end of the run "
+                          "(default: $PASSERELLE_DELIVERIES, none when unset)")
+
+    dl = sub.add_parser("deliver", help="send the files published for one date to their consumers")
+    dl.add_argument("--out", required=True, type=Path, help="output folder of the runs")
+    dl.add_argument("--date", required=True, type=_parse_date, help="date D of the published files, YYYY-MM-DD")
+    dl.add_argument("--config", required=True, type=Path, metavar="FILE", help="deliveries.yaml")
+    dl.add_argument("--to", default=None, metavar="CONSUMER",
+                    help="only this consumer, and send its files of D again even if already delivered")
+    dl.add_argument("--db", default="", help="store URL (default: SQLite file under --out)")
+    dl.add_argument("--wait", type=_parse_wait, default=0.0, metavar="SECONDS",
+                    help="when a run holds the store's run lock, wait up to SECONDS for it (default 0)")
 
     synth = sub.add_parser("synth", help="write a synthetic inbox of N sessions (benchmarks)")
     synth.add_argument("--sessions", required=True, type=int)
@@ -74,11 +97,12 @@ STEP_LABELS = {
     "out_feeds": "flux (écriture, validation XSD)",
     "out_quality_report": "rapport qualité",
     "out_publication": "publication",
+    "out_delivery": "livraison aux partenaires",
 }
 
 
 def run_daily(inbox: Path, out: Path, run_date: date, db: str = "", progress=None, log_level: str = "CRITICAL",
-              lock_wait_seconds: float = 0):
+              lock_wait_seconds: float = 0, deliveries: str = ""):
     """Execute ``daily_job`` for one partition in process. Returns the ExecuteInProcessResult.
 
     Step outputs go through :class:`pipelines.io_managers.SpillingIOManager`: tables are kept
@@ -93,7 +117,7 @@ def run_daily(inbox: Path, out: Path, run_date: date, db: str = "", progress=Non
     out.mkdir(parents=True, exist_ok=True)
     run_id = str(uuid.uuid4())
     spill = out / SPILL_DIR / run_id
-    resources = resources_for(str(inbox), str(out), db, lock_wait_seconds) | {
+    resources = resources_for(str(inbox), str(out), db, lock_wait_seconds, deliveries) | {
         "io_manager": SpillingIOManager(base_dir=str(spill))}
     job = defs.resolve_job_def("daily_job")
     try:
@@ -146,6 +170,7 @@ CHECK_LABELS = {
     "gx_contract": "contrat GX des sessions",
     "valid_against_profile": "validité XSD",
     "dq023_guard": "garde-fou DQ023",
+    "delivered": "livraison complète",
 }
 
 
@@ -165,7 +190,7 @@ def _print_progress(step: str, ok: bool, secs: float) -> None:
     print(f"  {label:<56} {mark:>5} {secs:6.2f} s", file=sys.stderr, flush=True)
 
 
-def _summary(out: Path, run_date: date) -> str:
+def _summary(out: Path, run_date: date, deliveries: list[str] | None = None) -> str:
     import json
 
     manifest = json.loads((out / run_date.isoformat() / "manifest.json").read_text(encoding="utf-8"))
@@ -186,6 +211,8 @@ def _summary(out: Path, run_date: date) -> str:
     day = out / run_date.isoformat()
     lines.append(f"  flux et rapport : {day}")
     lines.append(f"  rapport qualité : {day / 'quality' / 'report.html'}")
+    if deliveries is not None:
+        lines.extend(deliveries)
     return "\n".join(lines)
 
 
@@ -199,15 +226,64 @@ def _alert(out: Path, subject: str, lines: list[str], extra: dict) -> None:
         print(f"  alerte : {error}", file=sys.stderr)
 
 
+def _deliveries_config(path: str | None) -> str:
+    """The delivery configuration of ``run`` (``--deliveries``, else ``PASSERELLE_DELIVERIES``),
+    absolute; raises DeliveryConfigError when it cannot be used (checked before the run)."""
+    import os
+
+    from passerelle.delivery.config import ENV_CONFIG, load_config
+
+    path = os.environ.get(ENV_CONFIG, "") if path is None else path
+    if not path.strip():
+        return ""
+    load_config(path.strip())
+    return str(Path(path.strip()).resolve())
+
+
+def _delivery_lines(out: Path, db: str, run_id: str, run_date: date, config_path: str) -> list[str]:
+    """The summary lines of the deliveries made by run ``run_id`` (from the store's log)."""
+    from passerelle.delivery import load_config
+    from passerelle.delivery.deliver import summarize
+    from passerelle.delivery.texts import summary_lines
+    from passerelle.store import default_store_url, open_store
+
+    try:
+        config = load_config(config_path)
+        store = open_store(db or default_store_url(out))
+        try:
+            run = summarize(config, store, out, run_date, run_id)
+        finally:
+            store.dispose()
+    except Exception as exc:  # noqa: BLE001 - the run succeeded; its summary must still print
+        return [f"  livraisons : résultat illisible ({exc})"]
+    if not run.items:
+        return ["  livraisons : aucune (voir l'alerte sous alerts/ : configuration ou livraison interrompue)"]
+    return [f"  livraisons : {_delivery_counts(run)}", *summary_lines(run)]
+
+
+def _delivery_counts(run) -> str:
+    counts = run.counts()
+    return (f"{counts['delivered']} livré(s), {counts['already']} déjà livré(s) avant, {counts['failed']} en échec, "
+            f"{counts['withheld']} non publié(s)")
+
+
 def cmd_run(args) -> int:
+    from passerelle.delivery.config import DeliveryConfigError
+
     if not args.inbox.is_dir():
         print(f"passerelle: le dossier de dépôt {args.inbox} n'existe pas", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        deliveries = _deliveries_config(args.deliveries)
+    except DeliveryConfigError as exc:
+        print(f"passerelle: {exc}", file=sys.stderr)
         return EXIT_USAGE
     progress = None if args.quiet else _print_progress
     day = args.date.isoformat()
     t0 = time.monotonic()
     try:
-        result = run_daily(args.inbox, args.out, args.date, args.db, progress=progress, lock_wait_seconds=args.wait)
+        result = run_daily(args.inbox, args.out, args.date, args.db, progress=progress, lock_wait_seconds=args.wait,
+                           deliveries=deliveries)
     except Exception as exc:  # the run could not even start (database unreachable, bad URL...)
         line = f"passerelle: le run du {day} n'a pas pu démarrer : {exc}"
         print(line, file=sys.stderr)
@@ -233,9 +309,54 @@ def cmd_run(args) -> int:
             print(line, file=sys.stderr)
         _alert(args.out, f"Passerelle : le run du {day} a échoué", [head, f"(run {result.run_id})", "", *lines], extra)
         return EXIT_FAILED
-    print(_summary(args.out, args.date))
+    lines = _delivery_lines(args.out, args.db, result.run_id, args.date, deliveries) if deliveries else None
+    print(_summary(args.out, args.date, lines))
     print(f"  durée : {time.monotonic() - t0:.1f} s")
     return EXIT_OK
+
+
+def cmd_deliver(args) -> int:
+    import uuid as _uuid
+
+    from passerelle.delivery import DeliveryConfigError, NothingPublishedError, deliver, load_config
+    from passerelle.delivery.texts import summary_lines
+    from passerelle.runlock import RunLockedError, run_lock
+    from passerelle.store import StoreError, default_store_url, open_store
+    from passerelle.store.db import DEFAULT_DB_FILE
+
+    try:
+        config = load_config(args.config)
+        if args.to is not None:
+            config.consumer(args.to)
+    except DeliveryConfigError as exc:
+        print(f"passerelle: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    day = args.date
+    batch_id = f"deliver-{_uuid.uuid4()}"
+    if not args.db and not (args.out / DEFAULT_DB_FILE).is_file():
+        print(f"passerelle: pas de base {args.out / DEFAULT_DB_FILE} : --out n'est pas le dossier de sortie des runs "
+              "(ou donnez --db).", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        store = open_store(args.db or default_store_url(args.out))
+    except StoreError as exc:
+        print(f"passerelle: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        with run_lock(store, batch_id, detail=f"dépôt des flux du {day.isoformat()}", wait_seconds=args.wait):
+            run = deliver(config, store, args.out, day, batch_id=batch_id, only=args.to)
+    except (NothingPublishedError, RunLockedError) as exc:
+        print(f"passerelle: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        store.dispose()
+    print(f"Passerelle — livraison des flux du {day:%d/%m/%Y} (lot {run.batch_id})")
+    print(f"  {_delivery_counts(run)}")
+    for line in summary_lines(run):
+        print(line)
+    for path in run.alerts:
+        print(f"  alerte : {path}", file=sys.stderr)
+    return EXIT_OK if run.ok else EXIT_FAILED
 
 
 def cmd_synth(args) -> int:
@@ -257,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_run(args)
     if args.command == "synth":
         return cmd_synth(args)
+    if args.command == "deliver":
+        return cmd_deliver(args)
     return EXIT_USAGE
 
 

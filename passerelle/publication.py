@@ -12,8 +12,9 @@ Order of :func:`publish_day`, and what a crash at each point leaves (the crash p
 4. the staging folder is fsynced and renamed to ``<out>/<D>/`` (``before-fsync``,
    ``before-swap``, ``between-renames``, ``after-swap``, ``moved``): ``<out>/<D>/`` is the old
    folder or the new complete one, never a mix;
-5. the publication history of D is replaced in one transaction (``publication-recorded``), the
-   run closed as succeeded (``finished``). A crash before that leaves the store's history at the
+5. the publication history of D is replaced in one transaction (``publication-recorded``),
+   ``<out>/current/`` switched to the new feeds (``passerelle.feeds.current``), the run closed as
+   succeeded (``finished``). A crash before that leaves the store's history at the
    previous publication: re-running D recomputes the same feeds from the same state.
 """
 
@@ -31,6 +32,7 @@ from passerelle.daily import counts_by_rule, counts_by_severity, entity_versions
 from passerelle.canonical import CoreTables
 from passerelle.crashpoints import crash_point
 from passerelle.feeds.catalog import FeedResult
+from passerelle.feeds.current import published_feeds, switch_current
 from passerelle.feeds.manifest import build_manifest, write_manifest
 from passerelle.feeds.publish import clean_stale_staging, commit, recover
 from passerelle.findings import concat_findings
@@ -65,6 +67,7 @@ def inputs_of(reads: list[ExtractRead]) -> list[dict]:
 def write_quality_outputs(
     staging: Path, run_date: date, run_id: str, findings: pd.DataFrame, sessions: pd.DataFrame,
     pub: Publication, feeds: list[FeedResult], reads: list[ExtractRead], history: list[dict],
+    deliveries_section: str = "",
 ) -> QualityOutputs:
     from passerelle.report.html import ReportContext, write_report
     from passerelle.rules.issues_csv import write_issues_csv
@@ -82,6 +85,7 @@ def write_quality_outputs(
         ReportContext(
             run_date=run_date, run_id=run_id, findings=all_findings, sessions=sessions, summary=summary,
             history=[h for h in history if str(h.get("run_date")) < run_date.isoformat()], inputs=inputs_of(reads),
+            deliveries_section=deliveries_section,
         ),
         report,
     )
@@ -190,6 +194,7 @@ def publish_day(
         pub.state,
     )
     hook("publication-recorded")
+    switch_current(out_dir, run_date, run_id, published_feeds(feeds, manifest))
     # Same shape as the report's summary, so that the next reports can draw the trend from it.
     summary = {**{k: v for k, v in counts.items() if k != "read"},
                "read": {**pub.counts.get("read_by_source", {}), "sam": pub.counts.get("formations_read", {}).get("sam", 0)},

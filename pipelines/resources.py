@@ -1,4 +1,5 @@
-"""Dagster resources: where extracts land (inbox), where feeds go (outbox), the store."""
+"""Dagster resources: where extracts land (inbox), where feeds go (outbox), the store, and who
+gets the feeds (deliveries)."""
 
 
 import logging
@@ -104,3 +105,22 @@ class StoreResource(ConfigurableResource):
                          "quand ce processus sera terminé.")
                 finally:
                     store.dispose()
+
+
+class DeliveriesResource(ConfigurableResource):
+    """The delivery configuration of the run (``deliveries.yaml``, ``passerelle.delivery.config``).
+
+    ``config`` empty: no delivery, the daily job's last step (``out_delivery``) does nothing.
+    Deployed: ``PASSERELLE_DELIVERIES``; ``passerelle run --deliveries FILE``."""
+
+    config: str = ""
+
+    def configured(self) -> bool:
+        return bool(self.config.strip())
+
+    def load(self):
+        """The validated configuration, or None when none is given (raises
+        :class:`passerelle.delivery.DeliveryConfigError` when it cannot be used)."""
+        from passerelle.delivery.config import load_config
+
+        return load_config(self.config.strip()) if self.configured() else None

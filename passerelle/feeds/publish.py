@@ -109,6 +109,9 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+fsync_path = _fsync_dir  # a file or a folder: what current/ and file:// deliveries make durable
+
+
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 _exchange_fn = None

@@ -55,6 +55,7 @@ class ReportContext:
     summary: dict  # {"read": {"eos", "sigma", "sam"}, "published", "quarantined", "not_publishable", "cancelled"}
     history: list[dict] = field(default_factory=list)  # previous runs, newest first
     inputs: list[dict] = field(default_factory=list)  # {"file", "source", "rows", "sha256"}
+    deliveries_section: str = ""  # HTML of passerelle.delivery.texts.report_section (already escaped)
 
 
 # --- small helpers ----------------------------------------------------------------------------
@@ -545,6 +546,7 @@ def render_report(ctx: ReportContext) -> str:
     parts.append('<h3>Évolution</h3>' + _trend(ctx, counts))
     parts.append(_overview_table(groups, by_group_sev, subs_per_group))
     parts.append("<h3>Fichiers reçus</h3>" + _inputs_table(ctx.inputs or []))
+    parts.append(ctx.deliveries_section)
     parts.append("</section>")
 
     parts.append(_filters(groups, by_group_sev, rule_counts, counts))

@@ -19,6 +19,8 @@ Tables:
 ``publications``       the feed files published for a run date (one row per feed and date)
 ``published_sessions`` the catalogue as published on a run date (one row per session and date)
 ``run_locks``          named locks, one row per lock held (holder run, pid, host)
+``deliveries``         every attempt to deliver a published file to a consumer (migration 0005;
+                       queries in ``passerelle/store/deliveries.py``)
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ RUN_STATUSES = ("running", "succeeded", "failed")
 FEEDS = ("carif", "carif_delta", "pole_emploi", "mission_locale")
 PUBLISHED_STATUSES = ("created", "updated", "unchanged", "cancelled", "kept", "vanished")
 ENTITY_KINDS = ("formation", "action")
+DELIVERY_OUTCOMES = ("running", "delivered", "failed", "withheld")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -175,6 +178,36 @@ class RunLock(Base):
     holder_detail: Mapped[str | None]  # what the holder runs, for messages (e.g. "run du 2026-11-20")
 
 
+class Delivery(Base):
+    """One attempt to deliver one published file to one consumer (``passerelle.delivery``).
+
+    ``outcome``: ``running`` while the attempt goes on (left so when the process died),
+    ``delivered``, ``failed`` (``error`` says why, in French), or ``withheld`` (the feed was not
+    published that day: nothing was sent, ``error`` holds the reason)."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    batch_id: Mapped[str] = mapped_column(index=True)  # the daily run, or one `passerelle deliver`
+    run_date: Mapped[date] = mapped_column(index=True)  # date of the published file
+    consumer: Mapped[str]
+    target: Mapped[str]  # where it goes (URL, never a secret)
+    file: Mapped[str]  # relative to the day folder
+    sha256: Mapped[str | None]
+    bytes: Mapped[int | None] = mapped_column(sa.BigInteger)
+    attempt: Mapped[int] = mapped_column(sa.Integer)  # 1, 2, ... within the batch; 0 = not attempted
+    forced: Mapped[bool]  # re-sent on demand (`passerelle deliver --to`)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    outcome: Mapped[str]
+    error: Mapped[str | None] = mapped_column(sa.Text)
+
+    __table_args__ = (
+        sa.Index(None, "consumer", "file", "sha256"),
+        sa.CheckConstraint(_in("outcome", DELIVERY_OUTCOMES), name="outcome"),
+    )
+
+
 metadata = Base.metadata
 runs = Run.__table__
 inputs_read = InputRead.__table__
@@ -183,4 +216,5 @@ entity_versions = EntityVersion.__table__
 publications = Publication.__table__
 published_sessions = PublishedSession.__table__
 run_locks = RunLock.__table__
+deliveries = Delivery.__table__
 TABLE_NAMES = tuple(metadata.tables)

@@ -21,6 +21,7 @@ from passerelle.store.db import default_store_url
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "data" / "samples"
 DAY1, DAY2 = date(2026, 11, 19), date(2026, 11, 20)
+DAY3 = date(2026, 11, 21)  # the day-2 extracts again: nothing moved, no delta published
 
 
 def store_url(out: Path, db: str = "") -> str:
