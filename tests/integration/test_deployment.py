@@ -131,7 +131,7 @@ class Deployment:
             return False
         return True
 
-    def stop(self, grace: float = 30) -> None:
+    def stop(self, grace: float = 15) -> None:
         if self.proc is None:
             return
         try:
@@ -218,7 +218,21 @@ def runs(dep: Deployment) -> list[dict]:
     return result["results"]
 
 
+FAILED_TICKS = """query($s: SensorSelector!) { sensorOrError(sensorSelector: $s) { __typename ... on Sensor {
+  sensorState { ticks(limit: 5, statuses: [FAILURE]) { error { message } } } } } }"""
+
+
+def fail_on_sensor_errors(dep: Deployment) -> None:
+    """A sensor tick that failed will not be retried soon: say so now rather than at the timeout."""
+    for name in ("complete_extracts_sensor", "run_failure_alert"):
+        sensor = dep.graphql(FAILED_TICKS, s=LOCATION | {"sensorName": name})["sensorOrError"]
+        ticks = sensor["sensorState"]["ticks"] if sensor["__typename"] == "Sensor" else []
+        if ticks:
+            dep.fail(f"a tick of the sensor {name} failed: {(ticks[0]['error'] or {}).get('message', '?')}")
+
+
 def runs_finished(dep: Deployment, count: int) -> list[dict] | None:
+    fail_on_sensor_errors(dep)
     found = runs(dep)
     failed = [r for r in found if r["status"] in ("FAILURE", "CANCELED")]
     if failed:
@@ -398,14 +412,18 @@ def _check_failure_alert(dep: Deployment, out: Path) -> None:
     assert result["run"]["status"] == "QUEUED", "launched through the queued run coordinator"
 
     def failed():
+        fail_on_sensor_errors(dep)
         (run,) = [r for r in runs(dep) if r["runId"] == run_id]
         if run["status"] == "SUCCESS":
             dep.fail("the run forced to fail succeeded")
         return run if run["status"] == "FAILURE" else None
 
     dep.wait_for("the forced run to fail", failed, RUNS_TIMEOUT, interval=2)
-    files = dep.wait_for("the alert file of the failed run", lambda: sorted(alerts.glob("*.txt")) if alerts.is_dir()
-                         else [], ALERT_TIMEOUT, interval=2)
+    def alert_files():
+        fail_on_sensor_errors(dep)
+        return sorted(alerts.glob("*.txt")) if alerts.is_dir() else []
+
+    files = dep.wait_for("the alert file of the failed run", alert_files, ALERT_TIMEOUT, interval=2)
     assert len(files) == 1, [f.name for f in files]
     text = files[0].read_text(encoding="utf-8")
     assert f"Passerelle : le run du {day} a échoué" in text
