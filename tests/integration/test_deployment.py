@@ -62,6 +62,7 @@ SETUP_TIMEOUT = 300
 SERVER_TIMEOUT = 180
 RUNS_TIMEOUT = 900
 ALERT_TIMEOUT = 300
+GRAPHQL_ERRORS_TIMEOUT = 30
 
 
 def production_section() -> str:
@@ -153,20 +154,37 @@ class Deployment:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])
 
+    def log_errors(self, limit: int = 10) -> list[str]:
+        """The distinct exception lines of the log (``psycopg.errors.SyntaxError: …``), first seen first."""
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return []
+        found = re.findall(r"^([A-Za-z_][\w.]*(?:Error|Exception|Violation)\b: .*)$", text, re.M)
+        return list(dict.fromkeys(found))[:limit]
+
     def fail(self, message: str) -> None:
-        pytest.fail(f"{message}\n--- deployment log (last lines, whole log: {self.log_path}) ---\n{self.log_tail()}",
+        errors = "".join(f"\n  {line}" for line in self.log_errors()) or " none"
+        pytest.fail(f"{message}\n--- exceptions in the deployment log:{errors}\n"
+                    f"--- deployment log (last lines, whole log: {self.log_path}) ---\n{self.log_tail()}",
                     pytrace=False)
 
     def wait_for(self, what: str, probe, timeout: float, interval: float = 1.0):
         """Poll ``probe()`` until it returns something true; fail naming ``what`` after ``timeout``."""
         deadline = time.monotonic() + timeout
-        last_error = None
+        last_error, answering_with_errors_since = None, None
         while True:
             try:
                 value = probe()
                 if value:
                     return value
-            except (OSError, urllib.error.URLError, RuntimeError) as exc:  # not up yet
+                answering_with_errors_since = None
+            except RuntimeError as exc:  # the webserver answers, with an error: not for long
+                last_error = exc
+                answering_with_errors_since = answering_with_errors_since or time.monotonic()
+                if time.monotonic() - answering_with_errors_since > GRAPHQL_ERRORS_TIMEOUT:
+                    self.fail(f"the webserver keeps answering with an error while waiting for {what}: {exc}")
+            except OSError as exc:  # not up yet (urllib's errors are OSErrors)
                 last_error = exc
             if not self.group_alive():
                 self.fail(f"the deployed processes are gone while waiting for {what}")
@@ -185,10 +203,16 @@ class Deployment:
         body = json.dumps({"query": query, "variables": variables}).encode()
         req = urllib.request.Request(f"http://127.0.0.1:{self.port}/graphql", data=body,
                                      headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            answer = json.loads(resp.read())
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                answer = json.loads(resp.read())
+        except urllib.error.HTTPError as exc:  # GraphQL errors come with a 500
+            try:
+                answer = json.loads(exc.read())
+            except ValueError:
+                raise RuntimeError(f"GraphQL: HTTP {exc.code}") from exc
         if answer.get("errors"):
-            raise RuntimeError(f"GraphQL errors: {answer['errors']}")
+            raise RuntimeError("GraphQL: " + "; ".join(e.get("message", "?") for e in answer["errors"]))
         return answer["data"]
 
 
