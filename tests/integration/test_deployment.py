@@ -133,19 +133,33 @@ class Deployment:
         return True
 
     def stop(self, grace: float = 15) -> None:
+        """SIGTERM to the group, SIGKILL to what is left after ``grace`` seconds, until none is left."""
         if self.proc is None:
             return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            deadline = time.monotonic() + grace
+        for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 30)):
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + wait
             while self.group_alive() and time.monotonic() < deadline:
                 self.proc.poll()  # reap bash if it is still ours
-                time.sleep(0.5)
-            if self.group_alive():
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+                time.sleep(0.3)
+            if not self.group_alive():
+                break
         self.proc.wait(timeout=30)
+
+    def survivors(self) -> list[str]:
+        import psutil
+
+        out = []
+        for proc in psutil.process_iter(["pid", "cmdline"]):
+            try:
+                if os.getpgid(proc.info["pid"]) == self.proc.pid:
+                    out.append(f"{proc.info['pid']} {' '.join(proc.info['cmdline'] or [])[:120]}")
+            except (ProcessLookupError, psutil.Error):
+                continue
+        return out
 
     def log_tail(self, lines: int = 80) -> str:
         try:
@@ -355,7 +369,7 @@ def test_production_procedure_runs_the_days_alerts_and_serves_the_ui(tmp_path):
             assert sorted(r["status"] for r in listed) == ["FAILURE", "SUCCESS", "SUCCESS"]
         finally:
             dep.stop()
-        assert not dep.group_alive(), "a deployed process survived the end of the test"
+        assert not dep.group_alive(), f"deployed processes survived the end of the test: {dep.survivors()}"
     timings["total, databases dropped"] = time.monotonic() - t0
     print("deployment test timings (s from start): " + ", ".join(f"{k} {v:.0f}" for k, v in timings.items()))
 
