@@ -3,18 +3,36 @@ PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LOCK   := requirements.lock
 OUT    ?= out
 DEMO_DATES := 2026-11-19 2026-11-20
+# `make lock` resolves for the deployment target, whatever machine runs it.
+LOCK_FLAGS := --extra dev --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+              --generate-hashes --custom-compile-command "make lock"
 
-.PHONY: venv demo test dev bench docs clean
+.PHONY: venv demo test dev bench docs clean lock lock-upgrade
 
-$(STAMP): pyproject.toml
+# Exactly the locked versions (hashes checked), then the project itself. Nothing is resolved:
+# the lock is complete (tests/unit/test_lock.py checks it), hence --no-deps, which also spares the
+# venv's own pip (23.2 with Python 3.11.7) its bug with extras in hash-checking mode.
+$(STAMP): $(LOCK) pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# Re-resolve requirements.lock from pyproject.toml, keeping every pin that still fits
+# (after adding, removing or changing a dependency).
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) -o $(LOCK) >/dev/null
+
+# Deliberately move to the newest versions pyproject.toml allows: all of them, or only
+# `make lock-upgrade PACKAGES="sqlalchemy alembic"`. Then `make test` before committing the lock.
+lock-upgrade: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) \
+	  $(if $(PACKAGES),$(foreach p,$(PACKAGES),--upgrade-package $(p)),--upgrade) -o $(LOCK) >/dev/null
 
 DEMO_SHARE := $(abspath $(OUT))/partage
 
