@@ -100,7 +100,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import html
-import io
+import itertools
 import json
 import os
 import re
@@ -135,8 +135,8 @@ PRODUCER = re.compile(r"^[a-z][a-z0-9]{0,31}$")
 
 FINDINGS_PER_PROBLEM = 50  # per file, findings of one schema problem before the rest is counted
 GZIP_MAX_BYTES = 8 << 30  # decompressed bound (PASSERELLE_LHEO_MAX_BYTES overrides)
-GZIP_MAX_RATIO = 200  # ... and at most this many times the compressed size (real XML: < 30)
-GZIP_MIN_BOUND = 64 << 20  # the ratio never bounds a small file below this
+GZIP_MAX_RATIO = 100  # ... and at most this many times the compressed size (real LHEO: 10 to 30)
+GZIP_MIN_BOUND = 32 << 20  # the ratio never bounds a small file below this
 _READ_CHUNK = 1 << 16
 _PROLOG_MAX = 1 << 20  # a prolog (declaration, comments) longer than this is refused
 _ROW_CHUNK = 16384  # rows held as Python objects before they become Arrow arrays
@@ -550,6 +550,11 @@ def _sub_extras(el, info: str) -> list:
     return [c for c in el if isinstance(c.tag, str) and _local(c.tag) == "extras" and c.get("info") == info]
 
 
+def _named(*names: str | None) -> str | None:
+    """The first name that is not empty nor LHEO's ``-``."""
+    return next((n for n in names if n and n != UNKNOWN), None)
+
+
 def _address_parts(lines: list[str] | None) -> tuple[str | None, str | None]:
     """``ligne`` elements -> (address line, complement): the first real line, then the others."""
     real = [x for x in (lines or ()) if x and x != UNKNOWN]
@@ -652,29 +657,33 @@ class _Rows:
 
 
 class _Problems:
-    """Schema findings (warnings), at most :data:`FINDINGS_PER_PROBLEM` per problem, the rest counted."""
+    """Schema findings (warnings), at most :data:`FINDINGS_PER_PROBLEM` per problem and file,
+    the rest counted. ``build`` makes ``(message, line, field, value)`` only when it is needed, so
+    that a file repeating one problem a million times costs a count, not a million messages."""
 
     def __init__(self, fc: FindingCollector):
         self.fc = fc
         self.counts: dict[tuple, int] = {}
         self.first: dict[tuple, tuple] = {}
 
-    def add(self, signature: tuple, message: str, line, field, value=None, session_key=None) -> None:
+    def add(self, signature: tuple, build, severity: str = "warning") -> None:
         n = self.counts.get(signature, 0) + 1
         self.counts[signature] = n
+        if n > FINDINGS_PER_PROBLEM:
+            return
+        message, line, field, value = build()
         if n == 1:
-            self.first[signature] = (message, line, field)
-        if n <= FINDINGS_PER_PROBLEM:
-            self.fc.add(RULE, "warning", message, line=line, field=field, value=value, session_key=session_key)
+            self.first[signature] = (message, line, field, severity)
+        self.fc.add(RULE, severity, message, line=line, field=field, value=value)
 
     def close(self) -> None:
         for sig, n in self.counts.items():
             extra = n - FINDINGS_PER_PROBLEM
             if extra > 0:
-                message, line, field = self.first[sig]
-                self.fc.add(RULE, "warning",
+                message, line, field, severity = self.first[sig]
+                self.fc.add(RULE, severity,
                             f"Le même problème se répète {extra} autre(s) fois dans le fichier (seules les "
-                            f"{FINDINGS_PER_PROBLEM} premières sont listées). Première occurrence : {message}",
+                            f"{FINDINGS_PER_PROBLEM} premières occurrences sont listées). Première occurrence : {message}",
                             line=line, field=field)  # fmt: skip
 
 
@@ -697,6 +706,10 @@ class _Reader:
         self.feed: _Feed | None = None
         self.partial_dates = 0
         self.late_findings: list[pd.DataFrame] = []
+        self.wrong_root: _Rejected | None = None
+        self.ids = itertools.count()  # ids of the records (unique in the file, whatever their level)
+        self.staged: list | None = None
+        self.responsable: dict = {}  # of the formation being mapped (an action without formateur is given by it)
 
     # --- file level ---------------------------------------------------------------------------
 
@@ -808,6 +821,7 @@ class _Reader:
         )  # fmt: skip
         checked = False
         depth = 0  # open records (formation / resume-offre)
+        etree.clear_error_log()  # (libxml2's log of this thread: the errors of this file only)
         try:
             for event, el in ctx:
                 if not checked:
@@ -826,6 +840,9 @@ class _Reader:
                 elif depth:
                     continue  # read with its formation
                 else:
+                    parent = el.getparent()
+                    if parent is not None and _local(parent.tag) == "action":
+                        continue  # a session of a stray action: counted with it
                     self._stray(el)
                 el.clear(keep_tail=False)
                 parent = el.getparent()
@@ -833,13 +850,20 @@ class _Reader:
                     while el.getprevious() is not None:
                         del parent[0]
         except etree.XMLSyntaxError as exc:
-            line, col = exc.position if exc.position else (exc.lineno, exc.offset)
-            raise _Rejected(_syntax_message(exc, line, col), line=line) from None
+            # iterparse sometimes reports a generic "no element found" at 0:0: libxml2's own first
+            # fatal error says what and where
+            fatal = next((e for e in exc.error_log if e.level_name == "FATAL"), None)
+            msg, line, col = (fatal.message, fatal.line, fatal.column) if fatal is not None else (
+                exc.msg or str(exc), *(exc.position or (exc.lineno, exc.offset)))  # fmt: skip
+            at_end = self.feed.eof and line is not None and line >= self.feed.line - 1
+            raise _Rejected(_syntax_message(msg, line, col, at_end), line=line) from None
         root = ctx.root
         if root is None:
             raise _Rejected("Le fichier LHEO ne contient aucun élément XML. Demander au producteur un export complet.")
         if not checked:
             self._check_root(root.getroottree())
+        if self.wrong_root is not None:
+            raise self.wrong_root
 
     def _check_root(self, tree) -> None:
         info = tree.docinfo
@@ -849,9 +873,10 @@ class _Reader:
         tag = root.tag if isinstance(root.tag, str) else ""
         ns, local = (tag[1:].split("}", 1) if tag.startswith("{") else ("", tag))
         if local not in ("lheo", "lheo-index"):
-            raise _Rejected(f"La racine du fichier est <{local or '?'}> au lieu de <lheo> : ce n'est pas un export "
-                            "LHEO (offres de formation). Vérifier le fichier déposé.", line=_approx_line(root),
-                            field="/" + (local or "?"), value=tag)  # fmt: skip
+            # the file is refused, but its records are still counted (and quarantined)
+            self.wrong_root = _Rejected(f"La racine du fichier est <{local or '?'}> au lieu de <lheo> : ce n'est pas un "
+                                        "export LHEO (offres de formation). Vérifier le fichier déposé.",
+                                        line=_approx_line(root), field="/" + (local or "?"), value=tag)  # fmt: skip
         self.namespace = ns
         self.Q = _Q(ns)
         self.edof = ns == NS_EDOF
@@ -885,16 +910,14 @@ class _Reader:
 
     def _stray(self, el) -> None:
         """An ``<action>`` or ``<session>`` outside any formation: counted, quarantined."""
-        kind = _local(el.tag)
+        where = _local(el.getparent().tag) if el.getparent() is not None else "?"
         line = self._line(el)
         for sub in el.iter("{*}action", "{*}session"):
-            sub_line = line if sub is el else self._line(sub)
             sub_kind = _local(sub.tag)
-            self.M.add({"kind": sub_kind, "m_line": sub_line, "numero": _clean_attr(sub.get("numero")),
-                        "reason": f"<{sub_kind}> placée hors d'une <formation> (dans <{_local(el.getparent().tag)}>) : "
-                                  f"elle ne peut pas être rattachée à une formation. Le producteur doit corriger la "
-                                  f"structure de son export."})  # fmt: skip
-        del kind
+            self.M.add({"kind": sub_kind, "m_line": line if sub is el else self._line(sub),
+                        "numero": _clean_attr(sub.get("numero")),
+                        "reason": f"<{sub_kind}> placée hors d'une <formation> (dans <{where}>) : elle ne peut pas être "
+                                  "rattachée à une formation. Le producteur doit corriger la structure de son export."})  # fmt: skip
 
     def _record(self, el) -> None:
         local = _local(el.tag)
@@ -912,7 +935,10 @@ class _Reader:
                 valid = False
             if not valid:
                 self._diagnose(el, numero, line, base)
-        f_id = self.F.count
+        # the rows of one formation are staged, then added together: a formation whose mapping
+        # fails on an unforeseen structure leaves no half of itself behind
+        self.staged = []
+        f_id = next(self.ids)
         mapped: set = set()
         try:
             if local == "resume-offre":
@@ -920,19 +946,33 @@ class _Reader:
             else:
                 self._map_formation(el, f_id, numero, line, lines, mapped)
         except Exception as exc:  # an unforeseen structure: this formation only  # noqa: BLE001
-            if self.F.count == f_id:  # (its row comes last: not added yet)
-                self.F.add({"f_id": f_id, "f_line": line, "numero": numero,
-                            "error": f"{type(exc).__name__} : {exc}"})  # fmt: skip
+            self.F.add({"f_id": f_id, "f_line": line, "numero": numero, "error": f"{type(exc).__name__} : {exc}"})
+            reason = (f"Mise de côté avec la formation « {numero or 'sans numéro'} » (ligne {line}), illisible "
+                      f"({type(exc).__name__} : {exc}).")  # fmt: skip
+            for sub, sub_line in lines.items():
+                if sub is not el:
+                    self.M.add({"kind": _local(sub.tag), "m_line": sub_line, "numero": _clean_attr(sub.get("numero")),
+                                "reason": reason})  # fmt: skip
+            for ev in el.iter("{*}extras"):
+                if ev.get("info") == "evenement":
+                    self.M.add({"kind": "event", "m_line": self._rel_line(ev, line, base),
+                                "numero": _clean_attr(ev.get("numero")), "reason": reason})  # fmt: skip
             return
+        finally:
+            staged, self.staged = self.staged, None
+        for rows, row in staged:
+            rows.add(row)
         for sub, sub_line in lines.items():
             if sub is el or sub in mapped:
                 continue
             kind = _local(sub.tag)
-            self.M.add({"kind": "formation" if kind == "formation" else kind, "m_line": sub_line,
-                        "numero": _clean_attr(sub.get("numero")),
+            self.M.add({"kind": kind, "m_line": sub_line, "numero": _clean_attr(sub.get("numero")),
                         "reason": f"<{kind}> placée dans <{_local(sub.getparent().tag)}> de la formation "
                                   f"« {numero or 'sans numéro'} » au lieu de sa place LHEO (formation > action > "
                                   f"session) : elle n'est pas lue. Le producteur doit corriger la structure."})  # fmt: skip
+
+    def _emit(self, rows: _Rows, row: dict) -> None:
+        self.staged.append((rows, row))
 
     def _rel_line(self, el, line: int | None, base: int | None) -> int | None:
         """``el``'s line, placed relative to a record whose exact line is ``line`` (libxml2's ``base``)."""
@@ -944,8 +984,16 @@ class _Reader:
     # --- schema diagnosis --------------------------------------------------------------------------
 
     def _diagnose(self, formation, numero: str | None, line: int | None, base: int | None) -> None:
+        """Findings for a formation that failed the XSD: its structure checked against the content
+        models (every problem, where libxml2 stops at the first of each element), then the value
+        errors libxml2 reported. Messages are built only for the findings that are written."""
         models = self.models
         who = f"Formation « {numero} »" if numero else "Formation sans numéro"
+        add = self.problems.add
+
+        def place(el):
+            return self._rel_line(el, line, base), _path(el, formation)
+
         unknown: set = set()
         for el in formation.iter():
             name = _local(el.tag)
@@ -960,12 +1008,14 @@ class _Reader:
                 if not cname:
                     continue
                 if cname not in order:
-                    allowed = ", ".join(f"<{n}>" for n, _, _ in seq[:10]) + (" …" if len(seq) > 10 else "")
-                    self.problems.add(("unknown", name, cname),
-                                      f"{who} : élément <{cname}> inconnu du format LHEO à cet endroit, dans <{name}> "
-                                      f"(éléments admis : {allowed}) ; son contenu est ignoré.",
-                                      self._rel_line(c, line, base), _path(c, formation), cname)  # fmt: skip
                     unknown.add(c)
+
+                    def unknown_child(c=c, cname=cname, name=name, seq=seq):
+                        allowed = ", ".join(f"<{n}>" for n, _, _ in seq[:10]) + (" …" if len(seq) > 10 else "")
+                        return (f"{who} : élément <{cname}> inconnu du format LHEO à cet endroit, dans <{name}> "
+                                f"(éléments admis : {allowed}) ; son contenu est ignoré.", *place(c), cname)  # fmt: skip
+
+                    add(("unknown", name, cname), unknown_child)
                     continue
                 counts[cname] = counts.get(cname, 0) + 1
                 if order[cname] < last and disorder is None:
@@ -973,22 +1023,24 @@ class _Reader:
                 last = max(last, order[cname])
             if disorder is not None:
                 dname = _local(disorder.tag)
-                self.problems.add(("order", name, dname),
-                                  f"{who} : dans <{name}>, l'élément <{dname}> n'est pas à sa place dans l'ordre LHEO ; "
-                                  "il est lu quand même.", self._rel_line(disorder, line, base),
-                                  _path(disorder, formation), dname)  # fmt: skip
+                add(("order", name, dname),
+                    lambda d=disorder, dname=dname, name=name: (
+                        f"{who} : dans <{name}>, l'élément <{dname}> n'est pas à sa place dans l'ordre LHEO ; il est lu "
+                        "quand même.", *place(d), dname))  # fmt: skip
             for child, lo, hi in seq:
                 n = counts.get(child, 0)
                 if n < lo:
-                    self.problems.add(("missing", name, child),
-                                      f"{who} : l'élément <{child}>, obligatoire en LHEO, manque dans <{name}>. La "
-                                      "formation est lue sans lui ; le producteur devrait le renseigner.",
-                                      self._rel_line(el, line, base), f"{_path(el, formation)}/{child}")  # fmt: skip
+                    add(("missing", name, child),
+                        lambda el=el, child=child, name=name: (
+                            f"{who} : l'élément <{child}>, obligatoire en LHEO, manque dans <{name}>. La formation est "
+                            "lue sans lui ; le producteur devrait le renseigner.",
+                            self._rel_line(el, line, base), f"{_path(el, formation)}/{child}", None))  # fmt: skip
                 elif hi is not None and n > hi:
-                    self.problems.add(("too-many", name, child),
-                                      f"{who} : <{name}> contient {n} éléments <{child}> alors que LHEO en admet au plus "
-                                      f"{hi} ; ils sont lus quand même.", self._rel_line(el, line, base),
-                                      f"{_path(el, formation)}/{child}")  # fmt: skip
+                    add(("too-many", name, child),
+                        lambda el=el, child=child, name=name, n=n, hi=hi: (
+                            f"{who} : <{name}> contient {n} éléments <{child}> alors que LHEO en admet au plus {hi} ; ils "
+                            "sont lus quand même.", self._rel_line(el, line, base), f"{_path(el, formation)}/{child}",
+                            None))  # fmt: skip
         for err in self.schema.error_log:
             if err.type_name in ("SCHEMAV_ELEMENT_CONTENT", "SCHEMAV_CVC_ELT_1"):
                 continue  # structure: diagnosed above, with every problem instead of the first
@@ -997,15 +1049,18 @@ class _Reader:
                 continue
             name = _local(el.tag)
             message = err.message or ""
-            attr = _ATTR_IN_MESSAGE.search(message)
-            value = el.get(attr[1]) if attr else _text(el)
+            m = _ATTR_IN_MESSAGE.search(message)
+            attr = m[1] if m else ""
             detail = _value_problem(message)
-            where = f"l'attribut « {attr[1]} » de <{name}>" if attr else f"<{name}>"
-            self.problems.add(("value", name, attr[1] if attr else "", detail),
-                              f"{who} : valeur « {value if value is not None else ''} » non conforme au format LHEO "
-                              f"pour {where} ({detail}). Elle est lue telle quelle ; le producteur devrait la corriger.",
-                              self._rel_line(el, line, base),
-                              _path(el, formation) + (f"/@{attr[1]}" if attr else ""), value)  # fmt: skip
+
+            def value_problem(el=el, name=name, attr=attr, detail=detail):
+                value = el.get(attr) if attr else _text(el)
+                where = f"l'attribut « {attr} » de <{name}>" if attr else f"<{name}>"
+                return (f"{who} : valeur « {value if value is not None else ''} » non conforme au format LHEO pour "
+                        f"{where} ({detail}). Elle est lue telle quelle ; le producteur devrait la corriger.",
+                        self._rel_line(el, line, base), _path(el, formation) + (f"/@{attr}" if attr else ""), value)  # fmt: skip
+
+            add(("value", name, attr, detail), value_problem)
 
     # --- element readers ---------------------------------------------------------------------------
 
@@ -1084,6 +1139,7 @@ class _Reader:
         })  # fmt: skip
         resp = self._responsable(el.find(Q["organisme-formation-responsable"]), numero, line)
         row.update(resp)
+        self.responsable = resp
         responsable = {"name": resp.get("responsable_contact_nom"), "phone": resp.get("responsable_contact_tel"),
                        "email": resp.get("responsable_contact_courriel")}  # fmt: skip
         for ex in el.iterfind(Q["extras"]):
@@ -1097,7 +1153,7 @@ class _Reader:
             if conditions is None and cond and cond != UNKNOWN:
                 conditions = cond
         row["prerequisites"] = conditions
-        self.F.add(row)
+        self._emit(self.F, row)
 
     def _responsable(self, el, numero: str | None, line: int | None) -> dict:
         if el is None:
@@ -1107,10 +1163,10 @@ class _Reader:
         if len(el) == 0 and _text(el):
             siret = _text(el)
             who = f"Formation « {numero} »" if numero else "Formation sans numéro"
-            self.problems.add(("bare-siret", "organisme-formation-responsable"),
-                              f"{who} : l'organisme responsable est écrit comme un SIRET nu « {siret} » au lieu de "
-                              "<SIRET-organisme-formation><SIRET>…</SIRET></SIRET-organisme-formation> : le SIRET est "
-                              "lu.", line, "formation/organisme-formation-responsable", siret)  # fmt: skip
+            self.problems.add(("bare-siret", "organisme-formation-responsable"), lambda: (
+                f"{who} : l'organisme responsable est écrit comme un SIRET nu « {siret} » au lieu de "
+                "<SIRET-organisme-formation><SIRET>…</SIRET></SIRET-organisme-formation> : le SIRET est lu.",
+                line, "formation/organisme-formation-responsable", siret))  # fmt: skip
         contact = self._contact(el.find(Q["contact-organisme"]))
         coords = self._contact(el.find(Q["coordonnees-organisme"]))
         return {
@@ -1125,7 +1181,7 @@ class _Reader:
 
     def _map_action(self, a, f_id: int, f_numero, lines: dict, f_contacts: list, mapped: set) -> str | None:
         Q = self.Q
-        a_id = self.A.count
+        a_id = next(self.ids)
         a_line = lines.get(a)
         a_numero = _clean_attr(a.get("numero"))
         place = self._coordonnees(_find(a.find(Q["lieu-de-formation"]), Q["coordonnees"]))
@@ -1145,7 +1201,10 @@ class _Reader:
             "url": _ft(a.find(Q["url-action"]), Q["urlweb"]), "lieu_nom": place["place"],
             "address_line": line1, "address_complement": complement, "postcode": place["postcode"],
             "city": place["city"], "insee_code": place["insee"], "entry": _ft(a, Q["modalites-entrees-sorties"]),
-            "formateur": _ft(first, Q["raison-sociale-formateur"]), "siret": self._siret(first, "SIRET-formateur"),
+            "formateur": _ft(first, Q["raison-sociale-formateur"]) if first is not None else
+            _named(self.responsable.get("responsable_raison_sociale"), self.responsable.get("responsable_nom")),
+            "siret": self._siret(first, "SIRET-formateur") if first is not None else
+            self.responsable.get("responsable_siret"),
             "formateur_numero": _attr_text(first, "numero"), "formateur_contact_nom": formateur_contact["name"],
             "formateur_contact_tel": formateur_contact["phone"],
             "formateur_contact_courriel": formateur_contact["email"],
@@ -1172,23 +1231,29 @@ class _Reader:
                 perimee = True
         row["perimee"] = "1" if perimee else None
         # financers: places per action and financer
-        total, by_code, first_code = None, {}, None
+        total, by_code, first_code, codes = None, {}, None, []
         a_base = _approx_line(a)
         for fin in a.iterfind(Q["organisme-financeur"]):
             code = _ft(fin, Q["code-financeur"])
             places = _ft(fin, Q["nb-places-financees"])
-            self.FI.add({"a_id": a_id, "f_id": f_id, "fi_line": self._rel_line(fin, a_line, a_base),
+            self._emit(self.FI, {"a_id": a_id, "f_id": f_id, "fi_line": self._rel_line(fin, a_line, a_base),
                          "f_numero": f_numero, "a_numero": a_numero, "code": code, "places": places})  # fmt: skip
+            codes.append(code or "?")
             if first_code is None and code:
                 first_code = code
             if places is not None and places.isdigit():
                 total = (total or 0) + int(places)
                 if code:
                     by_code[code] = by_code.get(code, 0) + int(places)
+        if codes and total is None:
+            self.problems.add(("financers-without-places",), lambda: (
+                f"Action « {a_numero or 'sans numéro'} » : aucun de ses financeurs (code(s) {', '.join(codes)}) ne "
+                "donne de nombre de places financées (nb-places-financees) : les places de ses sessions restent "
+                "inconnues.", a_line, "action/organisme-financeur/nb-places-financees", None), severity="info")  # fmt: skip
         row.update({"financer": first_code, "places": None if total is None else str(total),
                     "places_region": str(by_code["2"]) if "2" in by_code else None,
                     "places_pole_emploi": str(by_code["4"]) if "4" in by_code else None})  # fmt: skip
-        self.A.add(row)
+        self._emit(self.A, row)
         fallback = [("formateur", formateur_contact), ("edof-action", edof_contact), *f_contacts]
         for s in a.iterfind(Q["session"]):
             mapped.add(s)
@@ -1198,7 +1263,7 @@ class _Reader:
     def _map_session(self, s, a_id: int, f_id: int, a_numero, f_numero, lines: dict, fallback: list,
                      perimee: bool, numero: str | None = None) -> None:  # fmt: skip
         Q = self.Q
-        s_id = self.S.count
+        s_id = next(self.ids)
         s_line = lines.get(s)
         s_numero = numero if numero is not None else _clean_attr(s.get("numero"))
         per = s.find(Q["periode"])
@@ -1249,13 +1314,13 @@ class _Reader:
         row["contact_tel"] = contact["phone"]
         row["contact_courriel"] = contact["email"]
         row["contact_origin"] = origin
-        self.S.add(row)
+        self._emit(self.S, row)
         if events:
             s_base = _approx_line(s)
             for ev in events:
                 v = _extras_values(ev)
-                self.E.add({
-                    "e_id": self.E.count, "s_id": s_id, "e_line": self._rel_line(ev, s_line, s_base),
+                self._emit(self.E, {
+                    "e_id": next(self.ids), "s_id": s_id, "e_line": self._rel_line(ev, s_line, s_base),
                     "s_numero": s_numero, "numero": _clean_attr(ev.get("numero")), "type": _text(v.get("type")),
                     "date": _text(v.get("date")), "heure_debut": _text(v.get("heure-debut")),
                     "heure_fin": _text(v.get("heure-fin")), "lieu": _text(v.get("lieu")),
@@ -1266,8 +1331,8 @@ class _Reader:
         """An ``<lheo-index>`` summary: formation and action at once, its sessions under it."""
         Q = self.Q
         org = el.find(Q["nom-organisme"])
-        a_id = self.A.count
-        self.A.add({
+        a_id = next(self.ids)
+        self._emit(self.A, {
             "a_id": a_id, "f_id": f_id, "a_line": line, "f_numero": numero, "numero": numero,
             "public_vise": _texts(el, Q["code-public-vise"]),
             "modalites_enseignement": _ft(el, Q["modalites-enseignement"]), "postcode": _ft(el, Q["codepostal"]),
@@ -1281,14 +1346,14 @@ class _Reader:
             own = _clean_attr(s.get("numero"))
             key = own or (numero if len(sessions) == 1 else (f"{numero}:{i}" if numero else None))
             if own is None and len(sessions) > 1 and numero:
-                self.problems.add(("positional-key", "resume-offre", ""),
-                                  f"Résumé d'offre « {numero} » : ses {len(sessions)} sessions n'ont pas de numéro ; elles "
-                                  f"sont identifiées par leur rang (« {numero}:1 »…), ce qui n'est stable d'un jour à "
-                                  "l'autre que si le producteur garde leur ordre.", lines.get(s), "resume-offre/session")  # fmt: skip
+                self.problems.add(("positional-key", "resume-offre"), lambda s=s: (
+                    f"Résumé d'offre « {numero} » : ses {len(sessions)} sessions n'ont pas de numéro ; elles sont "
+                    f"identifiées par leur rang (« {numero}:1 »…), ce qui n'est stable d'un jour à l'autre que si le "
+                    "producteur garde leur ordre.", lines.get(s), "resume-offre/session", None))  # fmt: skip
             self._map_session(s, a_id, f_id, numero, numero, lines, [], False, numero=key)
         row = self._codes(el)
         row.update({"f_id": f_id, "f_line": line, "numero": numero})
-        self.F.add(row)
+        self._emit(self.F, row)
 
     # --- tables ------------------------------------------------------------------------------------
 
@@ -1600,25 +1665,30 @@ def _sha256_of(path: Path) -> str | None:
     return raw.sha.hexdigest()
 
 
-def _syntax_message(exc: etree.XMLSyntaxError, line: int, col: int) -> str:
-    raw = (exc.msg or str(exc)).split(", line ")[0]
+def _syntax_message(message: str, line: int, col: int, at_end: bool = False) -> str:
+    """A French message for libxml2's error (``at_end``: it happened where the file stops)."""
+    raw = message.split(", line ")[0].strip()
     low = raw.lower()
+    where = f"ligne {line}, colonne {col}"
     if "depth" in low:
-        return (f"Le fichier LHEO a une imbrication d'éléments trop profonde (ligne {line}, colonne {col}) : refusé par "
-                "sécurité. Demander au producteur un export LHEO conforme.")  # fmt: skip
+        return (f"Le fichier LHEO a une imbrication d'éléments trop profonde ({where}) : refusé par sécurité. Demander "
+                "au producteur un export LHEO conforme.")  # fmt: skip
+    if "resource limit" in low or "huge" in low:
+        return (f"Le fichier LHEO contient un texte ou un nom démesuré ({where} : {raw}) : refusé par sécurité. "
+                "Vérifier le fichier auprès du producteur.")  # fmt: skip
+    if "entity" in low:
+        return (f"Le fichier LHEO utilise une entité non définie ou interdite ({where} : {raw}) : refusé. Demander au "
+                "producteur un export sans entité (caractères écrits tels quels).")  # fmt: skip
+    if "encoding" in low or "utf-8" in low or "bytes" in low or "char 0x" in low:
+        return (f"Le fichier LHEO contient des octets invalides pour son encodage ({where} : {raw}). Demander au "
+                "producteur un export dans l'encodage qu'il déclare.")  # fmt: skip
     if "document is empty" in low or "start tag expected" in low:
         return "Le fichier n'est pas un document XML lisible : ce n'est pas un export LHEO. Vérifier le fichier déposé."
-    if "premature end" in low or "end of data" in low or "not finished" in low or "extra content" in low:
-        return (f"Le fichier LHEO est tronqué ou mal terminé (ligne {line}, colonne {col} : {raw}). Demander au "
-                "producteur de renvoyer l'export complet.")  # fmt: skip
-    if "entity" in low:
-        return (f"Le fichier LHEO utilise une entité non définie ou interdite (ligne {line}, colonne {col} : {raw}) : "
-                "refusé. Demander au producteur un export sans entité (caractères écrits tels quels).")  # fmt: skip
-    if "encoding" in low or "utf-8" in low or "char" in low or "bytes" in low:
-        return (f"Le fichier LHEO contient des octets invalides pour son encodage (ligne {line}, colonne {col} : "
-                f"{raw}). Demander au producteur un export dans l'encodage qu'il déclare.")  # fmt: skip
-    return (f"Le fichier LHEO n'est pas un XML bien formé (ligne {line}, colonne {col} : {raw}). Demander au producteur "
-            "un export complet et bien formé.")  # fmt: skip
+    if at_end or "premature end" in low or "end of data" in low or "not finished" in low:
+        return (f"Le fichier LHEO est tronqué : il s'arrête au milieu d'un élément ({where}). Demander au producteur "
+                "de renvoyer l'export complet.")  # fmt: skip
+    return (f"Le fichier LHEO n'est pas un XML bien formé ({where} : {raw}). Demander au producteur un export complet "
+            "et bien formé.")  # fmt: skip
 
 
 # ============================================================================================
@@ -1951,8 +2021,11 @@ class _Values:
         partial = t.str.fullmatch(r"\d{4}(?:\d{2}00|0000)").fillna(False).astype(bool) & ~unknown
         usable = (t.notna() & ~unknown & ~partial).fillna(False).astype(bool)
         shaped = usable & t.str.fullmatch(r"\d{8}").fillna(False).astype(bool)
-        parsed = pc.strptime(pa.array(t.where(shaped), type=pa.string(), from_pandas=True), format="%Y%m%d",
-                             unit="s", error_is_null=True)  # fmt: skip
+        text = pa.array(t.where(shaped), type=pa.string(), from_pandas=True)
+        parsed = pc.strptime(text, format="%Y%m%d", unit="s", error_is_null=True)
+        # strptime rolls 20270231 over to 3 March: a real day writes back as it was read
+        exists = pc.fill_null(pc.equal(pc.strftime(parsed, format="%Y%m%d"), text), False)
+        parsed = pc.if_else(exists, parsed, pa.scalar(None, parsed.type))
         out = pd.Series(parsed.cast(pa.date32()), index=df.index, dtype=pd.ArrowDtype(pa.date32()))
         bad = usable & out.isna()
         self.invalid(df, col, line_col, bad, tag, "une date LHEO AAAAMMJJ qui existe au calendrier", session_key)
