@@ -517,6 +517,30 @@ def _ft(el, tag: str) -> str | None:
     return None
 
 
+def _kid(el) -> dict:
+    """The first child of ``el`` of each tag (one pass: cheaper than a ``find`` per field)."""
+    if el is None:
+        return {}
+    return {c.tag: c for c in reversed(el)}
+
+
+def _leaf(kids: dict, tag: str) -> str | None:
+    """Stripped text of the leaf child ``tag`` (from :func:`_kid`)."""
+    c = kids.get(tag)
+    if c is None:
+        return None
+    t = c.text
+    if t:
+        t = t.strip()
+        return t or None
+    return None
+
+
+def _long(kids: dict, tag: str) -> str | None:
+    """Stripped text of the child ``tag``, all of it when it holds elements."""
+    return _text(kids.get(tag))
+
+
 def _texts(el, tag: str) -> list[str]:
     if el is None:
         return []
@@ -534,20 +558,21 @@ def _attr_text(el, name: str) -> str | None:
     return None if el is None else _clean_attr(el.get(name))
 
 
-def _extras_values(el) -> dict[str, Any]:
-    """``extra`` children of an ``extras`` element, by ``info`` (first occurrence wins)."""
+def _extras_values(el, extra: str) -> dict[str, Any]:
+    """``extra`` children (qualified tag ``extra``) of an ``extras`` element, by ``info`` (the
+    first occurrence of each wins)."""
     out: dict[str, Any] = {}
     for c in el:
-        tag = c.tag
-        if isinstance(tag, str) and tag[-6:] in ("}extra", "extra") and _local(tag) == "extra":
+        if c.tag == extra:
             info = c.get("info")
             if info and info not in out:
                 out[info] = c
     return out
 
 
-def _sub_extras(el, info: str) -> list:
-    return [c for c in el if isinstance(c.tag, str) and _local(c.tag) == "extras" and c.get("info") == info]
+def _sub_extras(el, info: str, extras: str) -> list:
+    """``extras`` children (qualified tag ``extras``) of ``el`` whose ``info`` is ``info``."""
+    return [c for c in el if c.tag == extras and c.get("info") == info]
 
 
 def _named(*names: str | None) -> str | None:
@@ -906,7 +931,7 @@ class _Reader:
 
     def _line(self, el) -> int | None:
         approx = _approx_line(el)
-        return self.feed.line_of(_local(el.tag), approx) if self.feed is not None else approx
+        return self.feed.line_of(el.tag.rpartition("}")[2], approx) if self.feed is not None else approx
 
     def _stray(self, el) -> None:
         """An ``<action>`` or ``<session>`` outside any formation: counted, quarantined."""
@@ -1068,26 +1093,28 @@ class _Reader:
         if el is None:
             return _NO_ADDRESS
         Q = self.Q
-        return {"denomination": _ft(el, Q["denomination"]), "lines": _texts(el, Q["ligne"]),
-                "postcode": _ft(el, Q["codepostal"]), "city": _ft(el, Q["ville"]),
-                "insee": _ft(el, Q["code-INSEE-commune"])}  # fmt: skip
+        k = _kid(el)
+        return {"denomination": _leaf(k, Q["denomination"]), "lines": _texts(el, Q["ligne"]),
+                "postcode": _leaf(k, Q["codepostal"]), "city": _leaf(k, Q["ville"]),
+                "insee": _leaf(k, Q["code-INSEE-commune"])}  # fmt: skip
 
     def _coordonnees(self, el) -> dict:
         """Name, phone, mail and address of a ``coordonnees`` element."""
         if el is None:
             return _NO_CONTACT
         Q = self.Q
-        nom, prenom = _ft(el, Q["nom"]), _ft(el, Q["prenom"])
+        k = _kid(el)
+        nom, prenom = _leaf(k, Q["nom"]), _leaf(k, Q["prenom"])
         name = " ".join(p for p in (prenom, nom) if p and p != UNKNOWN) or None
         phone = None
         for kind in ("telfixe", "portable"):
-            t = el.find(Q[kind])
+            t = k.get(Q[kind])
             if t is not None:
                 phone = _ft(t, Q["numtel"]) or _text(t)
                 if phone:
                     break
-        out = {"name": name, "phone": phone, "email": _ft(el, Q["courriel"]), "place": nom}
-        out.update(self._adresse(el.find(Q["adresse"])))
+        out = {"name": name, "phone": phone, "email": _leaf(k, Q["courriel"]), "place": nom}
+        out.update(self._adresse(k.get(Q["adresse"])))
         if not out["lines"]:
             out["lines"] = _texts(el, Q["ligne"])
         return out
@@ -1107,44 +1134,46 @@ class _Reader:
     def _codes(self, el) -> dict:
         """``domaine-formation`` and ``certification`` of a formation or a summary."""
         Q = self.Q
-        dom = el.find(Q["domaine-formation"])
+        k = _kid(el)
+        dom = k.get(Q["domaine-formation"])
         fcodes = [] if dom is None else dom.findall(Q["code-FORMACODE"])
         principal = next((c for c in fcodes if (c.get("tag") or "").strip().lower() == "principal"), None)
         if principal is None and fcodes:
             principal = fcodes[0]
         romes = _texts(dom, Q["code-ROME"])
-        cert = el.find(Q["certification"])
+        cert = k.get(Q["certification"])
         return {
             "formacode": _text(principal), "formacode_ref": _attr_text(principal, "ref"),
             "formacodes": [_text(c) or "" for c in fcodes], "formacode_refs": [_attr_text(c, "ref") or "" for c in fcodes],
             "nsf": _texts(dom, Q["code-NSF"]), "rome": romes, "rome1": romes[0] if romes else None,
             "rncp": _ft(cert, Q["code-RNCP"]), "rs": _ft(cert, Q["code-RS"]),
             "certifinfo": _ft(cert, Q["code-CERTIFINFO"]), "cpf": _ft(cert, Q["code-CPF"]),
-            "certifiante": _ft(el, Q["certifiante"]), "title": _t(el, Q["intitule-formation"]),
-            "niveau_entree": _ft(el, Q["code-niveau-entree"]),
+            "certifiante": _leaf(k, Q["certifiante"]), "title": _long(k, Q["intitule-formation"]),
+            "niveau_entree": _leaf(k, Q["code-niveau-entree"]),
         }  # fmt: skip
 
     def _map_formation(self, el, f_id: int, numero, line, lines: dict, mapped: set) -> None:
         Q = self.Q
-        contact = self._contact(el.find(Q["contact-formation"]))
+        k = _kid(el)
+        contact = self._contact(k.get(Q["contact-formation"]))
         row = self._codes(el)
         row.update({
             "f_id": f_id, "f_line": line, "numero": numero,
-            "objective": _t(el, Q["objectif-formation"]), "content": _t(el, Q["contenu-formation"]),
-            "niveau_sortie": _ft(el, Q["code-niveau-sortie"]), "objectif_general": _ft(el, Q["objectif-general-formation"]),
-            "parcours": _ft(el, Q["parcours-de-formation"]), "resultats_attendus": _t(el, Q["resultats-attendus"]),
-            "url": _ft(el.find(Q["url-formation"]), Q["urlweb"]), "datecrea": _clean_attr(el.get("datecrea")),
+            "objective": _long(k, Q["objectif-formation"]), "content": _long(k, Q["contenu-formation"]),
+            "niveau_sortie": _leaf(k, Q["code-niveau-sortie"]), "objectif_general": _leaf(k, Q["objectif-general-formation"]),
+            "parcours": _leaf(k, Q["parcours-de-formation"]), "resultats_attendus": _long(k, Q["resultats-attendus"]),
+            "url": _ft(k.get(Q["url-formation"]), Q["urlweb"]), "datecrea": _clean_attr(el.get("datecrea")),
             "datemaj": _clean_attr(el.get("datemaj")), "contact_nom": contact["name"],
             "contact_tel": contact["phone"], "contact_courriel": contact["email"],
         })  # fmt: skip
-        resp = self._responsable(el.find(Q["organisme-formation-responsable"]), numero, line)
+        resp = self._responsable(k.get(Q["organisme-formation-responsable"]), numero, line)
         row.update(resp)
         self.responsable = resp
         responsable = {"name": resp.get("responsable_contact_nom"), "phone": resp.get("responsable_contact_tel"),
                        "email": resp.get("responsable_contact_courriel")}  # fmt: skip
         for ex in el.iterfind(Q["extras"]):
             if ex.get("info") == "formation":  # EDOF
-                row["edof_resume_contenu"] = _text(_extras_values(ex).get("resume-contenu"))
+                row["edof_resume_contenu"] = _text(_extras_values(ex, Q["extra"]).get("resume-contenu"))
         conditions = None
         fallback = [("formation", contact), ("responsable", responsable)]
         for a in el.iterfind(Q["action"]):
@@ -1159,7 +1188,8 @@ class _Reader:
         if el is None:
             return {}
         Q = self.Q
-        siret = self._siret(el, "SIRET-organisme-formation") or _ft(el, Q["SIRET"])
+        k = _kid(el)
+        siret = self._siret(el, "SIRET-organisme-formation") or _leaf(k, Q["SIRET"])
         if len(el) == 0 and _text(el):
             siret = _text(el)
             who = f"Formation « {numero} »" if numero else "Formation sans numéro"
@@ -1167,13 +1197,13 @@ class _Reader:
                 f"{who} : l'organisme responsable est écrit comme un SIRET nu « {siret} » au lieu de "
                 "<SIRET-organisme-formation><SIRET>…</SIRET></SIRET-organisme-formation> : le SIRET est lu.",
                 line, "formation/organisme-formation-responsable", siret))  # fmt: skip
-        contact = self._contact(el.find(Q["contact-organisme"]))
-        coords = self._contact(el.find(Q["coordonnees-organisme"]))
+        contact = self._contact(k.get(Q["contact-organisme"]))
+        coords = self._contact(k.get(Q["coordonnees-organisme"]))
         return {
-            "responsable_numero": _clean_attr(el.get("numero")), "responsable_nom": _ft(el, Q["nom-organisme"]),
-            "responsable_raison_sociale": _ft(el, Q["raison-sociale"]), "responsable_siret": siret,
-            "responsable_nda": _ft(el, Q["numero-activite"]),
-            "responsable_uai": _ft(el, Q["code-UAI-organisme-formation"]),
+            "responsable_numero": _clean_attr(el.get("numero")), "responsable_nom": _leaf(k, Q["nom-organisme"]),
+            "responsable_raison_sociale": _leaf(k, Q["raison-sociale"]), "responsable_siret": siret,
+            "responsable_nda": _leaf(k, Q["numero-activite"]),
+            "responsable_uai": _leaf(k, Q["code-UAI-organisme-formation"]),
             "responsable_contact_nom": contact["name"], "responsable_contact_tel": contact["phone"],
             "responsable_contact_courriel": contact["email"], "responsable_adresse": _one_line(coords),
             "responsable_codepostal": coords["postcode"], "responsable_ville": coords["city"],
@@ -1181,26 +1211,27 @@ class _Reader:
 
     def _map_action(self, a, f_id: int, f_numero, lines: dict, f_contacts: list, mapped: set) -> str | None:
         Q = self.Q
+        ka = _kid(a)
         a_id = next(self.ids)
         a_line = lines.get(a)
         a_numero = _clean_attr(a.get("numero"))
-        place = self._coordonnees(_find(a.find(Q["lieu-de-formation"]), Q["coordonnees"]))
+        place = self._coordonnees(_find(ka.get(Q["lieu-de-formation"]), Q["coordonnees"]))
         line1, complement = _address_parts(place["lines"])
         formateurs = a.findall(Q["organisme-formateur"])
         first = formateurs[0] if formateurs else None
         formateur_contact = self._contact(_find(first, Q["contact-formateur"]))
         public = a.findall(Q["code-public-vise"])
-        info = a.find(Q["adresse-information"])
+        info = ka.get(Q["adresse-information"])
         row = {
             "a_id": a_id, "f_id": f_id, "a_line": a_line, "f_numero": f_numero, "numero": a_numero,
             "datecrea": _clean_attr(a.get("datecrea")), "datemaj": _clean_attr(a.get("datemaj")),
             "public_vise": [t for t in (_text(c) for c in public) if t],
             "public_vise_ref": _attr_text(public[0], "ref") if public else None,
-            "rythme": _ft(a, Q["rythme-formation"]), "modalites_enseignement": _ft(a, Q["modalites-enseignement"]),
-            "conditions_specifiques": _t(a, Q["conditions-specifiques"]),
-            "url": _ft(a.find(Q["url-action"]), Q["urlweb"]), "lieu_nom": place["place"],
+            "rythme": _leaf(ka, Q["rythme-formation"]), "modalites_enseignement": _leaf(ka, Q["modalites-enseignement"]),
+            "conditions_specifiques": _long(ka, Q["conditions-specifiques"]),
+            "url": _ft(ka.get(Q["url-action"]), Q["urlweb"]), "lieu_nom": place["place"],
             "address_line": line1, "address_complement": complement, "postcode": place["postcode"],
-            "city": place["city"], "insee_code": place["insee"], "entry": _ft(a, Q["modalites-entrees-sorties"]),
+            "city": place["city"], "insee_code": place["insee"], "entry": _leaf(ka, Q["modalites-entrees-sorties"]),
             "formateur": _ft(first, Q["raison-sociale-formateur"]) if first is not None else
             _named(self.responsable.get("responsable_raison_sociale"), self.responsable.get("responsable_nom")),
             "siret": self._siret(first, "SIRET-formateur") if first is not None else
@@ -1209,19 +1240,19 @@ class _Reader:
             "formateur_contact_tel": formateur_contact["phone"],
             "formateur_contact_courriel": formateur_contact["email"],
             "autres_formateurs_siret": [self._siret(o, "SIRET-formateur") or "" for o in formateurs[1:]],
-            "hours_centre": _ft(a, Q["nombre-heures-centre"]), "hours_company": _ft(a, Q["nombre-heures-entreprise"]),
-            "nombre_heures_total": _ft(a, Q["nombre-heures-total"]), "duree_indicative": _ft(a, Q["duree-indicative"]),
-            "prix_total_ttc": _ft(a, Q["prix-total-TTC"]), "prix_horaire_ttc": _ft(a, Q["prix-horaire-TTC"]),
+            "hours_centre": _leaf(ka, Q["nombre-heures-centre"]), "hours_company": _leaf(ka, Q["nombre-heures-entreprise"]),
+            "nombre_heures_total": _leaf(ka, Q["nombre-heures-total"]), "duree_indicative": _leaf(ka, Q["duree-indicative"]),
+            "prix_total_ttc": _leaf(ka, Q["prix-total-TTC"]), "prix_horaire_ttc": _leaf(ka, Q["prix-horaire-TTC"]),
             "dates_information": [t for t in (_ft(d, Q["date"]) for d in a.iterfind(Q["date-information"])) if t],
             "adresse_information": _one_line(self._adresse(info.find(Q["adresse"]))) if info is not None else None,
         }  # fmt: skip
         perimee = False
         edof_contact = _NO_CONTACT
         for ex in a.iterfind(Q["extras"]):
-            values = _extras_values(ex)
+            values = _extras_values(ex, Q["extra"])
             if ex.get("info") == "action":  # EDOF
-                for fees in _sub_extras(ex, "frais-pedagogiques"):
-                    v = _extras_values(fees)
+                for fees in _sub_extras(ex, "frais-pedagogiques", Q["extras"]):
+                    v = _extras_values(fees, Q["extra"])
                     row.update({"frais_ht": _text(v.get("frais-ht")), "frais_ttc": _text(v.get("frais-ttc")),
                                 "taux_tva": _text(v.get("taux-tva"))})  # fmt: skip
                 ci = values.get("contact-information")
@@ -1263,29 +1294,30 @@ class _Reader:
     def _map_session(self, s, a_id: int, f_id: int, a_numero, f_numero, lines: dict, fallback: list,
                      perimee: bool, numero: str | None = None) -> None:  # fmt: skip
         Q = self.Q
+        ks = _kid(s)
         s_id = next(self.ids)
         s_line = lines.get(s)
         s_numero = numero if numero is not None else _clean_attr(s.get("numero"))
-        per = s.find(Q["periode"])
-        insc = _find(s.find(Q["periode-inscription"]), Q["periode"])
-        addr = self._adresse(_find(s.find(Q["adresse-inscription"]), Q["adresse"]))
+        per = ks.get(Q["periode"])
+        insc = _find(ks.get(Q["periode-inscription"]), Q["periode"])
+        addr = self._adresse(_find(ks.get(Q["adresse-inscription"]), Q["adresse"]))
         line1, complement = _address_parts(addr["lines"])
-        contact = self._contact(s.find(Q["contact-session"]))
+        contact = self._contact(ks.get(Q["contact-session"]))
         origin = "session" if (contact["name"] or contact["phone"]) else None
         row = {
             "s_id": s_id, "a_id": a_id, "f_id": f_id, "s_line": s_line, "f_numero": f_numero, "a_numero": a_numero,
             "numero": s_numero, "datecrea": _clean_attr(s.get("datecrea")), "datemaj": _clean_attr(s.get("datemaj")),
             "debut": _ft(per, Q["debut"]), "fin": _ft(per, Q["fin"]),
             "inscription_debut": _ft(insc, Q["debut"]), "inscription_fin": _ft(insc, Q["fin"]),
-            "etat": _ft(s, Q["etat-recrutement"]), "site": addr["denomination"], "address_line": line1,
+            "etat": _leaf(ks, Q["etat-recrutement"]), "site": addr["denomination"], "address_line": line1,
             "address_complement": complement, "postcode": addr["postcode"], "city": addr["city"],
-            "insee_code": addr["insee"], "url": _ft(s.find(Q["url-session"]), Q["urlweb"]),
+            "insee_code": addr["insee"], "url": _ft(ks.get(Q["url-session"]), Q["urlweb"]),
             "perimee": "1" if perimee else None, "edof": "1" if self.edof else None,
         }  # fmt: skip
         events: list = []
         for ex in s.iterfind(Q["extras"]):
             info = ex.get("info")
-            values = _extras_values(ex)
+            values = _extras_values(ex, Q["extra"])
             if info == "passerelle":  # our own feeds
                 row.update({
                     "annulee": _text(values.get("annulee")), "public": _text(values.get("public")),
@@ -1293,8 +1325,8 @@ class _Reader:
                     "mouvement": _text(values.get("mouvement")), "marche": _text(values.get("numero-marche")),
                     "places_pe_extra": _text(values.get("places-pole-emploi")),
                 })  # fmt: skip
-                for group in _sub_extras(ex, "evenements"):
-                    events.extend(_sub_extras(group, "evenement"))
+                for group in _sub_extras(ex, "evenements", Q["extras"]):
+                    events.extend(_sub_extras(group, "evenement", Q["extras"]))
             elif info == "session":  # EDOF
                 ci = values.get("contact-inscription")
                 if ci is not None and origin is None:
@@ -1318,7 +1350,7 @@ class _Reader:
         if events:
             s_base = _approx_line(s)
             for ev in events:
-                v = _extras_values(ev)
+                v = _extras_values(ev, Q["extra"])
                 self._emit(self.E, {
                     "e_id": next(self.ids), "s_id": s_id, "e_line": self._rel_line(ev, s_line, s_base),
                     "s_numero": s_numero, "numero": _clean_attr(ev.get("numero")), "type": _text(v.get("type")),
@@ -1330,15 +1362,16 @@ class _Reader:
     def _map_resume(self, el, f_id: int, numero, line, lines: dict, mapped: set) -> None:
         """An ``<lheo-index>`` summary: formation and action at once, its sessions under it."""
         Q = self.Q
-        org = el.find(Q["nom-organisme"])
+        k = _kid(el)
+        org = k.get(Q["nom-organisme"])
         a_id = next(self.ids)
         self._emit(self.A, {
             "a_id": a_id, "f_id": f_id, "a_line": line, "f_numero": numero, "numero": numero,
             "public_vise": _texts(el, Q["code-public-vise"]),
-            "modalites_enseignement": _ft(el, Q["modalites-enseignement"]), "postcode": _ft(el, Q["codepostal"]),
-            "city": _ft(el, Q["ville"]), "insee_code": _ft(el, Q["code-INSEE-commune"]), "formateur": _text(org),
-            "formateur_numero": _attr_text(org, "numero"), "siret": _ft(el, Q["SIRET"]),
-            "nombre_heures_total": _ft(el, Q["nombre-heures-total"]),
+            "modalites_enseignement": _leaf(k, Q["modalites-enseignement"]), "postcode": _leaf(k, Q["codepostal"]),
+            "city": _leaf(k, Q["ville"]), "insee_code": _leaf(k, Q["code-INSEE-commune"]), "formateur": _text(org),
+            "formateur_numero": _attr_text(org, "numero"), "siret": _leaf(k, Q["SIRET"]),
+            "nombre_heures_total": _leaf(k, Q["nombre-heures-total"]),
         })  # fmt: skip
         sessions = el.findall(Q["session"])
         for i, s in enumerate(sessions, start=1):
