@@ -49,9 +49,10 @@ Safe and streaming, as SAM:
    action or session without ``numero`` (no key) and what is under it; a formation whose
    mapping failed on an unforeseen structure; a ``numero`` repeated by the producer (see below).
    The rest of the file is read. A file that is not well-formed XML, truncated, has another
-   root, holds a DOCTYPE or decompresses beyond the bound is rejected as a whole
-   (``ok=False``, every record read so far in quarantine): a broken extract never publishes
-   half a catalogue, and the previous publication of its sessions is kept.
+   root than ``<lheo>`` / ``<lheo-index>``, holds a DOCTYPE or decompresses beyond the bound is
+   rejected as a whole (``ok=False``, one DQ000 error, every record read in quarantine): a
+   broken extract never publishes half a catalogue, and the previous publication of its
+   sessions is kept.
 
 Row conservation: ``rows_read[""]`` counts the ``<formation>``, ``<action>``, ``<session>``
 (and ``<resume-offre>``: formation and action) elements and our event ``extras``; it equals the
@@ -82,10 +83,16 @@ Places: LHEO gives places per action and financer (``organisme-financeur``). The
 ``lheo_financers`` and to the action's ``places`` (their total); a session gets them
 (``places``, ``places_region`` for code 2, ``places_pole_emploi`` for code 4) only when it is the
 action's only session that is not cancelled: the file does not say how several sessions
-share them. The session's contact is its ``contact-session``, else the EDOF
-``contact-inscription``, else its action's ``contact-formateur``, else the formation's
-``contact-formation`` (which one is in ``lheo_session_extras.contact_origin``). The session's
-address is its ``adresse-inscription``; the action's is its ``lieu-de-formation``.
+share them. The session's contact is the first with a name or a phone of: its
+``contact-session``, the EDOF ``contact-inscription``, its action's ``contact-formateur``, the
+EDOF ``contact-information`` of its action, the formation's ``contact-formation``, the
+responsible body's ``contact-organisme`` (``lheo_session_extras.contact_origin`` says which).
+The session's address is its ``adresse-inscription``; the action's is its
+``lieu-de-formation``. An action without ``organisme-formateur`` (EDOF) is given by the
+responsible body: its SIRET and name.
+
+Structure: an ``<action>`` or ``<session>`` out of its place (outside a formation, a session
+directly under a formation) is counted and quarantined with a DQ000 error saying where it is.
 
 Workflow: an LHEO session is publishable (cancelled ones are published as cancelled: our own
 ``extras info="passerelle"`` flag; a closed recruitment is published not public, as EOS
@@ -499,11 +506,6 @@ def _text(el) -> str | None:
 
 def _find(el, tag: str):
     return None if el is None else el.find(tag)
-
-
-def _t(el, tag: str) -> str | None:
-    """Stripped text of the first child ``tag`` of ``el``."""
-    return None if el is None else _text(el.find(tag))
 
 
 def _ft(el, tag: str) -> str | None:
@@ -1409,41 +1411,26 @@ class _Reader:
             self.late_findings = q.findings
             return
 
-        # formations: unmappable, without numero, repeated
+        # each level: what its parents' quarantine takes with it, no numero, repeated numero
         bad_f = q.flag("formation", F, "f_line", F["error"].notna(),
                        "Formation illisible (" + F["error"].astype("string").fillna("") + ") : elle est mise de côté "
                        "avec ses actions et sessions, le reste du fichier est lu. Signaler le fichier à l'équipe "
                        "Passerelle.")  # fmt: skip
-        bad_f |= q.flag("formation", F, "f_line", F["numero"].isna() & ~bad_f,
-                        "Formation sans attribut « numero » : elle ne peut pas être identifiée d'un jour à l'autre ; "
-                        "elle est mise de côté avec ses actions et sessions. Le producteur doit renseigner le numéro.")  # fmt: skip
-        bad_f |= q.duplicates("formation", F, "f_line", F["numero"], bad_f, _content(_F_RAW), "la formation")
-        bad_f_ids = F.loc[bad_f, "f_id"]
-
-        # actions
-        bad_a = q.flag("action", A, "a_line", A["f_id"].isin(bad_f_ids), _parent_reason(A, "la formation", "f_numero"))
-        bad_a |= q.flag("action", A, "a_line", A["numero"].isna() & ~bad_a,
-                        "Action sans attribut « numero » : elle ne peut pas être identifiée ; elle est mise de côté "
-                        "avec ses sessions. Le producteur doit renseigner le numéro de l'action.")  # fmt: skip
-        bad_a |= q.duplicates("action", A, "a_line", A["numero"], bad_a, _content(_A_RAW), "l'action")
-        bad_a_ids = A.loc[bad_a, "a_id"]
-
-        # sessions
-        bad_s = q.flag("session", S, "s_line", S["f_id"].isin(bad_f_ids), _parent_reason(S, "la formation", "f_numero"))
-        bad_s |= q.flag("session", S, "s_line", S["a_id"].isin(bad_a_ids) & ~bad_s,
-                        _parent_reason(S, "l'action", "a_numero"))  # fmt: skip
-        bad_s |= q.flag("session", S, "s_line", S["numero"].isna() & ~bad_s,
+        bad_f = _screen(q, "formation", F, bad_f, [], F["numero"], _F_RAW, "la formation",
+                        "Formation sans attribut « numero » : elle ne peut pas être identifiée d'un jour à l'autre ; elle "
+                        "est mise de côté avec ses actions et sessions. Le producteur doit renseigner le numéro.")  # fmt: skip
+        bad_a = _screen(q, "action", A, None, [("f_id", F.loc[bad_f, "f_id"], "la formation", "f_numero")],
+                        A["numero"], _A_RAW, "l'action",
+                        "Action sans attribut « numero » : elle ne peut pas être identifiée ; elle est mise de côté avec "
+                        "ses sessions. Le producteur doit renseigner le numéro de l'action.")  # fmt: skip
+        bad_s = _screen(q, "session", S, None, [("f_id", F.loc[bad_f, "f_id"], "la formation", "f_numero"),
+                                                ("a_id", A.loc[bad_a, "a_id"], "l'action", "a_numero")],
+                        S["numero"], _S_RAW, "la session",
                         "Session sans attribut « numero » : elle ne peut pas être identifiée d'un jour à l'autre ; elle "
                         "est mise de côté. Le producteur doit renseigner le numéro de la session.")  # fmt: skip
-        bad_s |= q.duplicates("session", S, "s_line", S["numero"], bad_s, _content(_S_RAW), "la session")
-        bad_s_ids = S.loc[bad_s, "s_id"]
-
-        # events (our own feeds)
-        bad_e = q.flag("event", E, "e_line", E["s_id"].isin(bad_s_ids), _parent_reason(E, "la session", "s_numero"))
-        bad_e |= q.flag("event", E, "e_line", E["numero"].isna() & ~bad_e,
-                        "Événement sans attribut « numero » : il ne peut pas être identifié ; il est mis de côté.")
-        e_key = E["s_numero"].astype("string") + "\x1f" + E["numero"].astype("string")
-        bad_e |= q.duplicates("event", E, "e_line", e_key, bad_e, _content(_E_RAW), "l'événement")
+        bad_e = _screen(q, "event", E, None, [("s_id", S.loc[bad_s, "s_id"], "la session", "s_numero")],
+                        E["s_numero"].astype("string") + "\x1f" + E["numero"].astype("string"), _E_RAW, "l'événement",
+                        "Événement sans attribut « numero » : il ne peut pas être identifié ; il est mis de côté.")  # fmt: skip
 
         res.quarantine = q.frame()
         self.late_findings = q.findings
@@ -1653,6 +1640,22 @@ _RECRUITMENT = {"1": model.RECRUITMENT_OPEN, "2": model.RECRUITMENT_CLOSED, "3":
 def _content(raw: list[str]) -> list[str]:
     """The columns that make a record's content (ids and lines excluded)."""
     return [c for c in raw if c not in _POSITION_COLS]
+
+
+_LINE_COLS = {"formation": "f_line", "action": "a_line", "session": "s_line", "event": "e_line"}
+
+
+def _screen(q: _Quarantine, kind: str, df: pd.DataFrame, bad: pd.Series | None, parents: list, key: pd.Series,
+            raw: list[str], label: str, no_numero: str) -> pd.Series:  # fmt: skip
+    """The records of one level to quarantine: ``bad`` ones already, those under a quarantined
+    parent (``parents``: id column, the parents' quarantined ids, the parent's label and numero
+    column), those without ``numero``, then the repeated ``key``."""
+    line = _LINE_COLS[kind]
+    bad = pd.Series(False, index=df.index) if bad is None else bad
+    for id_col, ids, parent, numero_col in parents:
+        bad |= q.flag(kind, df, line, df[id_col].isin(ids) & ~bad, _parent_reason(df, parent, numero_col))
+    bad |= q.flag(kind, df, line, df["numero"].isna() & ~bad, no_numero)
+    return bad | q.duplicates(kind, df, line, key, bad, _content(raw), label)
 
 
 def _parent_reason(df: pd.DataFrame, parent: str, numero_col: str) -> pd.Series:
