@@ -146,7 +146,7 @@ GZIP_MAX_RATIO = 100  # ... and at most this many times the compressed size (rea
 GZIP_MIN_BOUND = 32 << 20  # the ratio never bounds a small file below this
 _READ_CHUNK = 1 << 16
 _PROLOG_MAX = 1 << 20  # a prolog (declaration, comments) longer than this is refused
-_ROW_CHUNK = 16384  # rows held as Python objects before they become Arrow arrays
+_ROW_CHUNK = 2048  # rows held as Python objects before they become Arrow arrays
 UNKNOWN = "-"  # what LHEO producers (and our writer) write for an unknown text
 
 # --- the extra tables: what the file carries that the canonical model has no column for -------
@@ -1434,15 +1434,21 @@ class _Reader:
 
         res.quarantine = q.frame()
         self.late_findings = q.findings
-        F, A, S, E = F.loc[~bad_f], A.loc[~bad_a], S.loc[~bad_s], E.loc[~bad_e]
-        FI = FI.loc[FI["a_id"].isin(A["a_id"])]
-        self._build(F, A, S, E, FI, prefix)
+        kept = {"F": _keep(F, bad_f), "A": _keep(A, bad_a), "S": _keep(S, bad_s), "E": _keep(E, bad_e)}
+        kept["FI"] = _keep(FI, ~FI["a_id"].isin(kept["A"]["a_id"]))
+        del F, A, S, E, FI, bad_f, bad_a, bad_s, bad_e
+        self._build(kept, prefix)
 
-    def _build(self, F, A, S, E, FI, prefix: str) -> None:
+    def _build(self, kept: dict[str, pd.DataFrame], prefix: str) -> None:
+        """The canonical and extra tables, one level after the other: each level's raw rows are
+        released once its tables are built (at national size the raw and typed tables of every
+        level at once would double the reader's memory)."""
         res = self.res
         vf = _Values(self.name)
+        tables: dict[str, pd.DataFrame] = {}
 
         # ---- formations
+        F = kept.pop("F")
         fkey = prefix + F["numero"].astype("string")
         f = pd.DataFrame(index=F.index)
         f["formation_key"] = fkey
@@ -1460,9 +1466,12 @@ class _Reader:
             _token(_dash_null(F["responsable_nom"])))
         f["holder_siret"] = _identifier(F["responsable_siret"])
         f["holder_nda"] = _identifier(F["responsable_nda"])
-        formations = to_frame(conform(f.reset_index(drop=True), FORMATIONS))
+        tables["formations"] = to_frame(conform(f.reset_index(drop=True), FORMATIONS))
+        tables["lheo_formation_extras"] = self._formation_extras(F, fkey, vf)
+        del F, f, fkey
 
         # ---- actions
+        A = kept.pop("A")
         akey = prefix + A["numero"].astype("string")
         a_fkey = prefix + A["f_numero"].astype("string")
         a = pd.DataFrame(index=A.index)
@@ -1481,10 +1490,15 @@ class _Reader:
         a["places"] = vf.count(A, "places", "a_line", "organisme-financeur/nb-places-financees")
         a["hours_centre"] = vf.number(A, "hours_centre", "a_line", "nombre-heures-centre")
         a["hours_company"] = vf.number(A, "hours_company", "a_line", "nombre-heures-entreprise")
-        actions = to_frame(conform(a.reset_index(drop=True), ACTIONS))
+        tables["actions"] = to_frame(conform(a.reset_index(drop=True), ACTIONS))
+        tables["lheo_action_extras"] = self._action_extras(A, akey, a_fkey, vf)
+        del a, akey, a_fkey
 
         # ---- sessions, with what they take from their action
-        by_action = A.set_index("a_id")
+        S = kept.pop("S")
+        by_action = A[["a_id", "formateur", "siret", "entry", "financer", "places", "places_region",
+                       "places_pole_emploi", "hours_centre", "hours_company"]].set_index("a_id")  # fmt: skip
+        del A
         def from_action(col: str) -> pd.Series:  # noqa: E306
             return pd.Series(S["a_id"].map(by_action[col]).to_numpy(), index=S.index).astype("string")
 
@@ -1537,9 +1551,12 @@ class _Reader:
         s["contact_phone"] = _token(_dash_null(S["contact_tel"]))
         s["contact_email"] = _token(_dash_null(S["contact_courriel"]))
         s["financer"] = _token(from_action("financer"))
-        sessions = to_frame(conform(s.reset_index(drop=True), SESSIONS))
+        tables["sessions"] = to_frame(conform(s.reset_index(drop=True), SESSIONS))
+        tables["lheo_session_extras"] = self._session_extras(S, skey, prefix)
+        del S, s, skey, by_action
 
         # ---- events (our own feeds' extras)
+        E = kept.pop("E")
         e = pd.DataFrame(index=E.index)
         e_skey = prefix + E["s_numero"].astype("string")
         e["event_key"] = prefix + E["numero"].astype("string")
@@ -1560,15 +1577,10 @@ class _Reader:
         e["address_line"] = place["line"].astype("string").where(has, lieu)
         e["postcode"] = place["pc"].astype("string")
         e["city"] = place["city"].astype("string")
-        events = to_frame(conform(e.reset_index(drop=True), EVENTS))
-
-        res.tables = {
-            "formations": formations, "actions": actions, "sessions": sessions, "events": events,
-            "lheo_formation_extras": self._formation_extras(F, fkey, vf),
-            "lheo_action_extras": self._action_extras(A, akey, a_fkey, vf),
-            "lheo_session_extras": self._session_extras(S, skey, prefix),
-            "lheo_financers": self._financers(FI, prefix, vf),
-        }  # fmt: skip
+        tables["events"] = to_frame(conform(e.reset_index(drop=True), EVENTS))
+        del E, e
+        tables["lheo_financers"] = self._financers(kept.pop("FI"), prefix, vf)
+        res.tables = {name: tables[name] for name in ("formations", "actions", "sessions", "events", *EXTRA_TABLES)}
         if self.partial_dates:
             self.fc.add(RULE, "info",
                         f"{self.partial_dates} date(s) du fichier ne donnent que le mois ou l'année (AAAAMM00, "
@@ -1640,6 +1652,11 @@ _RECRUITMENT = {"1": model.RECRUITMENT_OPEN, "2": model.RECRUITMENT_CLOSED, "3":
 def _content(raw: list[str]) -> list[str]:
     """The columns that make a record's content (ids and lines excluded)."""
     return [c for c in raw if c not in _POSITION_COLS]
+
+
+def _keep(df: pd.DataFrame, bad: pd.Series) -> pd.DataFrame:
+    """``df`` without its ``bad`` rows (itself when there are none: no copy)."""
+    return df.loc[~bad] if bad.any() else df
 
 
 _LINE_COLS = {"formation": "f_line", "action": "a_line", "session": "s_line", "event": "e_line"}
