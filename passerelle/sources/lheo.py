@@ -1416,20 +1416,20 @@ class _Reader:
                        "Formation illisible (" + F["error"].astype("string").fillna("") + ") : elle est mise de côté "
                        "avec ses actions et sessions, le reste du fichier est lu. Signaler le fichier à l'équipe "
                        "Passerelle.")  # fmt: skip
-        bad_f = _screen(q, "formation", F, bad_f, [], F["numero"], _F_RAW, "la formation",
+        bad_f = _screen(q, "formation", F, bad_f, [], F["numero"], _F_RAW,
                         "Formation sans attribut « numero » : elle ne peut pas être identifiée d'un jour à l'autre ; elle "
                         "est mise de côté avec ses actions et sessions. Le producteur doit renseigner le numéro.")  # fmt: skip
         bad_a = _screen(q, "action", A, None, [("f_id", F.loc[bad_f, "f_id"], "la formation", "f_numero")],
-                        A["numero"], _A_RAW, "l'action",
+                        A["numero"], _A_RAW,
                         "Action sans attribut « numero » : elle ne peut pas être identifiée ; elle est mise de côté avec "
                         "ses sessions. Le producteur doit renseigner le numéro de l'action.")  # fmt: skip
         bad_s = _screen(q, "session", S, None, [("f_id", F.loc[bad_f, "f_id"], "la formation", "f_numero"),
                                                 ("a_id", A.loc[bad_a, "a_id"], "l'action", "a_numero")],
-                        S["numero"], _S_RAW, "la session",
+                        S["numero"], _S_RAW,
                         "Session sans attribut « numero » : elle ne peut pas être identifiée d'un jour à l'autre ; elle "
                         "est mise de côté. Le producteur doit renseigner le numéro de la session.")  # fmt: skip
         bad_e = _screen(q, "event", E, None, [("s_id", S.loc[bad_s, "s_id"], "la session", "s_numero")],
-                        E["s_numero"].astype("string") + "\x1f" + E["numero"].astype("string"), _E_RAW, "l'événement",
+                        E["numero"], _E_RAW,
                         "Événement sans attribut « numero » : il ne peut pas être identifié ; il est mis de côté.")  # fmt: skip
 
         res.quarantine = q.frame()
@@ -1659,11 +1659,14 @@ def _keep(df: pd.DataFrame, bad: pd.Series) -> pd.DataFrame:
     return df.loc[~bad] if bad.any() else df
 
 
+# how a message names a record of each kind: with its article, alone, and "repeated" agreed
+_LABELS = {"formation": ("la formation", "formation", "répétée"), "action": ("l'action", "action", "répétée"),
+           "session": ("la session", "session", "répétée"), "event": ("l'événement", "événement", "répété")}
 _LINE_COLS = {"formation": "f_line", "action": "a_line", "session": "s_line", "event": "e_line"}
 
 
 def _screen(q: _Quarantine, kind: str, df: pd.DataFrame, bad: pd.Series | None, parents: list, key: pd.Series,
-            raw: list[str], label: str, no_numero: str) -> pd.Series:  # fmt: skip
+            raw: list[str], no_numero: str) -> pd.Series:  # fmt: skip
     """The records of one level to quarantine: ``bad`` ones already, those under a quarantined
     parent (``parents``: id column, the parents' quarantined ids, the parent's label and numero
     column), those without ``numero``, then the repeated ``key``."""
@@ -1672,7 +1675,7 @@ def _screen(q: _Quarantine, kind: str, df: pd.DataFrame, bad: pd.Series | None, 
     for id_col, ids, parent, numero_col in parents:
         bad |= q.flag(kind, df, line, df[id_col].isin(ids) & ~bad, _parent_reason(df, parent, numero_col))
     bad |= q.flag(kind, df, line, df["numero"].isna() & ~bad, no_numero)
-    return bad | q.duplicates(kind, df, line, key, bad, _content(raw), label)
+    return bad | q.duplicates(kind, df, line, key, bad, _content(raw))
 
 
 def _parent_reason(df: pd.DataFrame, parent: str, numero_col: str) -> pd.Series:
@@ -1856,7 +1859,7 @@ class _Quarantine:
             }))  # fmt: skip
 
     def duplicates(self, kind: str, df: pd.DataFrame, line_col: str, key: pd.Series, excluded: pd.Series,
-                   content: list[str], label: str) -> pd.Series:  # fmt: skip
+                   content: list[str]) -> pd.Series:  # fmt: skip
         """Repeated ``key`` (among rows not ``excluded``): identical repetitions -> the first is
         kept, the others quarantined (warning); differing ones -> all quarantined (error)."""
         out = pd.Series(False, index=df.index)
@@ -1875,16 +1878,18 @@ class _Quarantine:
         # identical: keep the first occurrence
         later = same & groups.duplicated(keep="first")
         if later.any():
-            reason = (f"{label[0].upper()}{label[1:]} « " + groups + " » répétée à l'identique (lignes " + all_lines +
+            the, noun, repeated = _LABELS[kind]
+            reason = (f"{the[0].upper()}{the[1:]} « " + groups + f" » {repeated} à l'identique (lignes " + all_lines +
                       ") : seule la première occurrence (ligne " + first_line + ") est gardée.")  # fmt: skip
             idx = later[later].index
             self.add(kind, df.loc[idx], line_col, reason.loc[idx], severity="warning")
             out.loc[idx] = True
         differ = ~same
         if differ.any():
-            reason = ("Numéro de " + label + " « " + groups + " » répété avec des contenus différents (lignes " +
+            the, noun, _ = _LABELS[kind]
+            reason = (f"Numéro de {the} « " + groups + " » répété avec des contenus différents (lignes " +
                       all_lines + ") : impossible de savoir lequel est juste, toutes les occurrences sont mises de "
-                      "côté. Le producteur doit donner un numéro unique à chaque " + label + ".")  # fmt: skip
+                      f"côté. Le producteur doit donner un numéro unique à chaque {noun}.")  # fmt: skip
             idx = differ[differ].index
             self.add(kind, df.loc[idx], line_col, reason.loc[idx])
             out.loc[idx] = True

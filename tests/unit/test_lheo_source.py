@@ -245,6 +245,8 @@ def test_anotea_negative_sample_is_read_with_its_defects_reported(tmp_path):
     assert s["siret_formateur"] == "022222222222222"
     # contact-formation unreadable (<coordonneFs>): the training body's contact
     assert (s["contact_name"], s["contact_phone"]) == ("Jacko Martina", "1111")
+    # the producer marks the session outdated: read, counted, not publishable
+    assert not s["workflow_publishable"] and s["workflow_state"] == "session périmée chez le producteur"
 
 
 def test_onisep_html_becomes_text_and_placeholders_are_unknown(tmp_path):
