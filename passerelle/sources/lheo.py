@@ -104,6 +104,7 @@ counted but not publishable (DQ018), like EOS ``A finaliser``.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import html
@@ -113,7 +114,7 @@ import os
 import re
 import zlib
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -155,54 +156,109 @@ _S = pa.string()
 _LS = pa.list_(pa.string())
 _LINE = pa.field("source_line", pa.int32(), nullable=False)
 
-FORMATION_EXTRAS = pa.schema([
-    pa.field("formation_key", _S, nullable=False), _LINE,
-    pa.field("numero", _S),  # the producer's numero
-    pa.field("datecrea", _S), pa.field("datemaj", _S),  # as written (AAAAMMJJ, may be 00000000)
-    pa.field("formacode_ref", _S),  # version of the principal FORMACODE (V12, V14...)
-    pa.field("formacodes", _LS), pa.field("formacode_refs", _LS),  # every code-FORMACODE, in order
-    pa.field("nsf", _LS), pa.field("rome", _LS),
-    pa.field("rncp", _S), pa.field("rs", _S), pa.field("certifinfo", _S), pa.field("cpf", _S),
-    pa.field("niveau_entree", _S), pa.field("niveau_sortie", _S), pa.field("objectif_general", _S),
-    pa.field("parcours", _S), pa.field("resultats_attendus", _S), pa.field("url", _S),
-    pa.field("contact_nom", _S), pa.field("contact_tel", _S), pa.field("contact_courriel", _S),
-    pa.field("responsable_numero", _S), pa.field("responsable_nom", _S),
-    pa.field("responsable_raison_sociale", _S), pa.field("responsable_siret", _S),
-    pa.field("responsable_nda", _S), pa.field("responsable_uai", _S),
-    pa.field("responsable_contact_nom", _S), pa.field("responsable_contact_tel", _S),
-    pa.field("responsable_contact_courriel", _S), pa.field("responsable_adresse", _S),
-    pa.field("responsable_codepostal", _S), pa.field("responsable_ville", _S),
-    pa.field("edof_resume_contenu", _S),
-])  # fmt: skip
-ACTION_EXTRAS = pa.schema([
-    pa.field("action_key", _S, nullable=False), pa.field("formation_key", _S, nullable=False), _LINE,
-    pa.field("numero", _S), pa.field("datecrea", _S), pa.field("datemaj", _S),
-    pa.field("public_vise", _LS), pa.field("public_vise_ref", _S), pa.field("rythme", _S),
-    pa.field("modalites_enseignement", _S), pa.field("conditions_specifiques", _S), pa.field("url", _S),
-    pa.field("lieu_nom", _S), pa.field("prix_total_ttc", pa.float64()), pa.field("prix_horaire_ttc", pa.float64()),
-    pa.field("frais_ht", pa.float64()), pa.field("frais_ttc", pa.float64()), pa.field("taux_tva", pa.float64()),
-    pa.field("nombre_heures_total", pa.float64()), pa.field("duree_indicative", _S),
-    pa.field("formateur_numero", _S), pa.field("formateur_contact_nom", _S),
-    pa.field("formateur_contact_tel", _S), pa.field("formateur_contact_courriel", _S),
-    pa.field("autres_formateurs_siret", _LS), pa.field("dates_information", _LS),
-    pa.field("adresse_information", _S),
-])  # fmt: skip
-SESSION_EXTRAS = pa.schema([
-    pa.field("session_key", _S, nullable=False), pa.field("action_key", _S, nullable=False), _LINE,
-    pa.field("numero", _S), pa.field("datecrea", _S), pa.field("datemaj", _S),
-    pa.field("debut", _S), pa.field("fin", _S),  # period as written (partial dates kept here)
-    pa.field("inscription_debut", _S), pa.field("inscription_fin", _S),
-    pa.field("etat_recrutement", _S),
-    pa.field("contact_origin", _S),  # where the contact comes from: session|edof|formateur|formation|responsable
-    pa.field("garantie", pa.bool_()),  # EDOF
-    pa.field("perimee", pa.bool_()),  # Intercarif session-perimee / action-perimee
-    pa.field("statut_publication", _S), pa.field("public", pa.bool_()),  # our own feeds' extras
-    pa.field("mouvement", _S), pa.field("url", _S), pa.field("modalites_particulieres", _S),
-])  # fmt: skip
-FINANCERS = pa.schema([
-    pa.field("action_key", _S, nullable=False), pa.field("formation_key", _S, nullable=False), _LINE,
-    pa.field("code_financeur", _S), pa.field("nb_places", pa.int32()),
-])  # fmt: skip
+FORMATION_EXTRAS = pa.schema(
+    [
+        pa.field("formation_key", _S, nullable=False),
+        _LINE,
+        pa.field("numero", _S),  # the producer's numero
+        pa.field("datecrea", _S),
+        pa.field("datemaj", _S),  # as written (AAAAMMJJ, may be 00000000)
+        pa.field("formacode_ref", _S),  # version of the principal FORMACODE (V12, V14...)
+        pa.field("formacodes", _LS),
+        pa.field("formacode_refs", _LS),  # every code-FORMACODE, in order
+        pa.field("nsf", _LS),
+        pa.field("rome", _LS),
+        pa.field("rncp", _S),
+        pa.field("rs", _S),
+        pa.field("certifinfo", _S),
+        pa.field("cpf", _S),
+        pa.field("niveau_entree", _S),
+        pa.field("niveau_sortie", _S),
+        pa.field("objectif_general", _S),
+        pa.field("parcours", _S),
+        pa.field("resultats_attendus", _S),
+        pa.field("url", _S),
+        pa.field("contact_nom", _S),
+        pa.field("contact_tel", _S),
+        pa.field("contact_courriel", _S),
+        pa.field("responsable_numero", _S),
+        pa.field("responsable_nom", _S),
+        pa.field("responsable_raison_sociale", _S),
+        pa.field("responsable_siret", _S),
+        pa.field("responsable_nda", _S),
+        pa.field("responsable_uai", _S),
+        pa.field("responsable_contact_nom", _S),
+        pa.field("responsable_contact_tel", _S),
+        pa.field("responsable_contact_courriel", _S),
+        pa.field("responsable_adresse", _S),
+        pa.field("responsable_codepostal", _S),
+        pa.field("responsable_ville", _S),
+        pa.field("edof_resume_contenu", _S),
+    ]
+)
+ACTION_EXTRAS = pa.schema(
+    [
+        pa.field("action_key", _S, nullable=False),
+        pa.field("formation_key", _S, nullable=False),
+        _LINE,
+        pa.field("numero", _S),
+        pa.field("datecrea", _S),
+        pa.field("datemaj", _S),
+        pa.field("public_vise", _LS),
+        pa.field("public_vise_ref", _S),
+        pa.field("rythme", _S),
+        pa.field("modalites_enseignement", _S),
+        pa.field("conditions_specifiques", _S),
+        pa.field("url", _S),
+        pa.field("lieu_nom", _S),
+        pa.field("prix_total_ttc", pa.float64()),
+        pa.field("prix_horaire_ttc", pa.float64()),
+        pa.field("frais_ht", pa.float64()),
+        pa.field("frais_ttc", pa.float64()),
+        pa.field("taux_tva", pa.float64()),
+        pa.field("nombre_heures_total", pa.float64()),
+        pa.field("duree_indicative", _S),
+        pa.field("formateur_numero", _S),
+        pa.field("formateur_contact_nom", _S),
+        pa.field("formateur_contact_tel", _S),
+        pa.field("formateur_contact_courriel", _S),
+        pa.field("autres_formateurs_siret", _LS),
+        pa.field("dates_information", _LS),
+        pa.field("adresse_information", _S),
+    ]
+)
+SESSION_EXTRAS = pa.schema(
+    [
+        pa.field("session_key", _S, nullable=False),
+        pa.field("action_key", _S, nullable=False),
+        _LINE,
+        pa.field("numero", _S),
+        pa.field("datecrea", _S),
+        pa.field("datemaj", _S),
+        pa.field("debut", _S),
+        pa.field("fin", _S),  # period as written (partial dates kept here)
+        pa.field("inscription_debut", _S),
+        pa.field("inscription_fin", _S),
+        pa.field("etat_recrutement", _S),
+        pa.field("contact_origin", _S),  # where the contact comes from: session|edof|formateur|formation|responsable
+        pa.field("garantie", pa.bool_()),  # EDOF
+        pa.field("perimee", pa.bool_()),  # Intercarif session-perimee / action-perimee
+        pa.field("statut_publication", _S),
+        pa.field("public", pa.bool_()),  # our own feeds' extras
+        pa.field("mouvement", _S),
+        pa.field("url", _S),
+        pa.field("modalites_particulieres", _S),
+    ]
+)
+FINANCERS = pa.schema(
+    [
+        pa.field("action_key", _S, nullable=False),
+        pa.field("formation_key", _S, nullable=False),
+        _LINE,
+        pa.field("code_financeur", _S),
+        pa.field("nb_places", pa.int32()),
+    ]
+)
 EXTRA_TABLES: dict[str, pa.Schema] = {
     "lheo_formation_extras": FORMATION_EXTRAS,
     "lheo_action_extras": ACTION_EXTRAS,
@@ -294,7 +350,7 @@ class _HashingFile:
 class _BoundedGzip:
     """A gzip stream that refuses to expand beyond ``limit`` bytes."""
 
-    def __init__(self, raw: _HashingFile, limit: int):
+    def __init__(self, raw: Any, limit: int):
         self.gz = gzip.GzipFile(fileobj=raw, mode="rb")
         self.limit = limit
         self.total = 0
@@ -408,10 +464,7 @@ def _prolog(head: bytes) -> tuple[str, int | None, str | None]:
             if j < 0:
                 return "incomplete", None, None
             i = j + 3
-        elif data[i : i + 9].upper() == b"<!DOCTYPE":
-            snippet = data[i : i + 80].split(b"\n")[0].decode("utf-8", errors="replace")
-            return "doctype", data.count(b"\n", 0, i) + 1, snippet
-        elif data.startswith(b"<!", i):  # any other declaration before the root
+        elif data.startswith(b"<!", i):  # <!DOCTYPE, or any other declaration before the root
             snippet = data[i : i + 80].split(b"\n")[0].decode("utf-8", errors="replace")
             return "doctype", data.count(b"\n", 0, i) + 1, snippet
         else:
@@ -609,41 +662,158 @@ _NO_CONTACT: dict = {"name": None, "phone": None, "email": None, "place": None, 
 # level in document order: a record refers to its parent's occurrence by id (its ``numero`` may be
 # missing or repeated, and a minified file has every element on line 1).
 _F_RAW = [
-    "f_id", "f_line", "numero", "title", "objective", "content", "prerequisites", "certifiante",
-    "formacode", "formacode_ref", "formacodes", "formacode_refs", "nsf", "rome", "rome1", "rncp", "rs",
-    "certifinfo", "cpf", "niveau_entree", "niveau_sortie", "objectif_general", "parcours",
-    "resultats_attendus", "url", "datecrea", "datemaj", "contact_nom", "contact_tel",
-    "contact_courriel", "responsable_numero", "responsable_nom", "responsable_raison_sociale",
-    "responsable_siret", "responsable_nda", "responsable_uai", "responsable_contact_nom",
-    "responsable_contact_tel", "responsable_contact_courriel", "responsable_adresse",
-    "responsable_codepostal", "responsable_ville", "edof_resume_contenu", "error",
-]  # fmt: skip
+    "f_id",
+    "f_line",
+    "numero",
+    "title",
+    "objective",
+    "content",
+    "prerequisites",
+    "certifiante",
+    "formacode",
+    "formacode_ref",
+    "formacodes",
+    "formacode_refs",
+    "nsf",
+    "rome",
+    "rome1",
+    "rncp",
+    "rs",
+    "certifinfo",
+    "cpf",
+    "niveau_entree",
+    "niveau_sortie",
+    "objectif_general",
+    "parcours",
+    "resultats_attendus",
+    "url",
+    "datecrea",
+    "datemaj",
+    "contact_nom",
+    "contact_tel",
+    "contact_courriel",
+    "responsable_numero",
+    "responsable_nom",
+    "responsable_raison_sociale",
+    "responsable_siret",
+    "responsable_nda",
+    "responsable_uai",
+    "responsable_contact_nom",
+    "responsable_contact_tel",
+    "responsable_contact_courriel",
+    "responsable_adresse",
+    "responsable_codepostal",
+    "responsable_ville",
+    "edof_resume_contenu",
+    "error",
+]
 _A_RAW = [
-    "a_id", "f_id", "a_line", "f_numero", "numero", "datecrea", "datemaj", "public_vise",
-    "public_vise_ref", "rythme", "modalites_enseignement", "conditions_specifiques", "url",
-    "lieu_nom", "address_line", "address_complement", "postcode", "city", "insee_code",
-    "entry", "formateur", "siret", "formateur_numero", "formateur_contact_nom",
-    "formateur_contact_tel", "formateur_contact_courriel", "autres_formateurs_siret",
-    "hours_centre", "hours_company", "nombre_heures_total", "duree_indicative",
-    "prix_total_ttc", "prix_horaire_ttc", "frais_ht", "frais_ttc", "taux_tva",
-    "dates_information", "adresse_information", "financer", "places", "places_region",
-    "places_pole_emploi", "perimee",
-]  # fmt: skip
+    "a_id",
+    "f_id",
+    "a_line",
+    "f_numero",
+    "numero",
+    "datecrea",
+    "datemaj",
+    "public_vise",
+    "public_vise_ref",
+    "rythme",
+    "modalites_enseignement",
+    "conditions_specifiques",
+    "url",
+    "lieu_nom",
+    "address_line",
+    "address_complement",
+    "postcode",
+    "city",
+    "insee_code",
+    "entry",
+    "formateur",
+    "siret",
+    "formateur_numero",
+    "formateur_contact_nom",
+    "formateur_contact_tel",
+    "formateur_contact_courriel",
+    "autres_formateurs_siret",
+    "hours_centre",
+    "hours_company",
+    "nombre_heures_total",
+    "duree_indicative",
+    "prix_total_ttc",
+    "prix_horaire_ttc",
+    "frais_ht",
+    "frais_ttc",
+    "taux_tva",
+    "dates_information",
+    "adresse_information",
+    "financer",
+    "places",
+    "places_region",
+    "places_pole_emploi",
+    "perimee",
+]
 _S_RAW = [
-    "s_id", "a_id", "f_id", "s_line", "f_numero", "a_numero", "numero", "datecrea", "datemaj",
-    "debut", "fin", "inscription_debut", "inscription_fin", "etat", "site", "address_line",
-    "address_complement", "postcode", "city", "insee_code", "contact_nom", "contact_tel",
-    "contact_courriel", "contact_origin", "annulee", "public", "statut_publication", "mouvement",
-    "marche", "places_pe_extra", "garantie", "perimee", "url", "modalites_particulieres", "edof",
-]  # fmt: skip
+    "s_id",
+    "a_id",
+    "f_id",
+    "s_line",
+    "f_numero",
+    "a_numero",
+    "numero",
+    "datecrea",
+    "datemaj",
+    "debut",
+    "fin",
+    "inscription_debut",
+    "inscription_fin",
+    "etat",
+    "site",
+    "address_line",
+    "address_complement",
+    "postcode",
+    "city",
+    "insee_code",
+    "contact_nom",
+    "contact_tel",
+    "contact_courriel",
+    "contact_origin",
+    "annulee",
+    "public",
+    "statut_publication",
+    "mouvement",
+    "marche",
+    "places_pe_extra",
+    "garantie",
+    "perimee",
+    "url",
+    "modalites_particulieres",
+    "edof",
+]
 _E_RAW = [
-    "e_id", "s_id", "e_line", "s_numero", "numero", "type", "date", "heure_debut", "heure_fin",
-    "lieu", "places", "annule",
-]  # fmt: skip
+    "e_id",
+    "s_id",
+    "e_line",
+    "s_numero",
+    "numero",
+    "type",
+    "date",
+    "heure_debut",
+    "heure_fin",
+    "lieu",
+    "places",
+    "annule",
+]
 _FI_RAW = ["a_id", "f_id", "fi_line", "f_numero", "a_numero", "code", "places"]
 _M_RAW = ["kind", "m_line", "numero", "reason"]  # records out of their place (quarantined)
-_LIST_COLS = {"formacodes", "formacode_refs", "nsf", "rome", "public_vise", "autres_formateurs_siret",
-              "dates_information"}  # fmt: skip
+_LIST_COLS = {
+    "formacodes",
+    "formacode_refs",
+    "nsf",
+    "rome",
+    "public_vise",
+    "autres_formateurs_siret",
+    "dates_information",
+}
 
 
 _POSITION_COLS = {"f_id", "a_id", "s_id", "e_id", "f_line", "a_line", "s_line", "e_line", "fi_line", "m_line"}
@@ -708,10 +878,14 @@ class _Problems:
             extra = n - FINDINGS_PER_PROBLEM
             if extra > 0:
                 message, line, field, severity = self.first[sig]
-                self.fc.add(RULE, severity,
-                            f"Le même problème se répète {extra} autre(s) fois dans le fichier (seules les "
-                            f"{FINDINGS_PER_PROBLEM} premières occurrences sont listées). Première occurrence : {message}",
-                            line=line, field=field)  # fmt: skip
+                self.fc.add(
+                    RULE,
+                    severity,
+                    f"Le même problème se répète {extra} autre(s) fois dans le fichier (seules les "
+                    f"{FINDINGS_PER_PROBLEM} premières occurrences sont listées). Première occurrence : {message}",
+                    line=line,
+                    field=field,
+                )
 
 
 class _Reader:
@@ -721,8 +895,14 @@ class _Reader:
         self.producer = producer
         self.fc = FindingCollector(SOURCE, name)
         self.problems = _Problems(self.fc)
-        self.res = ExtractRead(source=SOURCE, kind=producer or "", file=name, extract_date=extract_date,
-                               rows_read={"": 0}, tables=_empty_tables())  # fmt: skip
+        self.res = ExtractRead(
+            source=SOURCE,
+            kind=producer or "",
+            file=name,
+            extract_date=extract_date,
+            rows_read={"": 0},
+            tables=_empty_tables(),
+        )
         self.F, self.A, self.S, self.E = _Rows(_F_RAW), _Rows(_A_RAW), _Rows(_S_RAW), _Rows(_E_RAW)
         self.FI, self.M = _Rows(_FI_RAW), _Rows(_M_RAW)
         self.edof = False
@@ -747,9 +927,13 @@ class _Reader:
     def run(self) -> ExtractRead:
         res = self.res
         if self.producer is None:
-            self.fail(f"Le nom du fichier « {self.name} » ne suit pas le contrat lheo_<producteur>_AAAAMMJJ.xml "
-                      "(producteur en minuscules, ex. lheo_intercarif_20261120.xml) : le producteur n'est pas connu, "
-                      "le fichier n'est pas lu. Renommer le fichier.", field="nom du fichier", value=self.name)  # fmt: skip
+            self.fail(
+                f"Le nom du fichier « {self.name} » ne suit pas le contrat lheo_<producteur>_AAAAMMJJ.xml "
+                "(producteur en minuscules, ex. lheo_intercarif_20261120.xml) : le producteur n'est pas connu, "
+                "le fichier n'est pas lu. Renommer le fichier.",
+                field="nom du fichier",
+                value=self.name,
+            )
             res.sha256 = _sha256_of(self.path)
             res.findings = self.fc.frame()
             return res
@@ -768,7 +952,9 @@ class _Reader:
                 rejected = exc
             raw.drain()
         except OSError as exc:
-            rejected = _Rejected(f"Le fichier LHEO n'a pas pu être lu jusqu'au bout ({exc}). Déposer à nouveau l'export.")
+            rejected = _Rejected(
+                f"Le fichier LHEO n'a pas pu être lu jusqu'au bout ({exc}). Déposer à nouveau l'export."
+            )
         finally:
             fh.close()
         res.sha256 = raw.sha.hexdigest()
@@ -778,8 +964,10 @@ class _Reader:
         try:
             self._finish(rejected.message if rejected is not None else None)
         except Exception as exc:  # an unforeseen input must not lose the file silently  # noqa: BLE001
-            self.fail(f"Le fichier LHEO n'a pas pu être lu jusqu'au bout ({type(exc).__name__} : {exc}). "
-                      "Fichier non lu ; le signaler à l'équipe Passerelle avec le fichier.")  # fmt: skip
+            self.fail(
+                f"Le fichier LHEO n'a pas pu être lu jusqu'au bout ({type(exc).__name__} : {exc}). "
+                "Fichier non lu ; le signaler à l'équipe Passerelle avec le fichier."
+            )
             res.tables = _empty_tables()
             res.quarantine = empty_frame(QUARANTINE)
             res.rows_read = {"": 0}
@@ -809,13 +997,19 @@ class _Reader:
         if status == "doctype":
             raise _Rejected(DOCTYPE_MESSAGE, line=line, field="DOCTYPE", value=snippet)
         if status == "incomplete" and len(head) > _PROLOG_MAX:
-            raise _Rejected("Le début du fichier LHEO (déclaration et commentaires avant la racine) dépasse 1 Mo : "
-                            "refusé par sécurité. Demander au producteur un export LHEO ordinaire.")  # fmt: skip
+            raise _Rejected(
+                "Le début du fichier LHEO (déclaration et commentaires avant la racine) dépasse 1 Mo : "
+                "refusé par sécurité. Demander au producteur un export LHEO ordinaire."
+            )
         stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
         if not _utf16(head) and not stripped.startswith(b"<"):
-            raise _Rejected("Le fichier n'est pas un document XML (il ne commence pas par une balise) : ce n'est pas "
-                            "un export LHEO. Vérifier le fichier déposé.", line=1, field="contenu",
-                            value=stripped[:40].decode("utf-8", errors="replace"))  # fmt: skip
+            raise _Rejected(
+                "Le fichier n'est pas un document XML (il ne commence pas par une balise) : ce n'est pas "
+                "un export LHEO. Vérifier le fichier déposé.",
+                line=1,
+                field="contenu",
+                value=stripped[:40].decode("utf-8", errors="replace"),
+            )
         force = self._encoding(head)
         self.feed = _Feed(stream, head, scan=not _utf16(head))
         self._iterate(force)
@@ -831,21 +1025,33 @@ class _Reader:
             except UnicodeDecodeError as exc:
                 if exc.start < len(sample) - 4:  # a real Latin byte, not a character cut at the end
                     return None
-            self.fc.add(RULE, "warning",
-                        f"Le fichier LHEO déclare l'encodage « {declared} » mais son contenu est en UTF-8 : il est lu "
-                        "en UTF-8. Demander au producteur de corriger la déclaration <?xml ... encoding=...?>.",
-                        line=1, field="encoding", value=declared)  # fmt: skip
+            self.fc.add(
+                RULE,
+                "warning",
+                f"Le fichier LHEO déclare l'encodage « {declared} » mais son contenu est en UTF-8 : il est lu "
+                "en UTF-8. Demander au producteur de corriger la déclaration <?xml ... encoding=...?>.",
+                line=1,
+                field="encoding",
+                value=declared,
+            )
             self.res.encoding = "utf-8"
             return "utf-8"
         return None
 
     def _iterate(self, force: str | None) -> None:
         ctx = etree.iterparse(
-            self.feed, events=("start", "end"),
+            self.feed,
+            events=("start", "end"),
             tag=("{*}formation", "{*}resume-offre", "{*}action", "{*}session"),
-            resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False, huge_tree=False,
-            remove_comments=True, remove_pis=True, encoding=force,
-        )  # fmt: skip
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            dtd_validation=False,
+            huge_tree=False,
+            remove_comments=True,
+            remove_pis=True,
+            encoding=force,
+        )
         checked = False
         depth = 0  # open records (formation / resume-offre)
         etree.clear_error_log()  # (libxml2's log of this thread: the errors of this file only)
@@ -880,9 +1086,13 @@ class _Reader:
             # iterparse sometimes reports a generic "no element found" at 0:0: libxml2's own first
             # fatal error says what and where
             fatal = next((e for e in exc.error_log if e.level_name == "FATAL"), None)
-            msg, line, col = (fatal.message, fatal.line, fatal.column) if fatal is not None else (
-                exc.msg or str(exc), *(exc.position or (exc.lineno, exc.offset)))  # fmt: skip
-            at_end = self.feed.eof and line is not None and line >= self.feed.line - 1
+            msg, line, col = (
+                (fatal.message, fatal.line, fatal.column)
+                if fatal is not None
+                else (exc.msg or str(exc), *(exc.position or (exc.lineno, exc.offset)))
+            )
+            feed = self.feed
+            at_end = feed is not None and feed.eof and line is not None and line >= feed.line - 1
             raise _Rejected(_syntax_message(msg, line, col, at_end), line=line) from None
         root = ctx.root
         if root is None:
@@ -898,33 +1108,56 @@ class _Reader:
             raise _Rejected(DOCTYPE_MESSAGE, field="DOCTYPE", value=info.doctype or None)
         root = tree.getroot()
         tag = root.tag if isinstance(root.tag, str) else ""
-        ns, local = (tag[1:].split("}", 1) if tag.startswith("{") else ("", tag))
+        ns, local = tag[1:].split("}", 1) if tag.startswith("{") else ("", tag)
         if local not in ("lheo", "lheo-index"):
             # the file is refused, but its records are still counted (and quarantined)
-            self.wrong_root = _Rejected(f"La racine du fichier est <{local or '?'}> au lieu de <lheo> : ce n'est pas un "
-                                        "export LHEO (offres de formation). Vérifier le fichier déposé.",
-                                        line=_approx_line(root), field="/" + (local or "?"), value=tag)  # fmt: skip
+            self.wrong_root = _Rejected(
+                f"La racine du fichier est <{local or '?'}> au lieu de <lheo> : ce n'est pas un "
+                "export LHEO (offres de formation). Vérifier le fichier déposé.",
+                line=_approx_line(root),
+                field="/" + (local or "?"),
+                value=tag,
+            )
         self.namespace = ns
         self.Q = _Q(ns)
         self.edof = ns == NS_EDOF
         if ns not in DIALECTS:
-            self.fc.add(RULE, "warning",
-                        f"Espace de noms « {ns} » inconnu pour un fichier LHEO (attendu {NS_23}, {NS_22} ou "
-                        f"{NS_EDOF}) : le fichier est lu comme du LHEO 2.3.", line=_approx_line(root),
-                        field="/" + local, value=ns)  # fmt: skip
+            self.fc.add(
+                RULE,
+                "warning",
+                f"Espace de noms « {ns} » inconnu pour un fichier LHEO (attendu {NS_23}, {NS_22} ou "
+                f"{NS_EDOF}) : le fichier est lu comme du LHEO 2.3.",
+                line=_approx_line(root),
+                field="/" + local,
+                value=ns,
+            )
         elif ns == "":
-            self.fc.add(RULE, "info", "Le fichier LHEO ne déclare pas d'espace de noms : il est lu comme du LHEO 2.3.",
-                        line=_approx_line(root), field="/" + local)  # fmt: skip
+            self.fc.add(
+                RULE,
+                "info",
+                "Le fichier LHEO ne déclare pas d'espace de noms : il est lu comme du LHEO 2.3.",
+                line=_approx_line(root),
+                field="/" + local,
+            )
         if local == "lheo-index":
-            self.fc.add(RULE, "info",
-                        "Fichier d'index LHEO (<lheo-index>, résumés d'offres) : chaque <resume-offre> est lu comme une "
-                        "formation et une action avec leurs sessions ; un résumé ne donne ni contact ni organisme "
-                        "responsable.", line=_approx_line(root), field="/lheo-index")  # fmt: skip
+            self.fc.add(
+                RULE,
+                "info",
+                "Fichier d'index LHEO (<lheo-index>, résumés d'offres) : chaque <resume-offre> est lu comme une "
+                "formation et une action avec leurs sessions ; un résumé ne donne ni contact ni organisme "
+                "responsable.",
+                line=_approx_line(root),
+                field="/lheo-index",
+            )
         xsd = official_xsd()
         if xsd is None:
-            self.fc.add(RULE, "info",
-                        "Le schéma officiel LHEO 2.3 (lheo.xsd) n'est pas disponible : les formations ne sont pas "
-                        "vérifiées contre lui (PASSERELLE_LHEO_XSD).", field="lheo.xsd")  # fmt: skip
+            self.fc.add(
+                RULE,
+                "info",
+                "Le schéma officiel LHEO 2.3 (lheo.xsd) n'est pas disponible : les formations ne sont pas "
+                "vérifiées contre lui (PASSERELLE_LHEO_XSD).",
+                field="lheo.xsd",
+            )
         else:
             self.schema = _schema(str(xsd), ns)
             self.models = _models(str(xsd))
@@ -941,10 +1174,15 @@ class _Reader:
         line = self._line(el)
         for sub in el.iter("{*}action", "{*}session"):
             sub_kind = _local(sub.tag)
-            self.M.add({"kind": sub_kind, "m_line": line if sub is el else self._line(sub),
-                        "numero": _clean_attr(sub.get("numero")),
-                        "reason": f"<{sub_kind}> placée hors d'une <formation> (dans <{where}>) : elle ne peut pas être "
-                                  "rattachée à une formation. Le producteur doit corriger la structure de son export."})  # fmt: skip
+            self.M.add(
+                {
+                    "kind": sub_kind,
+                    "m_line": line if sub is el else self._line(sub),
+                    "numero": _clean_attr(sub.get("numero")),
+                    "reason": f"<{sub_kind}> placée hors d'une <formation> (dans <{where}>) : elle ne peut pas être "
+                    "rattachée à une formation. Le producteur doit corriger la structure de son export.",
+                }
+            )
 
     def _record(self, el) -> None:
         local = _local(el.tag)
@@ -974,16 +1212,30 @@ class _Reader:
                 self._map_formation(el, f_id, numero, line, lines, mapped)
         except Exception as exc:  # an unforeseen structure: this formation only  # noqa: BLE001
             self.F.add({"f_id": f_id, "f_line": line, "numero": numero, "error": f"{type(exc).__name__} : {exc}"})
-            reason = (f"Mise de côté avec la formation « {numero or 'sans numéro'} » (ligne {line}), illisible "
-                      f"({type(exc).__name__} : {exc}).")  # fmt: skip
+            reason = (
+                f"Mise de côté avec la formation « {numero or 'sans numéro'} » (ligne {line}), illisible "
+                f"({type(exc).__name__} : {exc})."
+            )
             for sub, sub_line in lines.items():
                 if sub is not el:
-                    self.M.add({"kind": _local(sub.tag), "m_line": sub_line, "numero": _clean_attr(sub.get("numero")),
-                                "reason": reason})  # fmt: skip
+                    self.M.add(
+                        {
+                            "kind": _local(sub.tag),
+                            "m_line": sub_line,
+                            "numero": _clean_attr(sub.get("numero")),
+                            "reason": reason,
+                        }
+                    )
             for ev in el.iter("{*}extras"):
                 if ev.get("info") == "evenement":
-                    self.M.add({"kind": "event", "m_line": self._rel_line(ev, line, base),
-                                "numero": _clean_attr(ev.get("numero")), "reason": reason})  # fmt: skip
+                    self.M.add(
+                        {
+                            "kind": "event",
+                            "m_line": self._rel_line(ev, line, base),
+                            "numero": _clean_attr(ev.get("numero")),
+                            "reason": reason,
+                        }
+                    )
             return
         finally:
             staged, self.staged = self.staged, None
@@ -993,12 +1245,19 @@ class _Reader:
             if sub is el or sub in mapped:
                 continue
             kind = _local(sub.tag)
-            self.M.add({"kind": kind, "m_line": sub_line, "numero": _clean_attr(sub.get("numero")),
-                        "reason": f"<{kind}> placée dans <{_local(sub.getparent().tag)}> de la formation "
-                                  f"« {numero or 'sans numéro'} » au lieu de sa place LHEO (formation > action > "
-                                  f"session) : elle n'est pas lue. Le producteur doit corriger la structure."})  # fmt: skip
+            self.M.add(
+                {
+                    "kind": kind,
+                    "m_line": sub_line,
+                    "numero": _clean_attr(sub.get("numero")),
+                    "reason": f"<{kind}> placée dans <{_local(sub.getparent().tag)}> de la formation "
+                    f"« {numero or 'sans numéro'} » au lieu de sa place LHEO (formation > action > "
+                    f"session) : elle n'est pas lue. Le producteur doit corriger la structure.",
+                }
+            )
 
     def _emit(self, rows: _Rows, row: dict) -> None:
+        assert self.staged is not None, "rows are emitted while a formation is mapped"
         self.staged.append((rows, row))
 
     def _rel_line(self, el, line: int | None, base: int | None) -> int | None:
@@ -1021,6 +1280,7 @@ class _Reader:
         def place(el):
             return self._rel_line(el, line, base), _path(el, formation)
 
+        assert models is not None and self.schema is not None, "diagnosed only when the XSD is there"
         unknown: set = set()
         for el in formation.iter():
             name = _local(el.tag)
@@ -1039,8 +1299,12 @@ class _Reader:
 
                     def unknown_child(c=c, cname=cname, name=name, seq=seq):
                         allowed = ", ".join(f"<{n}>" for n, _, _ in seq[:10]) + (" …" if len(seq) > 10 else "")
-                        return (f"{who} : élément <{cname}> inconnu du format LHEO à cet endroit, dans <{name}> "
-                                f"(éléments admis : {allowed}) ; son contenu est ignoré.", *place(c), cname)  # fmt: skip
+                        return (
+                            f"{who} : élément <{cname}> inconnu du format LHEO à cet endroit, dans <{name}> "
+                            f"(éléments admis : {allowed}) ; son contenu est ignoré.",
+                            *place(c),
+                            cname,
+                        )
 
                     add(("unknown", name, cname), unknown_child)
                     continue
@@ -1050,24 +1314,39 @@ class _Reader:
                 last = max(last, order[cname])
             if disorder is not None:
                 dname = _local(disorder.tag)
-                add(("order", name, dname),
+                add(
+                    ("order", name, dname),
                     lambda d=disorder, dname=dname, name=name: (
-                        f"{who} : dans <{name}>, l'élément <{dname}> n'est pas à sa place dans l'ordre LHEO ; il est lu "
-                        "quand même.", *place(d), dname))  # fmt: skip
+                        f"{who} : dans <{name}>, l'élément <{dname}> n'est pas à sa place dans l'ordre LHEO ; "
+                        "il est lu quand même.",
+                        *place(d),
+                        dname,
+                    ),
+                )
             for child, lo, hi in seq:
                 n = counts.get(child, 0)
                 if n < lo:
-                    add(("missing", name, child),
+                    add(
+                        ("missing", name, child),
                         lambda el=el, child=child, name=name: (
                             f"{who} : l'élément <{child}>, obligatoire en LHEO, manque dans <{name}>. La formation est "
                             "lue sans lui ; le producteur devrait le renseigner.",
-                            self._rel_line(el, line, base), f"{_path(el, formation)}/{child}", None))  # fmt: skip
+                            self._rel_line(el, line, base),
+                            f"{_path(el, formation)}/{child}",
+                            None,
+                        ),
+                    )
                 elif hi is not None and n > hi:
-                    add(("too-many", name, child),
+                    add(
+                        ("too-many", name, child),
                         lambda el=el, child=child, name=name, n=n, hi=hi: (
-                            f"{who} : <{name}> contient {n} éléments <{child}> alors que LHEO en admet au plus {hi} ; ils "
-                            "sont lus quand même.", self._rel_line(el, line, base), f"{_path(el, formation)}/{child}",
-                            None))  # fmt: skip
+                            f"{who} : <{name}> contient {n} éléments <{child}> alors que LHEO en admet au plus "
+                            f"{hi} ; ils sont lus quand même.",
+                            self._rel_line(el, line, base),
+                            f"{_path(el, formation)}/{child}",
+                            None,
+                        ),
+                    )
         for err in self.schema.error_log:
             if err.type_name in ("SCHEMAV_ELEMENT_CONTENT", "SCHEMAV_CVC_ELT_1"):
                 continue  # structure: diagnosed above, with every problem instead of the first
@@ -1083,9 +1362,13 @@ class _Reader:
             def value_problem(el=el, name=name, attr=attr, detail=detail):
                 value = el.get(attr) if attr else _text(el)
                 where = f"l'attribut « {attr} » de <{name}>" if attr else f"<{name}>"
-                return (f"{who} : valeur « {value if value is not None else ''} » non conforme au format LHEO pour "
-                        f"{where} ({detail}). Elle est lue telle quelle ; le producteur devrait la corriger.",
-                        self._rel_line(el, line, base), _path(el, formation) + (f"/@{attr}" if attr else ""), value)  # fmt: skip
+                return (
+                    f"{who} : valeur « {value if value is not None else ''} » non conforme au format LHEO pour "
+                    f"{where} ({detail}). Elle est lue telle quelle ; le producteur devrait la corriger.",
+                    self._rel_line(el, line, base),
+                    _path(el, formation) + (f"/@{attr}" if attr else ""),
+                    value,
+                )
 
             add(("value", name, attr, detail), value_problem)
 
@@ -1096,9 +1379,13 @@ class _Reader:
             return _NO_ADDRESS
         Q = self.Q
         k = _kid(el)
-        return {"denomination": _leaf(k, Q["denomination"]), "lines": _texts(el, Q["ligne"]),
-                "postcode": _leaf(k, Q["codepostal"]), "city": _leaf(k, Q["ville"]),
-                "insee": _leaf(k, Q["code-INSEE-commune"])}  # fmt: skip
+        return {
+            "denomination": _leaf(k, Q["denomination"]),
+            "lines": _texts(el, Q["ligne"]),
+            "postcode": _leaf(k, Q["codepostal"]),
+            "city": _leaf(k, Q["ville"]),
+            "insee": _leaf(k, Q["code-INSEE-commune"]),
+        }
 
     def _coordonnees(self, el) -> dict:
         """Name, phone, mail and address of a ``coordonnees`` element."""
@@ -1115,7 +1402,7 @@ class _Reader:
                 phone = _ft(t, Q["numtel"]) or _text(t)
                 if phone:
                     break
-        out = {"name": name, "phone": phone, "email": _leaf(k, Q["courriel"]), "place": nom}
+        out: dict[str, Any] = {"name": name, "phone": phone, "email": _leaf(k, Q["courriel"]), "place": nom}
         out.update(self._adresse(k.get(Q["adresse"])))
         if not out["lines"]:
             out["lines"] = _texts(el, Q["ligne"])
@@ -1145,34 +1432,54 @@ class _Reader:
         romes = _texts(dom, Q["code-ROME"])
         cert = k.get(Q["certification"])
         return {
-            "formacode": _text(principal), "formacode_ref": _attr_text(principal, "ref"),
-            "formacodes": [_text(c) or "" for c in fcodes], "formacode_refs": [_attr_text(c, "ref") or "" for c in fcodes],
-            "nsf": _texts(dom, Q["code-NSF"]), "rome": romes, "rome1": romes[0] if romes else None,
-            "rncp": _ft(cert, Q["code-RNCP"]), "rs": _ft(cert, Q["code-RS"]),
-            "certifinfo": _ft(cert, Q["code-CERTIFINFO"]), "cpf": _ft(cert, Q["code-CPF"]),
-            "certifiante": _leaf(k, Q["certifiante"]), "title": _long(k, Q["intitule-formation"]),
+            "formacode": _text(principal),
+            "formacode_ref": _attr_text(principal, "ref"),
+            "formacodes": [_text(c) or "" for c in fcodes],
+            "formacode_refs": [_attr_text(c, "ref") or "" for c in fcodes],
+            "nsf": _texts(dom, Q["code-NSF"]),
+            "rome": romes,
+            "rome1": romes[0] if romes else None,
+            "rncp": _ft(cert, Q["code-RNCP"]),
+            "rs": _ft(cert, Q["code-RS"]),
+            "certifinfo": _ft(cert, Q["code-CERTIFINFO"]),
+            "cpf": _ft(cert, Q["code-CPF"]),
+            "certifiante": _leaf(k, Q["certifiante"]),
+            "title": _long(k, Q["intitule-formation"]),
             "niveau_entree": _leaf(k, Q["code-niveau-entree"]),
-        }  # fmt: skip
+        }
 
     def _map_formation(self, el, f_id: int, numero, line, lines: dict, mapped: set) -> None:
         Q = self.Q
         k = _kid(el)
         contact = self._contact(k.get(Q["contact-formation"]))
         row = self._codes(el)
-        row.update({
-            "f_id": f_id, "f_line": line, "numero": numero,
-            "objective": _long(k, Q["objectif-formation"]), "content": _long(k, Q["contenu-formation"]),
-            "niveau_sortie": _leaf(k, Q["code-niveau-sortie"]), "objectif_general": _leaf(k, Q["objectif-general-formation"]),
-            "parcours": _leaf(k, Q["parcours-de-formation"]), "resultats_attendus": _long(k, Q["resultats-attendus"]),
-            "url": _ft(k.get(Q["url-formation"]), Q["urlweb"]), "datecrea": _clean_attr(el.get("datecrea")),
-            "datemaj": _clean_attr(el.get("datemaj")), "contact_nom": contact["name"],
-            "contact_tel": contact["phone"], "contact_courriel": contact["email"],
-        })  # fmt: skip
+        row.update(
+            {
+                "f_id": f_id,
+                "f_line": line,
+                "numero": numero,
+                "objective": _long(k, Q["objectif-formation"]),
+                "content": _long(k, Q["contenu-formation"]),
+                "niveau_sortie": _leaf(k, Q["code-niveau-sortie"]),
+                "objectif_general": _leaf(k, Q["objectif-general-formation"]),
+                "parcours": _leaf(k, Q["parcours-de-formation"]),
+                "resultats_attendus": _long(k, Q["resultats-attendus"]),
+                "url": _ft(k.get(Q["url-formation"]), Q["urlweb"]),
+                "datecrea": _clean_attr(el.get("datecrea")),
+                "datemaj": _clean_attr(el.get("datemaj")),
+                "contact_nom": contact["name"],
+                "contact_tel": contact["phone"],
+                "contact_courriel": contact["email"],
+            }
+        )
         resp = self._responsable(k.get(Q["organisme-formation-responsable"]), numero, line)
         row.update(resp)
         self.responsable = resp
-        responsable = {"name": resp.get("responsable_contact_nom"), "phone": resp.get("responsable_contact_tel"),
-                       "email": resp.get("responsable_contact_courriel")}  # fmt: skip
+        responsable = {
+            "name": resp.get("responsable_contact_nom"),
+            "phone": resp.get("responsable_contact_tel"),
+            "email": resp.get("responsable_contact_courriel"),
+        }
         for ex in el.iterfind(Q["extras"]):
             if ex.get("info") == "formation":  # EDOF
                 row["edof_resume_contenu"] = _text(_extras_values(ex, Q["extra"]).get("resume-contenu"))
@@ -1195,21 +1502,32 @@ class _Reader:
         if len(el) == 0 and _text(el):
             siret = _text(el)
             who = f"Formation « {numero} »" if numero else "Formation sans numéro"
-            self.problems.add(("bare-siret", "organisme-formation-responsable"), lambda: (
-                f"{who} : l'organisme responsable est écrit comme un SIRET nu « {siret} » au lieu de "
-                "<SIRET-organisme-formation><SIRET>…</SIRET></SIRET-organisme-formation> : le SIRET est lu.",
-                line, "formation/organisme-formation-responsable", siret))  # fmt: skip
+            self.problems.add(
+                ("bare-siret", "organisme-formation-responsable"),
+                lambda: (
+                    f"{who} : l'organisme responsable est écrit comme un SIRET nu « {siret} » au lieu de "
+                    "<SIRET-organisme-formation><SIRET>…</SIRET></SIRET-organisme-formation> : le SIRET est lu.",
+                    line,
+                    "formation/organisme-formation-responsable",
+                    siret,
+                ),
+            )
         contact = self._contact(k.get(Q["contact-organisme"]))
         coords = self._contact(k.get(Q["coordonnees-organisme"]))
         return {
-            "responsable_numero": _clean_attr(el.get("numero")), "responsable_nom": _leaf(k, Q["nom-organisme"]),
-            "responsable_raison_sociale": _leaf(k, Q["raison-sociale"]), "responsable_siret": siret,
+            "responsable_numero": _clean_attr(el.get("numero")),
+            "responsable_nom": _leaf(k, Q["nom-organisme"]),
+            "responsable_raison_sociale": _leaf(k, Q["raison-sociale"]),
+            "responsable_siret": siret,
             "responsable_nda": _leaf(k, Q["numero-activite"]),
             "responsable_uai": _leaf(k, Q["code-UAI-organisme-formation"]),
-            "responsable_contact_nom": contact["name"], "responsable_contact_tel": contact["phone"],
-            "responsable_contact_courriel": contact["email"], "responsable_adresse": _one_line(coords),
-            "responsable_codepostal": coords["postcode"], "responsable_ville": coords["city"],
-        }  # fmt: skip
+            "responsable_contact_nom": contact["name"],
+            "responsable_contact_tel": contact["phone"],
+            "responsable_contact_courriel": contact["email"],
+            "responsable_adresse": _one_line(coords),
+            "responsable_codepostal": coords["postcode"],
+            "responsable_ville": coords["city"],
+        }
 
     def _map_action(self, a, f_id: int, f_numero, lines: dict, f_contacts: list, mapped: set) -> str | None:
         Q = self.Q
@@ -1225,29 +1543,46 @@ class _Reader:
         public = a.findall(Q["code-public-vise"])
         info = ka.get(Q["adresse-information"])
         row = {
-            "a_id": a_id, "f_id": f_id, "a_line": a_line, "f_numero": f_numero, "numero": a_numero,
-            "datecrea": _clean_attr(a.get("datecrea")), "datemaj": _clean_attr(a.get("datemaj")),
+            "a_id": a_id,
+            "f_id": f_id,
+            "a_line": a_line,
+            "f_numero": f_numero,
+            "numero": a_numero,
+            "datecrea": _clean_attr(a.get("datecrea")),
+            "datemaj": _clean_attr(a.get("datemaj")),
             "public_vise": [t for t in (_text(c) for c in public) if t],
             "public_vise_ref": _attr_text(public[0], "ref") if public else None,
-            "rythme": _leaf(ka, Q["rythme-formation"]), "modalites_enseignement": _leaf(ka, Q["modalites-enseignement"]),
+            "rythme": _leaf(ka, Q["rythme-formation"]),
+            "modalites_enseignement": _leaf(ka, Q["modalites-enseignement"]),
             "conditions_specifiques": _long(ka, Q["conditions-specifiques"]),
-            "url": _ft(ka.get(Q["url-action"]), Q["urlweb"]), "lieu_nom": place["place"],
-            "address_line": line1, "address_complement": complement, "postcode": place["postcode"],
-            "city": place["city"], "insee_code": place["insee"], "entry": _leaf(ka, Q["modalites-entrees-sorties"]),
-            "formateur": _ft(first, Q["raison-sociale-formateur"]) if first is not None else
-            _named(self.responsable.get("responsable_raison_sociale"), self.responsable.get("responsable_nom")),
-            "siret": self._siret(first, "SIRET-formateur") if first is not None else
-            self.responsable.get("responsable_siret"),
-            "formateur_numero": _attr_text(first, "numero"), "formateur_contact_nom": formateur_contact["name"],
+            "url": _ft(ka.get(Q["url-action"]), Q["urlweb"]),
+            "lieu_nom": place["place"],
+            "address_line": line1,
+            "address_complement": complement,
+            "postcode": place["postcode"],
+            "city": place["city"],
+            "insee_code": place["insee"],
+            "entry": _leaf(ka, Q["modalites-entrees-sorties"]),
+            "formateur": _ft(first, Q["raison-sociale-formateur"])
+            if first is not None
+            else _named(self.responsable.get("responsable_raison_sociale"), self.responsable.get("responsable_nom")),
+            "siret": self._siret(first, "SIRET-formateur")
+            if first is not None
+            else self.responsable.get("responsable_siret"),
+            "formateur_numero": _attr_text(first, "numero"),
+            "formateur_contact_nom": formateur_contact["name"],
             "formateur_contact_tel": formateur_contact["phone"],
             "formateur_contact_courriel": formateur_contact["email"],
             "autres_formateurs_siret": [self._siret(o, "SIRET-formateur") or "" for o in formateurs[1:]],
-            "hours_centre": _leaf(ka, Q["nombre-heures-centre"]), "hours_company": _leaf(ka, Q["nombre-heures-entreprise"]),
-            "nombre_heures_total": _leaf(ka, Q["nombre-heures-total"]), "duree_indicative": _leaf(ka, Q["duree-indicative"]),
-            "prix_total_ttc": _leaf(ka, Q["prix-total-TTC"]), "prix_horaire_ttc": _leaf(ka, Q["prix-horaire-TTC"]),
+            "hours_centre": _leaf(ka, Q["nombre-heures-centre"]),
+            "hours_company": _leaf(ka, Q["nombre-heures-entreprise"]),
+            "nombre_heures_total": _leaf(ka, Q["nombre-heures-total"]),
+            "duree_indicative": _leaf(ka, Q["duree-indicative"]),
+            "prix_total_ttc": _leaf(ka, Q["prix-total-TTC"]),
+            "prix_horaire_ttc": _leaf(ka, Q["prix-horaire-TTC"]),
             "dates_information": [t for t in (_ft(d, Q["date"]) for d in a.iterfind(Q["date-information"])) if t],
             "adresse_information": _one_line(self._adresse(info.find(Q["adresse"]))) if info is not None else None,
-        }  # fmt: skip
+        }
         perimee = False
         edof_contact = _NO_CONTACT
         for ex in a.iterfind(Q["extras"]):
@@ -1255,8 +1590,13 @@ class _Reader:
             if ex.get("info") == "action":  # EDOF
                 for fees in _sub_extras(ex, "frais-pedagogiques", Q["extras"]):
                     v = _extras_values(fees, Q["extra"])
-                    row.update({"frais_ht": _text(v.get("frais-ht")), "frais_ttc": _text(v.get("frais-ttc")),
-                                "taux_tva": _text(v.get("taux-tva"))})  # fmt: skip
+                    row.update(
+                        {
+                            "frais_ht": _text(v.get("frais-ht")),
+                            "frais_ttc": _text(v.get("frais-ttc")),
+                            "taux_tva": _text(v.get("taux-tva")),
+                        }
+                    )
                 ci = values.get("contact-information")
                 if ci is not None:
                     edof_contact = self._coordonnees(ci.find(Q["coordonnees"]))
@@ -1264,13 +1604,26 @@ class _Reader:
                 perimee = True
         row["perimee"] = "1" if perimee else None
         # financers: places per action and financer
-        total, by_code, first_code, codes = None, {}, None, []
+        total: int | None = None
+        by_code: dict[str, int] = {}
+        first_code: str | None = None
+        codes: list[str] = []
         a_base = _approx_line(a)
         for fin in a.iterfind(Q["organisme-financeur"]):
             code = _ft(fin, Q["code-financeur"])
             places = _ft(fin, Q["nb-places-financees"])
-            self._emit(self.FI, {"a_id": a_id, "f_id": f_id, "fi_line": self._rel_line(fin, a_line, a_base),
-                         "f_numero": f_numero, "a_numero": a_numero, "code": code, "places": places})  # fmt: skip
+            self._emit(
+                self.FI,
+                {
+                    "a_id": a_id,
+                    "f_id": f_id,
+                    "fi_line": self._rel_line(fin, a_line, a_base),
+                    "f_numero": f_numero,
+                    "a_numero": a_numero,
+                    "code": code,
+                    "places": places,
+                },
+            )
             codes.append(code or "?")
             if first_code is None and code:
                 first_code = code
@@ -1279,13 +1632,26 @@ class _Reader:
                 if code:
                     by_code[code] = by_code.get(code, 0) + int(places)
         if codes and total is None:
-            self.problems.add(("financers-without-places",), lambda: (
-                f"Action « {a_numero or 'sans numéro'} » : aucun de ses financeurs (code(s) {', '.join(codes)}) ne "
-                "donne de nombre de places financées (nb-places-financees) : les places de ses sessions restent "
-                "inconnues.", a_line, "action/organisme-financeur/nb-places-financees", None), severity="info")  # fmt: skip
-        row.update({"financer": first_code, "places": None if total is None else str(total),
-                    "places_region": str(by_code["2"]) if "2" in by_code else None,
-                    "places_pole_emploi": str(by_code["4"]) if "4" in by_code else None})  # fmt: skip
+            self.problems.add(
+                ("financers-without-places",),
+                lambda: (
+                    f"Action « {a_numero or 'sans numéro'} » : aucun de ses financeurs (code(s) {', '.join(codes)}) ne "
+                    "donne de nombre de places financées (nb-places-financees) : les places de ses sessions restent "
+                    "inconnues.",
+                    a_line,
+                    "action/organisme-financeur/nb-places-financees",
+                    None,
+                ),
+                severity="info",
+            )
+        row.update(
+            {
+                "financer": first_code,
+                "places": None if total is None else str(total),
+                "places_region": str(by_code["2"]) if "2" in by_code else None,
+                "places_pole_emploi": str(by_code["4"]) if "4" in by_code else None,
+            }
+        )
         self._emit(self.A, row)
         fallback = [("formateur", formateur_contact), ("edof-action", edof_contact), *f_contacts]
         for s in a.iterfind(Q["session"]):
@@ -1293,8 +1659,18 @@ class _Reader:
             self._map_session(s, a_id, f_id, a_numero, f_numero, lines, fallback, perimee)
         return row["conditions_specifiques"]
 
-    def _map_session(self, s, a_id: int, f_id: int, a_numero, f_numero, lines: dict, fallback: list,
-                     perimee: bool, numero: str | None = None) -> None:  # fmt: skip
+    def _map_session(
+        self,
+        s,
+        a_id: int,
+        f_id: int,
+        a_numero,
+        f_numero,
+        lines: dict,
+        fallback: list,
+        perimee: bool,
+        numero: str | None = None,
+    ) -> None:
         Q = self.Q
         ks = _kid(s)
         s_id = next(self.ids)
@@ -1307,26 +1683,45 @@ class _Reader:
         contact = self._contact(ks.get(Q["contact-session"]))
         origin = "session" if (contact["name"] or contact["phone"]) else None
         row = {
-            "s_id": s_id, "a_id": a_id, "f_id": f_id, "s_line": s_line, "f_numero": f_numero, "a_numero": a_numero,
-            "numero": s_numero, "datecrea": _clean_attr(s.get("datecrea")), "datemaj": _clean_attr(s.get("datemaj")),
-            "debut": _ft(per, Q["debut"]), "fin": _ft(per, Q["fin"]),
-            "inscription_debut": _ft(insc, Q["debut"]), "inscription_fin": _ft(insc, Q["fin"]),
-            "etat": _leaf(ks, Q["etat-recrutement"]), "site": addr["denomination"], "address_line": line1,
-            "address_complement": complement, "postcode": addr["postcode"], "city": addr["city"],
-            "insee_code": addr["insee"], "url": _ft(ks.get(Q["url-session"]), Q["urlweb"]),
-            "perimee": "1" if perimee else None, "edof": "1" if self.edof else None,
-        }  # fmt: skip
+            "s_id": s_id,
+            "a_id": a_id,
+            "f_id": f_id,
+            "s_line": s_line,
+            "f_numero": f_numero,
+            "a_numero": a_numero,
+            "numero": s_numero,
+            "datecrea": _clean_attr(s.get("datecrea")),
+            "datemaj": _clean_attr(s.get("datemaj")),
+            "debut": _ft(per, Q["debut"]),
+            "fin": _ft(per, Q["fin"]),
+            "inscription_debut": _ft(insc, Q["debut"]),
+            "inscription_fin": _ft(insc, Q["fin"]),
+            "etat": _leaf(ks, Q["etat-recrutement"]),
+            "site": addr["denomination"],
+            "address_line": line1,
+            "address_complement": complement,
+            "postcode": addr["postcode"],
+            "city": addr["city"],
+            "insee_code": addr["insee"],
+            "url": _ft(ks.get(Q["url-session"]), Q["urlweb"]),
+            "perimee": "1" if perimee else None,
+            "edof": "1" if self.edof else None,
+        }
         events: list = []
         for ex in s.iterfind(Q["extras"]):
             info = ex.get("info")
             values = _extras_values(ex, Q["extra"])
             if info == "passerelle":  # our own feeds
-                row.update({
-                    "annulee": _text(values.get("annulee")), "public": _text(values.get("public")),
-                    "statut_publication": _text(values.get("statut-publication")),
-                    "mouvement": _text(values.get("mouvement")), "marche": _text(values.get("numero-marche")),
-                    "places_pe_extra": _text(values.get("places-pole-emploi")),
-                })  # fmt: skip
+                row.update(
+                    {
+                        "annulee": _text(values.get("annulee")),
+                        "public": _text(values.get("public")),
+                        "statut_publication": _text(values.get("statut-publication")),
+                        "mouvement": _text(values.get("mouvement")),
+                        "marche": _text(values.get("numero-marche")),
+                        "places_pe_extra": _text(values.get("places-pole-emploi")),
+                    }
+                )
                 for group in _sub_extras(ex, "evenements", Q["extras"]):
                     events.extend(_sub_extras(group, "evenement", Q["extras"]))
             elif info == "session":  # EDOF
@@ -1353,13 +1748,23 @@ class _Reader:
             s_base = _approx_line(s)
             for ev in events:
                 v = _extras_values(ev, Q["extra"])
-                self._emit(self.E, {
-                    "e_id": next(self.ids), "s_id": s_id, "e_line": self._rel_line(ev, s_line, s_base),
-                    "s_numero": s_numero, "numero": _clean_attr(ev.get("numero")), "type": _text(v.get("type")),
-                    "date": _text(v.get("date")), "heure_debut": _text(v.get("heure-debut")),
-                    "heure_fin": _text(v.get("heure-fin")), "lieu": _text(v.get("lieu")),
-                    "places": _text(v.get("places")), "annule": _text(v.get("annule")),
-                })  # fmt: skip
+                self._emit(
+                    self.E,
+                    {
+                        "e_id": next(self.ids),
+                        "s_id": s_id,
+                        "e_line": self._rel_line(ev, s_line, s_base),
+                        "s_numero": s_numero,
+                        "numero": _clean_attr(ev.get("numero")),
+                        "type": _text(v.get("type")),
+                        "date": _text(v.get("date")),
+                        "heure_debut": _text(v.get("heure-debut")),
+                        "heure_fin": _text(v.get("heure-fin")),
+                        "lieu": _text(v.get("lieu")),
+                        "places": _text(v.get("places")),
+                        "annule": _text(v.get("annule")),
+                    },
+                )
 
     def _map_resume(self, el, f_id: int, numero, line, lines: dict, mapped: set) -> None:
         """An ``<lheo-index>`` summary: formation and action at once, its sessions under it."""
@@ -1367,24 +1772,42 @@ class _Reader:
         k = _kid(el)
         org = k.get(Q["nom-organisme"])
         a_id = next(self.ids)
-        self._emit(self.A, {
-            "a_id": a_id, "f_id": f_id, "a_line": line, "f_numero": numero, "numero": numero,
-            "public_vise": _texts(el, Q["code-public-vise"]),
-            "modalites_enseignement": _leaf(k, Q["modalites-enseignement"]), "postcode": _leaf(k, Q["codepostal"]),
-            "city": _leaf(k, Q["ville"]), "insee_code": _leaf(k, Q["code-INSEE-commune"]), "formateur": _text(org),
-            "formateur_numero": _attr_text(org, "numero"), "siret": _leaf(k, Q["SIRET"]),
-            "nombre_heures_total": _leaf(k, Q["nombre-heures-total"]),
-        })  # fmt: skip
+        self._emit(
+            self.A,
+            {
+                "a_id": a_id,
+                "f_id": f_id,
+                "a_line": line,
+                "f_numero": numero,
+                "numero": numero,
+                "public_vise": _texts(el, Q["code-public-vise"]),
+                "modalites_enseignement": _leaf(k, Q["modalites-enseignement"]),
+                "postcode": _leaf(k, Q["codepostal"]),
+                "city": _leaf(k, Q["ville"]),
+                "insee_code": _leaf(k, Q["code-INSEE-commune"]),
+                "formateur": _text(org),
+                "formateur_numero": _attr_text(org, "numero"),
+                "siret": _leaf(k, Q["SIRET"]),
+                "nombre_heures_total": _leaf(k, Q["nombre-heures-total"]),
+            },
+        )
         sessions = el.findall(Q["session"])
         for i, s in enumerate(sessions, start=1):
             mapped.add(s)
             own = _clean_attr(s.get("numero"))
             key = own or (numero if len(sessions) == 1 else (f"{numero}:{i}" if numero else None))
             if own is None and len(sessions) > 1 and numero:
-                self.problems.add(("positional-key", "resume-offre"), lambda s=s: (
-                    f"Résumé d'offre « {numero} » : ses {len(sessions)} sessions n'ont pas de numéro ; elles sont "
-                    f"identifiées par leur rang (« {numero}:1 »…), ce qui n'est stable d'un jour à l'autre que si le "
-                    "producteur garde leur ordre.", lines.get(s), "resume-offre/session", None))  # fmt: skip
+                self.problems.add(
+                    ("positional-key", "resume-offre"),
+                    lambda s=s: (
+                        f"Résumé d'offre « {numero} » : ses {len(sessions)} sessions n'ont pas de numéro ; elles sont "
+                        f"identifiées par leur rang (« {numero}:1 »…), ce qui n'est stable d'un jour à l'autre que "
+                        "si le producteur garde leur ordre.",
+                        lines.get(s),
+                        "resume-offre/session",
+                        None,
+                    ),
+                )
             self._map_session(s, a_id, f_id, numero, numero, lines, [], False, numero=key)
         row = self._codes(el)
         row.update({"f_id": f_id, "f_line": line, "numero": numero})
@@ -1393,8 +1816,14 @@ class _Reader:
     # --- tables ------------------------------------------------------------------------------------
 
     def _finish(self, rejected: str | None) -> None:
-        F, A, S, E, FI, M = (self.F.frame(), self.A.frame(), self.S.frame(), self.E.frame(), self.FI.frame(),
-                             self.M.frame())  # fmt: skip
+        F, A, S, E, FI, M = (
+            self.F.frame(),
+            self.A.frame(),
+            self.S.frame(),
+            self.E.frame(),
+            self.FI.frame(),
+            self.M.frame(),
+        )
         res = self.res
         res.rows_read = {"": len(F) + len(A) + len(S) + len(E) + len(M)}
         prefix = f"lheo:{self.producer}:"
@@ -1404,33 +1833,73 @@ class _Reader:
 
         if rejected is not None:
             reason = f"Fichier rejeté : {rejected}"
-            for kind, df, ln in (("formation", F, "f_line"), ("action", A, "a_line"), ("session", S, "s_line"),
-                                 ("event", E, "e_line")):  # fmt: skip
+            for kind, df, ln in (
+                ("formation", F, "f_line"),
+                ("action", A, "a_line"),
+                ("session", S, "s_line"),
+                ("event", E, "e_line"),
+            ):
                 q.add(kind, df, ln, pd.Series(reason, index=df.index, dtype="string"), log=False)
             res.quarantine = q.frame()
             self.late_findings = q.findings
             return
 
         # each level: what its parents' quarantine takes with it, no numero, repeated numero
-        bad_f = q.flag("formation", F, "f_line", F["error"].notna(),
-                       "Formation illisible (" + F["error"].astype("string").fillna("") + ") : elle est mise de côté "
-                       "avec ses actions et sessions, le reste du fichier est lu. Signaler le fichier à l'équipe "
-                       "Passerelle.")  # fmt: skip
-        bad_f = _screen(q, "formation", F, bad_f, [], F["numero"], _F_RAW,
-                        "Formation sans attribut « numero » : elle ne peut pas être identifiée d'un jour à l'autre ; elle "
-                        "est mise de côté avec ses actions et sessions. Le producteur doit renseigner le numéro.")  # fmt: skip
-        bad_a = _screen(q, "action", A, None, [("f_id", F.loc[bad_f, "f_id"], "la formation", "f_numero")],
-                        A["numero"], _A_RAW,
-                        "Action sans attribut « numero » : elle ne peut pas être identifiée ; elle est mise de côté avec "
-                        "ses sessions. Le producteur doit renseigner le numéro de l'action.")  # fmt: skip
-        bad_s = _screen(q, "session", S, None, [("f_id", F.loc[bad_f, "f_id"], "la formation", "f_numero"),
-                                                ("a_id", A.loc[bad_a, "a_id"], "l'action", "a_numero")],
-                        S["numero"], _S_RAW,
-                        "Session sans attribut « numero » : elle ne peut pas être identifiée d'un jour à l'autre ; elle "
-                        "est mise de côté. Le producteur doit renseigner le numéro de la session.")  # fmt: skip
-        bad_e = _screen(q, "event", E, None, [("s_id", S.loc[bad_s, "s_id"], "la session", "s_numero")],
-                        E["numero"], _E_RAW,
-                        "Événement sans attribut « numero » : il ne peut pas être identifié ; il est mis de côté.")  # fmt: skip
+        bad_f = q.flag(
+            "formation",
+            F,
+            "f_line",
+            F["error"].notna(),
+            "Formation illisible (" + F["error"].astype("string").fillna("") + ") : elle est mise de côté "
+            "avec ses actions et sessions, le reste du fichier est lu. Signaler le fichier à l'équipe "
+            "Passerelle.",
+        )
+        bad_f = _screen(
+            q,
+            "formation",
+            F,
+            bad_f,
+            [],
+            F["numero"],
+            _F_RAW,
+            "Formation sans attribut « numero » : elle ne peut pas être identifiée d'un jour à l'autre ; elle "
+            "est mise de côté avec ses actions et sessions. Le producteur doit renseigner le numéro.",
+        )
+        bad_a = _screen(
+            q,
+            "action",
+            A,
+            None,
+            [("f_id", F.loc[bad_f, "f_id"], "la formation", "f_numero")],
+            A["numero"],
+            _A_RAW,
+            "Action sans attribut « numero » : elle ne peut pas être identifiée ; elle est mise de côté avec "
+            "ses sessions. Le producteur doit renseigner le numéro de l'action.",
+        )
+        bad_s = _screen(
+            q,
+            "session",
+            S,
+            None,
+            [
+                ("f_id", F.loc[bad_f, "f_id"], "la formation", "f_numero"),
+                ("a_id", A.loc[bad_a, "a_id"], "l'action", "a_numero"),
+            ],
+            S["numero"],
+            _S_RAW,
+            "Session sans attribut « numero » : elle ne peut pas être identifiée d'un jour à l'autre ; elle "
+            "est mise de côté. Le producteur doit renseigner le numéro de la session.",
+        )
+        bad_e = _screen(
+            q,
+            "event",
+            E,
+            None,
+            [("s_id", S.loc[bad_s, "s_id"], "la session", "s_numero")],
+            E["numero"],
+            _E_RAW,
+            "Événement sans attribut « numero » : il ne peut pas être identifié ; il est mis de côté.",
+        )
 
         res.quarantine = q.frame()
         self.late_findings = q.findings
@@ -1458,12 +1927,15 @@ class _Reader:
         f["objective"] = _multiline(_clean_html(F["objective"], vf))
         f["content"] = _multiline(_clean_html(F["content"], vf))
         f["prerequisites"] = _multiline(_clean_html(F["prerequisites"], vf))
-        f["formacode"] = vf.pattern(F, "formacode", "f_line", r"\d{5}", "code-FORMACODE", "un code FORMACODE de 5 chiffres")
+        f["formacode"] = vf.pattern(
+            F, "formacode", "f_line", r"\d{5}", "code-FORMACODE", "un code FORMACODE de 5 chiffres"
+        )
         f["rome"] = _token(F["rome1"]).str.upper()
         f["certifying"] = _bool01(F["certifiante"])
         f["rncp"] = _certification(F["rncp"], "RNCP").fillna(_certification(F["rs"], "RS"))
         f["holder_name"] = _token(_dash_null(F["responsable_raison_sociale"])).fillna(
-            _token(_dash_null(F["responsable_nom"])))
+            _token(_dash_null(F["responsable_nom"]))
+        )
         f["holder_siret"] = _identifier(F["responsable_siret"])
         f["holder_nda"] = _identifier(F["responsable_nda"])
         tables["formations"] = to_frame(conform(f.reset_index(drop=True), FORMATIONS))
@@ -1485,8 +1957,14 @@ class _Reader:
         a["city"] = _token(_dash_null(A["city"]))
         a["insee_code"] = _token(A["insee_code"])
         a["entry_mode"] = _entry(A["entry"])
-        vf.invalid(A, "entry", "a_line", _token(A["entry"]).notna() & a["entry_mode"].isna(),
-                   "modalites-entrees-sorties", "0 (entrées fixes) ou 1 (entrées permanentes)")  # fmt: skip
+        vf.invalid(
+            A,
+            "entry",
+            "a_line",
+            _token(A["entry"]).notna() & a["entry_mode"].isna(),
+            "modalites-entrees-sorties",
+            "0 (entrées fixes) ou 1 (entrées permanentes)",
+        )
         a["places"] = vf.count(A, "places", "a_line", "organisme-financeur/nb-places-financees")
         a["hours_centre"] = vf.number(A, "hours_centre", "a_line", "nombre-heures-centre")
         a["hours_company"] = vf.number(A, "hours_company", "a_line", "nombre-heures-entreprise")
@@ -1496,11 +1974,23 @@ class _Reader:
 
         # ---- sessions, with what they take from their action
         S = kept.pop("S")
-        by_action = A[["a_id", "formateur", "siret", "entry", "financer", "places", "places_region",
-                       "places_pole_emploi", "hours_centre", "hours_company"]].set_index("a_id")  # fmt: skip
+        by_action = A[
+            [
+                "a_id",
+                "formateur",
+                "siret",
+                "entry",
+                "financer",
+                "places",
+                "places_region",
+                "places_pole_emploi",
+                "hours_centre",
+                "hours_company",
+            ]
+        ].set_index("a_id")
         del A
-        def from_action(col: str) -> pd.Series:  # noqa: E306
-            return pd.Series(S["a_id"].map(by_action[col]).to_numpy(), index=S.index).astype("string")
+
+        from_action = functools.partial(_from_parent, S["a_id"], by_action)  # col -> the action's value
 
         skey = prefix + S["numero"].astype("string")
         s = pd.DataFrame(index=S.index)
@@ -1518,9 +2008,12 @@ class _Reader:
         s["postcode"] = _token(S["postcode"])
         s["city"] = _token(_dash_null(S["city"]))
         s["insee_code"] = _token(S["insee_code"])
-        for col, raw, tag in (("start_date", "debut", "periode/debut"), ("end_date", "fin", "periode/fin"),
-                              ("prescription_start", "inscription_debut", "periode-inscription/periode/debut"),
-                              ("prescription_end", "inscription_fin", "periode-inscription/periode/fin")):  # fmt: skip
+        for col, raw, tag in (
+            ("start_date", "debut", "periode/debut"),
+            ("end_date", "fin", "periode/fin"),
+            ("prescription_start", "inscription_debut", "periode-inscription/periode/debut"),
+            ("prescription_end", "inscription_fin", "periode-inscription/periode/fin"),
+        ):
             s[col], partial = vf.lheo_date(S, raw, "s_line", tag, skey)
             self.partial_dates += partial
         s["entry_mode"] = _entry(from_action("entry"))
@@ -1533,17 +2026,26 @@ class _Reader:
         pe_extra = pd.to_numeric(_token(S["places_pe_extra"]), errors="coerce").astype("Int32")
         s["places_pole_emploi"] = pe_extra.fillna(s["places_pole_emploi"])
         for col, raw in (("hours_centre_avg", "hours_centre"), ("hours_company_avg", "hours_company")):
-            s[col] = pd.to_numeric(_token(from_action(raw)).str.replace(",", ".", regex=False),
-                                   errors="coerce").astype("Float64")  # fmt: skip
+            s[col] = pd.to_numeric(_token(from_action(raw)).str.replace(",", ".", regex=False), errors="coerce").astype(
+                "Float64"
+            )
         etat = _token(S["etat"])
         s["recruitment_state"] = etat.map(_RECRUITMENT).astype("string")
-        vf.invalid(S, "etat", "s_line", etat.notna() & s["recruitment_state"].isna(), "etat-recrutement",
-                   "1 (ouvert), 2 (fermé) ou 3 (suspendu)", skey)  # fmt: skip
+        vf.invalid(
+            S,
+            "etat",
+            "s_line",
+            etat.notna() & s["recruitment_state"].isna(),
+            "etat-recrutement",
+            "1 (ouvert), 2 (fermé) ou 3 (suspendu)",
+            skey,
+        )
         perimee = (_token(S["perimee"]) == "1").fillna(False).astype(bool)
         edof_closed = S["edof"].notna() & ~(etat == "1").fillna(False).astype(bool)
         state = pd.Series(pd.NA, index=S.index, dtype="string")
-        state = state.mask(edof_closed, "EDOF : session non ouverte à l'inscription (etat-recrutement "
-                           + etat.fillna("absent") + ")")  # fmt: skip
+        state = state.mask(
+            edof_closed, "EDOF : session non ouverte à l'inscription (etat-recrutement " + etat.fillna("absent") + ")"
+        )
         s["workflow_state"] = state.mask(perimee, "session périmée chez le producteur")
         s["workflow_publishable"] = ~(perimee | edof_closed)
         s["cancelled"] = cancelled
@@ -1582,14 +2084,22 @@ class _Reader:
         tables["lheo_financers"] = self._financers(kept.pop("FI"), prefix, vf)
         res.tables = {name: tables[name] for name in ("formations", "actions", "sessions", "events", *EXTRA_TABLES)}
         if self.partial_dates:
-            self.fc.add(RULE, "info",
-                        f"{self.partial_dates} date(s) du fichier ne donnent que le mois ou l'année (AAAAMM00, "
-                        "AAAA0000) : elles sont lues comme inconnues ; la valeur écrite par le producteur est gardée "
-                        "avec la session.", field="periode")  # fmt: skip
+            self.fc.add(
+                RULE,
+                "info",
+                f"{self.partial_dates} date(s) du fichier ne donnent que le mois ou l'année (AAAAMM00, "
+                "AAAA0000) : elles sont lues comme inconnues ; la valeur écrite par le producteur est gardée "
+                "avec la session.",
+                field="periode",
+            )
         if vf.html:
-            self.fc.add(RULE, "info",
-                        f"{vf.html} texte(s) du fichier contiennent du HTML (balises ou entités) : il est converti en "
-                        "texte (paragraphes, retours et listes en lignes, autres balises retirées).", field="HTML")  # fmt: skip
+            self.fc.add(
+                RULE,
+                "info",
+                f"{vf.html} texte(s) du fichier contiennent du HTML (balises ou entités) : il est converti en "
+                "texte (paragraphes, retours et listes en lignes, autres balises retirées).",
+                field="HTML",
+            )
         self.late_findings.extend(vf.frames)
 
     def _formation_extras(self, F, fkey, vf) -> pd.DataFrame:
@@ -1627,8 +2137,19 @@ class _Reader:
         x["action_key"] = prefix + S["a_numero"].astype("string")
         x["source_line"] = pd.array(S["s_line"].fillna(0), dtype="Int32")
         x["numero"] = S["numero"].astype("string")
-        for c in ("datecrea", "datemaj", "debut", "fin", "inscription_debut", "inscription_fin", "contact_origin",
-                  "statut_publication", "mouvement", "url", "modalites_particulieres"):  # fmt: skip
+        for c in (
+            "datecrea",
+            "datemaj",
+            "debut",
+            "fin",
+            "inscription_debut",
+            "inscription_fin",
+            "contact_origin",
+            "statut_publication",
+            "mouvement",
+            "url",
+            "modalites_particulieres",
+        ):
             x[c] = _token(S[c])
         x["etat_recrutement"] = _token(S["etat"])
         x["garantie"] = _bool01(S["garantie"])
@@ -1654,19 +2175,36 @@ def _content(raw: list[str]) -> list[str]:
     return [c for c in raw if c not in _POSITION_COLS]
 
 
+def _from_parent(ids: pd.Series, parents: pd.DataFrame, col: str) -> pd.Series:
+    """``col`` of each row's parent (``parents`` indexed by id), as text, aligned on ``ids``."""
+    return pd.Series(ids.map(parents[col]).to_numpy(), index=ids.index).astype("string")
+
+
 def _keep(df: pd.DataFrame, bad: pd.Series) -> pd.DataFrame:
     """``df`` without its ``bad`` rows (itself when there are none: no copy)."""
     return df.loc[~bad] if bad.any() else df
 
 
 # how a message names a record of each kind: with its article, alone, and "repeated" agreed
-_LABELS = {"formation": ("la formation", "formation", "répétée"), "action": ("l'action", "action", "répétée"),
-           "session": ("la session", "session", "répétée"), "event": ("l'événement", "événement", "répété")}
+_LABELS = {
+    "formation": ("la formation", "formation", "répétée"),
+    "action": ("l'action", "action", "répétée"),
+    "session": ("la session", "session", "répétée"),
+    "event": ("l'événement", "événement", "répété"),
+}
 _LINE_COLS = {"formation": "f_line", "action": "a_line", "session": "s_line", "event": "e_line"}
 
 
-def _screen(q: _Quarantine, kind: str, df: pd.DataFrame, bad: pd.Series | None, parents: list, key: pd.Series,
-            raw: list[str], no_numero: str) -> pd.Series:  # fmt: skip
+def _screen(
+    q: _Quarantine,
+    kind: str,
+    df: pd.DataFrame,
+    bad: pd.Series | None,
+    parents: list,
+    key: pd.Series,
+    raw: list[str],
+    no_numero: str,
+) -> pd.Series:
     """The records of one level to quarantine: ``bad`` ones already, those under a quarantined
     parent (``parents``: id column, the parents' quarantined ids, the parent's label and numero
     column), those without ``numero``, then the repeated ``key``."""
@@ -1727,24 +2265,36 @@ def _syntax_message(message: str, line: int, col: int, at_end: bool = False) -> 
     low = raw.lower()
     where = f"ligne {line}, colonne {col}"
     if "depth" in low:
-        return (f"Le fichier LHEO a une imbrication d'éléments trop profonde ({where}) : refusé par sécurité. Demander "
-                "au producteur un export LHEO conforme.")  # fmt: skip
+        return (
+            f"Le fichier LHEO a une imbrication d'éléments trop profonde ({where}) : refusé par sécurité. Demander "
+            "au producteur un export LHEO conforme."
+        )
     if "resource limit" in low or "huge" in low:
-        return (f"Le fichier LHEO contient un texte ou un nom démesuré ({where} : {raw}) : refusé par sécurité. "
-                "Vérifier le fichier auprès du producteur.")  # fmt: skip
+        return (
+            f"Le fichier LHEO contient un texte ou un nom démesuré ({where} : {raw}) : refusé par sécurité. "
+            "Vérifier le fichier auprès du producteur."
+        )
     if "entity" in low:
-        return (f"Le fichier LHEO utilise une entité non définie ou interdite ({where} : {raw}) : refusé. Demander au "
-                "producteur un export sans entité (caractères écrits tels quels).")  # fmt: skip
+        return (
+            f"Le fichier LHEO utilise une entité non définie ou interdite ({where} : {raw}) : refusé. Demander au "
+            "producteur un export sans entité (caractères écrits tels quels)."
+        )
     if "encoding" in low or "utf-8" in low or "bytes" in low or "char 0x" in low:
-        return (f"Le fichier LHEO contient des octets invalides pour son encodage ({where} : {raw}). Demander au "
-                "producteur un export dans l'encodage qu'il déclare.")  # fmt: skip
+        return (
+            f"Le fichier LHEO contient des octets invalides pour son encodage ({where} : {raw}). Demander au "
+            "producteur un export dans l'encodage qu'il déclare."
+        )
     if "document is empty" in low or "start tag expected" in low:
         return "Le fichier n'est pas un document XML lisible : ce n'est pas un export LHEO. Vérifier le fichier déposé."
     if at_end or "premature end" in low or "end of data" in low or "not finished" in low:
-        return (f"Le fichier LHEO est tronqué : il s'arrête au milieu d'un élément ({where}). Demander au producteur "
-                "de renvoyer l'export complet.")  # fmt: skip
-    return (f"Le fichier LHEO n'est pas un XML bien formé ({where} : {raw}). Demander au producteur un export complet "
-            "et bien formé.")  # fmt: skip
+        return (
+            f"Le fichier LHEO est tronqué : il s'arrête au milieu d'un élément ({where}). Demander au producteur "
+            "de renvoyer l'export complet."
+        )
+    return (
+        f"Le fichier LHEO n'est pas un XML bien formé ({where} : {raw}). Demander au producteur un export complet "
+        "et bien formé."
+    )
 
 
 # ============================================================================================
@@ -1752,21 +2302,33 @@ def _syntax_message(message: str, line: int, col: int, at_end: bool = False) -> 
 # ============================================================================================
 
 _ATTR_IN_MESSAGE = re.compile(r"attribute '([^']+)'")
-_XS_TYPES = {"integer": "nombre entier", "long": "nombre entier", "decimal": "nombre", "dateTime": "date et heure",
-             "anyURI": "adresse web", "ID": "identifiant", "IDREF": "référence d'identifiant"}  # fmt: skip
+_XS_TYPES = {
+    "integer": "nombre entier",
+    "long": "nombre entier",
+    "decimal": "nombre",
+    "dateTime": "date et heure",
+    "anyURI": "adresse web",
+    "ID": "identifiant",
+    "IDREF": "référence d'identifiant",
+}
 _FACETS = [
-    (re.compile(r"\[facet 'maxLength'\].*length of '(\d+)'.*maximum length of '(\d+)'"),
-     lambda m: f"{m[1]} caractères, au plus {m[2]} admis"),
-    (re.compile(r"\[facet 'minLength'\].*length of '(\d+)'.*minimum length of '(\d+)'"),
-     lambda m: f"{m[1]} caractères, au moins {m[2]} attendus"),
-    (re.compile(r"\[facet 'length'\].*length of '(\d+)'.*length of '(\d+)'"),
-     lambda m: f"{m[1]} caractères, {m[2]} attendus"),
+    (
+        re.compile(r"\[facet 'maxLength'\].*length of '(\d+)'.*maximum length of '(\d+)'"),
+        lambda m: f"{m[1]} caractères, au plus {m[2]} admis",
+    ),
+    (
+        re.compile(r"\[facet 'minLength'\].*length of '(\d+)'.*minimum length of '(\d+)'"),
+        lambda m: f"{m[1]} caractères, au moins {m[2]} attendus",
+    ),
+    (
+        re.compile(r"\[facet 'length'\].*length of '(\d+)'.*length of '(\d+)'"),
+        lambda m: f"{m[1]} caractères, {m[2]} attendus",
+    ),
     (re.compile(r"\[facet 'pattern'\]"), lambda m: "forme non admise"),
     (re.compile(r"\[facet 'enumeration'\]"), lambda m: "code absent de la table LHEO"),
-    (re.compile(r"atomic type '(?:\{[^}]*\})?(?:xs:)?(\w+)'"),
-     lambda m: f"attendu : {_XS_TYPES.get(m[1], m[1])}"),
+    (re.compile(r"atomic type '(?:\{[^}]*\})?(?:xs:)?(\w+)'"), lambda m: f"attendu : {_XS_TYPES.get(m[1], m[1])}"),
     (re.compile(r"is not allowed"), lambda m: "attribut non prévu par LHEO"),
-]  # fmt: skip
+]
 
 
 def _value_problem(message: str) -> str:
@@ -1835,31 +2397,62 @@ class _Quarantine:
             self.add(kind, df.loc[mask], line_col, reasons.loc[mask].astype("string"), log=log)
         return mask
 
-    def add(self, kind, rows: pd.DataFrame, line_col: str, reasons: pd.Series, log: bool = True,
-            severity: str = "error") -> None:  # fmt: skip
+    def add(
+        self, kind, rows: pd.DataFrame, line_col: str, reasons: pd.Series, log: bool = True, severity: str = "error"
+    ) -> None:
         """Quarantine ``rows`` (``kind``: one kind, or a Series of kinds) with their reasons."""
         if not len(rows):
             return
-        kinds = kind.astype("string") if isinstance(kind, pd.Series) else pd.Series(kind, index=rows.index, dtype="string")
+        kinds = (
+            kind.astype("string") if isinstance(kind, pd.Series) else pd.Series(kind, index=rows.index, dtype="string")
+        )
         lines = pd.array(rows[line_col].fillna(0), dtype="Int32")
         numero = rows["numero"].astype("string")
         session_key = (self.prefix + numero).where(kinds == "session")
-        raw = [json.dumps({k: v for k, v in r.items() if k not in _POSITION_COLS and not _missing(v)},
-                          ensure_ascii=False, default=_json_default) for r in rows.to_dict("records")]  # fmt: skip
-        self.parts.append(pd.DataFrame({
-            "source": SOURCE, "source_file": self.file, "source_sheet": "", "source_line": lines,
-            "kind": kinds.to_numpy(), "session_key": session_key.to_numpy(), "rule": RULE,
-            "reason": reasons.to_numpy(), "raw": raw,
-        }))  # fmt: skip
+        raw = [
+            json.dumps(
+                {k: v for k, v in r.items() if k not in _POSITION_COLS and not _missing(v)},
+                ensure_ascii=False,
+                default=_json_default,
+            )
+            for r in rows.to_dict("records")
+        ]
+        self.parts.append(
+            pd.DataFrame(
+                {
+                    "source": SOURCE,
+                    "source_file": self.file,
+                    "source_sheet": "",
+                    "source_line": lines,
+                    "kind": kinds.to_numpy(),
+                    "session_key": session_key.to_numpy(),
+                    "rule": RULE,
+                    "reason": reasons.to_numpy(),
+                    "raw": raw,
+                }
+            )
+        )
         if log:
-            self.findings.append(pd.DataFrame({
-                "rule": RULE, "severity": severity, "source": SOURCE, "file": self.file, "sheet": "",
-                "line": lines, "session_key": session_key.to_numpy(), "field": (kinds + "/@numero").to_numpy(),
-                "value": numero.to_numpy(), "message": ("Mise en quarantaine : " + reasons.astype("string")).to_numpy(),
-            }))  # fmt: skip
+            self.findings.append(
+                pd.DataFrame(
+                    {
+                        "rule": RULE,
+                        "severity": severity,
+                        "source": SOURCE,
+                        "file": self.file,
+                        "sheet": "",
+                        "line": lines,
+                        "session_key": session_key.to_numpy(),
+                        "field": (kinds + "/@numero").to_numpy(),
+                        "value": numero.to_numpy(),
+                        "message": ("Mise en quarantaine : " + reasons.astype("string")).to_numpy(),
+                    }
+                )
+            )
 
-    def duplicates(self, kind: str, df: pd.DataFrame, line_col: str, key: pd.Series, excluded: pd.Series,
-                   content: list[str]) -> pd.Series:  # fmt: skip
+    def duplicates(
+        self, kind: str, df: pd.DataFrame, line_col: str, key: pd.Series, excluded: pd.Series, content: list[str]
+    ) -> pd.Series:
         """Repeated ``key`` (among rows not ``excluded``): identical repetitions -> the first is
         kept, the others quarantined (warning); differing ones -> all quarantined (error)."""
         out = pd.Series(False, index=df.index)
@@ -1879,17 +2472,29 @@ class _Quarantine:
         later = same & groups.duplicated(keep="first")
         if later.any():
             the, noun, repeated = _LABELS[kind]
-            reason = (f"{the[0].upper()}{the[1:]} « " + groups + f" » {repeated} à l'identique (lignes " + all_lines +
-                      ") : seule la première occurrence (ligne " + first_line + ") est gardée.")  # fmt: skip
+            reason = (
+                f"{the[0].upper()}{the[1:]} « "
+                + groups
+                + f" » {repeated} à l'identique (lignes "
+                + all_lines
+                + ") : seule la première occurrence (ligne "
+                + first_line
+                + ") est gardée."
+            )
             idx = later[later].index
             self.add(kind, df.loc[idx], line_col, reason.loc[idx], severity="warning")
             out.loc[idx] = True
         differ = ~same
         if differ.any():
             the, noun, _ = _LABELS[kind]
-            reason = (f"Numéro de {the} « " + groups + " » répété avec des contenus différents (lignes " +
-                      all_lines + ") : impossible de savoir lequel est juste, toutes les occurrences sont mises de "
-                      f"côté. Le producteur doit donner un numéro unique à chaque {noun}.")  # fmt: skip
+            reason = (
+                f"Numéro de {the} « "
+                + groups
+                + " » répété avec des contenus différents (lignes "
+                + all_lines
+                + ") : impossible de savoir lequel est juste, toutes les occurrences sont mises de "
+                f"côté. Le producteur doit donner un numéro unique à chaque {noun}."
+            )
             idx = differ[differ].index
             self.add(kind, df.loc[idx], line_col, reason.loc[idx])
             out.loc[idx] = True
@@ -1916,8 +2521,13 @@ def _json_default(value):
 # vectorised values
 # ============================================================================================
 
-_EVENT_TYPES = {"information-collective": "Information Collective", "test": "Test", "bilan": "Bilan",
-                "entretien": "Entretien", "autre": "Autre"}  # fmt: skip
+_EVENT_TYPES = {
+    "information-collective": "Information Collective",
+    "test": "Test",
+    "bilan": "Bilan",
+    "entretien": "Entretien",
+    "autre": "Autre",
+}
 
 
 def _lineage(df: pd.DataFrame, file: str, lines: pd.Series) -> None:
@@ -1992,9 +2602,13 @@ def _clean_html(s: pd.Series, vf: _Values, count: bool = True) -> pd.Series:
     if count:
         vf.html += n
     h = pc.filter(a, has)
-    for pattern, repl in ((r"(?i)\s*<br\s*/?>\s*", "\n"), (r"(?i)\s*<li(?:\s[^<>]*)?>\s*", "\n- "),
-                          (rf"(?i)\s*</(?:{_BLOCKS})>\s*", "\n"), (rf"(?i)\s*<(?:{_BLOCKS})(?:\s[^<>]*)?>\s*", "\n"),
-                          (_HTML_TAG, "")):  # fmt: skip
+    for pattern, repl in (
+        (r"(?i)\s*<br\s*/?>\s*", "\n"),
+        (r"(?i)\s*<li(?:\s[^<>]*)?>\s*", "\n- "),
+        (rf"(?i)\s*</(?:{_BLOCKS})>\s*", "\n"),
+        (rf"(?i)\s*<(?:{_BLOCKS})(?:\s[^<>]*)?>\s*", "\n"),
+        (_HTML_TAG, ""),
+    ):
         h = pc.replace_substring_regex(h, pattern, repl)
     h = pa.array([None if v is None else html.unescape(v) for v in h.to_pylist()], pa.string())
     h = pc.replace_substring_regex(h, "[ \t\u00a0]+", " ")
@@ -2035,22 +2649,44 @@ class _Values:
         self.frames: list[pd.DataFrame] = []
         self.html = 0
 
-    def invalid(self, df: pd.DataFrame, col: str, line_col: str, mask: pd.Series, tag: str, expected: str,
-                session_key: pd.Series | None = None) -> None:  # fmt: skip
+    def invalid(
+        self,
+        df: pd.DataFrame,
+        col: str,
+        line_col: str,
+        mask: pd.Series,
+        tag: str,
+        expected: str,
+        session_key: pd.Series | None = None,
+    ) -> None:
         mask = mask.fillna(False).astype(bool)
         if not mask.any():
             return
         rows = df.loc[mask]
         value = rows[col].astype("string")
-        self.frames.append(pd.DataFrame({
-            "rule": RULE, "severity": "warning", "source": SOURCE, "file": self.file, "sheet": "",
-            "line": pd.array(rows[line_col], dtype="Int32"),
-            "session_key": (session_key.loc[mask] if session_key is not None else
-                            pd.Series(pd.NA, index=rows.index, dtype="string")).to_numpy(),
-            "field": tag, "value": value.to_numpy(),
-            "message": ("Valeur « " + value.fillna("") + f" » illisible pour <{tag}> : attendu {expected}. "
-                        "Elle est ignorée ; le producteur devrait la corriger.").to_numpy(),
-        }))  # fmt: skip
+        self.frames.append(
+            pd.DataFrame(
+                {
+                    "rule": RULE,
+                    "severity": "warning",
+                    "source": SOURCE,
+                    "file": self.file,
+                    "sheet": "",
+                    "line": pd.array(rows[line_col], dtype="Int32"),
+                    "session_key": (
+                        session_key.loc[mask]
+                        if session_key is not None
+                        else pd.Series(pd.NA, index=rows.index, dtype="string")
+                    ).to_numpy(),
+                    "field": tag,
+                    "value": value.to_numpy(),
+                    "message": (
+                        "Valeur « " + value.fillna("") + f" » illisible pour <{tag}> : attendu {expected}. "
+                        "Elle est ignorée ; le producteur devrait la corriger."
+                    ).to_numpy(),
+                }
+            )
+        )
 
     def pattern(self, df, col, line_col, regex, tag, expected) -> pd.Series:
         t = _token(df[col])
@@ -2091,8 +2727,12 @@ class _Values:
 
 
 def _empty_tables() -> dict[str, pd.DataFrame]:
-    out = {"formations": empty_frame(FORMATIONS), "actions": empty_frame(ACTIONS),
-           "sessions": empty_frame(SESSIONS), "events": empty_frame(EVENTS)}  # fmt: skip
+    out = {
+        "formations": empty_frame(FORMATIONS),
+        "actions": empty_frame(ACTIONS),
+        "sessions": empty_frame(SESSIONS),
+        "events": empty_frame(EVENTS),
+    }
     out.update({name: empty_frame(schema) for name, schema in EXTRA_TABLES.items()})
     return out
 

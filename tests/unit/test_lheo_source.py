@@ -29,22 +29,31 @@ DATA = ROOT / "tests" / "data" / "lheo"
 GOLDEN = ROOT / "tests" / "golden"
 SHARED = ROOT.parent / "shared" / "reference"
 XSD = official_lheo_xsd()
-needs_xsd = pytest.mark.skipif(XSD is None, reason="the official LHEO XSD (../shared/reference/lheo/lheo.xsd or "
-                                                   "PASSERELLE_LHEO_XSD) is not available: schema findings not checked")
+needs_xsd = pytest.mark.skipif(
+    XSD is None,
+    reason="the official LHEO XSD (../shared/reference/lheo/lheo.xsd or "
+    "PASSERELLE_LHEO_XSD) is not available: schema findings not checked",
+)
 
 REAL_FILES = [
-    "trefle-formation.xml", "trefle-daeu.xml", "trefle-poec.xml", "trefle-wrong_code_financeur_16.xml",
-    "lheo-schema-exemple-bts-onisep.xml", "anotea-intercarif-lheo-anonymised.xml",
-    "intercarif-offre-info-resumes-idf-2017.xml", "edof-catalogue-sst.xml",
-]  # fmt: skip
+    "trefle-formation.xml",
+    "trefle-daeu.xml",
+    "trefle-poec.xml",
+    "trefle-wrong_code_financeur_16.xml",
+    "lheo-schema-exemple-bts-onisep.xml",
+    "anotea-intercarif-lheo-anonymised.xml",
+    "intercarif-offre-info-resumes-idf-2017.xml",
+    "edof-catalogue-sst.xml",
+]
 KINDS = {"formations": "formation", "actions": "action", "sessions": "session", "events": "event"}
 
 
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def place(tmp_path: Path, source: Path | str | bytes, producer: str = "intercarif", day: str = "20261120",
-          gz: bool = False) -> Path:  # fmt: skip
+def place(
+    tmp_path: Path, source: Path | str | bytes, producer: str = "intercarif", day: str = "20261120", gz: bool = False
+) -> Path:
     """``source`` (a file, or the bytes/text of one) as ``lheo_<producer>_<day>.xml[.gz]``."""
     target = tmp_path / (f"lheo_{producer}_{day}.xml" + (".gz" if gz else ""))
     if isinstance(source, Path):
@@ -80,8 +89,13 @@ def per_kind(res) -> dict[str, int]:
 
 def assert_conserved(res) -> None:
     assert res.rows_read[""] == sum(len(res.tables[t]) for t in KINDS) + len(res.quarantine)
-    for name, schema in {"formations": model.FORMATIONS, "actions": model.ACTIONS, "sessions": model.SESSIONS,
-                         "events": model.EVENTS, **EXTRA_TABLES}.items():  # fmt: skip
+    for name, schema in {
+        "formations": model.FORMATIONS,
+        "actions": model.ACTIONS,
+        "sessions": model.SESSIONS,
+        "events": model.EVENTS,
+        **EXTRA_TABLES,
+    }.items():
         model.conform(res.tables[name], schema)
     model.conform(res.quarantine, model.QUARANTINE)
     model.conform(res.findings, model.FINDINGS)
@@ -103,9 +117,11 @@ def lheo_doc(formations: str, ns: str = lheo.NS_23, decl: str = '<?xml version="
 
 def formation(numero: str | None, actions: str, title: str = "Titre") -> str:
     num = f' numero="{numero}"' if numero is not None else ""
-    return (f"<formation{num}>\n<intitule-formation>{title}</intitule-formation>\n{actions}"
-            "<organisme-formation-responsable><SIRET-organisme-formation><SIRET>44306184100047</SIRET>"
-            "</SIRET-organisme-formation></organisme-formation-responsable>\n</formation>\n")  # fmt: skip
+    return (
+        f"<formation{num}>\n<intitule-formation>{title}</intitule-formation>\n{actions}"
+        "<organisme-formation-responsable><SIRET-organisme-formation><SIRET>44306184100047</SIRET>"
+        "</SIRET-organisme-formation></organisme-formation-responsable>\n</formation>\n"
+    )
 
 
 def action(numero: str | None, sessions: str) -> str:
@@ -115,9 +131,11 @@ def action(numero: str | None, sessions: str) -> str:
 
 def session(numero: str | None, debut: str = "20270111", fin: str = "20270301", city: str = "Vichy") -> str:
     num = f' numero="{numero}"' if numero is not None else ""
-    return (f"<session{num}>\n<periode><debut>{debut}</debut><fin>{fin}</fin></periode>\n"
-            f"<adresse-inscription><adresse><ligne>1 rue A</ligne><codepostal>03200</codepostal><ville>{city}</ville>"
-            "</adresse></adresse-inscription>\n<etat-recrutement>1</etat-recrutement>\n</session>\n")  # fmt: skip
+    return (
+        f"<session{num}>\n<periode><debut>{debut}</debut><fin>{fin}</fin></periode>\n"
+        f"<adresse-inscription><adresse><ligne>1 rue A</ligne><codepostal>03200</codepostal><ville>{city}</ville>"
+        "</adresse></adresse-inscription>\n<etat-recrutement>1</etat-recrutement>\n</session>\n"
+    )
 
 
 # --- every real file reads ----------------------------------------------------------------------
@@ -178,15 +196,22 @@ def test_intercarif_formation_maps_codes_organisations_places_and_contacts(tmp_p
     f = res.tables["formations"].iloc[0]
     assert f["formation_key"] == "lheo:intercarif:07_10" and f["action_number"] == "07_10"
     assert (f["title"], f["formacode"], f["rome"], f["rncp"], f["certifying"]) == (
-        "Titre professionnel plaquiste", "22403", "F1604", "RNCP320", True)
+        "Titre professionnel plaquiste",
+        "22403",
+        "F1604",
+        "RNCP320",
+        True,
+    )
     assert f["objective"].startswith("L'objectif est d'obtenir")
     assert (f["holder_siret"], f["holder_nda"]) == ("82422814200660", "24930181145")
     assert f["holder_name"] == "Direction régionale Centre de l'agence nationale pour la formation des adultes"
     fx = res.tables["lheo_formation_extras"].iloc[0]
     assert (fx["formacode_ref"], list(fx["nsf"]), fx["certifinfo"], fx["rncp"]) == ("V12", ["233"], "80735", "320")
     assert (fx["responsable_numero"], fx["responsable_nom"]) == ("07_1494", "DRAFPA d'Olivet")
-    assert (fx["responsable_contact_nom"], fx["responsable_contact_courriel"]) == ("Catherine LE POEC",
-                                                                                 "catherine.lepoec@afpa.fr")
+    assert (fx["responsable_contact_nom"], fx["responsable_contact_courriel"]) == (
+        "Catherine LE POEC",
+        "catherine.lepoec@afpa.fr",
+    )
     assert fx["responsable_adresse"] == "Propriété de l'Archette, Rue Basse Mouillère, CS 50613, 45160 Olivet"
     assert (fx["datecrea"], fx["datemaj"]) == ("20010503", "20171213")
 
@@ -198,9 +223,11 @@ def test_intercarif_formation_maps_codes_organisations_places_and_contacts(tmp_p
     assert (fixed["places"], permanent["places"]) == (8, 5)  # financers 10 (4) + 5 (4); 2 (5)
     assert (permanent["hours_centre"], permanent["hours_company"]) == (585.0, 112.0)
     fin = res.tables["lheo_financers"]
-    assert sorted(zip(fin["action_key"], fin["code_financeur"], fin["nb_places"])) == [
-        ("lheo:intercarif:07_114782", "10", 4), ("lheo:intercarif:07_114782", "5", 4),
-        ("lheo:intercarif:07_123324", "2", 5)]  # fmt: skip
+    assert sorted(zip(fin["action_key"], fin["code_financeur"], fin["nb_places"], strict=True)) == [
+        ("lheo:intercarif:07_114782", "10", 4),
+        ("lheo:intercarif:07_114782", "5", 4),
+        ("lheo:intercarif:07_123324", "2", 5),
+    ]
 
     s = res.tables["sessions"].set_index("session_key")
     one = s.loc["lheo:intercarif:123324"]
@@ -208,7 +235,11 @@ def test_intercarif_formation_maps_codes_organisations_places_and_contacts(tmp_p
     assert pd.isna(one["prescription_start"]) and one["prescription_end"] == date(2018, 5, 22)  # 00000000: unknown
     assert (one["places"], one["places_region"], one["financer"]) == (5, 5, "2")
     assert (one["recruitment_state"], one["workflow_publishable"], one["cancelled"]) == ("open", True, False)
-    assert (one["address_line"], one["address_complement"], one["postcode"]) == ("AFPA de Veigné", "Le Passoir", "37250")
+    assert (one["address_line"], one["address_complement"], one["postcode"]) == (
+        "AFPA de Veigné",
+        "Le Passoir",
+        "37250",
+    )
     # no contact-session: the training body's contact
     assert (one["contact_name"], one["contact_phone"]) == ("Delphine BERNOT", "06 32 12 65 37")
     sx = res.tables["lheo_session_extras"].set_index("session_key")
@@ -234,7 +265,10 @@ def test_anotea_negative_sample_is_read_with_its_defects_reported(tmp_path):
     res = read(tmp_path, DATA / "anotea-intercarif-lheo-anonymised.xml")
     assert res.ok and per_kind(res) == {"formations": 1, "actions": 1, "sessions": 1, "events": 0}
     w = findings(res, "warning").set_index("line")
-    assert "<coordonneFs> inconnu" in w.loc[14, "message"] and w.loc[14, "field"] == "formation/contact-formation/coordonneFs"
+    assert (
+        "<coordonneFs> inconnu" in w.loc[14, "message"]
+        and w.loc[14, "field"] == "formation/contact-formation/coordonneFs"
+    )
     assert "<coordonnees>, obligatoire" in w.loc[13, "message"]
     assert w.loc[434, "value"] == "022222222222222" and "15 caractères" in w.loc[434, "message"]
     assert w.loc[521, "field"] == "formation/organisme-formation-responsable/SIRET-organisme-formation/SIRET"
@@ -293,7 +327,8 @@ def test_edof_catalogue(tmp_path):
     # one numero for the formation, its action and its session
     key = "lheo:edof:SST-2026"
     assert key in set(res.tables["formations"]["formation_key"]) & set(res.tables["actions"]["action_key"]) & set(
-        res.tables["sessions"]["session_key"])
+        res.tables["sessions"]["session_key"]
+    )
     f = res.tables["formations"].iloc[0]
     assert f["objective"] == "Intervenir face à une situation d'accident du travail.\n- Protéger\n- Alerter\n- Secourir"
     assert f["content"] == "Rôle du SST : prévention et secours.\nCas pratiques."  # &nbsp; and <br/> in CDATA
@@ -308,21 +343,28 @@ def test_edof_catalogue(tmp_path):
     closed = s.loc["lheo:edof:SST-2026-03"]
     assert not closed["workflow_publishable"] and "etat-recrutement 2" in closed["workflow_state"]
     permanent = s.loc["lheo:edof:SST-2026-DIST"]
-    assert permanent["entry_mode"] == "permanent" and pd.isna(permanent["start_date"]) and pd.isna(permanent["end_date"])
+    assert (
+        permanent["entry_mode"] == "permanent" and pd.isna(permanent["start_date"]) and pd.isna(permanent["end_date"])
+    )
     assert permanent["workflow_publishable"]
     # no organisme-formateur: the responsible body gives the action
     assert (s["siret_formateur"] == "44306184100047").all()
     sx = res.tables["lheo_session_extras"].set_index("session_key")
     assert sx["garantie"].tolist() == [True, False, False]
-    assert sx.loc[key, "contact_origin"] == "edof" and sx.loc["lheo:edof:SST-2026-03", "contact_origin"] == "edof-action"
+    assert (
+        sx.loc[key, "contact_origin"] == "edof" and sx.loc["lheo:edof:SST-2026-03", "contact_origin"] == "edof-action"
+    )
     ax = res.tables["lheo_action_extras"].set_index("action_key")
     assert (ax.loc[key, "frais_ht"], ax.loc[key, "frais_ttc"], ax.loc[key, "taux_tva"]) == (250.0, 300.0, 20.0)
     assert res.tables["lheo_formation_extras"].iloc[0]["edof_resume_contenu"] == "Formation SST initiale en deux jours."
 
 
 def test_responsible_body_written_as_a_bare_siret(tmp_path):
-    doc = lheo_doc(formation("F1", action("A1", session("S1"))).replace(
-        "<SIRET-organisme-formation><SIRET>44306184100047</SIRET></SIRET-organisme-formation>", "44306184100047"))
+    doc = lheo_doc(
+        formation("F1", action("A1", session("S1"))).replace(
+            "<SIRET-organisme-formation><SIRET>44306184100047</SIRET></SIRET-organisme-formation>", "44306184100047"
+        )
+    )
     res = read(tmp_path, doc)
     assert res.tables["formations"].iloc[0]["holder_siret"] == "44306184100047"
     assert findings(res)["message"].str.contains("SIRET nu « 44306184100047 »").any()
@@ -357,8 +399,9 @@ def test_gzipped_file_reads_the_same_and_hashes_what_was_received(tmp_path):
 
     assert packed.sha256 == hashlib.sha256(gz_path.read_bytes()).hexdigest() != plain.sha256
     for table in ("formations", "actions", "sessions"):
-        pd.testing.assert_frame_equal(plain.tables[table].drop(columns="source_file"),
-                                      packed.tables[table].drop(columns="source_file"))  # fmt: skip
+        pd.testing.assert_frame_equal(
+            plain.tables[table].drop(columns="source_file"), packed.tables[table].drop(columns="source_file")
+        )
 
 
 def test_gzip_bomb_is_refused_at_the_bound(tmp_path, monkeypatch):
@@ -381,8 +424,10 @@ def test_corrupt_gzip_is_refused(tmp_path):
 
 
 def test_mislabelled_utf8_is_read_as_utf8_and_real_latin1_as_latin1(tmp_path):
-    doc = lheo_doc(formation("F1", action("A1", session("S1", city="Besançon")), title="Préparation"),
-                   decl='<?xml version="1.0" encoding="ISO-8859-1"?>')  # fmt: skip
+    doc = lheo_doc(
+        formation("F1", action("A1", session("S1", city="Besançon")), title="Préparation"),
+        decl='<?xml version="1.0" encoding="ISO-8859-1"?>',
+    )
     mislabelled = read(tmp_path, doc.encode("utf-8"))
     assert mislabelled.tables["sessions"].iloc[0]["city"] == "Besançon" and mislabelled.encoding == "utf-8"
     assert findings(mislabelled, "warning")["field"].eq("encoding").any()
@@ -413,8 +458,10 @@ def test_producer_comes_from_the_file_name_or_the_caller(tmp_path):
 def test_doctype_with_external_entity_is_refused_before_parsing(tmp_path):
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP-SECRET-VALUE", encoding="utf-8")
-    doc = (f'<?xml version="1.0"?>\n<!DOCTYPE lheo [<!ENTITY x SYSTEM "file://{secret}">]>\n'
-           f'<lheo xmlns="{lheo.NS_23}"><offres><formation numero="&x;"/></offres></lheo>')  # fmt: skip
+    doc = (
+        f'<?xml version="1.0"?>\n<!DOCTYPE lheo [<!ENTITY x SYSTEM "file://{secret}">]>\n'
+        f'<lheo xmlns="{lheo.NS_23}"><offres><formation numero="&x;"/></offres></lheo>'
+    )
     res = read(tmp_path, doc)
     assert not res.ok and res.rows_read == {"": 0}
     assert "TOP-SECRET-VALUE" not in all_text(res)
@@ -423,9 +470,11 @@ def test_doctype_with_external_entity_is_refused_before_parsing(tmp_path):
 
 
 def test_billion_laughs_behind_a_comment_is_refused(tmp_path):
-    lol = "".join(f'<!ENTITY l{i} "{"&l%d;" % (i - 1) * 10}">' for i in range(1, 10))
-    doc = (f'<?xml version="1.0"?>\n<!-- export du {"x" * 200_000} -->\n<!DOCTYPE lheo [<!ENTITY l0 "lol">{lol}]>\n'
-           f'<lheo><offres><formation numero="&l9;"/></offres></lheo>')  # fmt: skip
+    lol = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
+    doc = (
+        f'<?xml version="1.0"?>\n<!-- export du {"x" * 200_000} -->\n<!DOCTYPE lheo [<!ENTITY l0 "lol">{lol}]>\n'
+        f'<lheo><offres><formation numero="&l9;"/></offres></lheo>'
+    )
     res = read(tmp_path, doc)
     assert not res.ok and findings(res, "error")["field"].eq("DOCTYPE").any()
     assert len(all_text(res)) < 100_000
@@ -442,13 +491,16 @@ def test_truncated_file_is_rejected_as_a_whole_with_its_records_in_quarantine(tm
     assert_conserved(res)
 
 
-@pytest.mark.parametrize(("content", "expected"), [
-    ('<?xml version="1.0"?>\n<sam-export><marche/></sam-export>', "La racine du fichier est <sam-export>"),
-    ("", "est vide"),
-    ('{"formations": []}', "n'est pas un document XML"),
-    ('<?xml version="1.0"?>\n<lheo>' + "<a>" * 300 + "</a>" * 300 + "</lheo>", "trop profonde"),
-    ('<?xml version="1.0"?>\n<lheo><offres><formation numero="1">&eacute;</formation></offres></lheo>', "entité"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ('<?xml version="1.0"?>\n<sam-export><marche/></sam-export>', "La racine du fichier est <sam-export>"),
+        ("", "est vide"),
+        ('{"formations": []}', "n'est pas un document XML"),
+        ('<?xml version="1.0"?>\n<lheo>' + "<a>" * 300 + "</a>" * 300 + "</lheo>", "trop profonde"),
+        ('<?xml version="1.0"?>\n<lheo><offres><formation numero="1">&eacute;</formation></offres></lheo>', "entité"),
+    ],
+)
 def test_file_level_failures_are_one_clear_error(tmp_path, content, expected):
     res = read(tmp_path, content)
     assert not res.ok and res.tables["sessions"].empty
@@ -464,31 +516,39 @@ def test_a_wrong_root_holding_formations_quarantines_them(tmp_path):
 
 
 def test_a_formation_that_cannot_be_mapped_is_dropped_and_the_others_are_read(tmp_path):
-    body = (formation("F1", action("A1", session("S1")))
-            + formation(None, action("A2", session("S2") + session("S3")))  # no numero: no key
-            + formation("F3", action(None, session("S4")) + action("A5", session(None) + session("S6")))
-            + formation("F4", action("A7", session("S7"))))  # fmt: skip
+    body = (
+        formation("F1", action("A1", session("S1")))
+        + formation(None, action("A2", session("S2") + session("S3")))  # no numero: no key
+        + formation("F3", action(None, session("S4")) + action("A5", session(None) + session("S6")))
+        + formation("F4", action("A7", session("S7")))
+    )
     path = place(tmp_path, lheo_doc(body))
     res = read_lheo(path)
     assert res.ok
     assert per_kind(res) == lxml_counts(path) == {"formations": 4, "actions": 5, "sessions": 7, "events": 0}
     assert_conserved(res)
-    assert sorted(res.tables["sessions"]["session_key"]) == ["lheo:intercarif:S1", "lheo:intercarif:S6",
-                                                             "lheo:intercarif:S7"]
+    assert sorted(res.tables["sessions"]["session_key"]) == [
+        "lheo:intercarif:S1",
+        "lheo:intercarif:S6",
+        "lheo:intercarif:S7",
+    ]
     q = res.quarantine.set_index(["kind", "source_line"])
     no_numero_line = lheo_doc(body).splitlines().index("<formation>") + 1
     assert "Formation sans attribut « numero »" in q.loc[("formation", no_numero_line), "reason"]
     assert q.loc["session"]["reason"].str.contains("Mise de côté avec").sum() == 3  # S2, S3 (formation), S4 (action)
-    assert q.loc["session"]["session_key"].isin(["lheo:intercarif:S2", "lheo:intercarif:S3",
-                                                 "lheo:intercarif:S4"]).sum() == 3
+    assert (
+        q.loc["session"]["session_key"].isin(["lheo:intercarif:S2", "lheo:intercarif:S3", "lheo:intercarif:S4"]).sum()
+        == 3
+    )
     err = findings(res, "error")
     assert err["line"].notna().all() and err["message"].str.startswith("Mise en quarantaine").all()
     assert len(err) == len(res.quarantine)
 
 
 def test_records_out_of_their_place_are_counted_and_quarantined(tmp_path):
-    body = (f"<action numero=\"STRAY\">{session('S0')}</action>\n"
-            + formation("F1", session("S9") + action("A1", session("S1"))))  # fmt: skip
+    body = f'<action numero="STRAY">{session("S0")}</action>\n' + formation(
+        "F1", session("S9") + action("A1", session("S1"))
+    )
     path = place(tmp_path, lheo_doc(body))
     res = read_lheo(path)
     assert per_kind(res) == lxml_counts(path) == {"formations": 1, "actions": 2, "sessions": 3, "events": 0}
@@ -508,8 +568,9 @@ def test_unforeseen_structure_in_one_formation_does_not_lose_the_file(tmp_path, 
         return original(self, a, *args)
 
     monkeypatch.setattr(lheo._Reader, "_map_action", exploding)
-    res = read(tmp_path, lheo_doc(formation("F1", action("A1", session("S1")))
-                                  + formation("F2", action("A2", session("S2")))))  # fmt: skip
+    res = read(
+        tmp_path, lheo_doc(formation("F1", action("A1", session("S1"))) + formation("F2", action("A2", session("S2"))))
+    )
     assert res.ok and res.tables["sessions"]["session_key"].tolist() == ["lheo:intercarif:S1"]
     assert findings(res, "error")["message"].str.contains("Formation illisible \\(RuntimeError : boom\\)").any()
     assert_conserved(res)
@@ -527,8 +588,10 @@ def test_identical_repetition_keeps_the_first_and_says_so(tmp_path):
 
 
 def test_conflicting_repetition_quarantines_every_occurrence(tmp_path):
-    doc = lheo_doc(formation("F1", action("A1", session("S1", city="Vichy")))
-                   + formation("F2", action("A2", session("S1", city="Moulins") + session("S2"))))  # fmt: skip
+    doc = lheo_doc(
+        formation("F1", action("A1", session("S1", city="Vichy")))
+        + formation("F2", action("A2", session("S1", city="Moulins") + session("S2")))
+    )
     res = read(tmp_path, doc)
     assert res.tables["sessions"]["session_key"].tolist() == ["lheo:intercarif:S2"]
     q = res.quarantine[res.quarantine["kind"] == "session"]
@@ -540,8 +603,13 @@ def test_conflicting_repetition_quarantines_every_occurrence(tmp_path):
 
 
 def test_a_repeated_formation_takes_its_actions_and_sessions_with_it(tmp_path):
-    res = read(tmp_path, lheo_doc(formation("F1", action("A1", session("S1")), title="Un")
-                                  + formation("F1", action("A2", session("S2")), title="Deux")))  # fmt: skip
+    res = read(
+        tmp_path,
+        lheo_doc(
+            formation("F1", action("A1", session("S1")), title="Un")
+            + formation("F1", action("A2", session("S2")), title="Deux")
+        ),
+    )
     assert res.tables["sessions"].empty and res.tables["formations"].empty
     assert per_kind(res) == {"formations": 2, "actions": 2, "sessions": 2, "events": 0}
     assert_conserved(res)
@@ -551,8 +619,18 @@ def test_a_repeated_formation_takes_its_actions_and_sessions_with_it(tmp_path):
 
 
 def test_lheo_dates_unknown_partial_and_impossible(tmp_path):
-    doc = lheo_doc(formation("F1", action("A1", session("S1", "00000000", "99999999") + session("S2", "20270900", "20280000")
-                                          + session("S3", "20270231", "20270301") + session("S4", "2027-01-11", "20270301"))))  # fmt: skip
+    doc = lheo_doc(
+        formation(
+            "F1",
+            action(
+                "A1",
+                session("S1", "00000000", "99999999")
+                + session("S2", "20270900", "20280000")
+                + session("S3", "20270231", "20270301")
+                + session("S4", "2027-01-11", "20270301"),
+            ),
+        )
+    )
     res = read(tmp_path, doc)
     s = res.tables["sessions"].set_index("source_session_id")
     assert s[["start_date", "end_date"]].loc[["S1", "S2"]].isna().all().all()
@@ -577,9 +655,13 @@ def test_lines_stay_exact_past_line_65535_and_on_one_line_files(tmp_path, monkey
     doc = lheo_doc(body)
     assert doc.count("\n") > 70_000
     res = read(tmp_path, doc)
-    expected = {f"S{i}": n + 1 for n, line in enumerate(doc.splitlines())
-                for i in [line[len('<session numero="S'):-2]] if line.startswith('<session numero="')}  # fmt: skip
-    got = dict(zip(res.tables["sessions"]["source_session_id"], res.tables["sessions"]["source_line"]))
+    expected = {
+        f"S{i}": n + 1
+        for n, line in enumerate(doc.splitlines())
+        for i in [line[len('<session numero="S') : -2]]
+        if line.startswith('<session numero="')
+    }
+    got = dict(zip(res.tables["sessions"]["source_session_id"], res.tables["sessions"]["source_line"], strict=True))
     assert got == expected
     (tmp_path / "flat").mkdir()
     flat = read(tmp_path / "flat", doc.replace("\n", " "))
@@ -635,8 +717,10 @@ def _feed_records(path: Path) -> dict[str, dict]:
             content(child, name, out)
         return out
 
-    return {f"{etree.QName(el).localname}:{strip(el.get('numero'))}": content(el, etree.QName(el).localname, {})
-            for el in root.iter("{*}formation", "{*}action", "{*}session")}
+    return {
+        f"{etree.QName(el).localname}:{strip(el.get('numero'))}": content(el, etree.QName(el).localname, {})
+        for el in root.iter("{*}formation", "{*}action", "{*}session")
+    }
 
 
 def _assert_same_feed(source: Path, written: Path) -> None:
@@ -662,8 +746,12 @@ def _round_trip(tmp_path: Path, feed: Path, day: date, profile: str) -> tuple[Pa
     t = res.tables
     status = t["lheo_session_extras"].set_index("session_key")["statut_publication"]
     sessions = t["sessions"].copy()
-    sessions["publication_status"] = sessions["session_key"].map(status).map(
-        {"courant": "current", "conserve": "kept", "disparue": "vanished"}).astype("string")
+    sessions["publication_status"] = (
+        sessions["session_key"]
+        .map(status)
+        .map({"courant": "current", "conserve": "kept", "disparue": "vanished"})
+        .astype("string")
+    )
     out = tmp_path / "written.xml"
     write_lheo(out, t["formations"], t["actions"], sessions, t["events"], profile=profile, run_date=day)
     return out, res
@@ -672,16 +760,28 @@ def _round_trip(tmp_path: Path, feed: Path, day: date, profile: str) -> tuple[Pa
 def _places_of_shared_actions(path: Path) -> set[str]:
     root = etree.parse(str(path)).getroot()
     ns = {"l": root.nsmap[None]}
-    return {a.get("numero").removeprefix("lheo:passerelle:") for a in root.iterfind(".//l:action", ns)
-            if len([s for s in a.iterfind("l:session", ns)
-                    if s.findtext("l:extras/l:extra[@info='annulee']", namespaces=ns) != "1"]) > 1}  # fmt: skip
+    return {
+        a.get("numero").removeprefix("lheo:passerelle:")
+        for a in root.iterfind(".//l:action", ns)
+        if len(
+            [
+                s
+                for s in a.iterfind("l:session", ns)
+                if s.findtext("l:extras/l:extra[@info='annulee']", namespaces=ns) != "1"
+            ]
+        )
+        > 1
+    }
 
 
-@pytest.mark.parametrize(("feed", "profile"), [
-    ("2026-11-19/carif/lheo-2026-11-19.xml", "carif"),
-    ("2026-11-20/carif/lheo-2026-11-20.xml", "carif"),
-    ("2026-11-20/pole-emploi/offres-2026-11-20.xml", "pole_emploi"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("feed", "profile"),
+    [
+        ("2026-11-19/carif/lheo-2026-11-19.xml", "carif"),
+        ("2026-11-20/carif/lheo-2026-11-20.xml", "carif"),
+        ("2026-11-20/pole-emploi/offres-2026-11-20.xml", "pole_emploi"),
+    ],
+)
 def test_our_own_feed_reads_back_into_the_same_feed(tmp_path, feed, profile):
     source = GOLDEN / feed
     day = date.fromisoformat(feed.split("/")[0])
