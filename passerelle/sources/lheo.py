@@ -500,6 +500,7 @@ class _Models:
 
     sequences: dict[str, tuple[tuple[str, int, int | None], ...]]
     elements: frozenset[str]
+    orders: dict[str, dict[str, int]]  # per element name: child name -> its rank in the sequence
 
 
 @lru_cache(maxsize=2)
@@ -519,7 +520,8 @@ def _models(xsd_path: str) -> _Models:
             children.append((ref, int(el.get("minOccurs", "1")), None if hi == "unbounded" else int(hi)))
         sequences[name[: -len("-subtype")]] = tuple(children)
     elements = frozenset(e.get("name") for e in doc.getroot().iterfind(f"{xs}element"))
-    return _Models(sequences, elements)
+    orders = {name: {child: i for i, (child, _, _) in enumerate(seq)} for name, seq in sequences.items()}
+    return _Models(sequences, elements, orders)
 
 
 # ============================================================================================
@@ -537,6 +539,14 @@ class _Q(dict):
 
     def __missing__(self, name: str) -> str:
         value = self[name] = self.prefix + name
+        return value
+
+
+class _LocalNames(dict):
+    """Local name of a tag, computed once per tag: ``L["{ns}periode"]`` -> ``periode``."""
+
+    def __missing__(self, tag):
+        value = self[tag] = _local(tag)
         return value
 
 
@@ -908,6 +918,7 @@ class _Reader:
         self.edof = False
         self.namespace = ""
         self.Q = _Q("")
+        self.local = _LocalNames()
         self.schema: etree.XMLSchema | None = None
         self.models: _Models | None = None
         self.feed: _Feed | None = None
@@ -1282,16 +1293,17 @@ class _Reader:
 
         assert models is not None and self.schema is not None, "diagnosed only when the XSD is there"
         unknown: set = set()
+        local = self.local
         for el in formation.iter():
-            name = _local(el.tag)
+            name = local[el.tag]
             seq = models.sequences.get(name) if name else None
             if seq is None:
                 continue
-            order = {child: i for i, (child, _, _) in enumerate(seq)}
+            order = models.orders[name]
             counts: dict[str, int] = {}
             last, disorder = -1, None
             for c in el:
-                cname = _local(c.tag)
+                cname = local[c.tag]
                 if not cname:
                     continue
                 if cname not in order:
