@@ -20,6 +20,7 @@ demo: $(STAMP)
 	@for d in $(DEMO_DATES); do \
 	  $(BIN)/passerelle run --inbox data/samples --out $(OUT) --date $$d || exit $$?; \
 	done
+	$(BIN)/passerelle notify --out $(OUT) --date $(lastword $(DEMO_DATES)) --dry-run
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

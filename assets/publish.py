@@ -28,7 +28,7 @@ from passerelle.findings_life import life_counts
 from passerelle.publication import QualityOutputs, publish_day, write_quality_outputs
 from passerelle.publishable import Publication
 from passerelle.sources.base import ExtractRead
-from passerelle.store.findings import finding_states, previous_check_date
+from passerelle.store.findings import finding_states, last_published_sessions, previous_check_date
 from pipelines.partitions import daily_partitions
 from pipelines.resources import InboxResource, OutboxResource, StoreResource
 
@@ -119,12 +119,14 @@ def out_quality_report(
         history = st.run_history(limit=30)
         previous_date = previous_check_date(st, d)
         previous = finding_states(st, previous_date)
+        keys = pd.Series(findings["session_key"].dropna().unique(), dtype=object)
+        stored = last_published_sessions(st, d, keys[~keys.isin(sessions["session_key"])])
     finally:
         st.dispose()
     q = write_quality_outputs(
         staging, d, context.run_id, findings, sessions, pub,
         [carif, carif_delta, pole_emploi, mission_locale], [sam, eos_sessions, eos_events, sigma], history,
-        previous=previous, previous_date=previous_date,
+        previous=previous, previous_date=previous_date, stored_sessions=stored,
     )
     context.add_output_metadata({"findings": q.findings_count, "issues_csv": q.issues_path, "report": q.report_path,
                                  "findings_life": MetadataValue.json(life_counts(q.life)),

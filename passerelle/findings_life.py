@@ -70,21 +70,28 @@ def _text(df: pd.DataFrame, col: str) -> pd.Series:
     return df[col].astype(STR).fillna("").str.strip()
 
 
-def body_keys(sessions: pd.DataFrame) -> pd.DataFrame:
-    """session_key -> body_key (SIRET, or ``nom:<name>`` without one), body_name, contact_email."""
-    s = pd.DataFrame({
-        "session_key": _text(sessions, "session_key"),
-        "body_name": _text(sessions, "organisme_formateur"),
-        "siret": _text(sessions, "siret_formateur").str.replace(r"\s+", "", regex=True),
-        "contact_email": _text(sessions, "contact_email"),
+def _body_columns(x: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({
+        "session_key": _text(x, "session_key"),
+        "body_name": _text(x, "organisme_formateur"),
+        "siret": _text(x, "siret_formateur").str.replace(r"\s+", "", regex=True),
+        "contact_email": _text(x, "contact_email"),
     })
+
+
+def body_keys(sessions: pd.DataFrame, stored: pd.DataFrame | None = None) -> pd.DataFrame:
+    """session_key -> body_key (SIRET, or ``nom:<name>`` without one), body_name, body_names,
+    contact_email; ``stored``: sessions absent from today's extracts, as last published."""
+    s = _body_columns(sessions)
+    if stored is not None and len(stored):
+        s = pd.concat([s, _body_columns(stored)], ignore_index=True)
     s = s[s["session_key"] != ""]
     named = s["body_name"] != ""
     s["body_key"] = s["siret"].where(s["siret"] != "", ("nom:" + s["body_name"]).where(named, ""))
     s = s.drop_duplicates("session_key", keep="first").reset_index(drop=True)
     # one name per body: the one most of its sessions give (then the first in order); the
     # others are kept in body_names (one SIRET written with several names in the extracts)
-    withname = s[(s["body_key"] != "") & named]
+    withname = s[(s["body_key"] != "") & (s["body_name"] != "")]
     if len(withname):
         counts = withname.groupby(["body_key", "body_name"]).size().rename("n").reset_index()
         counts = counts.sort_values(["body_key", "n", "body_name"], ascending=[True, False, True], kind="mergesort")
@@ -122,10 +129,12 @@ def identity(findings: pd.DataFrame) -> pd.Series:
 def compute_life(
     findings: pd.DataFrame, sessions: pd.DataFrame, run_date: date,
     previous: pd.DataFrame | None = None, present_subjects: set[str] | None = None,
+    stored_sessions: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Today's finding states (``STATE_COLUMNS`` plus ``days_open``, ``old``), from today's
     ``findings`` (model.FINDINGS), today's ``sessions`` (for the training body) and the states
     recorded at the previous run date (``previous``, None or empty on a first run).
+    ``stored_sessions``: the last published version of sessions absent today (their body).
 
     ``present_subjects``: the session keys and file subjects read today (decides ``fixed``
     versus ``gone`` for the resolved ones); default: the session keys of ``sessions``.
@@ -140,7 +149,7 @@ def compute_life(
     # findings with the very same identity and value (a rule reporting twice): one state
     today = today.drop_duplicates("finding_key", keep="first")
 
-    bodies = body_keys(sessions)
+    bodies = body_keys(sessions, stored_sessions)
     today = today.merge(bodies[["session_key", "body_key", "body_name"]], on="session_key", how="left")
     prev = previous if previous is not None and len(previous) else empty_states()
     prev_open = prev[prev["status"].astype(str).isin(["new", "open"])]
@@ -164,7 +173,7 @@ def compute_life(
     # open yesterday, not there today: resolved
     gone_rows = prev_open[~prev_open["finding_key"].astype(str).isin(set(keys))].copy()
     if present_subjects is None:
-        present_subjects = set(bodies["session_key"])
+        present_subjects = set(_text(sessions, "session_key"))
     subject = _text(gone_rows, "session_key")
     file_subject = identity_subjects(gone_rows)
     still_there = subject.where(subject != "", file_subject).isin(present_subjects)

@@ -68,9 +68,12 @@ def write_quality_outputs(
     staging: Path, run_date: date, run_id: str, findings: pd.DataFrame, sessions: pd.DataFrame,
     pub: Publication, feeds: list[FeedResult], reads: list[ExtractRead], history: list[dict],
     previous: pd.DataFrame | None = None, previous_date: date | None = None,
+    stored_sessions: pd.DataFrame | None = None,
 ) -> QualityOutputs:
     """issues.csv, the finding states of the day (against ``previous``, the states recorded at
-    ``previous_date``), report.html and one message per training body (quality/messages/)."""
+    ``previous_date``), report.html and one message per training body (quality/messages/).
+    ``stored_sessions``: the last published version of the sessions with findings that are not
+    in today's extracts (their training body)."""
     from passerelle.findings_life import compute_life, life_counts, subjects_read
     from passerelle.report.html import ReportContext, build_view, write_report
     from passerelle.report.messages import MESSAGES_DIR, write_messages
@@ -81,7 +84,8 @@ def write_quality_outputs(
     issues.parent.mkdir(parents=True, exist_ok=True)
     write_issues_csv(all_findings, issues)
     life = compute_life(all_findings, sessions, run_date, previous,
-                        present_subjects=subjects_read(sessions, [r.file for r in reads if r.file]))
+                        present_subjects=subjects_read(sessions, [r.file for r in reads if r.file]),
+                        stored_sessions=stored_sessions)
     summary = dict(pub.counts)
     summary["read"] = {**pub.counts.get("read_by_source", {}), "sam": pub.counts.get("formations_read", {}).get("sam", 0)}
     summary["findings"] = counts_by_severity(all_findings)
@@ -90,7 +94,7 @@ def write_quality_outputs(
     ctx = ReportContext(
         run_date=run_date, run_id=run_id, findings=all_findings, sessions=sessions, summary=summary,
         history=[h for h in history if str(h.get("run_date")) < run_date.isoformat()], inputs=inputs_of(reads),
-        life=life, previous_date=previous_date,
+        life=life, previous_date=previous_date, stored_sessions=stored_sessions,
     )
     view = build_view(ctx)
     write_messages(Path(staging) / MESSAGES_DIR, view["messages"], run_date)

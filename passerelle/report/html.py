@@ -73,6 +73,9 @@ class ReportContext:
     life: pd.DataFrame | None = None
     previous_date: date | None = None  # the control today's is compared with
     messages: dict = field(default_factory=dict)  # body_key -> messages.BodyMessage
+    # sessions absent from today's extracts, as last published (store.findings.last_published_sessions):
+    # the training body, title and dates of a vanished session (DQ022)
+    stored_sessions: pd.DataFrame | None = None
 
 
 # --- data preparation -------------------------------------------------------------------------
@@ -98,7 +101,7 @@ def norm_key(s: str) -> str:
 def life_of(ctx: ReportContext) -> pd.DataFrame:
     if ctx.life is not None:
         return ctx.life
-    return compute_life(ctx.findings, ctx.sessions, ctx.run_date)
+    return compute_life(ctx.findings, ctx.sessions, ctx.run_date, stored_sessions=ctx.stored_sessions)
 
 
 def session_details(sessions: pd.DataFrame, keys: set[str]) -> pd.DataFrame:
@@ -119,7 +122,8 @@ def session_details(sessions: pd.DataFrame, keys: set[str]) -> pd.DataFrame:
     return s.drop_duplicates("session_key", keep="first")
 
 
-def prepare(life: pd.DataFrame, sessions: pd.DataFrame, run_date: date) -> pd.DataFrame:
+def prepare(life: pd.DataFrame, sessions: pd.DataFrame, run_date: date,
+            stored: pd.DataFrame | None = None) -> pd.DataFrame:
     """Finding states with their group (training body / file), session details, display text and
     sort keys, in display order."""
     f = pd.DataFrame(index=pd.RangeIndex(len(life)))
@@ -139,11 +143,15 @@ def prepare(life: pd.DataFrame, sessions: pd.DataFrame, run_date: date) -> pd.Da
     f["days"] = (pd.Timestamp(run_date) - since).dt.days.fillna(0).astype("int64").to_numpy()
     f["old"] = (f["status"] != "resolved") & (f["days"] > OLD_AFTER_DAYS)
 
-    s = session_details(sessions, set(f["session_key"]) - {""})
+    wanted = set(f["session_key"]) - {""}
+    s = session_details(sessions, wanted)
+    known = set(s["session_key"])
+    if stored is not None and len(stored):
+        s = pd.concat([s, session_details(stored, wanted - known)], ignore_index=True)
     f = f.merge(s, how="left", on="session_key", sort=False)
     for col in ("s_title", "s_start", "s_end"):
         f[col] = f[col].astype(STR).fillna("")
-    f["known"] = f["session_key"].isin(set(s["session_key"]))
+    f["known"] = f["session_key"].isin(known)
 
     has_key = f["session_key"] != ""
     body = f["body_key"].where(f["body_key"] != "", "")
@@ -324,7 +332,7 @@ def build_view(ctx: ReportContext) -> dict:
     from passerelle.report.messages import body_messages
 
     life = life_of(ctx)
-    f_all = prepare(life, ctx.sessions, ctx.run_date)
+    f_all = prepare(life, ctx.sessions, ctx.run_date, ctx.stored_sessions)
     order = group_order(f_all)
     f_all = sort_for_display(f_all, order)
     resolved = f_all[f_all["status"] == "resolved"]
@@ -425,7 +433,7 @@ def build_messages(ctx: ReportContext) -> dict:
     the same the report shows."""
     from passerelle.report.messages import body_messages
 
-    f_all = prepare(life_of(ctx), ctx.sessions, ctx.run_date)
+    f_all = prepare(life_of(ctx), ctx.sessions, ctx.run_date, ctx.stored_sessions)
     return body_messages(ctx, sort_for_display(f_all, group_order(f_all)))
 
 

@@ -97,7 +97,7 @@ def body_messages(ctx, f_all: pd.DataFrame) -> dict[str, BodyMessage]:
                   & ~f_all["group"].str.startswith(("\x00", "\x01"))]
     if not len(open_):
         return {}
-    sessions = body_keys(ctx.sessions)
+    sessions = body_keys(ctx.sessions, ctx.stored_sessions)
     sessions = sessions[sessions["body_key"].isin(set(open_["group"]))]  # the bodies written to only
     valid = _valid_emails(sessions["contact_email"])
     # new first, then the older ones; within each, the display order

@@ -14,6 +14,7 @@ Bulk loads go through :mod:`passerelle.store.bulk` (COPY on PostgreSQL, executem
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
@@ -142,3 +143,26 @@ def notifications(store: Store, run_date: date | str | None = None) -> list[dict
         query = query.where(t.c.run_date == _as_date(run_date, "run_date"))
     with store.engine.connect() as conn:
         return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def last_published_sessions(store: Store, before: date | str, keys: Iterable[str]) -> pd.DataFrame:
+    """The last published version of the sessions ``keys`` (published before ``before``): the
+    session records of the stored payloads (session_key, organisme_formateur, siret_formateur,
+    title, start_date, end_date, contact_email). Used to name the training body of a session
+    that left today's extracts (DQ022). Empty when none is known."""
+    cols = ["session_key", "organisme_formateur", "siret_formateur", "title", "start_date", "end_date", "contact_email"]
+    wanted = sorted(set(k for k in keys if k))
+    last = store.last_publication_date(before) if wanted else None
+    if last is None:
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in cols})
+    state = store.published_state(last)
+    state = state[state["session_key"].astype(str).isin(wanted)]
+    payloads = store.session_payloads(state[["session_key", "content_hash"]].astype(str)) if len(state) else None
+    rows = []
+    for text in ([] if payloads is None else payloads["payload"].astype(str)):
+        session = json.loads(text).get("session") or {}
+        rows.append({c: session.get(c) for c in cols})
+    out = pd.DataFrame(rows, columns=cols)
+    for c in ("start_date", "end_date"):
+        out[c] = pd.to_datetime(out[c], errors="coerce").dt.date
+    return out
