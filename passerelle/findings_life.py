@@ -73,10 +73,24 @@ def _text(df: pd.DataFrame, col: str) -> pd.Series:
 def _body_columns(x: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "session_key": _text(x, "session_key"),
-        "body_name": _text(x, "organisme_formateur"),
+        "body_name": _text(x, "organisme_formateur").str.replace(r"\s+", " ", regex=True),  # one line
         "siret": _text(x, "siret_formateur").str.replace(r"\s+", "", regex=True),
         "contact_email": _text(x, "contact_email"),
     })
+
+
+def sessions_of_bodies(sessions: pd.DataFrame, keys) -> pd.DataFrame:
+    """The sessions of the training bodies of the sessions ``keys`` (same SIRET, or same name for
+    a body without one): what naming a body and addressing its message need, without going over
+    the million sessions of a national day."""
+    if not len(sessions) or "session_key" not in sessions.columns:
+        return sessions
+    mask = sessions["session_key"].isin(pd.Index(list(keys))).to_numpy(dtype=bool).copy()
+    for col in ("siret_formateur", "organisme_formateur"):
+        if col in sessions.columns:
+            values = sessions.loc[mask, col].dropna().unique()
+            mask = mask | sessions[col].isin(values).fillna(False).to_numpy(dtype=bool)
+    return sessions[mask]
 
 
 def body_keys(sessions: pd.DataFrame, stored: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -128,7 +142,7 @@ def identity(findings: pd.DataFrame) -> pd.Series:
 
 def compute_life(
     findings: pd.DataFrame, sessions: pd.DataFrame, run_date: date,
-    previous: pd.DataFrame | None = None, present_subjects: set[str] | None = None,
+    previous: pd.DataFrame | None = None, files_read: list[str] | None = None,
     stored_sessions: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Today's finding states (``STATE_COLUMNS`` plus ``days_open``, ``old``), from today's
@@ -136,8 +150,9 @@ def compute_life(
     recorded at the previous run date (``previous``, None or empty on a first run).
     ``stored_sessions``: the last published version of sessions absent today (their body).
 
-    ``present_subjects``: the session keys and file subjects read today (decides ``fixed``
-    versus ``gone`` for the resolved ones); default: the session keys of ``sessions``.
+    ``files_read``: the extract files read today: a resolved file-level finding is ``fixed`` when
+    its file (whatever its date) was read today, ``gone`` when not; a resolved session finding is
+    ``fixed`` when its session is in ``sessions``.
     """
     findings = findings.reset_index(drop=True)
     n = len(findings)
@@ -149,9 +164,10 @@ def compute_life(
     # findings with the very same identity and value (a rule reporting twice): one state
     today = today.drop_duplicates("finding_key", keep="first")
 
-    bodies = body_keys(sessions, stored_sessions)
-    today = today.merge(bodies[["session_key", "body_key", "body_name"]], on="session_key", how="left")
     prev = previous if previous is not None and len(previous) else empty_states()
+    bodies = body_keys(sessions_of_bodies(sessions, set(today["session_key"]) | set(_text(prev, "session_key"))),
+                       stored_sessions)
+    today = today.merge(bodies[["session_key", "body_key", "body_name"]], on="session_key", how="left")
     prev_open = prev[prev["status"].astype(str).isin(["new", "open"])]
     prev_idx = prev_open.drop_duplicates("finding_key").set_index(prev_open["finding_key"].astype(str).to_numpy())
     keys = today["finding_key"].astype(str).to_numpy()
@@ -172,11 +188,10 @@ def compute_life(
 
     # open yesterday, not there today: resolved
     gone_rows = prev_open[~prev_open["finding_key"].astype(str).isin(set(keys))].copy()
-    if present_subjects is None:
-        present_subjects = set(_text(sessions, "session_key"))
     subject = _text(gone_rows, "session_key")
-    file_subject = identity_subjects(gone_rows)
-    still_there = subject.where(subject != "", file_subject).isin(present_subjects)
+    files = pd.DataFrame({"file": [f for f in (files_read or []) if f]})
+    still_there = subject.isin(pd.Index(_text(sessions, "session_key").to_numpy())) & (subject != "")
+    still_there |= (subject == "") & identity_subjects(gone_rows).isin(set(identity_subjects(files)) if len(files) else set())
     gone_rows["status"] = "resolved"
     gone_rows["resolution"] = np.where(still_there.to_numpy(dtype=bool), "fixed", "gone")
     gone_rows["since_date"] = pd.to_datetime(gone_rows["since_date"].astype(object), errors="coerce")
@@ -195,13 +210,6 @@ def identity_subjects(states: pd.DataFrame) -> pd.Series:
     file_kind = _text(states, "file").str.replace(_DATED_NAME, "", regex=True)
     sheet = _text(states, "sheet")
     return "fichier:" + file_kind + ("#" + sheet).where(sheet != "", "")
-
-
-def subjects_read(sessions: pd.DataFrame, files: list[str]) -> set[str]:
-    """What today's extracts hold: the session keys and the file subjects of the files read."""
-    keys = set(_text(sessions, "session_key")) - {""}
-    frame = pd.DataFrame({"file": [f for f in files if f]})
-    return keys | set(identity_subjects(frame)) if len(frame) else keys
 
 
 def _typed(df: pd.DataFrame) -> pd.DataFrame:

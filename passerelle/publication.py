@@ -74,7 +74,7 @@ def write_quality_outputs(
     ``previous_date``), report.html and one message per training body (quality/messages/).
     ``stored_sessions``: the last published version of the sessions with findings that are not
     in today's extracts (their training body)."""
-    from passerelle.findings_life import compute_life, life_counts, subjects_read
+    from passerelle.findings_life import compute_life, life_counts
     from passerelle.report.html import ReportContext, build_view, write_report
     from passerelle.report.messages import MESSAGES_DIR, write_messages
     from passerelle.rules.issues_csv import write_issues_csv
@@ -84,7 +84,7 @@ def write_quality_outputs(
     issues.parent.mkdir(parents=True, exist_ok=True)
     write_issues_csv(all_findings, issues)
     life = compute_life(all_findings, sessions, run_date, previous,
-                        present_subjects=subjects_read(sessions, [r.file for r in reads if r.file]),
+                        files_read=[r.file for r in reads if r.file],
                         stored_sessions=stored_sessions)
     summary = dict(pub.counts)
     summary["read"] = {**pub.counts.get("read_by_source", {}), "sam": pub.counts.get("formations_read", {}).get("sam", 0)}

@@ -90,14 +90,14 @@ def body_messages(ctx, f_all: pd.DataFrame) -> dict[str, BodyMessage]:
     """The message of each training body with open errors or warnings, keyed by body key.
 
     ``f_all``: the prepared, display-sorted finding states of :mod:`passerelle.report.html`."""
-    from passerelle.findings_life import body_keys
+    from passerelle.findings_life import body_keys, sessions_of_bodies
     from passerelle.report.html import SOURCE_LABEL, where_parts
 
     open_ = f_all[(f_all["status"] != "resolved") & (f_all["sev"] != "info")
                   & ~f_all["group"].str.startswith(("\x00", "\x01"))]
     if not len(open_):
         return {}
-    sessions = body_keys(ctx.sessions, ctx.stored_sessions)
+    sessions = body_keys(sessions_of_bodies(ctx.sessions, set(open_["session_key"])), ctx.stored_sessions)
     sessions = sessions[sessions["body_key"].isin(set(open_["group"]))]  # the bodies written to only
     valid = _valid_emails(sessions["contact_email"])
     # new first, then the older ones; within each, the display order
@@ -108,6 +108,7 @@ def body_messages(ctx, f_all: pd.DataFrame) -> dict[str, BodyMessage]:
     cols = ["finding_key", "sev", "rule", "title", "fix", "message", "file", "sheet", "line_txt", "field",
             "value_short", "status", "since_full", "days", "session_key", "s_title", "s_start", "s_end", "source"]
     out: dict[str, BodyMessage] = {}
+    used: set[str] = set()
     for body_key, g in open_.groupby("group", sort=False):
         name = str(g["group_name"].iloc[0])
         listed = g.head(MAIL_CAP)
@@ -138,10 +139,15 @@ def body_messages(ctx, f_all: pd.DataFrame) -> dict[str, BodyMessage]:
             "sections": sections, "rules": rules, "omitted": len(g) - len(listed),
         }
         siret = "" if str(body_key).startswith("nom:") else str(body_key)
+        filename = message_filename(str(body_key), name)
+        stem, n_same = filename[:-4], 2
+        while filename in used:  # two names with the same slug
+            filename, n_same = f"{stem}-{n_same}.eml", n_same + 1
+        used.add(filename)
         out[str(body_key)] = BodyMessage(
-            body_key=str(body_key), name=name, siret=siret, filename=message_filename(str(body_key), name),
+            body_key=str(body_key), name=name, siret=siret, filename=filename,
             recipients=_recipients(sessions, str(body_key), set(g["session_key"]), valid),
-            subject=render("message_subject.txt.j2", **view).strip(),
+            subject=" ".join(render("message_subject.txt.j2", **view).split()),  # one line, whatever the name holds
             text=render("message.txt.j2", **view).rstrip() + "\n",
             finding_keys=sorted(listed["finding_key"]),
             counts={"error": n_err, "warning": n_warn, "new": n_new, "open": len(g) - n_new},

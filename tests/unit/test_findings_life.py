@@ -9,7 +9,7 @@ import pytest
 
 from passerelle import model
 from passerelle.findings import findings_frame
-from passerelle.findings_life import compute_life, identity, life_counts, subjects_read
+from passerelle.findings_life import compute_life, identity, life_counts
 from passerelle.store.findings import (
     finding_history,
     finding_states,
@@ -105,9 +105,9 @@ def test_reappearing_finding_is_new_again():
 def test_file_finding_of_an_extract_not_read_today_is_gone():
     day1 = findings_frame([f("DQ000", None, "Colonne X", None, file="eos_sessions_20261119.csv", line=1)])
     s1 = compute_life(day1, S, D1)
-    read = subjects_read(S, ["eos_sessions_20261120.csv"])
-    assert list(compute_life(findings_frame([]), S, D2, s1, present_subjects=read)["resolution"]) == ["fixed"]
-    assert list(compute_life(findings_frame([]), S, D2, s1, present_subjects=set())["resolution"]) == ["gone"]
+    read = ["eos_sessions_20261120.csv", "sigma_actions_20261120.xlsx"]
+    assert list(compute_life(findings_frame([]), S, D2, s1, files_read=read)["resolution"]) == ["fixed"]
+    assert list(compute_life(findings_frame([]), S, D2, s1, files_read=read[1:])["resolution"]) == ["gone"]
 
 
 def test_vanished_session_keeps_its_body_from_the_store_version():

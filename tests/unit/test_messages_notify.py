@@ -183,3 +183,21 @@ def test_cli_notify(tmp_path, capsys, monkeypatch):
     assert main(["notify", "--out", str(tmp_path), "--date", D2.isoformat()]) == 1  # a message could not be sent
     assert "ÉCHEC de l'envoi" in capsys.readouterr().out
     assert main(["notify", "--out", str(tmp_path / "nowhere"), "--date", D1.isoformat()]) == 1
+
+
+def test_hostile_body_names_stay_text(tmp_path, store):
+    global SESSIONS
+    hostile = sessions(("eos:1", "A\r\nBcc: victim@example.org <script>", "", "a@x.fr"),
+                       ("eos:2", "A Bcc victim example org script", "", "b@x.fr"))
+    saved, SESSIONS = SESSIONS, hostile
+    try:
+        make_day(tmp_path, store, D1, [f("DQ009", "eos:1", "Tél.", "1"), f("DQ009", "eos:2", "Tél.", "1")], "r1")
+    finally:
+        SESSIONS = saved
+    files = sorted((tmp_path / D1.isoformat() / MESSAGES_DIR).glob("*.eml"))
+    assert [p.name for p in files] == ["sans-siret-a-bcc-victim-example-org-script-2.eml",
+                                       "sans-siret-a-bcc-victim-example-org-script.eml"]
+    for p in files:
+        mail = parse(p)
+        assert mail["Bcc"] is None and "\n" not in mail["Subject"]
+        assert len(mail.get_all("To")) == 1
