@@ -31,6 +31,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 LIFE_STATUSES = ("new", "open", "resolved")
 RESOLUTIONS = ("fixed", "gone")
@@ -70,11 +71,25 @@ def _text(df: pd.DataFrame, col: str) -> pd.Series:
     return df[col].astype(STR).fillna("").str.strip()
 
 
+def _squeeze(s: pd.Series, by: str) -> pd.Series:
+    """Runs of white space replaced by ``by`` (Arrow kernel)."""
+    arr = pa.array(s.astype(STR).fillna(""), type=pa.string())
+    return pd.Series(pc.replace_substring_regex(arr, r"\s+", by).to_pandas(types_mapper=pd.ArrowDtype),
+                     index=s.index).astype(STR)
+
+
+def _isin(s: pd.Series, values) -> np.ndarray:
+    """``s.isin(values)`` for text columns with an Arrow kernel (pandas loops in Python there)."""
+    arr = pa.array(s.astype(STR), type=pa.string())
+    value_set = pa.array([str(v) for v in values], type=pa.string())
+    return pc.fill_null(pc.is_in(arr, value_set=value_set), False).to_numpy(zero_copy_only=False)
+
+
 def _body_columns(x: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "session_key": _text(x, "session_key"),
-        "body_name": _text(x, "organisme_formateur").str.replace(r"\s+", " ", regex=True),  # one line
-        "siret": _text(x, "siret_formateur").str.replace(r"\s+", "", regex=True),
+        "body_name": _squeeze(_text(x, "organisme_formateur"), " "),  # one line
+        "siret": _squeeze(_text(x, "siret_formateur"), ""),
         "contact_email": _text(x, "contact_email"),
     })
 
@@ -85,11 +100,11 @@ def sessions_of_bodies(sessions: pd.DataFrame, keys) -> pd.DataFrame:
     the million sessions of a national day."""
     if not len(sessions) or "session_key" not in sessions.columns:
         return sessions
-    mask = sessions["session_key"].isin(pd.Index(list(keys))).to_numpy(dtype=bool).copy()
+    mask = _isin(sessions["session_key"], keys)
     for col in ("siret_formateur", "organisme_formateur"):
         if col in sessions.columns:
             values = sessions.loc[mask, col].dropna().unique()
-            mask = mask | sessions[col].isin(values).fillna(False).to_numpy(dtype=bool)
+            mask = mask | _isin(sessions[col], values)
     return sessions[mask]
 
 
@@ -171,7 +186,7 @@ def compute_life(
     prev_open = prev[prev["status"].astype(str).isin(["new", "open"])]
     prev_idx = prev_open.drop_duplicates("finding_key").set_index(prev_open["finding_key"].astype(str).to_numpy())
     keys = today["finding_key"].astype(str).to_numpy()
-    seen = pd.Series(keys, index=today.index).isin(prev_idx.index).to_numpy()
+    seen = _isin(today["finding_key"], prev_idx.index)
 
     # a session that left today's extracts (DQ022) keeps the body it had
     for col in ("body_key", "body_name"):
@@ -187,10 +202,13 @@ def compute_life(
     today["resolution"] = ""
 
     # open yesterday, not there today: resolved
-    gone_rows = prev_open[~prev_open["finding_key"].astype(str).isin(set(keys))].copy()
+    gone_rows = prev_open[~_isin(prev_open["finding_key"], keys)].copy()
     subject = _text(gone_rows, "session_key")
     files = pd.DataFrame({"file": [f for f in (files_read or []) if f]})
-    still_there = subject.isin(pd.Index(_text(sessions, "session_key").to_numpy())) & (subject != "")
+    in_sessions = (pc.is_in(pa.array(subject, type=pa.string()), value_set=pa.array(_text(sessions, "session_key"),
+                                                                                    type=pa.string()))
+                   .to_numpy(zero_copy_only=False) if len(gone_rows) else np.zeros(0, dtype=bool))
+    still_there = pd.Series(in_sessions, index=gone_rows.index) & (subject != "")
     still_there |= (subject == "") & identity_subjects(gone_rows).isin(set(identity_subjects(files)) if len(files) else set())
     gone_rows["status"] = "resolved"
     gone_rows["resolution"] = np.where(still_there.to_numpy(dtype=bool), "fixed", "gone")

@@ -373,40 +373,39 @@ def build_view(ctx: ReportContext) -> dict:
     messages = ctx.messages if ctx.messages else body_messages(ctx, f_all)
     # blocks (one per session or file) in display order: k is sorted by group then block
     records = _records(k, finding_cols)
-    heads = _records(k, head_cols)
     gids, sub_codes = k["gidx"].to_numpy(), pd.factorize(k["sub"].to_numpy(dtype=object))[0]
     starts = np.flatnonzero(np.r_[True, (gids[1:] != gids[:-1]) | (sub_codes[1:] != sub_codes[:-1])]) if len(k) \
         else np.array([], dtype=int)
     ends = np.r_[starts[1:], len(k)]
+    heads = _records(k.iloc[starts], head_cols)
     blocks_of: dict[int, list[dict]] = {}
-    for a, b in zip(starts.tolist(), ends.tolist()):
-        head = heads[a]
+    for head, a, b in zip(heads, starts.tolist(), ends.tolist()):
         blocks_of.setdefault(int(gids[a]), []).append(
             {"kind": "file" if head["session_key"] == "" else "session", **head, "findings": records[a:b]})
 
+    sev_n, life_n = by_sev.to_numpy(dtype=int), by_life.to_numpy(dtype=int)
+    listed_n, subs_n = listed.to_numpy(dtype=int), subs.to_numpy(dtype=int)
     groups = []
     for gidx, (gkey, name) in enumerate(order):
         blocks = blocks_of.get(gidx, [])
         kind = "files" if gkey.startswith("\x00") else ("unknown" if gkey.startswith("\x01") else "body")
-        e, wn, i = (int(by_sev.loc[gidx, s]) for s in SEVERITIES)
+        e, wn, i = (int(v) for v in sev_n[gidx])
         if e + wn + i == 0 and not blocks:
             continue  # a body whose findings were all resolved today: only in the resolved list
-        notes = [f"{n(int(listed.loc[gidx, s]))} {SEV_LABEL_PLURAL[s]} sur {n(int(by_sev.loc[gidx, s]))}"
-                 for s in SEVERITIES if int(listed.loc[gidx, s]) < int(by_sev.loc[gidx, s])]
+        notes = [f"{n(int(listed_n[gidx, j]))} {SEV_LABEL_PLURAL[s]} sur {n(int(sev_n[gidx, j]))}"
+                 for j, s in enumerate(SEVERITIES) if listed_n[gidx, j] < sev_n[gidx, j]]
         groups.append({
             "idx": gidx, "name": name, "kind": kind,
             "siret": gkey if kind == "body" and not gkey.startswith("nom:") else "",
             "counts": {"error": e, "warning": wn, "info": i}, "total": e + wn + i,
-            "life": {s: int(by_life.loc[gidx, s]) for s in ("new", "open", "resolved")},
-            "subs": int(subs.loc[gidx]), "capnote": ", ".join(notes), "blocks": blocks,
+            "life": {s: int(life_n[gidx, j]) for j, s in enumerate(("new", "open", "resolved"))},
+            "subs": int(subs_n[gidx]), "capnote": ", ".join(notes), "blocks": blocks,
             "message": messages.get(gkey) if kind == "body" else None,
         })
     overview = sorted(groups, key=lambda g: (-g["counts"]["error"], -g["counts"]["warning"], g["idx"]))
-    resolved_groups = [
-        {"idx": gidx, "name": name, "resolved": int(by_life.loc[gidx, "resolved"])}
-        for gidx, (gkey, name) in enumerate(order)
-        if int(by_life.loc[gidx, "resolved"]) and not any(g["idx"] == gidx for g in groups)
-    ]
+    shown = {g["idx"] for g in groups}
+    resolved_groups = [{"idx": gidx, "name": name, "resolved": int(life_n[gidx, 2])}
+                       for gidx, (gkey, name) in enumerate(order) if life_n[gidx, 2] and gidx not in shown]
     return {
         "run_date": ctx.run_date, "run_id": ctx.run_id, "year": ctx.run_date.year,
         "previous_date": ctx.previous_date,

@@ -75,21 +75,45 @@ def _valid_emails(values: pd.Series) -> dict[str, str]:
     return out
 
 
-def _recipients(sessions: pd.DataFrame, body_key: str, keys: set[str], valid: dict[str, str]) -> list[str]:
-    mine = sessions[sessions["body_key"] == body_key]
-    for pool in (mine[mine["session_key"].isin(keys)], mine):
-        addr = mine.loc[pool.index, "contact_email"].map(valid).dropna()
-        if len(addr):
-            counts = addr.value_counts()
-            ranked = sorted(counts.index, key=lambda a: (-int(counts[a]), a))
-            return ranked[:MAX_RECIPIENTS]
-    return []
+def recipients_by_body(sessions: pd.DataFrame, concerned: set[str]) -> dict[str, list[str]]:
+    """body_key -> its addresses: those of its sessions in ``concerned`` when one is valid, else
+    those of all its sessions; the most used first, at most :data:`MAX_RECIPIENTS`."""
+    valid = _valid_emails(sessions["contact_email"])
+    df = pd.DataFrame({"body": sessions["body_key"].astype(str).to_numpy(),
+                       "email": sessions["contact_email"].astype(object).map(valid).to_numpy(),
+                       "concerned": sessions["session_key"].isin(pd.Index(list(concerned))).to_numpy(dtype=bool)})
+    df = df[df["email"].notna()]
+    if not len(df):
+        return {}
+    any_concerned = df.groupby("body")["concerned"].transform("any")
+    df = df[df["concerned"] | ~any_concerned]
+    counts = df.groupby(["body", "email"]).size().rename("n").reset_index()
+    counts = counts.sort_values(["body", "n", "email"], ascending=[True, False, True], kind="mergesort")
+    counts = counts[counts.groupby("body").cumcount() < MAX_RECIPIENTS]
+    return counts.groupby("body", sort=False)["email"].agg(list).to_dict()
+
+
+def _sections(rows: list[dict]) -> list[dict]:
+    """New findings first, then the others, each as blocks of one session."""
+    sections = []
+    for kind in ("new", "open"):
+        blocks: list[dict] = []
+        part = [r for r in rows if (r["status"] == "new") == (kind == "new")]
+        for r in part:
+            if not blocks or blocks[-1]["session_key"] != r["session_key"]:
+                blocks.append({"session_key": r["session_key"], "s_title": r["s_title"], "s_start": r["s_start"],
+                               "s_end": r["s_end"], "findings": []})
+            blocks[-1]["findings"].append(r)
+        if blocks:
+            sections.append({"kind": kind, "blocks": blocks, "count": len(part)})
+    return sections
 
 
 def body_messages(ctx, f_all: pd.DataFrame) -> dict[str, BodyMessage]:
     """The message of each training body with open errors or warnings, keyed by body key.
 
-    ``f_all``: the prepared, display-sorted finding states of :mod:`passerelle.report.html`."""
+    ``f_all``: the prepared, display-sorted finding states of :mod:`passerelle.report.html`.
+    Column-wise but for the rendering of each message (thousands of bodies on a national day)."""
     from passerelle.findings_life import body_keys, sessions_of_bodies
     from passerelle.report.html import SOURCE_LABEL, where_parts
 
@@ -97,60 +121,63 @@ def body_messages(ctx, f_all: pd.DataFrame) -> dict[str, BodyMessage]:
                   & ~f_all["group"].str.startswith(("\x00", "\x01"))]
     if not len(open_):
         return {}
+    bodies = set(open_["group"])
     sessions = body_keys(sessions_of_bodies(ctx.sessions, set(open_["session_key"])), ctx.stored_sessions)
-    sessions = sessions[sessions["body_key"].isin(set(open_["group"]))]  # the bodies written to only
-    valid = _valid_emails(sessions["contact_email"])
+    recipients = recipients_by_body(sessions[sessions["body_key"].isin(bodies)], set(open_["session_key"]))
     # new first, then the older ones; within each, the display order
     open_ = open_.assign(is_old=(open_["status"] != "new").astype(int)).sort_values(
-        ["gidx", "is_old"], kind="mergesort")
+        ["gidx", "is_old"], kind="mergesort").reset_index(drop=True)
     w = where_parts(open_)
     open_ = open_.assign(title=w["title"], fix=w["fix"], line_txt=w["line"], value_short=open_["value"].str.slice(0, 200))
+    rank = open_.groupby("group", sort=False).cumcount()
+    listed = open_[rank < MAIL_CAP]
+
+    # per body, column-wise
+    per = open_.assign(e=(open_["sev"] == "error").astype(int), w=(open_["sev"] == "warning").astype(int),
+                       nw=(open_["status"] == "new").astype(int)).groupby("group", sort=False).agg(
+        name=("group_name", "first"), n_err=("e", "sum"), n_warn=("w", "sum"), n_new=("nw", "sum"),
+        n_sessions=("sub", "nunique"), total=("sev", "size"))
+    tools = (open_[["group", "source"]].drop_duplicates().sort_values(["group", "source"], kind="mergesort")
+             .assign(label=lambda x: x["source"].map(lambda v: SOURCE_LABEL.get(v, v)))
+             .groupby("group", sort=False)["label"].agg(lambda x: " / ".join(v for v in x if v)))
+    rules = (listed[["group", "rule", "title", "fix"]].drop_duplicates(["group", "rule"])
+             .sort_values(["group", "rule"], kind="mergesort"))
+    rules_of: dict[str, list[dict]] = {}
+    for r in rules.to_dict("records"):
+        rules_of.setdefault(r["group"], []).append({"title": r["title"], "fix": r["fix"]})
     cols = ["finding_key", "sev", "rule", "title", "fix", "message", "file", "sheet", "line_txt", "field",
-            "value_short", "status", "since_full", "days", "session_key", "s_title", "s_start", "s_end", "source"]
+            "value_short", "status", "since_full", "days", "session_key", "s_title", "s_start", "s_end"]
+    records = listed[cols].to_dict("records")
+    groups = listed["group"].to_numpy(dtype=object)
+    rows_of: dict[str, list[dict]] = {}
+    for g, r in zip(groups, records):
+        rows_of.setdefault(g, []).append(r)
+
     out: dict[str, BodyMessage] = {}
     used: set[str] = set()
-    for body_key, g in open_.groupby("group", sort=False):
-        name = str(g["group_name"].iloc[0])
-        listed = g.head(MAIL_CAP)
-        rows = listed[cols].to_dict("records")
-        sections = []
-        for status, label in (("new", "new"), ("open", "open")):
-            part = [r for r in rows if (r["status"] == "new") == (status == "new")]
-            blocks: list[dict] = []
-            for r in part:
-                if not blocks or blocks[-1]["session_key"] != r["session_key"]:
-                    blocks.append({"session_key": r["session_key"], "s_title": r["s_title"],
-                                   "s_start": r["s_start"], "s_end": r["s_end"], "findings": []})
-                blocks[-1]["findings"].append(r)
-            if blocks:
-                sections.append({"kind": label, "blocks": blocks, "count": len(part)})
-        n_err = int((g["sev"] == "error").sum())
-        n_warn = int((g["sev"] == "warning").sum())
-        n_new = int((g["status"] == "new").sum())
-        tools = [SOURCE_LABEL.get(s, s) for s in sorted(set(g["source"])) if s]
-        rules = []
-        for rid in sorted(set(listed["rule"])):
-            r = listed[listed["rule"] == rid].iloc[0]
-            rules.append({"title": r["title"], "fix": r["fix"]})
+    for body_key, b in per.to_dict("index").items():
+        body_key, rows = str(body_key), rows_of[body_key]
+        tool = tools.get(body_key, "")
         view = {
-            "run_date": ctx.run_date, "previous_date": ctx.previous_date, "name": name,
-            "tool": f"l'outil du financeur ({' / '.join(tools)})" if tools else "l'outil du financeur",
-            "n_err": n_err, "n_warn": n_warn, "n_new": n_new, "n_sessions": int(g["sub"].nunique()),
-            "sections": sections, "rules": rules, "omitted": len(g) - len(listed),
+            "run_date": ctx.run_date, "previous_date": ctx.previous_date, "name": b["name"],
+            "tool": f"l'outil du financeur ({tool})" if tool else "l'outil du financeur",
+            "n_err": int(b["n_err"]), "n_warn": int(b["n_warn"]), "n_new": int(b["n_new"]),
+            "n_sessions": int(b["n_sessions"]), "sections": _sections(rows), "rules": rules_of.get(body_key, []),
+            "omitted": int(b["total"]) - len(rows),
         }
-        siret = "" if str(body_key).startswith("nom:") else str(body_key)
-        filename = message_filename(str(body_key), name)
+        filename = message_filename(body_key, str(b["name"]))
         stem, n_same = filename[:-4], 2
         while filename in used:  # two names with the same slug
             filename, n_same = f"{stem}-{n_same}.eml", n_same + 1
         used.add(filename)
-        out[str(body_key)] = BodyMessage(
-            body_key=str(body_key), name=name, siret=siret, filename=filename,
-            recipients=_recipients(sessions, str(body_key), set(g["session_key"]), valid),
+        out[body_key] = BodyMessage(
+            body_key=body_key, name=str(b["name"]), siret="" if body_key.startswith("nom:") else body_key,
+            filename=filename, recipients=recipients.get(body_key, []),
             subject=" ".join(render("message_subject.txt.j2", **view).split()),  # one line, whatever the name holds
             text=render("message.txt.j2", **view).rstrip() + "\n",
-            finding_keys=sorted(listed["finding_key"]),
-            counts={"error": n_err, "warning": n_warn, "new": n_new, "open": len(g) - n_new},
+            finding_keys=sorted(r["finding_key"] for r in rows),
+            counts={"error": view["n_err"], "warning": view["n_warn"], "new": view["n_new"],
+                    "open": int(b["total"]) - view["n_new"]},
         )
     return out
 

@@ -40,9 +40,14 @@ _PLURAL = Locale.parse(LOCALE)
 def n(value: object) -> str:
     """Integer with French digit grouping; « – » when not a number."""
     try:
-        return format_decimal(int(value), locale=LOCALE)
+        return _grouped(int(value))
     except (TypeError, ValueError):
         return "–"
+
+
+@lru_cache(maxsize=8192)
+def _grouped(value: int) -> str:
+    return format_decimal(value, locale=LOCALE)
 
 
 def as_date(value: object) -> date | None:
