@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 LIFE_STATUSES = ("new", "open", "resolved")
 RESOLUTIONS = ("fixed", "gone")
 OLD_AFTER_DAYS = 7  # « anciens (plus de 7 jours) »
+NAMES_SEP = "\x1f"  # between the names of one body in ``body_names``
 
 # The columns of a finding state (one row per finding identity and run date), as stored.
 STATE_COLUMNS = {
@@ -74,8 +75,8 @@ def _text(df: pd.DataFrame, col: str) -> pd.Series:
 def _squeeze(s: pd.Series, by: str) -> pd.Series:
     """Runs of white space replaced by ``by`` (Arrow kernel)."""
     arr = pa.array(s.astype(STR).fillna(""), type=pa.string())
-    return pd.Series(pc.replace_substring_regex(arr, r"\s+", by).to_pandas(types_mapper=pd.ArrowDtype),
-                     index=s.index).astype(STR)
+    out = pc.replace_substring_regex(arr, r"\s+", by)
+    return pd.Series(pd.array(out, dtype=STR), index=s.index)
 
 
 def _isin(s: pd.Series, values) -> np.ndarray:
@@ -125,7 +126,7 @@ def body_keys(sessions: pd.DataFrame, stored: pd.DataFrame | None = None) -> pd.
         counts = withname.groupby(["body_key", "body_name"]).size().rename("n").reset_index()
         counts = counts.sort_values(["body_key", "n", "body_name"], ascending=[True, False, True], kind="mergesort")
         first = counts.drop_duplicates("body_key").set_index("body_key")["body_name"]
-        alias = counts.groupby("body_key", sort=False)["body_name"].agg(" / ".join)
+        alias = counts.groupby("body_key", sort=False)["body_name"].agg(NAMES_SEP.join)
         s["body_name"] = s["body_key"].map(first).astype(STR).fillna(s["body_name"])
         s["body_names"] = s["body_key"].map(alias).astype(STR).fillna("")
     else:
@@ -220,6 +221,10 @@ def compute_life(
     since = pd.to_datetime(out["since_date"].astype(object), errors="coerce")
     out["days_open"] = ((pd.Timestamp(run_date) - since).dt.days).astype("Int64")
     out["old"] = (out["status"] != "resolved") & (out["days_open"] > OLD_AFTER_DAYS)
+    # every name today's extracts give the body (not stored: the report shows them)
+    names = bodies.drop_duplicates("body_key").set_index("body_key")["body_names"] if len(bodies) else None
+    out["body_names"] = (out["body_key"].astype(str).map(names).astype(STR).fillna("") if names is not None
+                         else pd.Series("", index=out.index, dtype=STR))
     return out.sort_values(["status", "finding_key"], kind="mergesort").reset_index(drop=True)
 
 

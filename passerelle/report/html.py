@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from passerelle.findings_life import OLD_AFTER_DAYS, compute_life
+from passerelle.findings_life import NAMES_SEP, OLD_AFTER_DAYS, compute_life
 from passerelle.report.render import d, dm, n, plural, render
 from passerelle.rules.registry import BY_ID, RULES
 
@@ -129,7 +129,7 @@ def prepare(life: pd.DataFrame, sessions: pd.DataFrame, run_date: date,
     f = pd.DataFrame(index=pd.RangeIndex(len(life)))
     life = life.reset_index(drop=True)
     for col in ("finding_key", "status", "resolution", "rule", "severity", "source", "file", "sheet", "session_key",
-                "field", "value", "message", "body_key", "body_name"):
+                "field", "value", "message", "body_key", "body_name", "body_names"):
         f[col] = _text(life, col).str.strip() if col not in ("value", "message") else _text(life, col)
     line = pd.to_numeric(life["line"], errors="coerce") if "line" in life.columns else pd.Series(np.nan, index=f.index)
     f["line_num"] = line.astype("float64").to_numpy()
@@ -383,6 +383,7 @@ def build_view(ctx: ReportContext) -> dict:
         blocks_of.setdefault(int(gids[a]), []).append(
             {"kind": "file" if head["session_key"] == "" else "session", **head, "findings": records[a:b]})
 
+    aliases = f_all[f_all["body_names"] != ""].drop_duplicates("group").set_index("group")["body_names"].to_dict()
     sev_n, life_n = by_sev.to_numpy(dtype=int), by_life.to_numpy(dtype=int)
     listed_n, subs_n = listed.to_numpy(dtype=int), subs.to_numpy(dtype=int)
     groups = []
@@ -397,6 +398,7 @@ def build_view(ctx: ReportContext) -> dict:
         groups.append({
             "idx": gidx, "name": name, "kind": kind,
             "siret": gkey if kind == "body" and not gkey.startswith("nom:") else "",
+            "aliases": [a for a in str(aliases.get(gkey, "")).split(NAMES_SEP) if a and a != name] if kind == "body" else [],
             "counts": {"error": e, "warning": wn, "info": i}, "total": e + wn + i,
             "life": {s: int(life_n[gidx, j]) for j, s in enumerate(("new", "open", "resolved"))},
             "subs": int(subs_n[gidx]), "capnote": ", ".join(notes), "blocks": blocks,

@@ -159,3 +159,21 @@ def test_store_refuses_duplicate_keys(store):
 def test_last_published_sessions_without_publication(store):
     out = last_published_sessions(store, D2, ["eos:1"])
     assert list(out.columns)[:3] == ["session_key", "organisme_formateur", "siret_formateur"] and not len(out)
+
+
+def test_bodies_of_a_filtered_sessions_table_keep_their_rows():
+    """The sessions table of a run is a slice (not a 0..n-1 index): each session keeps its body."""
+    big = sessions(*[(f"eos:{i}", f"Body {i}", f"{i:014d}", f"b{i}@x.fr") for i in range(30)])
+    sliced = big.iloc[::-1].iloc[3:]  # index 26, 25, ... 0
+    day = findings_frame([f("DQ009", "eos:5", "Tél.", "1"), f("DQ009", "eos:20", "Tél.", "1")])
+    rows = by_key(compute_life(day, sliced, D1))
+    assert rows["DQ009|eos:5|Tél."]["body_key"] == f"{5:014d}" and rows["DQ009|eos:5|Tél."]["body_name"] == "Body 5"
+    assert rows["DQ009|eos:20|Tél."]["body_key"] == f"{20:014d}"
+
+
+def test_one_siret_several_names_listed():
+    s = sessions(("eos:1", "NUMERIQUE SUD / SIMPLON", "52098765200010", ""), ("eos:2", "NUMERIQUE SUD", "52098765200010", ""),
+                 ("eos:3", "NUMERIQUE SUD", "52098765200010", ""))
+    life = compute_life(findings_frame([f("DQ009", "eos:1", "Tél.", "1")]), s, D1)
+    assert life["body_name"].tolist() == ["NUMERIQUE SUD"]
+    assert life["body_names"].tolist()[0].split("\x1f") == ["NUMERIQUE SUD", "NUMERIQUE SUD / SIMPLON"]
