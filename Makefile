@@ -42,6 +42,7 @@ demo: $(STAMP)
 	  PASSERELLE_DEMO_SHARE=$(DEMO_SHARE) $(BIN)/passerelle run --inbox data/samples --out $(OUT) --date $$d \
 	    --deliveries deploy/deliveries.demo.yaml || exit $$?; \
 	done
+	$(BIN)/passerelle notify --out $(OUT) --date $(lastword $(DEMO_DATES)) --dry-run
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

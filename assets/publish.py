@@ -25,9 +25,11 @@ from assets.ingest import RAW_INS, partition_date
 from passerelle.daily import DayContext
 from passerelle.delivery.texts import report_section
 from passerelle.feeds.catalog import FEEDS, FeedResult, produce_feeds
+from passerelle.findings_life import life_counts
 from passerelle.publication import QualityOutputs, publish_day, write_quality_outputs
 from passerelle.publishable import Publication
 from passerelle.sources.base import ExtractRead
+from passerelle.store.findings import finding_states, last_published_sessions, previous_check_date
 from pipelines.partitions import daily_partitions
 from pipelines.resources import DeliveriesResource, InboxResource, OutboxResource, StoreResource
 
@@ -102,7 +104,8 @@ FEED_INS = {name: AssetIn(key) for name, key in FEED_ASSET_KEYS.items()}
     group_name="out",
     ins={"pub": AssetIn("core_publishable"), "findings": AssetIn("core_findings"), "sessions": AssetIn("core_sessions"),
          **FEED_INS, **RAW_INS},
-    description="issues.csv and the self-contained HTML quality report for Carif staff",
+    description="issues.csv, the life of findings (new / open / resolved), the self-contained HTML quality report "
+                "for Carif staff and one message per training body (quality/messages/<SIRET>.eml)",
 )
 def out_quality_report(
     context: AssetExecutionContext, outbox: OutboxResource, store: StoreResource, deliveries: DeliveriesResource,
@@ -117,13 +120,19 @@ def out_quality_report(
     try:
         history = st.run_history(limit=30)
         section = report_section(st, deliveries.config, d, feeds, outbox.root())
+        previous_date = previous_check_date(st, d)
+        previous = finding_states(st, previous_date)
+        keys = pd.Series(findings["session_key"].dropna().unique(), dtype=object)
+        stored = last_published_sessions(st, d, keys[~keys.isin(sessions["session_key"])])
     finally:
         st.dispose()
     q = write_quality_outputs(
         staging, d, context.run_id, findings, sessions, pub, feeds, [sam, eos_sessions, eos_events, sigma], history,
-        deliveries_section=section,
+        deliveries_section=section, previous=previous, previous_date=previous_date, stored_sessions=stored,
     )
-    context.add_output_metadata({"findings": q.findings_count, "issues_csv": q.issues_path, "report": q.report_path})
+    context.add_output_metadata({"findings": q.findings_count, "issues_csv": q.issues_path, "report": q.report_path,
+                                 "findings_life": MetadataValue.json(life_counts(q.life)),
+                                 "messages": len(q.messages)})
     return q
 
 

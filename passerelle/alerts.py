@@ -95,17 +95,30 @@ def send_mail(smtp_url: str, subject: str, body: str, *, sender: str | None = No
     msg["Date"] = formatdate(localtime=True)
     msg["Message-ID"] = make_msgid(domain="passerelle")
     msg.set_content(body)
+    with smtp_client(smtp_url) as client:
+        client.send_message(msg, from_addr=sender, to_addrs=recipients)
+
+
+def smtp_client(smtp_url: str) -> smtplib.SMTP:
+    """A connected (and, when the URL says so, TLS-upgraded and logged-in) SMTP client for
+    ``smtp_url``; use it as a context manager (``with smtp_client(url) as client:``)."""
+    url = urlsplit(smtp_url)
+    if url.scheme not in ("smtp", "smtps"):
+        raise ValueError(f"adresse SMTP « {smtp_url} » : attendu smtp://hôte:port ou smtps://hôte:port")
     host = url.hostname or "localhost"
     if url.scheme == "smtps":
         client: smtplib.SMTP = smtplib.SMTP_SSL(host, url.port or 465, timeout=TIMEOUT_SECONDS)
     else:
         client = smtplib.SMTP(host, url.port or 25, timeout=TIMEOUT_SECONDS)
-    with client:
+    try:
         if url.scheme == "smtp" and parse_qs(url.query).get("starttls", ["0"])[0] in ("1", "true", "yes"):
             client.starttls()
         if url.username:
             client.login(unquote(url.username), unquote(url.password or ""))
-        client.send_message(msg, from_addr=sender, to_addrs=recipients)
+    except BaseException:
+        client.close()
+        raise
+    return client
 
 
 def post_webhook(webhook_url: str, payload: dict[str, Any]) -> int:

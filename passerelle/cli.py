@@ -1,5 +1,8 @@
 """Command line: ``passerelle run --inbox DIR --out DIR --date YYYY-MM-DD [--db URL] [--wait S]
-[--deliveries FILE]`` and ``passerelle deliver --out DIR --date YYYY-MM-DD --config FILE [--to CONSUMER]``.
+[--deliveries FILE]``, ``passerelle deliver --out DIR --date YYYY-MM-DD --config FILE [--to CONSUMER]``,
+``passerelle notify --out DIR --date YYYY-MM-DD [--db URL] [--config FILE] [--dry-run]`` (sends the
+day's messages to the training bodies, :mod:`passerelle.notify`; exit 1 when a message could not
+be sent), ``passerelle synth``.
 
 ``run`` executes the very Dagster job the schedule runs (``daily_job``), in process, with
 resources pointing at the given folders and database. Exit codes:
@@ -76,6 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--db", default="", help="store URL (default: SQLite file under --out)")
     dl.add_argument("--wait", type=_parse_wait, default=0.0, metavar="SECONDS",
                     help="when a run holds the store's run lock, wait up to SECONDS for it (default 0)")
+
+    notify = sub.add_parser("notify", help="send the day's messages to the training bodies (SMTP)")
+    notify.add_argument("--out", required=True, type=Path, help="output folder of the runs")
+    notify.add_argument("--date", required=True, type=_parse_date, help="date D of the run, YYYY-MM-DD")
+    notify.add_argument("--db", default="", help="store URL (default: SQLite file under --out)")
+    notify.add_argument("--config", type=Path, default=None,
+                        help="YAML: smtp, from, reply_to, resend_days (default: PASSERELLE_ALERT_SMTP / _FROM, 7 days)")
+    notify.add_argument("--dry-run", action="store_true", help="list what would be sent; send and record nothing")
 
     synth = sub.add_parser("synth", help="write a synthetic inbox of N sessions (benchmarks)")
     synth.add_argument("--sessions", required=True, type=int)
@@ -206,6 +217,16 @@ def _summary(out: Path, run_date: date, deliveries: list[str] | None = None) -> 
         f" disparues signalées {s['vanished']})",
         f"  constats : {f['error']} erreurs, {f['warning']} avertissements, {f['info']} infos",
     ]
+    life = manifest.get("findings_life")
+    if life is not None:
+        lines.append(f"  depuis le contrôle précédent : {life['new']} nouveaux, {life['open']} toujours ouverts"
+                     f" (dont {life['old']} depuis plus de 7 jours), {life['resolved']} résolus")
+    messages = manifest.get("messages")
+    if messages is not None:
+        manual = sum(1 for m in messages if not m.get("recipients"))
+        lines.append(f"  messages aux organismes : {len(messages)} dans {out / run_date.isoformat() / 'quality' / 'messages'}"
+                     + (f" (dont {manual} sans adresse, à envoyer à la main)" if manual else "")
+                     + (" ; envoi : passerelle notify" if messages else ""))
     for w in manifest.get("withheld", []):
         lines.append(f"  FLUX NON PUBLIÉ : {w['file']} — {w['reason']}")
     day = out / run_date.isoformat()
@@ -359,6 +380,29 @@ def cmd_deliver(args) -> int:
     return EXIT_OK if run.ok else EXIT_FAILED
 
 
+def cmd_notify(args) -> int:
+    from passerelle.notify import NotifyError, NotifySettings, listing, notify
+    from passerelle.store import StoreError, default_store_url, open_store
+
+    try:
+        settings = NotifySettings.load(args.config)
+        if not args.out.is_dir():
+            raise NotifyError(f"le dossier de sortie {args.out} n'existe pas")
+        store = open_store(args.db or default_store_url(args.out))
+    except (NotifyError, StoreError) as exc:
+        print(f"passerelle: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        decisions = notify(args.out, args.date, store, settings, dry_run=args.dry_run)
+    except NotifyError as exc:
+        print(f"passerelle: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        store.dispose()
+    print("\n".join(listing(decisions, args.date, args.dry_run)))
+    return EXIT_FAILED if any(d.outcome == "failed" for d in decisions) else EXIT_OK
+
+
 def cmd_synth(args) -> int:
     from passerelle.synth import write_inbox
 
@@ -380,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_synth(args)
     if args.command == "deliver":
         return cmd_deliver(args)
+    if args.command == "notify":
+        return cmd_notify(args)
     return EXIT_USAGE
 
 

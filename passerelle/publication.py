@@ -21,7 +21,7 @@ Order of :func:`publish_day`, and what a crash at each point leaves (the crash p
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
 
@@ -53,6 +53,8 @@ class QualityOutputs:
     findings_count: int
     issues_path: str
     report_path: str
+    life: pd.DataFrame | None = None  # today's finding states (findings_life.compute_life)
+    messages: list[dict] = field(default_factory=list)  # {"file", "body_key", "name", "recipients"}
 
 
 def inputs_of(reads: list[ExtractRead]) -> list[dict]:
@@ -68,28 +70,42 @@ def write_quality_outputs(
     staging: Path, run_date: date, run_id: str, findings: pd.DataFrame, sessions: pd.DataFrame,
     pub: Publication, feeds: list[FeedResult], reads: list[ExtractRead], history: list[dict],
     deliveries_section: str = "",
+    previous: pd.DataFrame | None = None, previous_date: date | None = None,
+    stored_sessions: pd.DataFrame | None = None,
 ) -> QualityOutputs:
-    from passerelle.report.html import ReportContext, write_report
+    """issues.csv, the finding states of the day (against ``previous``, the states recorded at
+    ``previous_date``), report.html and one message per training body (quality/messages/).
+    ``stored_sessions``: the last published version of the sessions with findings that are not
+    in today's extracts (their training body)."""
+    from passerelle.findings_life import compute_life, life_counts
+    from passerelle.report.html import ReportContext, build_view, write_report
+    from passerelle.report.messages import MESSAGES_DIR, write_messages
     from passerelle.rules.issues_csv import write_issues_csv
 
     all_findings = concat_findings([findings, *[f.findings for f in feeds]])
     issues = Path(staging) / "quality" / "issues.csv"
     issues.parent.mkdir(parents=True, exist_ok=True)
     write_issues_csv(all_findings, issues)
+    life = compute_life(all_findings, sessions, run_date, previous,
+                        files_read=[r.file for r in reads if r.file],
+                        stored_sessions=stored_sessions)
     summary = dict(pub.counts)
     summary["read"] = {**pub.counts.get("read_by_source", {}), "sam": pub.counts.get("formations_read", {}).get("sam", 0)}
     summary["findings"] = counts_by_severity(all_findings)
+    summary["life"] = life_counts(life)
     summary["feeds"] = {f.name: {"records": f.records, "published": f.published, "withheld": f.withheld_reason} for f in feeds}
-    report = Path(staging) / "quality" / "report.html"
-    write_report(
-        ReportContext(
-            run_date=run_date, run_id=run_id, findings=all_findings, sessions=sessions, summary=summary,
-            history=[h for h in history if str(h.get("run_date")) < run_date.isoformat()], inputs=inputs_of(reads),
-            deliveries_section=deliveries_section,
-        ),
-        report,
+    ctx = ReportContext(
+        run_date=run_date, run_id=run_id, findings=all_findings, sessions=sessions, summary=summary,
+        history=[h for h in history if str(h.get("run_date")) < run_date.isoformat()], inputs=inputs_of(reads),
+        life=life, previous_date=previous_date, stored_sessions=stored_sessions,
+        deliveries_section=deliveries_section,
     )
-    return QualityOutputs(all_findings, len(all_findings), "quality/issues.csv", "quality/report.html")
+    view = build_view(ctx)
+    write_messages(Path(staging) / MESSAGES_DIR, view["messages"], run_date)
+    write_report(view, Path(staging) / "quality" / "report.html")
+    messages = [{"file": f"{MESSAGES_DIR}/{m.filename}", "body_key": m.body_key, "name": m.name,
+                 "recipients": m.recipients} for m in sorted(view["messages"].values(), key=lambda m: m.filename)]
+    return QualityOutputs(all_findings, len(all_findings), "quality/issues.csv", "quality/report.html", life, messages)
 
 
 def archive_inputs(staging: Path, inbox: str | Path, reads: list[ExtractRead]) -> dict[str, str]:
@@ -170,6 +186,11 @@ def publish_day(
         known_sha256={f.path: (f.sha256, f.size) for f in feeds if f.published and f.sha256},
     )
     manifest["findings_by_rule"] = counts_by_rule(quality.findings)
+    if quality.life is not None:
+        from passerelle.findings_life import life_counts
+
+        manifest["findings_life"] = life_counts(quality.life)
+        manifest["messages"] = quality.messages
     write_manifest(manifest, Path(staging) / "manifest.json")
     hook("staged")
 
@@ -193,12 +214,17 @@ def publish_day(
           "records": f.records} for f in feeds if f.published],
         pub.state,
     )
+    if quality.life is not None:
+        from passerelle.store.findings import record_finding_states
+
+        record_finding_states(store, run_id, run_date, quality.life)
     hook("publication-recorded")
     switch_current(out_dir, run_date, run_id, published_feeds(feeds, manifest))
     # Same shape as the report's summary, so that the next reports can draw the trend from it.
     summary = {**{k: v for k, v in counts.items() if k != "read"},
                "read": {**pub.counts.get("read_by_source", {}), "sam": pub.counts.get("formations_read", {}).get("sam", 0)},
                "sessions": counts, "findings": findings_counts, "findings_by_rule": manifest["findings_by_rule"],
+               **({"life": manifest["findings_life"]} if "findings_life" in manifest else {}),
                "feeds": {f.name: {"records": f.records, "published": f.published} for f in feeds}}
     store.finish_run(run_id, "succeeded", summary)
     hook("finished")

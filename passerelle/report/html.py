@@ -1,35 +1,52 @@
 """The quality report for Carif staff: one self-contained French HTML page.
 
-Inline CSS and one inline script (no CDN, no web font, works offline, prints well). Findings
-are grouped by training body (the ``organisme_formateur`` of their session), then by session;
-file-level findings and findings without a session go under « Fichiers et extraits ». Each
-training body gets a ready-to-send, politely worded message listing its errors and warnings.
-The rules legend is generated from the rule registry.
+This module prepares what the page shows (pandas, column-wise, no loop over findings per
+group); the page itself is the Jinja2 template ``templates/report.html.j2`` (autoescape on),
+with its CSS and script in ``templates/report.css`` and ``templates/report.js`` inlined (no CDN,
+no web font, works offline, prints well). Dates and numbers are French, formatted by Babel
+(:mod:`passerelle.report.render`).
 
-Every piece of source text is escaped (``html.escape(..., quote=True)`` semantics, vectorised
-column-wise). The page is built column-wise with pandas (no loop over findings per group) and
-joined once, so 50k findings render in about a second; the detailed list per training body can
-be capped (counts stay exact, the full list is ``issues.csv``). The output depends only on the
-inputs (everything is sorted; no clock).
+What the page shows:
+
+- what changed since the last control first: new findings, still open ones (and those open for
+  more than 7 days), those resolved today; then the summary cards and the trend;
+- findings grouped by training body (the SIRET of the session's organisme formateur, or its name
+  without a SIRET), then by session, each with what to fix, where, and since when it is open
+  (« ouvert depuis le 04/11, 12 jours »); file-level findings and findings without a session go
+  under « Fichiers et extraits »;
+- per training body the counts of new, open and resolved findings, and the ready-to-send
+  message (the text of ``quality/messages/<SIRET>.eml``, :mod:`passerelle.report.messages`);
+- « Résolus depuis le dernier contrôle »: what was fixed, or left the extracts, since the last
+  control;
+- filters (training body, rule, severity, age: new / older than 7 days), search, « Tout
+  déplier », print.
+
+Template structure: a group (training body) holds *blocks*; a block is a session (its findings)
+or a file. The kind of a block selects its macro in ``_blocks.html.j2``, so that a block
+« parent » (a SAM marché or SIGMA action with the sessions it blocks) is one more kind there.
+
+The detailed list per training body can be capped (counts stay exact, the full list is
+``issues.csv``). The output depends only on the inputs (everything is sorted; no clock).
 """
 
 from __future__ import annotations
 
-import html
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
+from markupsafe import Markup
 
+from passerelle.findings_life import NAMES_SEP, OLD_AFTER_DAYS, compute_life
+from passerelle.report.render import d, dm, n, plural, render
 from passerelle.rules.registry import BY_ID, RULES
 
 # Detailed findings listed per training body (counts are always exact). None = no cap.
 DISPLAY_CAP = {"error": None, "warning": 500, "info": 200}
-MAIL_CAP = 300  # points listed in the ready-to-send message of one training body
+RESOLVED_CAP = 500  # resolved findings listed in « Résolus depuis le dernier contrôle »
 HISTORY_RUNS = 13  # previous runs shown in the trend
 
 SEVERITIES = ("error", "warning", "info")
@@ -40,10 +57,7 @@ SOURCE_LABEL = {"eos": "EOS", "sigma": "SIGMA", "sam": "SAM"}
 
 FILES_GROUP = "Fichiers et extraits"
 UNKNOWN_GROUP = "Organisme non identifié"
-
-MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
-          "octobre", "novembre", "décembre")
-DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+STR = pd.StringDtype("pyarrow")
 
 
 @dataclass
@@ -51,169 +65,119 @@ class ReportContext:
     run_date: date
     run_id: str
     findings: pd.DataFrame  # model.FINDINGS columns
-    sessions: pd.DataFrame  # model.SESSIONS columns (body, title, dates of each session_key)
+    sessions: pd.DataFrame  # model.SESSIONS columns (body, title, dates, contacts of each session_key)
     summary: dict  # {"read": {"eos", "sigma", "sam"}, "published", "quarantined", "not_publishable", "cancelled"}
     history: list[dict] = field(default_factory=list)  # previous runs, newest first
     inputs: list[dict] = field(default_factory=list)  # {"file", "source", "rows", "sha256"}
     deliveries_section: str = ""  # HTML of passerelle.delivery.texts.report_section (already escaped)
-
-
-# --- small helpers ----------------------------------------------------------------------------
-
-def esc(value: object) -> str:
-    """HTML-escape any value (None -> "")."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return ""
-    return html.escape(str(value), quote=True)
-
-
-def esc_series(s: pd.Series) -> pd.Series:
-    """Vectorised ``html.escape(x, quote=True)`` on a Series of str (same replacements, same order)."""
-    return (
-        s.str.replace("&", "&amp;", regex=False)
-        .str.replace("<", "&lt;", regex=False)
-        .str.replace(">", "&gt;", regex=False)
-        .str.replace('"', "&quot;", regex=False)
-        .str.replace("'", "&#x27;", regex=False)
-    )
-
-
-STR = pd.StringDtype("pyarrow")  # Arrow-backed strings: vectorised replace / concatenation
-
-
-def _str(values, index) -> pd.Series:
-    return pd.Series(values, index=index, dtype=STR)
-
-
-def _text(df: pd.DataFrame, col: str) -> pd.Series:
-    """Column ``col`` as Arrow-backed strings, "" for null or when the column is missing."""
-    if col not in df.columns:
-        return _str([""] * len(df), df.index)
-    s = df[col]
-    if not (pd.api.types.is_string_dtype(s.dtype)
-            or (isinstance(s.dtype, pd.ArrowDtype) and pa.types.is_string(s.dtype.pyarrow_dtype))):
-        s = s.astype(object).where(s.notna(), None).map(lambda v: None if v is None else str(v))
-    return _str(s.astype(object).where(s.notna(), "").to_numpy(dtype=object), df.index).fillna("")
-
-
-def _when(cond, value) -> pd.Series:
-    """``value`` where ``cond`` holds, else "" (value: a string Series or a literal)."""
-    cond = pd.Series(np.asarray(cond, dtype=bool), index=getattr(cond, "index", None))
-    if not isinstance(value, pd.Series):
-        value = _str([value] * len(cond), cond.index)
-    return value.where(cond.to_numpy(), "").astype(STR)
-
-
-def _lookup(s: pd.Series, func) -> pd.Series:
-    """``s.map(func)`` computed once per distinct value (vectorised take)."""
-    codes, uniques = pd.factorize(s.to_numpy(dtype=object))
-    table = np.array([func(u) for u in uniques] + [""], dtype=object)
-    return _str(table[codes], s.index).fillna("")
-
-
-def _date_text(df: pd.DataFrame, col: str) -> pd.Series:
-    """A date column as ``dd/mm/yyyy`` strings ("" for null)."""
-    if col not in df.columns or not len(df):
-        return _str([""] * len(df), df.index)
-    d = pd.to_datetime(df[col].astype(object), errors="coerce")
-    out = d.dt.strftime("%d/%m/%Y")
-    return _str(out.where(d.notna(), "").to_numpy(dtype=object), df.index).fillna("")
-
-
-def _fr_date(d: object) -> str:
-    if d is None or d == "":
-        return ""
-    if isinstance(d, str):
-        try:
-            d = date.fromisoformat(d[:10])
-        except ValueError:
-            return d
-    if isinstance(d, datetime):
-        d = d.date()
-    return d.strftime("%d/%m/%Y")
-
-
-def _fr_long_date(d: date) -> str:
-    if isinstance(d, str):
-        d = date.fromisoformat(d[:10])
-    return f"{DAYS[d.weekday()]} {d.day}{'er' if d.day == 1 else ''} {MONTHS[d.month - 1]} {d.year}"
-
-
-def _n(x: object) -> str:
-    """Integer with a French thousands separator (narrow no-break space)."""
-    try:
-        return f"{int(x):,}".replace(",", "\u202f")
-    except (TypeError, ValueError):
-        return "–"
-
-
-def _plural(n: int, one: str, many: str) -> str:
-    return f"{_n(n)} {one if n <= 1 else many}"
-
-
-def _norm_key(s: str) -> str:
-    """Sort key for names: case- and accent-insensitive, then exact."""
-    base = unicodedata.normalize("NFD", s).encode("ascii", "ignore").decode().casefold()
-    return base
+    # today's finding states (findings_life.compute_life); None: computed with no previous
+    # control (every finding new)
+    life: pd.DataFrame | None = None
+    previous_date: date | None = None  # the control today's is compared with
+    messages: dict = field(default_factory=dict)  # body_key -> messages.BodyMessage
+    # sessions absent from today's extracts, as last published (store.findings.last_published_sessions):
+    # the training body, title and dates of a vanished session (DQ022)
+    stored_sessions: pd.DataFrame | None = None
 
 
 # --- data preparation -------------------------------------------------------------------------
 
-def _prepare(findings: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
-    """Findings with their group (training body / file), session info, sort keys, escaped text."""
-    f = pd.DataFrame(index=pd.RangeIndex(len(findings)))
-    findings = findings.reset_index(drop=True)
-    for col in ("rule", "severity", "source", "file", "sheet", "session_key", "field", "value", "message"):
-        f[col] = _text(findings, col).str.strip() if col not in ("value", "message") else _text(findings, col)
-    line = pd.to_numeric(findings["line"], errors="coerce") if "line" in findings.columns else pd.Series(np.nan, index=f.index)
-    f["line_num"] = line.astype("float64").to_numpy()
-    f["line_txt"] = _when(f["line_num"].notna(), _str(f["line_num"].fillna(0).astype("int64").astype(str), f.index))
-    sev = f["severity"].str.lower()
-    f["sev"] = sev.where(sev.isin(SEVERITIES), "info")
-    f["sev_rank"] = _lookup(f["sev"], lambda v: str(SEV_RANK[v])).astype("int64")
+def _text(df: pd.DataFrame, col: str) -> pd.Series:
+    if col not in df.columns:
+        return pd.Series([""] * len(df), index=df.index, dtype=STR)
+    return df[col].astype(STR).fillna("")
 
-    # session info (first row per session_key, deterministic), for the sessions with findings
-    # only: a national day reads a million sessions, a few percent of them have findings
-    keys = set(f["session_key"]) - {""}
+
+def _lookup(s: pd.Series, func) -> pd.Series:
+    """``s.map(func)`` computed once per distinct value."""
+    codes, uniques = pd.factorize(s.to_numpy(dtype=object))
+    table = np.array([func(u) for u in uniques] + [""], dtype=object)
+    return pd.Series(table[codes], index=s.index, dtype=object)
+
+
+def norm_key(s: str) -> str:
+    """Sort key for names: case- and accent-insensitive."""
+    return unicodedata.normalize("NFD", s).encode("ascii", "ignore").decode().casefold()
+
+
+def life_of(ctx: ReportContext) -> pd.DataFrame:
+    if ctx.life is not None:
+        return ctx.life
+    return compute_life(ctx.findings, ctx.sessions, ctx.run_date, stored_sessions=ctx.stored_sessions)
+
+
+def session_details(sessions: pd.DataFrame, keys: set[str]) -> pd.DataFrame:
+    """Title and dates of the sessions in ``keys`` (first row per key, deterministic)."""
     if "session_key" in sessions.columns and len(sessions):
         sessions = sessions[_text(sessions, "session_key").str.strip().isin(keys).to_numpy(dtype=bool)]
-    s = pd.DataFrame(
-        {
-            "session_key": _text(sessions, "session_key").str.strip(),
-            "body": _text(sessions, "organisme_formateur").str.strip(),
-            "s_title": _text(sessions, "title").str.strip(),
-            "s_start": _date_text(sessions, "start_date"),
-            "s_end": _date_text(sessions, "end_date"),
-            "s_source": _text(sessions, "source").str.strip(),
-        }
-    )
-    s = s[s["session_key"] != ""].sort_values(
-        ["session_key", "body", "s_title", "s_start", "s_end"], kind="mergesort"
-    ).drop_duplicates("session_key", keep="first")
+    s = pd.DataFrame({
+        "session_key": _text(sessions, "session_key").str.strip(),
+        "s_title": _text(sessions, "title").str.strip(),
+        "s_start": pd.Series(sessions["start_date"].astype(object).to_numpy() if "start_date" in sessions.columns
+                             else [None] * len(sessions), index=sessions.index, dtype=object),
+        "s_end": pd.Series(sessions["end_date"].astype(object).to_numpy() if "end_date" in sessions.columns
+                           else [None] * len(sessions), index=sessions.index, dtype=object),
+    })
+    s["s_start"] = _lookup(s["s_start"], d)
+    s["s_end"] = _lookup(s["s_end"], d)
+    s = s[s["session_key"] != ""].sort_values(["session_key", "s_title", "s_start", "s_end"], kind="mergesort")
+    return s.drop_duplicates("session_key", keep="first")
+
+
+def prepare(life: pd.DataFrame, sessions: pd.DataFrame, run_date: date,
+            stored: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Finding states with their group (training body / file), session details, display text and
+    sort keys, in display order."""
+    f = pd.DataFrame(index=pd.RangeIndex(len(life)))
+    life = life.reset_index(drop=True)
+    for col in ("finding_key", "status", "resolution", "rule", "severity", "source", "file", "sheet", "session_key",
+                "field", "value", "message", "body_key", "body_name", "body_names"):
+        f[col] = _text(life, col).str.strip() if col not in ("value", "message") else _text(life, col)
+    line = pd.to_numeric(life["line"], errors="coerce") if "line" in life.columns else pd.Series(np.nan, index=f.index)
+    f["line_num"] = line.astype("float64").to_numpy()
+    sev = f["severity"].str.lower()
+    f["sev"] = sev.where(sev.isin(SEVERITIES), "info")
+    f["sev_rank"] = f["sev"].map(SEV_RANK).astype("int64")
+    since = pd.to_datetime(life["since_date"].astype(object), errors="coerce") if "since_date" in life.columns \
+        else pd.Series(pd.NaT, index=f.index)
+    f["since"] = _lookup(pd.Series(since.dt.date.to_numpy(dtype=object), index=f.index), lambda v: dm(v, run_date.year))
+    f["since_full"] = _lookup(pd.Series(since.dt.date.to_numpy(dtype=object), index=f.index), d)
+    f["days"] = (pd.Timestamp(run_date) - since).dt.days.fillna(0).astype("int64").to_numpy()
+    f["old"] = (f["status"] != "resolved") & (f["days"] > OLD_AFTER_DAYS)
+
+    wanted = set(f["session_key"]) - {""}
+    s = session_details(sessions, wanted)
+    known = set(s["session_key"])
+    if stored is not None and len(stored):
+        s = pd.concat([s, session_details(stored, wanted - known)], ignore_index=True)
     f = f.merge(s, how="left", on="session_key", sort=False)
-    for col in ("body", "s_title", "s_start", "s_end", "s_source"):
+    for col in ("s_title", "s_start", "s_end"):
         f[col] = f[col].astype(STR).fillna("")
+    f["known"] = f["session_key"].isin(known)
 
     has_key = f["session_key"] != ""
-    group = f["body"].where(f["body"] != "", UNKNOWN_GROUP).where(has_key, FILES_GROUP)
-    f["group"] = group
-    # sub-group: the session, or the file for findings without a session
+    body = f["body_key"].where(f["body_key"] != "", "")
+    f["group"] = body.where(body != "", "\x01" + UNKNOWN_GROUP).where(has_key, "\x00" + FILES_GROUP)
+    f["group_name"] = f["body_name"].where(f["body_name"] != "", UNKNOWN_GROUP).where(has_key, FILES_GROUP)
     f["sub"] = f["session_key"].where(has_key, "\x00" + f["file"])
     return f
 
 
-def _group_order(groups: pd.Series) -> dict[str, int]:
-    present = set(groups.unique())
-    names = sorted(present - {FILES_GROUP, UNKNOWN_GROUP}, key=lambda x: (_norm_key(x), x))
-    order = ([FILES_GROUP] if FILES_GROUP in present else []) + names
-    if UNKNOWN_GROUP in present:
-        order.append(UNKNOWN_GROUP)
-    return {g: i for i, g in enumerate(order)}
+def group_order(f: pd.DataFrame) -> list[tuple[str, str]]:
+    """(group key, display name) in display order: files first, bodies by name, unknown last."""
+    pairs = f[["group", "group_name"]].drop_duplicates("group")
+    items = list(pairs.itertuples(index=False, name=None))
+    files = [p for p in items if p[0].startswith("\x00")]
+    unknown = [p for p in items if p[0].startswith("\x01")]
+    bodies = sorted((p for p in items if p[0][:1] not in ("\x00", "\x01")),
+                    key=lambda p: (norm_key(p[1]), p[1], p[0]))
+    return files + bodies + unknown
 
 
-def _sorted(f: pd.DataFrame, order: dict[str, int]) -> pd.DataFrame:
+def sort_for_display(f: pd.DataFrame, order: list[tuple[str, str]]) -> pd.DataFrame:
+    gidx = {g: i for i, (g, _) in enumerate(order)}
     f = f.assign(
-        gidx=_lookup(f["group"], lambda g: str(order[g])).astype("int64"),
+        gidx=f["group"].map(gidx).astype("int64"),
         line_sort=f["line_num"].fillna(-1.0),
         # sessions with an error first, then those with a warning, then the rest
         sub_rank=f.groupby("sub")["sev_rank"].transform("min"),
@@ -222,111 +186,44 @@ def _sorted(f: pd.DataFrame, order: dict[str, int]) -> pd.DataFrame:
     return f.sort_values(keys, kind="mergesort").reset_index(drop=True)
 
 
-# --- HTML fragments (vectorised) --------------------------------------------------------------
-
-def _finding_html(k: pd.DataFrame) -> pd.Series:
-    """One <li> per finding, built column-wise."""
-    rule_e = esc_series(k["rule"])
-    title_e = esc_series(_lookup(k["rule"], lambda r: BY_ID[r].title if r in BY_ID else "Règle inconnue"))
-    fix = _lookup(k["rule"], lambda r: BY_ID[r].fix if r in BY_ID else "")
-    fix_html = _when(fix != "", '<p class="fix"><span class="lbl">À corriger :</span> ' + esc_series(fix) + "</p>")
-    sev = k["sev"]
-    label = _lookup(sev, SEV_LABEL.get).where(k["severity"].str.lower().isin(SEVERITIES), esc_series(k["severity"]))
+def where_parts(k: pd.DataFrame) -> pd.DataFrame:
+    """Display columns shared by the page and the messages: rule title, fix, line text, short value."""
+    out = pd.DataFrame(index=k.index)
+    out["title"] = _lookup(k["rule"], lambda r: BY_ID[r].title if r in BY_ID else "Règle inconnue")
+    out["fix"] = _lookup(k["rule"], lambda r: BY_ID[r].fix if r in BY_ID else "")
+    line = k["line_num"]
+    out["line"] = line.fillna(0).astype("int64").astype(str).where(line.notna(), "")
     value = k["value"]
-    value_short = value.where(value.str.len() <= 300, value.str.slice(0, 300) + "…")
-    where = (
-        '<span class="lbl">Où :</span> fichier <span class="file">' + esc_series(k["file"]) + "</span>"
-        + _when(k["sheet"] != "", ", feuille « " + esc_series(k["sheet"]) + " »")
-        + _when(k["line_txt"] != "", ", ligne " + k["line_txt"])
-        + _when(k["field"] != "", ", champ <span class=\"fld\">" + esc_series(k["field"]) + "</span>")
-        + _when(value != "", ", valeur « <span class=\"val\">" + esc_series(value_short) + "</span> »")
-    )
-    return (
-        '<li class="f s-' + sev + '" data-s="' + sev + '" data-r="' + rule_e + '">'
-        + '<div class="fh"><span class="badge b-' + sev + '">' + label + "</span> "
-        + '<span class="rid">' + rule_e + '</span> <span class="rt">' + title_e + "</span></div>"
-        + '<p class="msg">' + esc_series(k["message"]) + "</p>"
-        + fix_html
-        + '<p class="where">' + where + "</p></li>"
-    )
+    out["value"] = value.where(value.str.len() <= 300, value.str.slice(0, 300) + "…")
+    return out
 
 
-def _sub_header_html(first: pd.DataFrame) -> pd.Series:
-    """Header of a session (or file) block, from the first row of each sub-group."""
-    is_file = first["session_key"] == ""
-    has_start, has_end = first["s_start"] != "", first["s_end"] != ""
-    dates = (
-        _when(has_start & has_end, "du " + first["s_start"] + " au " + first["s_end"])
-        + _when(has_start & ~has_end, "à partir du " + first["s_start"])
-        + _when(~has_start & has_end, "jusqu'au " + first["s_end"])
-    )
-    title = first["s_title"]
-    session_h = (
-        '<h4><span class="skey">' + esc_series(first["session_key"]) + "</span>"
-        + _when(title != "", ' <span class="stitle">' + esc_series(title) + "</span>")
-        + _when(dates != "", ' <span class="dates">' + dates + "</span>")
-        + _when((title == "") & (first["body"] == ""), ' <span class="dates">session absente des extraits du jour</span>')
-        + "</h4>"
-    )
-    src = _lookup(first["source"].str.lower(), lambda s: SOURCE_LABEL.get(s, s))
-    file_h = (
-        '<h4><span class="skey">Fichier</span> <span class="stitle">' + esc_series(first["file"]) + "</span>"
-        + _when(src != "", ' <span class="dates">' + esc_series(src) + "</span>")
-        + "</h4>"
-    )
-    return session_h.where(~is_file, file_h)
+# --- view model -------------------------------------------------------------------------------
+
+def _records(df: pd.DataFrame, cols: list[str]) -> list[dict]:
+    return df[cols].to_dict("records") if len(df) else []
 
 
-def _mail_lines(k: pd.DataFrame) -> pd.Series:
-    """Plain-text line per error/warning for the ready-to-send message."""
-    title = _lookup(k["rule"], lambda r: BY_ID[r].title if r in BY_ID else r)
-    detail = (
-        _when(k["field"] != "", "champ « " + k["field"] + " »")
-        + _when((k["field"] != "") & (k["value"] != ""), ", ")
-        + _when(k["value"] != "", "valeur « " + k["value"].str.slice(0, 120) + " »")
-    )
-    return (
-        "  - " + _lookup(k["sev"], {"error": "[À corriger] ", "warning": "[À vérifier] "}.get)
-        + title + " : " + k["message"]
-        + _when(detail != "", " (" + detail + ")")
-    )
-
-
-# --- page sections ----------------------------------------------------------------------------
-
-def _cards(ctx: ReportContext, counts: dict[str, int]) -> str:
+def _summary_view(ctx: ReportContext, counts: dict[str, int], life: dict[str, int]) -> dict:
     summ = ctx.summary or {}
     read = summ.get("read") or {}
     prev = ctx.history[0] if ctx.history else None
     prev_s = (prev or {}).get("summary") or {}
     prev_read = prev_s.get("read") or {}
     prev_f = prev_s.get("findings") or {}
-    prev_label = f"le {_fr_date(prev.get('run_date'))}" if prev else ""
+
+    def delta(cur: int, before: object, bad_when_up: bool | None) -> dict | None:
+        if before is None or prev is None:
+            return None
+        diff = int(cur) - int(before)
+        tone = "flat" if (diff == 0 or bad_when_up is None) else ("bad" if (diff > 0) == bad_when_up else "good")
+        return {"diff": diff, "abs": abs(diff), "tone": tone}
+
     sessions_read = int(read.get("eos", 0) or 0) + int(read.get("sigma", 0) or 0)
     prev_read_total = (int(prev_read.get("eos", 0) or 0) + int(prev_read.get("sigma", 0) or 0)) if prev_read else None
-
-    def delta(cur: int, before: object, bad_when_up: bool | None) -> str:
-        if before is None or prev is None:
-            return ""
-        d = int(cur) - int(before)
-        if d == 0:
-            return f'<span class="delta flat">= comme {esc(prev_label)}</span>'
-        arrow = "▲" if d > 0 else "▼"
-        tone = "flat" if bad_when_up is None else ("bad" if (d > 0) == bad_when_up else "good")
-        return f'<span class="delta {tone}">{arrow} {"+" if d > 0 else "−"}{_n(abs(d))} depuis {esc(prev_label)}</span>'
-
-    def card(label: str, value: int, sub: str, extra_cls: str = "") -> str:
-        return (
-            f'<div class="card {extra_cls}"><div class="clabel">{esc(label)}</div>'
-            f'<div class="cvalue">{_n(value)}</div><div class="csub">{sub}</div></div>'
-        )
-
-    read_sub = (
-        f"EOS {_n(read.get('eos', 0))} · SIGMA {_n(read.get('sigma', 0))}<br>"
-        f"SAM : {_plural(int(read.get('sam', 0) or 0), 'formation', 'formations')}<br>"
-        + delta(sessions_read, prev_read_total, None)
-    )
-    out = ['<div class="cards">', card("Sessions lues", sessions_read, read_sub)]
+    cards = [{"label": "Sessions lues", "value": sessions_read, "cls": "", "kind": "read",
+              "eos": int(read.get("eos", 0) or 0), "sigma": int(read.get("sigma", 0) or 0),
+              "sam": int(read.get("sam", 0) or 0), "delta": delta(sessions_read, prev_read_total, None)}]
     for key, label, tone, help_ in (
         ("published", "Publiées", None, "diffusées aux partenaires"),
         ("quarantined", "En quarantaine", True, "non publiées ce jour : erreur à corriger ou ligne illisible"),
@@ -334,156 +231,127 @@ def _cards(ctx: ReportContext, counts: dict[str, int]) -> str:
         ("cancelled", "Annulées", None, "publiées comme annulées"),
     ):
         cur = int(summ.get(key, 0) or 0)
-        out.append(card(label, cur, esc(help_) + "<br>" + delta(cur, prev_s.get(key) if prev_s else None, tone)))
-    out.append("</div><div class=\"cards\">")
-    for sev in SEVERITIES:
+        cards.append({"label": label, "value": cur, "cls": "", "kind": "plain", "help": help_,
+                      "delta": delta(cur, prev_s.get(key) if prev_s else None, tone)})
+    sev_cards = []
+    for sev, help_ in (("error", "session non publiée ce jour"), ("warning", "session publiée, à vérifier"),
+                       ("info", "pour information")):
         cur = counts.get(sev, 0)
-        sub = {
-            "error": "session non publiée ce jour",
-            "warning": "session publiée, à vérifier",
-            "info": "pour information",
-        }[sev]
-        out.append(card(SEV_LABEL_PLURAL[sev].capitalize(), cur,
-                        esc(sub) + "<br>" + delta(cur, prev_f.get(sev) if prev_f else None, sev != "info" or None),
-                        f"c-{sev}"))
-    out.append("</div>")
-    return "".join(out)
+        sev_cards.append({"label": SEV_LABEL_PLURAL[sev].capitalize(), "value": cur, "cls": f"c-{sev}", "kind": "plain",
+                          "help": help_, "delta": delta(cur, prev_f.get(sev) if prev_f else None,
+                                                        sev != "info" or None)})
+    return {"cards": cards, "sev_cards": sev_cards, "prev_date": prev.get("run_date") if prev else None, "life": life}
 
 
-def _trend(ctx: ReportContext, counts: dict[str, int]) -> str:
+def _trend_view(ctx: ReportContext, counts: dict[str, int], life: dict[str, int]) -> dict | None:
     summ = ctx.summary or {}
-    rows = [{"run_date": ctx.run_date, "summary": {**summ, "findings": counts}, "current": True}]
+    rows = [{"run_date": ctx.run_date, "summary": {**summ, "findings": counts, "life": life}, "current": True}]
     for h in (ctx.history or [])[:HISTORY_RUNS]:
         rows.append({"run_date": h.get("run_date"), "summary": h.get("summary") or {}, "current": False})
     if len(rows) == 1:
-        return ('<p class="muted">Premier contrôle enregistré : l\'évolution apparaîtra à partir du '
-                "prochain contrôle.</p>")
+        return None
 
-    def val(r: dict, key: str) -> int:
+    def val(r: dict, key: str) -> int | None:
         s = r["summary"]
         if key == "read":
             rd = s.get("read") or {}
             return int(rd.get("eos", 0) or 0) + int(rd.get("sigma", 0) or 0)
         if key in SEVERITIES:
             return int((s.get("findings") or {}).get(key, 0) or 0)
+        if key in ("new", "resolved"):
+            lf = s.get("life")
+            return None if not lf else int(lf.get(key, 0) or 0)
         return int(s.get(key, 0) or 0)
 
     cols = [("read", "Sessions lues", None), ("published", "Publiées", None),
             ("quarantined", "Quarantaine", True), ("not_publishable", "Non publiables", True),
             ("cancelled", "Annulées", None), ("error", "Erreurs", True), ("warning", "Avertissements", True),
-            ("info", "Infos", None)]
-    out = [_chart(rows), '<table class="trend"><caption>Ce contrôle comparé aux précédents '
-           "(le plus récent en haut)</caption><thead><tr><th scope=\"col\">Contrôle du</th>"]
-    out += [f'<th scope="col" class="num">{esc(label)}</th>' for _, label, _ in cols]
-    out.append("</tr></thead><tbody>")
+            ("info", "Infos", None), ("new", "Nouveaux", True), ("resolved", "Résolus", False)]
+    table = []
     for i, r in enumerate(rows):
-        cls = ' class="current"' if r["current"] else ""
-        out.append(f'<tr{cls}><th scope="row">{esc(_fr_date(r["run_date"]))}</th>')
+        cells = []
         for key, _, bad_up in cols:
             v = val(r, key)
-            cell = _n(v)
-            if i + 1 < len(rows):
-                d = v - val(rows[i + 1], key)
-                if d:
-                    tone = "flat" if bad_up is None else ("bad" if (d > 0) == bad_up else "good")
-                    cell += (f' <span class="delta {tone}" title="par rapport au contrôle précédent">'
-                             f'{"▲" if d > 0 else "▼"}{"+" if d > 0 else "−"}{_n(abs(d))}</span>')
-            out.append(f'<td class="num">{cell}</td>')
-        out.append("</tr>")
-    out.append("</tbody></table>")
-    return "".join(out)
+            cell = {"value": v, "delta": None}
+            if v is not None and i + 1 < len(rows) and key not in ("new", "resolved"):
+                before = val(rows[i + 1], key)
+                diff = v - before if before is not None else 0
+                if diff:
+                    tone = "flat" if bad_up is None else ("bad" if (diff > 0) == bad_up else "good")
+                    cell["delta"] = {"diff": diff, "abs": abs(diff), "tone": tone}
+            cells.append(cell)
+        table.append({"run_date": r["run_date"], "current": r["current"], "cells": cells})
+    return {"columns": [label for _, label, _ in cols], "rows": table, "chart": _chart(rows)}
 
 
-def _chart(rows: list[dict]) -> str:
-    """Small inline SVG: errors and warnings over the runs (oldest on the left)."""
+def _chart(rows: list[dict]) -> dict:
+    """Coordinates of the small SVG: errors and warnings over the runs (oldest on the left)."""
     pts = list(reversed(rows))
-    series = {
-        sev: [int((r["summary"].get("findings") or {}).get(sev, 0) or 0) for r in pts]
-        for sev in ("error", "warning")
-    }
+    series = {sev: [int((r["summary"].get("findings") or {}).get(sev, 0) or 0) for r in pts]
+              for sev in ("error", "warning")}
     w, h, left, right, top, bottom = 720, 190, 56, 30, 16, 34
-    n = len(pts)
+    count = len(pts)
     vmax = max(1, *series["error"], *series["warning"])
-    step = (w - left - right) / max(1, n - 1)
+    step = (w - left - right) / max(1, count - 1)
 
-    def x(i: int) -> float:
-        return left + i * step if n > 1 else (left + w - right) / 2
+    def x(i: int) -> str:
+        return f"{left + i * step if count > 1 else (left + w - right) / 2:.1f}"
 
-    def y(v: int) -> float:
-        return top + (h - top - bottom) * (1 - v / vmax)
+    def y(v: int) -> str:
+        return f"{top + (h - top - bottom) * (1 - v / vmax):.1f}"
 
-    out = [f'<svg class="chart" viewBox="0 0 {w} {h}" role="img" aria-label="Évolution des erreurs et des '
-           f'avertissements sur les {n} derniers contrôles" xmlns="http://www.w3.org/2000/svg">']
-    for frac in (0, 0.5, 1):
-        v = round(vmax * frac)
-        out.append(f'<line x1="{left}" x2="{w - right}" y1="{y(v):.1f}" y2="{y(v):.1f}" class="grid"/>'
-                   f'<text x="{left - 6}" y="{y(v) + 4:.1f}" class="axis" text-anchor="end">{_n(v)}</text>')
-    for i, r in enumerate(pts):
-        if n <= 8 or i % max(1, n // 7) == 0 or i == n - 1:
-            out.append(f'<text x="{x(i):.1f}" y="{h - 12}" class="axis" text-anchor="middle">'
-                       f'{esc(_fr_date(r["run_date"])[:5])}</text>')
+    grid = [{"y": y(round(vmax * frac)), "ty": f"{float(y(round(vmax * frac))) + 4:.1f}", "v": round(vmax * frac)}
+            for frac in (0, 0.5, 1)]
+    labels = [{"x": x(i), "date": r["run_date"]} for i, r in enumerate(pts)
+              if count <= 8 or i % max(1, count // 7) == 0 or i == count - 1]
+    lines = []
     for sev in ("warning", "error"):
         vals = series[sev]
-        path = " ".join(f"{'M' if i == 0 else 'L'}{x(i):.1f},{y(v):.1f}" for i, v in enumerate(vals))
-        out.append(f'<path d="{path}" class="line l-{sev}"/>')
-        for i, v in enumerate(vals):
-            out.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="3.5" class="pt l-{sev}">'
-                       f'<title>{esc(_fr_date(pts[i]["run_date"]))} : {_n(v)} {SEV_LABEL_PLURAL[sev]}</title></circle>')
-    out.append("</svg>")
-    out.append('<p class="legend-line"><span class="key k-error"></span> erreurs '
-               '<span class="key k-warning"></span> avertissements</p>')
-    return "".join(out)
+        lines.append({
+            "sev": sev, "label": SEV_LABEL_PLURAL[sev],
+            "path": " ".join(f"{'M' if i == 0 else 'L'}{x(i)},{y(v)}" for i, v in enumerate(vals)),
+            "points": [{"x": x(i), "y": y(v), "v": v, "date": pts[i]["run_date"]} for i, v in enumerate(vals)],
+        })
+    return {"w": w, "h": h, "left": left, "right": right, "count": count, "grid": grid, "labels": labels,
+            "lines": lines, "label_y": h - 12}
 
 
-def _inputs_table(inputs: list[dict]) -> str:
-    if not inputs:
-        return '<p class="muted">Aucun fichier reçu.</p>'
-    rows = sorted(inputs, key=lambda d: (str(d.get("source") or ""), str(d.get("file") or "")))
-    out = ['<table class="inputs"><thead><tr><th scope="col">Fichier</th><th scope="col">Source</th>'
-           '<th scope="col" class="num">Lignes</th><th scope="col">Empreinte (SHA-256)</th></tr></thead><tbody>']
-    for d in rows:
-        sha = str(d.get("sha256") or "")
-        src = str(d.get("source") or "")
-        out.append(
-            f'<tr><td class="file">{esc(d.get("file"))}</td><td>{esc(SOURCE_LABEL.get(src.lower(), src))}</td>'
-            f'<td class="num">{_n(d.get("rows"))}</td><td><code title="{esc(sha)}">{esc(sha[:12])}</code></td></tr>'
-        )
-    out.append("</tbody></table>")
-    return "".join(out)
+def _resolved_view(res: pd.DataFrame) -> dict:
+    total = len(res)
+    if not total:
+        return {"total": 0, "rows": [], "listed": 0, "fixed": 0, "gone": 0}
+    res = res.sort_values(["gidx", "sub", "sev_rank", "rule", "field"], kind="mergesort").head(RESOLVED_CAP)
+    w = where_parts(res)
+    res = res.assign(title=w["title"], value_short=w["value"])
+    rows = _records(res, ["group_name", "session_key", "s_title", "file", "sheet", "rule", "title", "field",
+                          "value_short", "sev", "since_full", "days", "resolution", "known"])
+    return {"total": total, "rows": rows, "listed": len(rows),
+            "fixed": int((res["resolution"] == "fixed").sum()), "gone": int((res["resolution"] == "gone").sum())}
 
 
-def _legend(rule_counts: dict[str, int]) -> str:
-    out = ['<table class="rules"><thead><tr><th scope="col">Règle</th><th scope="col">Gravité</th>'
-           '<th scope="col">Ce qui est vérifié</th><th scope="col">Que faire</th><th scope="col">Origine</th>'
-           '<th scope="col" class="num">Ce jour</th></tr></thead><tbody>']
-    for r in RULES:
-        out.append(
-            f'<tr id="rule-{esc(r.id)}"><th scope="row">{esc(r.id)}</th>'
-            f'<td><span class="badge b-{esc(r.severity)}">{esc(SEV_LABEL.get(r.severity, r.severity))}</span></td>'
-            f"<td>{esc(r.title)}</td><td>{esc(r.fix)}</td><td class=\"muted\">{esc(r.origin)}</td>"
-            f'<td class="num">{_n(rule_counts.get(r.id, 0))}</td></tr>'
-        )
-    out.append("</tbody></table>")
-    return "".join(out)
+def build_view(ctx: ReportContext) -> dict:
+    """Everything the template prints (plain values; escaping is the template's)."""
+    from passerelle.report.messages import body_messages
 
-
-# --- main entry points ------------------------------------------------------------------------
-
-def render_report(ctx: ReportContext) -> str:
-    """The whole report as one HTML string (deterministic for the same inputs)."""
-    f = _prepare(ctx.findings, ctx.sessions)
-    order = _group_order(f["group"])
-    f = _sorted(f, order)
-    groups = list(order)  # display order
+    life = life_of(ctx)
+    f_all = prepare(life, ctx.sessions, ctx.run_date, ctx.stored_sessions)
+    order = group_order(f_all)
+    f_all = sort_for_display(f_all, order)
+    resolved = f_all[f_all["status"] == "resolved"]
+    f = f_all[f_all["status"] != "resolved"].reset_index(drop=True)
 
     counts = {sev: int((f["sev"] == sev).sum()) for sev in SEVERITIES}
+    life_counts = {"new": int((f["status"] == "new").sum()), "open": int((f["status"] == "open").sum()),
+                   "resolved": len(resolved), "old": int(f["old"].sum())}
     rule_counts = f["rule"].value_counts().to_dict()
 
     # exact counts per group
-    by_group_sev = (
-        f.groupby(["gidx", "sev"]).size().unstack(fill_value=0).reindex(columns=list(SEVERITIES), fill_value=0)
-    )
-    subs_per_group = f.groupby("gidx")["sub"].nunique()
+    n_groups = len(order)
+    by_sev = (f.groupby(["gidx", "sev"]).size().unstack(fill_value=0)
+              .reindex(index=range(n_groups), columns=list(SEVERITIES), fill_value=0))
+    by_life = (f_all.groupby(["gidx", "status"]).size().unstack(fill_value=0)
+               .reindex(index=range(n_groups), columns=["new", "open", "resolved"], fill_value=0))
+    subs = f.groupby("gidx")["sub"].nunique().reindex(range(n_groups), fill_value=0)
 
     # display cap per group and severity (the frame is sorted, so the first ones are kept)
     rank = f.groupby(["gidx", "sev"]).cumcount()
@@ -492,409 +360,98 @@ def render_report(ctx: ReportContext) -> str:
         if cap is not None:
             keep &= ~((f["sev"] == sev) & (rank >= cap))
     k = f[keep].copy()
-    listed_by_sev = (
-        k.groupby(["gidx", "sev"]).size().unstack(fill_value=0).reindex(columns=list(SEVERITIES), fill_value=0)
-    )
+    listed = (k.groupby(["gidx", "sev"]).size().unstack(fill_value=0)
+              .reindex(index=range(n_groups), columns=list(SEVERITIES), fill_value=0))
 
-    # findings -> session blocks -> group bodies
-    k["li"] = _finding_html(k) if len(k) else pd.Series(dtype=object)
-    sub_items = k.groupby(["gidx", "sub"], sort=False)["li"].agg("".join)
-    head_cols = ["session_key", "file", "source", "body", "s_title", "s_start", "s_end"]
-    sub_first = k.groupby(["gidx", "sub"], sort=False)[head_cols].first()
-    sub_heads = _sub_header_html(sub_first) if len(sub_first) else pd.Series(dtype=object)
-    blocks = ('<div class="sess">' + sub_heads + '<ul class="fl">' + sub_items + "</ul></div>") if len(sub_first) else sub_items
-    group_blocks = blocks.groupby(level=0, sort=False).agg("".join) if len(blocks) else pd.Series(dtype=object)
+    w = where_parts(k)
+    k["title"], k["fix"], k["line_txt"], k["value_short"] = w["title"], w["fix"], w["line"], w["value"]
+    k["sev_label"] = k["sev"].map(SEV_LABEL).where(k["severity"].str.lower().isin(SEVERITIES), k["severity"])
+    k["source_label"] = _lookup(k["source"].str.lower(), lambda s: SOURCE_LABEL.get(s, s))
+    k["days_txt"] = _lookup(k["days"], lambda v: plural(v, "jour", "jours"))
+    finding_cols = ["sev", "sev_label", "rule", "title", "message", "fix", "file", "sheet", "line_txt", "field",
+                    "value_short", "status", "since", "days_txt", "old"]
+    head_cols = ["session_key", "file", "source_label", "s_title", "s_start", "s_end", "known"]
 
-    # ready-to-send text per training body (errors and warnings only)
-    mail_src = k[(k["sev"] != "info") & ~k["group"].isin([FILES_GROUP, UNKNOWN_GROUP])]
-    mails: dict[int, str] = {}
-    if len(mail_src):
-        mail_rank = mail_src.groupby("gidx").cumcount()
-        m = mail_src[mail_rank < MAIL_CAP].copy()
-        m["line"] = _mail_lines(m)
-        m_first = m.groupby(["gidx", "sub"], sort=False)[["session_key", "s_title", "s_start", "s_end"]].first()
-        m_head = ("Session " + m_first["session_key"]
-                  + _when(m_first["s_title"] != "", " – " + m_first["s_title"])
-                  + _when((m_first["s_start"] != "") & (m_first["s_end"] != ""),
-                          " (du " + m_first["s_start"] + " au " + m_first["s_end"] + ")"))
-        m_lines = m.groupby(["gidx", "sub"], sort=False)["line"].agg("\n".join)
-        m_blocks = (m_head + "\n" + m_lines).groupby(level=0, sort=False).agg("\n\n".join)
-        m_rules = m.groupby("gidx")["rule"].agg(lambda s: sorted(set(s)))
-        m_sources = mail_src.groupby("gidx")["source"].agg(lambda s: sorted(set(s)))
-        m_sessions = mail_src.groupby("gidx")["sub"].nunique()
-        m_listed = m.groupby("gidx").size()
-        for gidx, block in m_blocks.items():
-            mails[gidx] = _mail_text(
-                ctx.run_date, block, int(by_group_sev.loc[gidx, "error"]), int(by_group_sev.loc[gidx, "warning"]),
-                int(m_sessions.loc[gidx]), m_rules.loc[gidx], m_sources.loc[gidx],
-                int(by_group_sev.loc[gidx, "error"]) + int(by_group_sev.loc[gidx, "warning"]) - int(m_listed.loc[gidx]),
-            )
+    messages = ctx.messages if ctx.messages else body_messages(ctx, f_all)
+    # blocks (one per session or file) in display order: k is sorted by group then block
+    records = _records(k, finding_cols)
+    gids, sub_codes = k["gidx"].to_numpy(), pd.factorize(k["sub"].to_numpy(dtype=object))[0]
+    starts = np.flatnonzero(np.r_[True, (gids[1:] != gids[:-1]) | (sub_codes[1:] != sub_codes[:-1])]) if len(k) \
+        else np.array([], dtype=int)
+    ends = np.r_[starts[1:], len(k)]
+    heads = _records(k.iloc[starts], head_cols)
+    blocks_of: dict[int, list[dict]] = {}
+    for head, a, b in zip(heads, starts.tolist(), ends.tolist()):
+        blocks_of.setdefault(int(gids[a]), []).append(
+            {"kind": "file" if head["session_key"] == "" else "session", **head, "findings": records[a:b]})
 
-    # --- assemble
-    parts: list[str] = [_HEAD.replace("{title}", esc(f"Rapport qualité du {_fr_date(ctx.run_date)}"))]
-    parts.append(
-        '<header class="top"><p class="kicker">Passerelle · contrôle quotidien de l\'offre de formation</p>'
-        f"<h1>Rapport qualité du {esc(_fr_long_date(ctx.run_date))}</h1>"
-        f'<p class="meta">Contrôle n° <code>{esc(ctx.run_id)}</code> · extraits du {esc(_fr_date(ctx.run_date))}</p>'
-        '<p class="explain"><span class="badge b-error">Erreur</span> la session n\'est pas publiée ce jour '
-        "(si elle l'était déjà, les partenaires gardent sa dernière bonne version) · "
-        '<span class="badge b-warning">Avertissement</span> la session est publiée mais un point est à vérifier · '
-        '<span class="badge b-info">Information</span> pour mémoire.</p></header>'
-    )
-    parts.append('<main><section class="overview" aria-labelledby="h-synth"><h2 id="h-synth">Synthèse</h2>')
-    parts.append(_cards(ctx, counts))
-    parts.append('<h3>Évolution</h3>' + _trend(ctx, counts))
-    parts.append(_overview_table(groups, by_group_sev, subs_per_group))
-    parts.append("<h3>Fichiers reçus</h3>" + _inputs_table(ctx.inputs or []))
-    parts.append(ctx.deliveries_section)
-    parts.append("</section>")
-
-    parts.append(_filters(groups, by_group_sev, rule_counts, counts))
-    parts.append('<section id="constats" aria-labelledby="h-constats"><h2 id="h-constats">Constats par organisme</h2>')
-    if not len(f):
-        parts.append('<p class="allgood">Aucun constat ce jour : toutes les sessions lues sont conformes.</p>')
-    for gidx, name in enumerate(groups):
-        parts.append(_group_section(gidx, name, by_group_sev, subs_per_group, group_blocks, mails, listed_by_sev))
-    parts.append('<p id="nomatch" class="muted" hidden>Aucun constat ne correspond aux filtres.</p></section>')
-
-    parts.append('<section class="legend" aria-labelledby="h-rules"><h2 id="h-rules">Les règles de contrôle</h2>'
-                 '<p class="muted">Liste générée à partir du registre des règles de Passerelle.</p>')
-    parts.append(_legend(rule_counts))
-    parts.append("</section></main>")
-    parts.append(_FOOT)
-    return "".join(parts)
+    aliases = f_all[f_all["body_names"] != ""].drop_duplicates("group").set_index("group")["body_names"].to_dict()
+    sev_n, life_n = by_sev.to_numpy(dtype=int), by_life.to_numpy(dtype=int)
+    listed_n, subs_n = listed.to_numpy(dtype=int), subs.to_numpy(dtype=int)
+    groups = []
+    for gidx, (gkey, name) in enumerate(order):
+        blocks = blocks_of.get(gidx, [])
+        kind = "files" if gkey.startswith("\x00") else ("unknown" if gkey.startswith("\x01") else "body")
+        e, wn, i = (int(v) for v in sev_n[gidx])
+        if e + wn + i == 0 and not blocks:
+            continue  # a body whose findings were all resolved today: only in the resolved list
+        notes = [f"{n(int(listed_n[gidx, j]))} {SEV_LABEL_PLURAL[s]} sur {n(int(sev_n[gidx, j]))}"
+                 for j, s in enumerate(SEVERITIES) if listed_n[gidx, j] < sev_n[gidx, j]]
+        groups.append({
+            "idx": gidx, "name": name, "kind": kind,
+            "siret": gkey if kind == "body" and not gkey.startswith("nom:") else "",
+            "aliases": [a for a in str(aliases.get(gkey, "")).split(NAMES_SEP) if a and a != name] if kind == "body" else [],
+            "counts": {"error": e, "warning": wn, "info": i}, "total": e + wn + i,
+            "life": {s: int(life_n[gidx, j]) for j, s in enumerate(("new", "open", "resolved"))},
+            "subs": int(subs_n[gidx]), "capnote": ", ".join(notes), "blocks": blocks,
+            "message": messages.get(gkey) if kind == "body" else None,
+        })
+    overview = sorted(groups, key=lambda g: (-g["counts"]["error"], -g["counts"]["warning"], g["idx"]))
+    shown = {g["idx"] for g in groups}
+    resolved_groups = [{"idx": gidx, "name": name, "resolved": int(life_n[gidx, 2])}
+                       for gidx, (gkey, name) in enumerate(order) if life_n[gidx, 2] and gidx not in shown]
+    return {
+        "run_date": ctx.run_date, "run_id": ctx.run_id, "year": ctx.run_date.year,
+        "previous_date": ctx.previous_date,
+        "summary": _summary_view(ctx, counts, life_counts), "trend": _trend_view(ctx, counts, life_counts),
+        "counts": counts, "life": life_counts, "total": len(f), "old_after": OLD_AFTER_DAYS,
+        "groups": groups, "overview": overview, "resolved_only": resolved_groups,
+        "resolved": _resolved_view(resolved),
+        "inputs": sorted(ctx.inputs or [], key=lambda i: (str(i.get("source") or ""), str(i.get("file") or ""))),
+        "source_label": SOURCE_LABEL,
+        "rules": [{"id": r.id, "severity": r.severity, "label": SEV_LABEL.get(r.severity, r.severity),
+                   "title": r.title, "fix": r.fix, "origin": r.origin, "count": rule_counts.get(r.id, 0)} for r in RULES],
+        "rule_options": [{"id": r, "title": BY_ID[r].title if r in BY_ID else "Règle inconnue", "count": rule_counts[r]}
+                         for r in sorted(rule_counts)],
+        "sev_label": SEV_LABEL, "sev_label_plural": SEV_LABEL_PLURAL, "severities": SEVERITIES,
+        "messages": messages,
+        "deliveries_section": Markup(ctx.deliveries_section),  # built by delivery.texts from its own template
+        "messages_unsendable": sum(1 for g in groups if g["message"] is not None and not g["message"].recipients),
+    }
 
 
-def write_report(ctx: ReportContext, path: Path | str) -> Path:
-    """Render and write the report (UTF-8)."""
+# --- main entry points ------------------------------------------------------------------------
+
+def build_messages(ctx: ReportContext) -> dict:
+    """The message of each training body with open errors or warnings (body_key -> BodyMessage),
+    the same the report shows."""
+    from passerelle.report.messages import body_messages
+
+    f_all = prepare(life_of(ctx), ctx.sessions, ctx.run_date, ctx.stored_sessions)
+    return body_messages(ctx, sort_for_display(f_all, group_order(f_all)))
+
+
+def render_report(ctx: ReportContext) -> str:
+    """The whole report as one HTML string (deterministic for the same inputs)."""
+    return render("report.html.j2", **build_view(ctx))
+
+
+def write_report(ctx: ReportContext | dict, path: Path | str) -> Path:
+    """Render and write the report (UTF-8), from its context or its view (:func:`build_view`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(render_report(ctx), encoding="utf-8")
+    tmp.write_text(render_report(ctx) if isinstance(ctx, ReportContext) else render("report.html.j2", **ctx),
+                   encoding="utf-8")
     tmp.replace(path)
     return path
-
-
-def _mail_text(run_date: date, block: str, n_err: int, n_warn: int, n_sessions: int,
-               rules: list[str], sources: list[str], omitted: int) -> str:
-    tools = [SOURCE_LABEL.get(s, s) for s in sources if s]
-    tool = f"l'outil du financeur ({' / '.join(tools)})" if tools else "l'outil du financeur"
-    found = []
-    if n_err:
-        found.append(_plural(n_err, "erreur", "erreurs"))
-    if n_warn:
-        found.append(_plural(n_warn, "point à vérifier", "points à vérifier"))
-    lines = [
-        "Bonjour,",
-        "",
-        f"Lors du contrôle quotidien du {_fr_date(run_date)} de l'offre de formation saisie dans {tool}, "
-        f"nous avons relevé {' et '.join(found)} sur "
-        f"{'une de vos sessions' if n_sessions <= 1 else _n(n_sessions) + ' de vos sessions'}.",
-    ]
-    if n_err:
-        lines.append("Les sessions en erreur ne sont pas publiées tant qu'elles ne sont pas corrigées ; "
-                     "les points à vérifier n'empêchent pas la publication.")
-    lines += ["", block]
-    if omitted > 0:
-        lines += ["", f"… et {_n(omitted)} autre(s) point(s), que nous pouvons vous transmettre sur demande."]
-    lines += ["", f"Merci de corriger ces points dans {tool} :"]
-    for rid in rules:
-        r = BY_ID.get(rid)
-        if r is not None:
-            lines.append(f"  - {r.title} : {r.fix}")
-    lines += [
-        "",
-        "Les corrections seront prises en compte lors du prochain contrôle quotidien.",
-        "Nous restons à votre disposition pour toute question.",
-        "",
-        "Bien cordialement,",
-        "L'équipe qualité de l'offre de formation du Carif",
-    ]
-    return "\n".join(lines)
-
-
-def _overview_table(groups: list[str], by_sev: pd.DataFrame, subs: pd.Series) -> str:
-    if not groups:
-        return ""
-    order = sorted(range(len(groups)),
-                   key=lambda i: (-int(by_sev.loc[i, "error"]), -int(by_sev.loc[i, "warning"]), i))
-    out = ['<h3>Organismes concernés</h3><table class="orgs"><thead><tr><th scope="col">Organisme</th>'
-           '<th scope="col" class="num">Sessions ou fichiers</th><th scope="col" class="num">Erreurs</th>'
-           '<th scope="col" class="num">Avertissements</th><th scope="col" class="num">Infos</th></tr></thead><tbody>']
-    for i in order:
-        e, w, n = (int(by_sev.loc[i, s]) for s in SEVERITIES)
-        out.append(
-            f'<tr><th scope="row"><a href="#org-{i}">{esc(groups[i])}</a></th><td class="num">{_n(subs.loc[i])}</td>'
-            f'<td class="num{" t-error" if e else ""}">{_n(e)}</td><td class="num{" t-warning" if w else ""}">{_n(w)}</td>'
-            f'<td class="num">{_n(n)}</td></tr>'
-        )
-    out.append("</tbody></table>")
-    return "".join(out)
-
-
-def _filters(groups: list[str], by_sev: pd.DataFrame, rule_counts: dict, counts: dict) -> str:
-    opts_body = "".join(
-        f'<option value="{i}">{esc(g)} ({_n(int(by_sev.loc[i].sum()))})</option>' for i, g in enumerate(groups)
-    )
-    opts_rule = "".join(
-        f'<option value="{esc(r)}">{esc(r)} – {esc(BY_ID[r].title if r in BY_ID else "Règle inconnue")} '
-        f"({_n(rule_counts[r])})</option>"
-        for r in sorted(rule_counts)
-    )
-    sev_boxes = "".join(
-        f'<label class="chk"><input type="checkbox" name="sev" value="{s}" checked> '
-        f'<span class="badge b-{s}">{SEV_LABEL[s]}</span> {_n(counts.get(s, 0))}</label>'
-        for s in SEVERITIES
-    )
-    return (
-        '<form class="filters" id="filters" role="search" onsubmit="return false">'
-        '<div class="frow f3"><label class="grow">Rechercher <input type="search" id="f-q" placeholder="n° de '
-        'session, intitulé, valeur, message…"></label>'
-        '<label>Organisme <select id="f-body"><option value="">Tous les organismes</option>'
-        f"{opts_body}</select></label>"
-        f'<label>Règle <select id="f-rule"><option value="">Toutes les règles</option>{opts_rule}</select></label></div>'
-        f'<div class="frow"><fieldset><legend>Gravité</legend>{sev_boxes}</fieldset>'
-        '<span class="spacer"></span><span class="btns"><button type="button" id="f-reset">Effacer les filtres</button>'
-        '<button type="button" id="f-expand">Tout déplier</button>'
-        '<button type="button" id="f-collapse">Tout replier</button></span></div>'
-        '<p id="f-count" class="fcount muted" aria-live="polite"></p>'
-        '<p class="printonly" id="f-print"></p></form>'
-    )
-
-
-def _group_section(gidx: int, name: str, by_sev: pd.DataFrame, subs: pd.Series, blocks: pd.Series,
-                   mails: dict[int, str], listed_by_sev: pd.DataFrame) -> str:
-    e, w, n = (int(by_sev.loc[gidx, s]) for s in SEVERITIES)
-    is_files = name == FILES_GROUP
-    sub_label = _plural(int(subs.loc[gidx]), "fichier", "fichiers") if is_files else \
-        _plural(int(subs.loc[gidx]), "session concernée", "sessions concernées")
-    badges = "".join(
-        f'<span class="count c-{s}">{_plural(c, SEV_LABEL[s].lower(), SEV_LABEL_PLURAL[s])}</span>'
-        for s, c in (("error", e), ("warning", w), ("info", n)) if c
-    )
-    notes = []
-    for sev in SEVERITIES:
-        total = int(by_sev.loc[gidx, sev])
-        listed = int(listed_by_sev.loc[gidx, sev]) if gidx in listed_by_sev.index else 0
-        if listed < total:
-            notes.append(f"{_n(listed)} {SEV_LABEL_PLURAL[sev]} sur {_n(total)}")
-    note = (f'<p class="capnote">Affichage limité : {", ".join(notes)} sont détaillés ici. '
-            "La liste complète est dans le fichier <code>issues.csv</code> du même contrôle.</p>") if notes else ""
-    intro = ""
-    if is_files:
-        intro = ('<p class="muted">Problèmes sur les fichiers reçus eux-mêmes ou sur des lignes qui n\'ont pas pu '
-                 "être rattachées à une session : à voir avec l'émetteur de l'extrait.</p>")
-    elif name == UNKNOWN_GROUP:
-        intro = ('<p class="muted">Sessions dont l\'organisme formateur n\'est pas renseigné ou qui ne figurent '
-                 "plus dans les extraits du jour.</p>")
-    mail = ""
-    if gidx in mails:
-        mail = (
-            f'<div class="mail"><div class="mailhead"><h4 id="mail-h-{gidx}">Message à envoyer à l\'organisme</h4>'
-            f'<button type="button" class="copy" data-target="mail-{gidx}">Copier le message</button></div>'
-            f'<pre class="mailtext" id="mail-{gidx}" aria-labelledby="mail-h-{gidx}">{esc(mails[gidx])}</pre></div>'
-        )
-    return (
-        f'<section class="org" id="org-{gidx}" data-b="{gidx}">'
-        f'<div class="orghead"><h3>{esc(name)}</h3><div class="orgmeta">{esc(sub_label)} {badges}</div>'
-        f'<button type="button" class="toggle" aria-expanded="true" aria-controls="orgbody-{gidx}">Replier</button></div>'
-        f'<div class="orgbody" id="orgbody-{gidx}">{intro}{note}{mail}{blocks.get(gidx, "")}</div></section>'
-    )
-
-
-_CSS = """
-:root{--ink:#1d2433;--muted:#5a6478;--line:#d7dce5;--bg:#f5f7fa;--card:#fff;--accent:#1f4e8c;
---err:#b42318;--err-bg:#fdecea;--warn:#93370d;--warn-badge:#b54708;--warn-bg:#fff4e0;--info:#175cd3;--info-bg:#eaf2ff;
---good:#067647}
-*{box-sizing:border-box}
-html{-webkit-text-size-adjust:100%}
-body{margin:0;font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,"Noto Sans",sans-serif;
-font-size:16px;line-height:1.5;color:var(--ink);background:var(--bg)}
-header.top{background:#17335c;color:#fff;padding:22px 32px 18px}
-header.top h1{margin:2px 0 4px;font-size:1.75rem;line-height:1.25}
-header.top .kicker{margin:0;font-size:.85rem;letter-spacing:.04em;text-transform:uppercase;opacity:.85}
-header.top .meta{margin:0 0 10px;opacity:.9}
-header.top code{background:rgba(255,255,255,.14);padding:1px 6px;border-radius:4px;color:#fff}
-header.top .explain{margin:0;font-size:.92rem;max-width:1100px}
-main{max-width:1200px;margin:0 auto;padding:8px 32px 48px}
-h2{font-size:1.4rem;margin:28px 0 12px;color:#17335c;border-bottom:2px solid var(--line);padding-bottom:4px}
-h3{font-size:1.12rem;margin:22px 0 8px}
-code{font-family:ui-monospace,"SFMono-Regular",Menlo,Consolas,"Liberation Mono",monospace;font-size:.9em}
-.muted{color:var(--muted)}
-.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(190px,1fr));gap:12px;margin:10px 0}
-.card{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:12px 14px;border-top:4px solid var(--accent)}
-.card.c-error{border-top-color:var(--err)}.card.c-warning{border-top-color:var(--warn-badge)}.card.c-info{border-top-color:var(--info)}
-.clabel{font-size:.9rem;color:var(--muted);font-weight:600}
-.cvalue{font-size:2rem;font-weight:700;line-height:1.2;font-variant-numeric:tabular-nums}
-.c-error .cvalue{color:var(--err)}.c-warning .cvalue{color:var(--warn)}.c-info .cvalue{color:var(--info)}
-.csub{font-size:.84rem;color:var(--muted)}
-.delta{font-size:.82rem;font-weight:600;white-space:nowrap}
-.delta.bad{color:var(--err)}.delta.good{color:var(--good)}.delta.flat{color:var(--muted)}
-table{border-collapse:collapse;width:100%;background:var(--card);font-size:.93rem;margin:6px 0 10px}
-caption{text-align:left;color:var(--muted);font-size:.88rem;padding:4px 0}
-th,td{border-bottom:1px solid var(--line);padding:6px 10px;text-align:left;vertical-align:top}
-thead th{background:#eef1f6;font-size:.85rem;color:#334}
-td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-tr.current{background:#f0f5ff;font-weight:600}
-td.t-error{color:var(--err);font-weight:700}td.t-warning{color:var(--warn);font-weight:700}
-.chart{width:100%;max-width:720px;height:auto;background:var(--card);border:1px solid var(--line);border-radius:8px}
-.chart .grid{stroke:#e3e7ee;stroke-width:1}.chart .axis{font-size:11px;fill:#5a6478}
-.chart .line{fill:none;stroke-width:2.5}.chart .l-error{stroke:var(--err)}.chart .l-warning{stroke:var(--warn-badge)}
-.chart .pt{fill:#fff;stroke-width:2}
-.legend-line{font-size:.85rem;color:var(--muted);margin:2px 0 10px}
-.key{display:inline-block;width:14px;height:4px;vertical-align:middle;margin:0 4px 0 10px;border-radius:2px}
-.key.k-error{background:var(--err)}.key.k-warning{background:var(--warn-badge)}
-.badge{display:inline-block;font-size:.75rem;font-weight:700;padding:1px 8px;border-radius:999px;color:#fff;
-letter-spacing:.02em;white-space:nowrap;-webkit-print-color-adjust:exact;print-color-adjust:exact}
-.b-error{background:var(--err)}.b-warning{background:var(--warn-badge)}.b-info{background:var(--info)}
-.filters{position:sticky;top:0;z-index:5;background:#fff;border:1px solid var(--line);border-radius:10px;
-padding:10px 14px;margin:24px 0 8px;box-shadow:0 2px 8px rgba(20,30,50,.08)}
-.frow{display:flex;flex-wrap:wrap;gap:10px 16px;align-items:center;margin:2px 0}
-.filters label{font-size:.88rem;font-weight:600;color:#334;display:flex;gap:6px;align-items:center}
-.frow.f3{display:grid;grid-template-columns:minmax(220px,2fr) minmax(160px,1fr) minmax(160px,1fr);gap:10px 16px}
-.f3 label{flex-direction:column;align-items:stretch;gap:2px}
-.f3 select,.f3 input{width:100%}
-.fcount{margin:4px 0 0;font-size:.85rem}
-@media (max-width:800px){.frow.f3{grid-template-columns:1fr}}
-.filters select,.filters input[type=search]{font:inherit;font-size:.92rem;padding:5px 8px;border:1px solid #9aa3b2;border-radius:6px}
-.btns{display:flex;gap:8px;flex-wrap:wrap}
-.filters fieldset{border:0;padding:0;margin:0;display:flex;gap:12px;align-items:center}
-.filters legend{float:left;font-size:.88rem;font-weight:600;margin-right:6px}
-.filters .chk{font-weight:400}
-.spacer{flex:1}
-button{font:inherit;font-size:.88rem;padding:5px 12px;border-radius:6px;border:1px solid #9aa3b2;background:#fff;color:var(--ink);cursor:pointer}
-button:hover{background:#eef1f6}
-:focus-visible{outline:3px solid #f0a500;outline-offset:2px}
-.org{background:var(--card);border:1px solid var(--line);border-radius:10px;margin:16px 0;overflow:hidden}
-.orghead{display:flex;flex-wrap:wrap;align-items:center;gap:8px 14px;padding:10px 16px;background:#eef2f8;border-bottom:1px solid var(--line)}
-.orghead h3{margin:0;font-size:1.15rem;color:#17335c}
-.orgmeta{flex:1;font-size:.88rem;color:var(--muted);display:flex;flex-wrap:wrap;gap:6px;align-items:center}
-.count{font-weight:700;padding:1px 8px;border-radius:6px}
-.count.c-error{color:var(--err);background:var(--err-bg)}.count.c-warning{color:var(--warn);background:var(--warn-bg)}
-.count.c-info{color:var(--info);background:var(--info-bg)}
-.orgbody{padding:6px 16px 14px}
-.org.collapsed .orgbody{display:none}
-.capnote{background:#fff8e6;border-left:4px solid var(--warn-badge);padding:6px 10px;font-size:.9rem}
-.sess{margin:14px 0 6px}
-.sess h4{margin:0 0 6px;font-size:1rem;display:flex;flex-wrap:wrap;gap:4px 10px;align-items:baseline}
-.skey{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.88rem;background:#eef1f6;border-radius:4px;padding:0 6px;color:#2c3e60}
-.stitle{font-weight:700}.dates{font-weight:400;color:var(--muted);font-size:.92rem}
-ul.fl{list-style:none;margin:0;padding:0}
-li.f{border-left:4px solid var(--line);background:#fbfcfd;margin:0 0 8px;padding:6px 12px;border-radius:0 6px 6px 0}
-li.s-error{border-left-color:var(--err)}li.s-warning{border-left-color:var(--warn-badge)}li.s-info{border-left-color:var(--info)}
-li.f p{margin:2px 0}
-.fh{display:flex;flex-wrap:wrap;gap:8px;align-items:center}
-.rid{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85rem;color:var(--muted)}
-.rt{font-weight:700}
-.msg{font-size:.97rem}
-.fix{font-size:.92rem;color:#24405f}
-.where{font-size:.86rem;color:var(--muted)}
-.lbl{font-weight:700;color:#334}
-.file,.fld{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.92em}
-.val{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.92em;background:#fff3c4;color:#3d2c00;padding:0 3px;border-radius:3px;word-break:break-all}
-.mail{border:1px solid #c9d6ea;border-radius:8px;background:#f7faff;margin:10px 0 14px}
-.mailhead{display:flex;align-items:center;justify-content:space-between;gap:8px;padding:6px 12px;border-bottom:1px solid #c9d6ea}
-.mailhead h4{margin:0;font-size:.95rem;color:#17335c}
-.mailtext{margin:0;padding:10px 12px;white-space:pre-wrap;font-family:inherit;font-size:.9rem;max-height:15em;overflow:auto}
-.copy.done{background:#e7f6ec;border-color:var(--good);color:var(--good)}
-.allgood{background:#e7f6ec;border:1px solid #a6dcb8;padding:10px 14px;border-radius:8px;color:#05512f;font-weight:600}
-.rules th[scope=row]{font-family:ui-monospace,Menlo,Consolas,monospace;white-space:nowrap}
-.printonly{display:none}
-[hidden]{display:none!important}
-@media (max-width:700px){main{padding:8px 12px 40px}header.top{padding:16px}}
-@media print{
-@page{margin:14mm 12mm}
-body{background:#fff;font-size:10.5pt}
-header.top{background:#fff;color:var(--ink);padding:0 0 8px;border-bottom:2px solid #17335c}
-header.top code{background:none;color:var(--ink);padding:0}
-main{max-width:none;padding:0}
-.filters{position:static;box-shadow:none;border:0;padding:0;margin:0}
-.filters .frow,.fcount,.toggle,.copy{display:none!important}
-.orgbody{display:flex;flex-direction:column}.orgbody>.mail{order:2}
-.printonly{display:block;font-style:italic}
-.printonly:empty{display:none}
-.org{break-before:page;border:0;border-radius:0;overflow:visible}
-.org.collapsed .orgbody{display:flex}
-.orghead{background:none;padding:0 0 4px;border-bottom:2px solid #17335c}
-.orgbody{padding:4px 0}
-.mailtext{max-height:none;overflow:visible}
-li.f,.sess h4,.card,tr{break-inside:avoid}
-.sess h4{break-after:avoid}
-.legend{break-before:page}
-.chart{max-width:560px}
-a{color:inherit;text-decoration:none}
-}
-"""
-
-_JS = r"""
-(function(){
-'use strict';
-var $=function(id){return document.getElementById(id);};
-var orgs=[].slice.call(document.querySelectorAll('section.org'));
-var model=orgs.map(function(o){
-  return {el:o,b:o.getAttribute('data-b'),sess:[].slice.call(o.querySelectorAll('.sess')).map(function(s){
-    var h=s.querySelector('h4');
-    return {el:s,head:h?h.textContent:'',items:[].slice.call(s.querySelectorAll('li.f')).map(function(li){
-      return {el:li,s:li.getAttribute('data-s'),r:li.getAttribute('data-r'),t:null};})};})};});
-var total=0;model.forEach(function(o){o.sess.forEach(function(s){total+=s.items.length;});});
-function norm(x){x=x.toLowerCase();return x.normalize?x.normalize('NFD').replace(/[\u0300-\u036f]/g,''):x;}
-var fb=$('f-body'),fr=$('f-rule'),fq=$('f-q'),cnt=$('f-count'),pr=$('f-print');
-var sevs=[].slice.call(document.querySelectorAll('input[name=sev]'));
-function fmt(n){return String(n).replace(/\B(?=(\d{3})+(?!\d))/g,'\u202f');}
-function apply(){
-  var b=fb.value,r=fr.value,q=norm(fq.value.trim()),on={},shown=0,any=false;
-  sevs.forEach(function(c){on[c.value]=c.checked;});
-  model.forEach(function(o){
-    var oShown=0;
-    if(b&&o.b!==b){o.el.hidden=true;return;}
-    o.sess.forEach(function(s){
-      var sShown=0,hq=q&&norm(s.head).indexOf(q)>=0;
-      s.items.forEach(function(it){
-        var ok=on[it.s]!==false&&(!r||it.r===r);
-        if(ok&&q&&!hq){if(it.t===null)it.t=norm(it.el.textContent);ok=it.t.indexOf(q)>=0;}
-        it.el.hidden=!ok;if(ok)sShown++;});
-      s.el.hidden=sShown===0;oShown+=sShown;});
-    o.el.hidden=oShown===0&&o.sess.length>0;shown+=oShown;if(oShown)any=true;});
-  var filtered=b||r||q||sevs.some(function(c){return !c.checked;});
-  cnt.textContent=filtered?(fmt(shown)+' constat(s) affiché(s) sur '+fmt(total)):(fmt(total)+' constat(s) détaillé(s)');
-  $('nomatch').hidden=any||total===0;
-  var desc=[];
-  if(b)desc.push('organisme : '+fb.options[fb.selectedIndex].text);
-  if(r)desc.push('règle : '+fr.options[fr.selectedIndex].text);
-  if(q)desc.push('recherche : « '+fq.value.trim()+' »');
-  var off=sevs.filter(function(c){return !c.checked;}).map(function(c){return c.parentNode.textContent.trim();});
-  if(off.length)desc.push('masqués : '+off.join(', '));
-  pr.textContent=desc.length?('Filtres appliqués à cette impression : '+desc.join(' ; ')):'';
-}
-var timer=null;
-fq.addEventListener('input',function(){clearTimeout(timer);timer=setTimeout(apply,150);});
-[fb,fr].concat(sevs).forEach(function(e){e.addEventListener('change',apply);});
-$('f-reset').addEventListener('click',function(){fb.value='';fr.value='';fq.value='';sevs.forEach(function(c){c.checked=true;});apply();});
-function setOpen(o,open){o.classList.toggle('collapsed',!open);var t=o.querySelector('.toggle');
-  if(t){t.setAttribute('aria-expanded',open?'true':'false');t.textContent=open?'Replier':'Déplier';}}
-orgs.forEach(function(o){var t=o.querySelector('.toggle');if(t)t.addEventListener('click',function(){
-  setOpen(o,o.classList.contains('collapsed'));});});
-$('f-expand').addEventListener('click',function(){orgs.forEach(function(o){setOpen(o,true);});});
-$('f-collapse').addEventListener('click',function(){orgs.forEach(function(o){setOpen(o,false);});});
-[].slice.call(document.querySelectorAll('a[href^="#org-"]')).forEach(function(a){a.addEventListener('click',function(){
-  var o=document.getElementById(a.getAttribute('href').slice(1));if(o){o.hidden=false;setOpen(o,true);}});});
-function copied(btn){var old=btn.textContent;btn.textContent='Copié ✓';btn.classList.add('done');
-  setTimeout(function(){btn.textContent=old;btn.classList.remove('done');},2000);}
-[].slice.call(document.querySelectorAll('button.copy')).forEach(function(btn){btn.addEventListener('click',function(){
-  var pre=document.getElementById(btn.getAttribute('data-target'));var text=pre.textContent;
-  function fallback(){var ta=document.createElement('textarea');ta.value=text;ta.setAttribute('readonly','');
-    ta.style.position='fixed';ta.style.left='-9999px';document.body.appendChild(ta);ta.select();
-    try{document.execCommand('copy');copied(btn);}catch(e){}document.body.removeChild(ta);}
-  if(navigator.clipboard&&window.isSecureContext){navigator.clipboard.writeText(text).then(function(){copied(btn);},fallback);}
-  else{fallback();}});});
-apply();
-})();
-"""
-
-_HEAD = (
-    '<!DOCTYPE html>\n<html lang="fr"><head><meta charset="utf-8">'
-    '<meta name="viewport" content="width=device-width, initial-scale=1">'
-    '<meta name="color-scheme" content="light">'
-    "<title>{title}</title><style>" + _CSS + "</style></head><body>"
-)
-_FOOT = '<footer class="muted" style="text-align:center;font-size:.8rem;padding:0 0 24px">Généré par Passerelle.</footer><script>' + _JS + "</script></body></html>\n"

@@ -218,3 +218,64 @@ published_sessions = PublishedSession.__table__
 run_locks = RunLock.__table__
 deliveries = Delivery.__table__
 TABLE_NAMES = tuple(metadata.tables)
+
+
+# --- findings over time and messages to training bodies (migration 0006) ----------------------
+
+FINDING_STATUSES = ("new", "open", "resolved")
+NOTIFICATION_OUTCOMES = ("sent", "failed")
+
+
+class FindingState(Base):
+    """One finding identity on one run date: new, still open (since when) or resolved that day
+    (``passerelle.findings_life``). The rows of a date are replaced when the date is re-run;
+    the rows of every date are kept (the history of a finding is its rows over the dates)."""
+
+    __tablename__ = "finding_states"
+
+    run_date: Mapped[date] = mapped_column(primary_key=True)
+    finding_key: Mapped[str] = mapped_column(primary_key=True)  # rule|subject|field (never the message)
+    run_id: Mapped[str] = mapped_column(sa.ForeignKey("runs.run_id"), index=True)
+    status: Mapped[str]
+    since_date: Mapped[date]  # first run date of this stretch of being open
+    resolution: Mapped[str | None]  # resolved only: fixed | gone
+    rule: Mapped[str]
+    severity: Mapped[str]
+    source: Mapped[str | None]
+    file: Mapped[str | None]
+    sheet: Mapped[str | None]
+    line: Mapped[int | None] = mapped_column(sa.Integer)
+    session_key: Mapped[str | None]
+    field: Mapped[str | None]
+    value: Mapped[str | None] = mapped_column(sa.Text)
+    message: Mapped[str | None] = mapped_column(sa.Text)
+    body_key: Mapped[str | None] = mapped_column(index=True)  # SIRET of the training body, or nom:<name>
+    body_name: Mapped[str | None]
+
+    __table_args__ = (sa.CheckConstraint(_in("status", FINDING_STATUSES), name="status"),)
+
+
+class Notification(Base):
+    """A message to a training body sent (or tried) by ``passerelle notify``."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    body_key: Mapped[str] = mapped_column(index=True)
+    run_date: Mapped[date]  # the run whose message was sent
+    sent_at: Mapped[datetime]
+    outcome: Mapped[str]
+    reason: Mapped[str]  # first | new | reminder
+    recipients: Mapped[str]  # comma-separated
+    subject: Mapped[str]
+    message_file: Mapped[str]  # relative to the day folder
+    sha256: Mapped[str]
+    finding_keys: Mapped[dict[str, Any]]  # {"keys": [...]}: the findings the message listed
+    error: Mapped[str | None] = mapped_column(sa.Text)
+
+    __table_args__ = (sa.CheckConstraint(_in("outcome", NOTIFICATION_OUTCOMES), name="outcome"),)
+
+
+finding_states = FindingState.__table__
+notifications = Notification.__table__
+TABLE_NAMES = tuple(metadata.tables)

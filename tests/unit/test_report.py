@@ -12,7 +12,8 @@ import pytest
 from passerelle import model
 from passerelle.findings import findings_frame
 from passerelle.report import html as report
-from passerelle.report.html import FILES_GROUP, UNKNOWN_GROUP, ReportContext, esc_series, render_report, write_report
+from passerelle.report import messages
+from passerelle.report.html import FILES_GROUP, UNKNOWN_GROUP, ReportContext, render_report, write_report
 from passerelle.rules.registry import BY_ID, RULES
 
 XSS_BODY = 'Form\'Action <script>alert(1)</script> "onmouseover=alert(2)'
@@ -172,13 +173,19 @@ def test_everything_escaped():
     # every attribute value is quoted and no tag was injected
     assert not re.search(r"<(?!/?(?:html|head|meta|title|style|body|header|main|section|footer|h[1-4]|p|span|"
                          r"div|code|table|caption|thead|tbody|tr|th|td|a|ul|li|pre|button|form|label|select|"
-                         r"option|input|fieldset|legend|svg|line|text|path|circle|script|br)\b)[a-zA-Z]", page)
+                         r"option|input|fieldset|legend|svg|line|text|path|circle|script|br|strong)\b)[a-zA-Z]", page)
 
 
-def test_esc_series_matches_html_escape():
-    values = ['a & b', '<script>alert("x")</script>', "l'été", "", '"onmouseover=1', "&amp;"]
-    s = pd.Series(values, dtype=pd.StringDtype("pyarrow"))
-    assert list(esc_series(s)) == [html.escape(v, quote=True) for v in values]
+def test_template_escaping_matches_html_escape():
+    from jinja2 import Template  # noqa: F401 - the environment of the report, not a bare Template
+    from passerelle.report.render import environment
+
+    values = ['a & b', '<script>alert("x")</script>', "l'été", "", '"onmouseover=1', "&amp;", None, 12]
+    tpl = environment().from_string("{% for v in values %}[{{ v }}]{% endfor %}")
+    assert tpl.render(values=values) == "".join(f"[{'' if v is None else html.escape(str(v), quote=True)}]"
+                                                 for v in values)
+    # plain-text templates (messages) are not escaped
+    assert environment(text=True).from_string("{{ v }}").render(v="<b>l'été</b>") == "<b>l'été</b>"
 
 
 def test_ready_to_send_message(page):
@@ -260,6 +267,7 @@ def test_empty_sessions_table_still_renders():
 
 def test_display_cap_keeps_exact_counts(monkeypatch):
     monkeypatch.setitem(report.DISPLAY_CAP, "warning", 5)
+    monkeypatch.setattr(messages, "MAIL_CAP", 6)
     rows = [finding("DQ021", "warning", "eos:1001", line=i, message=f"Avertissement {i:02d}") for i in range(12)]
     rows.append(finding("DQ009", "error", "eos:1002", line=40, message="Erreur"))
     page = render_report(make_ctx(findings=findings_frame(rows)))

@@ -74,9 +74,9 @@ def test_migrations_create_every_table(store):
     assert tables(store.engine) == set(m.TABLE_NAMES) | {"alembic_version"}
     assert set(m.TABLE_NAMES) == {
         "runs", "inputs_read", "session_versions", "entity_versions", "publications", "published_sessions",
-        "run_locks", "deliveries",
+        "run_locks", "deliveries", "finding_states", "notifications",
     }
-    assert store.schema_revision() == head_revision() == "0005"
+    assert store.schema_revision() == head_revision() == "0006"
     with store.engine.connect() as conn:
         inspector = sa.inspect(conn)
         assert {c["name"] for c in inspector.get_columns("session_versions")} == {
