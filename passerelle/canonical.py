@@ -28,6 +28,7 @@ from passerelle.model import (
     empty_frame,
     to_frame,
 )
+from passerelle.organisations import fill_sirets_by_name
 from passerelle.sources.base import ExtractRead
 
 LINEAGE = ["source", "source_file", "source_sheet", "source_line"]
@@ -71,6 +72,10 @@ def build_core(reads: list[ExtractRead]) -> CoreTables:
     formations = _typed(tables("formations"), FORMATIONS)
     sessions = _typed(tables("sessions"), SESSIONS)
     events = _typed(tables("events"), EVENTS)
+    if len(sessions):
+        # a body named without a SIRET (SIGMA Lieu that is not the titulaire) gets the SIRET
+        # its name carries elsewhere in the day's extracts, when exactly one does
+        sessions["siret_formateur"] = fill_sirets_by_name(sessions, formations)
     actions = _typed([*tables("actions"), derive_eos_actions(sessions)], ACTIONS)
     quarantine = _typed([r.quarantine for r in reads], QUARANTINE)
 

@@ -35,7 +35,7 @@ GEN = _generator()
 
 A = "23P0000000_TEST_1"
 ACTION_ROW = ["23P0000000", A, "Formation test", "EC", 2027, date(2026, 9, 1), date(2027, 12, 31),
-              "ORGANISME TEST", "13000123300019", "76340123456", "PRF", "PRF 2026", "21046", "A1416"]
+              "Organisme test PRF 23", "13000123300019", "76340123456", "PRF", "PRF 2026", "21046", "A1416"]
 COMP_ROWS = [
     [A, "01", "FORP - Formation Projet Pro", date(2027, 1, 4), date(2027, 6, 30), "BEZIERS", "34500", 12, 420, 140,
      "Dates fixes"],
@@ -372,6 +372,20 @@ def test_lieu_mapping_and_short_lieu_error(tmp_path):
     assert len(e) == 1
     f = e.iloc[0]
     assert f["field"] == "Lieu de la session" and f["value"] == "ORGANISME TEST / BEZIERS / 34500" and f["line"] == 3
+
+
+def test_training_body_gets_the_titulaire_siret_only_when_it_is_the_titulaire(tmp_path):
+    res = read(tmp_path, sessions=[
+        session(num="01"),  # Lieu body = titulaire (case and accents aside): its SIRET
+        session(num="02", lieu="BTP FORMATION 66 / PLATEAU TECNOSUD / BEZIERS / 34500", start=date(2027, 2, 1)),
+        session(num="03", lieu="BEZIERS / 34500", start=date(2027, 2, 8)),  # no body: the titulaire
+    ])
+    same = by_key(res, f"sigma:{A}:01:01")
+    assert (same["organisme_formateur"], same["siret_formateur"]) == ("ORGANISME TEST PRF 23", "13000123300019")
+    other = by_key(res, f"sigma:{A}:01:02")
+    assert other["organisme_formateur"] == "BTP FORMATION 66" and pd.isna(other["siret_formateur"])
+    nobody = by_key(res, f"sigma:{A}:01:03")
+    assert (nobody["organisme_formateur"], nobody["siret_formateur"]) == ("Organisme test PRF 23", "13000123300019")
 
 
 def test_hour_forms(tmp_path):

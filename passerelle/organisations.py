@@ -1,0 +1,156 @@
+"""Training bodies as the consumers of our feeds key them: one SIRET, one name, one stable numero.
+
+Consumers merge organisations by SIRET (Anotéa's accounts, data·inclusion's structures keyed by
+``organisme-formateur@numero``): a SIRET published under two names, or a body published with
+another body's SIRET, merges two bodies into one. This module is the one place that decides,
+for a day's records:
+
+- the **published name of each SIRET** (:func:`directory`): the name of the contract holder
+  (SAM ``titulaire``, SIGMA ``Titulaire/Mandataire``) when the SIRET holds a contract, else the
+  name the training body gives most often; rule DQ025 reports every record that names the
+  SIRET otherwise;
+- the **numero** of an organisation (:func:`numeros`): ``siret:<SIRET>`` when the SIRET is
+  known, else ``nom:<NAME>`` (the normalised name, words joined by ``-``), stable from day to
+  day because it is built from the data, never from a counter;
+- the **SIRET of a body known only by its name** (:func:`fill_sirets_by_name`): a SIGMA
+  ``Lieu de la session`` may name a body that is not the action's titulaire (a co-contractor or
+  a subcontractor); it does not get the titulaire's SIRET (the reader leaves it empty), but it
+  gets its own when exactly one SIRET is known for exactly that name in the day's extracts.
+
+Names are compared once normalised (:func:`normalise_names`): case, accents, punctuation and
+spacing do not make two names different (``École des métiers`` = ``ECOLE DES METIERS``); any
+other difference does (``AFPA ARA`` is not ``AFPA AUVERGNE-RHONE-ALPES``: DQ025 says so, a
+person decides). Everything works on distinct values: a million sessions carry a few thousand
+bodies.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import pandas as pd
+
+UNKNOWN_SIRET = "00000000000000"  # LHEO requires a 14-character SIRET: the body's is not known
+SIRET_PATTERN = r"\d{14}"
+NUMERO_SIRET = "siret:"
+NUMERO_NAME = "nom:"
+
+# Priority of a record as the source of a SIRET's published name (lower wins).
+PRIORITY_HOLDER = 0  # the contract holder, as the financer registered it
+PRIORITY_TRAINER = 1  # the training body, as the session names it
+
+_NON_ALNUM = re.compile(r"[^0-9A-Z]+")
+
+
+def _normalise(name: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", name.upper().replace("Œ", "OE").replace("Æ", "AE"))
+    ascii_only = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _NON_ALNUM.sub(" ", ascii_only).strip()
+
+
+def normalise_names(names: pd.Series) -> pd.Series:
+    """Each name in upper-case ASCII letters and digits separated by single spaces (null when
+    empty): ``« Œuvre des Compagnons, Forez »`` -> ``OEUVRE DES COMPAGNONS FOREZ``."""
+    text = names.astype("string")
+    distinct = text.dropna().unique()
+    mapping = {v: (_normalise(v) or None) for v in distinct}
+    return text.map(mapping).astype("string")
+
+
+def valid_sirets(sirets: pd.Series) -> pd.Series:
+    """The SIRET when it is 14 digits (separators removed), else null."""
+    s = sirets.astype("string").str.replace(r"[\s.\-]", "", regex=True)
+    return s.where(s.str.fullmatch(SIRET_PATTERN).fillna(False).astype(bool)).astype("string")
+
+
+def numeros(sirets: pd.Series, names: pd.Series) -> pd.Series:
+    """The ``numero`` of each organisation: ``siret:<SIRET>`` for a 14-digit SIRET, else
+    ``nom:<NAME-IN-CAPITALS>`` from the name; null when neither is known."""
+    siret = valid_sirets(sirets)
+    by_name = NUMERO_NAME + normalise_names(names).str.replace(" ", "-", regex=False)
+    return (NUMERO_SIRET + siret).fillna(by_name).astype("string")
+
+
+def _pairs(formations: pd.DataFrame, sessions: pd.DataFrame, actions: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every (SIRET, name) pair of the day with its priority and how often it occurs:
+    contract holders of the formations, training bodies of the sessions and actions."""
+    parts = []
+    if formations is not None and len(formations):
+        parts.append(pd.DataFrame({"siret": formations["holder_siret"], "name": formations["holder_name"],
+                                   "priority": PRIORITY_HOLDER}))
+    for df in (sessions, actions):
+        if df is not None and len(df):
+            parts.append(pd.DataFrame({"siret": df["siret_formateur"], "name": df["organisme_formateur"],
+                                       "priority": PRIORITY_TRAINER}))
+    if not parts:
+        return pd.DataFrame({"siret": pd.Series([], dtype="string"), "name": pd.Series([], dtype="string"),
+                             "norm": pd.Series([], dtype="string"), "priority": pd.Series([], dtype="int64"),
+                             "count": pd.Series([], dtype="int64")})
+    pairs = pd.concat(parts, ignore_index=True)
+    pairs["siret"] = valid_sirets(pairs["siret"])
+    pairs["name"] = pairs["name"].astype("string").str.strip()
+    pairs = pairs[pairs["name"].notna() & (pairs["name"] != "")]
+    counted = pairs.groupby(["siret", "name", "priority"], dropna=False, sort=False).size().rename("count")
+    out = counted.reset_index()
+    out["siret"] = out["siret"].astype("string")
+    out["name"] = out["name"].astype("string")
+    out["norm"] = normalise_names(out["name"])
+    return out
+
+
+def directory(formations: pd.DataFrame, sessions: pd.DataFrame, actions: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per SIRET known today: ``siret``, ``name`` (the name the feeds publish),
+    ``norm`` (its normalised form), ``names`` (how many distinct normalised names the SIRET
+    carries; more than one is a DQ025 conflict) and ``numero``.
+
+    The published name is the contract holder's when the SIRET holds a contract, else the name
+    written most often; ties go to the first name in alphabetical order (deterministic).
+    """
+    pairs = _pairs(formations, sessions, actions)
+    pairs = pairs[pairs["siret"].notna()]
+    if pairs.empty:
+        return pd.DataFrame({c: pd.Series([], dtype="string") for c in ("siret", "name", "norm", "numero")}
+                            | {"names": pd.Series([], dtype="int64")})
+    ranked = pairs.sort_values(["siret", "priority", "count", "norm", "name"],
+                               ascending=[True, True, False, True, True], kind="stable")
+    best = ranked.drop_duplicates("siret")[["siret", "name", "norm"]].reset_index(drop=True)
+    names = pairs.groupby("siret")["norm"].nunique()
+    best["names"] = best["siret"].map(names).astype("int64")
+    best["numero"] = (NUMERO_SIRET + best["siret"]).astype("string")
+    return best
+
+
+def sirets_by_name(formations: pd.DataFrame, sessions: pd.DataFrame,
+                   actions: pd.DataFrame | None = None) -> pd.Series:
+    """Normalised name -> SIRET, for the names that exactly one SIRET carries today."""
+    pairs = _pairs(formations, sessions, actions)
+    pairs = pairs[pairs["siret"].notna() & pairs["norm"].notna()]
+    per_name = pairs.groupby("norm")["siret"].nunique()
+    unique = per_name[per_name == 1].index
+    known = pairs[pairs["norm"].isin(unique)].drop_duplicates("norm")
+    return pd.Series(known["siret"].to_numpy(), index=known["norm"].to_numpy(), dtype="string")
+
+
+def fill_sirets_by_name(sessions: pd.DataFrame, formations: pd.DataFrame,
+                        actions: pd.DataFrame | None = None) -> pd.Series:
+    """``siret_formateur`` of the sessions, completed for the bodies named without a SIRET whose
+    name exactly one SIRET carries in the day's records (see the module doc)."""
+    siret = sessions["siret_formateur"].astype("string")
+    missing = siret.isna() & sessions["organisme_formateur"].notna()
+    if not missing.any():
+        return sessions["siret_formateur"]
+    known = sirets_by_name(formations, sessions, actions)
+    found = normalise_names(sessions.loc[missing, "organisme_formateur"]).map(known)
+    out = siret.copy()
+    out.loc[missing] = found.astype("string")
+    return out.astype(sessions["siret_formateur"].dtype)
+
+
+def published_names(sirets: pd.Series, names: pd.Series, table: pd.DataFrame) -> pd.Series:
+    """The name to publish for each (SIRET, name): the directory's name of the SIRET when it has
+    one, else the name as given."""
+    siret = valid_sirets(sirets)
+    by_siret = pd.Series(table["name"].to_numpy(), index=table["siret"].to_numpy(), dtype="string")
+    out = siret.map(by_siret)
+    return out.fillna(names.astype("string")).astype("string")
