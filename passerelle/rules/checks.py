@@ -27,7 +27,18 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from passerelle.rules import addresses, contacts, dates, events, headcounts, history, identifiers, references, states
+from passerelle.rules import (
+    addresses,
+    contacts,
+    dates,
+    events,
+    headcounts,
+    history,
+    identifiers,
+    organisations,
+    references,
+    states,
+)
 from passerelle.rules.common import CheckContext, combine, flag
 from passerelle.rules.history import feed_guard
 from passerelle.rules.registry import RULES, rule
@@ -98,7 +109,8 @@ def run_checks(ctx: CheckContext) -> pd.DataFrame:
     out.append(identifiers.check_sirets(sessions_for("DQ016"), ctx.formations))
     out.append(references.check_planned_sessions(ctx.formations, s, ctx.run_date))
     out.append(references.check_orphans(s, ctx.formations, ctx.actions, ctx.events))
-    out.append(history.check_vanished(ctx.previous, s, ctx.sources_read))
+    out.append(history.check_vanished(ctx.previous, s, ctx.sources_read, ctx.run_date, ctx.grace_days))
+    out.append(organisations.check_organisations(ctx.formations, sessions_for("DQ025")))
 
     # events of publishable sessions
     publishable_keys = selections["publishable"]["session_key"].dropna().unique()
@@ -128,7 +140,7 @@ def check_registry() -> None:
     """Every rule of the registry is covered: a predicate here, the readers (DQ000) or the
     publication step (DQ023). Raises AssertionError otherwise (used by the tests)."""
     covered = set(SESSION_CHECKS) | {"DQ000", "DQ002", "DQ005", "DQ007", "DQ013", "DQ014", "DQ016", "DQ019", "DQ020",
-                                     "DQ022", "DQ023"}
+                                     "DQ022", "DQ023", "DQ025", "DQ026"}
     missing = {r.id for r in RULES} - covered
     assert not missing, f"rules without a check: {sorted(missing)}"
 
