@@ -32,6 +32,9 @@ from passerelle.organisations import fill_sirets_by_name
 from passerelle.sources.base import ExtractRead
 
 LINEAGE = ["source", "source_file", "source_sheet", "source_line"]
+# Derived from hashed fields (postcode, city, INSEE code) and the COG table: not hashed, so that
+# the stored hashes stay valid (adding them did not announce every session as modified).
+DERIVED = ["commune_code", "departement", "region", "country"]
 
 
 @dataclass
@@ -143,15 +146,15 @@ def _sha256(strings: pa.ChunkedArray) -> list[str]:
 
 
 def content_hashes(sessions: pd.DataFrame, events: pd.DataFrame) -> pd.Series:
-    """sha256 of each session's published content and its events, lineage excluded.
+    """sha256 of each session's published content and its events, lineage and COG-derived columns excluded.
 
     The text of a session is its fields joined by ``\x1f``, then, when the day has events,
     ``\x1d`` and the text of its events (by event key) joined by ``\x1e``. Built with Arrow
     kernels, :data:`HASH_CHUNK` sessions at a time (a national catalogue as one string column
     is another gigabyte); the hashes do not depend on the chunking.
     """
-    s_cols = [c for c in SESSIONS.names if c not in LINEAGE]
-    e_cols = [c for c in EVENTS.names if c not in LINEAGE]
+    s_cols = [c for c in SESSIONS.names if c not in LINEAGE and c not in DERIVED]
+    e_cols = [c for c in EVENTS.names if c not in LINEAGE and c not in DERIVED]
     per_session = None
     if len(events):
         ev = events.sort_values(["session_key", "event_key"], kind="stable")

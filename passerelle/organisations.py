@@ -154,3 +154,40 @@ def published_names(sirets: pd.Series, names: pd.Series, table: pd.DataFrame) ->
     by_siret = pd.Series(table["name"].to_numpy(), index=table["siret"].to_numpy(), dtype="string")
     out = siret.map(by_siret)
     return out.fillna(names.astype("string")).astype("string")
+
+
+CARD_COLUMNS = ("contact_name", "contact_phone", "contact_email", "address_line", "address_complement", "postcode",
+                "city", "commune_code", "departement", "region", "country")
+
+
+def cards(formations: pd.DataFrame, sessions: pd.DataFrame, actions: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per SIRET of the day: ``siret``, ``name`` and ``numero`` (:func:`directory`) and
+    the coordinates the sources give for that body (:data:`CARD_COLUMNS`): the contact and the
+    place of its first session (by key) as a training body; for a contract holder that trains
+    nobody itself, those of the first session of its first formation. The sources carry no head
+    office address: the place of training is the address the body is known at."""
+    table = directory(formations, sessions, actions)
+    if table.empty or sessions is None or sessions.empty:
+        for c in CARD_COLUMNS:
+            table[c] = pd.Series([], dtype="string") if table.empty else pd.NA
+        return table
+    cols = ["session_key", "formation_key", "siret_formateur", *[c for c in CARD_COLUMNS if c in sessions.columns]]
+    s = sessions[cols]
+    if not s["session_key"].is_monotonic_increasing:
+        s = s.sort_values("session_key", kind="stable")
+    s = s.assign(siret=valid_sirets(s["siret_formateur"]))
+    own = s[s["siret"].notna()].drop_duplicates("siret")
+    first_of_formation = s.drop_duplicates("formation_key")
+    holder = pd.Series(valid_sirets(formations["holder_siret"]).to_numpy(), index=formations["formation_key"].to_numpy())
+    holder = holder[~holder.index.duplicated()]
+    held = first_of_formation.assign(siret=first_of_formation["formation_key"].map(holder).astype("string"))
+    held = held[held["siret"].notna()].drop_duplicates("siret")
+    both = pd.concat([own, held[~held["siret"].isin(own["siret"])]], ignore_index=True)
+    both = both.set_index("siret")
+    out = table.copy()
+    for c in CARD_COLUMNS:
+        if c in both.columns:
+            out[c] = out["siret"].map(both[c]).astype("string")
+        else:
+            out[c] = pd.Series(pd.NA, index=out.index, dtype="string")
+    return out

@@ -156,6 +156,7 @@ def publish_day(
     inputs = inputs_of(reads)
     counts = {k: pub.counts[k] for k in ("read", "published", "quarantined", "not_publishable", "cancelled")}
     counts.update({k: pub.counts[k] for k in ("kept", "vanished", "in_feeds")})
+    counts.update({k: pub.counts.get(k, 0) for k in ("ended", "expired", "withdrawn")})
     findings_counts = counts_by_severity(quality.findings)
     manifest = build_manifest(
         run_date=run_date, run_id=run_id, started_at=started_at.astimezone(timezone.utc).isoformat(),
@@ -188,6 +189,7 @@ def publish_day(
         [{"feed": f.name, "file": f.path, "sha256": next((o["sha256"] for o in manifest["outputs"] if o["file"] == f.path), None),
           "records": f.records} for f in feeds if f.published],
         pub.state,
+        pub.entities,
     )
     hook("publication-recorded")
     # Same shape as the report's summary, so that the next reports can draw the trend from it.

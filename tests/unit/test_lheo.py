@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from lxml import etree
 
@@ -20,6 +21,8 @@ XSD_DIR = REPO / "schemas" / "xsd"
 CARIF_PROFILE = XSD_DIR / "lheo-carif-profile.xsd"
 PE_PROFILE = XSD_DIR / "lheo-pole-emploi-profile.xsd"
 RUN_DATE = date(2026, 11, 19)
+CREATED = date(2026, 10, 2)
+CHANGED = date(2026, 11, 18)
 
 
 def _shared_dir() -> Path | None:
@@ -61,6 +64,10 @@ def _frame(rows: list[dict], schema) -> pd.DataFrame:
     for extra in ("publication_status", "change"):
         if any(extra in r for r in rows):
             df[extra] = pd.array([r.get(extra) for r in rows], dtype="string")
+    if schema in (model.FORMATIONS, model.ACTIONS, model.SESSIONS):
+        # LHEO datecrea / datemaj: first published, last content change (publishable.select)
+        for extra, default in (("since_date", CREATED), ("changed_date", CHANGED)):
+            df[extra] = pd.array([r.get(extra, default) for r in rows], dtype=pd.ArrowDtype(pa.date32()))
     return df
 
 
@@ -695,6 +702,6 @@ def test_caller_bookkeeping_columns_are_ignored(tmp_path):
     formations, actions, sessions, events = build_frames()
     plain = _write(tmp_path, "plain.xml", profile="carif").read_bytes()
     sessions["content_hash"] = "abc"
-    sessions["since_date"] = pd.NaT
+    sessions["first_seen"] = pd.NaT
     extra = _write(tmp_path, "extra.xml", frames=(formations, actions, sessions, events), profile="carif").read_bytes()
     assert extra == plain
