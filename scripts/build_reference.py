@@ -19,9 +19,9 @@ Outputs (deterministic: same inputs, same bytes):
   itself for communes and arrondissements), its ``commune`` actuelle, ``departement``, ``region``;
 - ``cog_postcodes.csv.gz``: one row per (postcode, resolved code, matching key): the names a
   city may be written under at that postcode, ``tier`` 1 official name (for an arrondissement,
-  also its city's name), 2 libellé d'acheminement, 3 former name (commune déléguée or
-  associée, commune merged since the postcodes package was built); ``label`` the name as
-  written by the source;
+  also its city's name), 2 libellé d'acheminement, 3 other names (commune déléguée or
+  associée, commune merged since the postcodes package was built, official name without its
+  bracketed part: ``Château-Chinon``); ``label`` the name as written by the source;
 - ``cog_areas.csv.gz``: régions and départements (codes, names; the région of each département);
 - ``versions.json`` (packages, versions, integrity, dates, licences, row counts and sha256 of
   the tables; read by the lookup and the tests) and ``SOURCE.md`` (the same, for people).
@@ -41,6 +41,7 @@ import gzip
 import hashlib
 import io
 import json
+import re
 import subprocess
 import sys
 import tarfile
@@ -62,7 +63,7 @@ TEMPLATE = Path(__file__).resolve().parent / "templates" / "reference_source.md.
 
 KIND = {"commune-actuelle": "commune", "arrondissement-municipal": "arrondissement",
         "commune-deleguee": "deleguee", "commune-associee": "associee"}
-TIER_OFFICIAL, TIER_ACHEMINEMENT, TIER_FORMER = 1, 2, 3
+TIER_OFFICIAL, TIER_ACHEMINEMENT, TIER_OTHER = 1, 2, 3
 
 COMMUNE_COLUMNS = ["code", "kind", "name", "resolved", "commune", "departement", "region"]
 POSTCODE_COLUMNS = ["postcode", "insee_code", "tier", "match_name", "label"]
@@ -150,7 +151,7 @@ def postcodes_table(communes: list[dict], cog: pd.DataFrame, laposte: list[dict]
         names.append((e["codePostal"], target, TIER_ACHEMINEMENT, e["libelleAcheminement"]))
         if kind_of.get(code) != "commune" and kind_of.get(code) != "arrondissement":
             former = name_of.get(code) or e.get("nomCommune", "")
-            names.append((e["codePostal"], target, TIER_FORMER, former))
+            names.append((e["codePostal"], target, TIER_OTHER, former))
     # a city with arrondissements is served through them: a postcode serving one of its
     # arrondissements designates that arrondissement (or the city when it serves several)
     with_arr = {(p, parent[c]) for p, c in pairs if c in parent}
@@ -162,10 +163,13 @@ def postcodes_table(communes: list[dict], cog: pd.DataFrame, laposte: list[dict]
         names.append((p, c, TIER_OFFICIAL, name_of[c]))
         if c in parent:
             names.append((p, c, TIER_OFFICIAL, name_of[parent[c]]))
+        short = re.sub(r"\s*\([^)]*\)\s*$", "", name_of[c])
+        if short != name_of[c]:  # « Château-Chinon (Ville) » is also written « Château-Chinon »
+            names.append((p, c, TIER_OTHER, short))
     for code, kind in kind_of.items():
         if kind in ("deleguee", "associee") and name_of[code]:
             target = resolved[code]
-            names.extend((p, target, TIER_FORMER, name_of[code]) for p in served_by.get(target, ()))
+            names.extend((p, target, TIER_OTHER, name_of[code]) for p in served_by.get(target, ()))
 
     table = pd.DataFrame(names, columns=["postcode", "insee_code", "tier", "label"])
     serving = pd.DataFrame(sorted(pairs), columns=["postcode", "insee_code"])

@@ -13,7 +13,8 @@ How a triple is resolved (the same for every row; each distinct triple is resolv
 - the city is turned into a matching key (:mod:`passerelle.reference.names`: case, accents,
   ``ST``/``SAINT``, articles, ``CEDEX``, arrondissements...); the communes the postcode serves
   under that name are looked up, official names first, then La Poste's libellé d'acheminement,
-  then former names (communes déléguées, associées, merged): the first tier that matches decides;
+  then other names (communes déléguées, associées, merged; an official name without its bracketed
+  part): the first tier that matches decides;
 - several matches that are arrondissements of one city give that city's code (``Lyon`` at a
   postcode serving two arrondissements is Lyon, 69123); otherwise several matches are
   ``ambiguous`` and nothing is chosen;
@@ -70,8 +71,8 @@ _LIST_MAX = 6  # communes listed in a message
 
 # --- the tables -----------------------------------------------------------------------------------
 
-def _read(name: str, types: dict[str, pa.DataType] | None = None) -> pd.DataFrame:
-    table = pacsv.read_csv(REFERENCE_DIR / name, convert_options=pacsv.ConvertOptions(
+def _read(path: Path, types: dict[str, pa.DataType] | None = None) -> pd.DataFrame:
+    table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
         column_types=types, strings_can_be_null=False, quoted_strings_can_be_null=False, null_values=[]))
     return table.to_pandas(types_mapper=pd.ArrowDtype)
 
@@ -83,13 +84,13 @@ class Reference:
         self.folder = folder
         strings = {c: pa.string() for c in ("code", "kind", "name", "resolved", "commune", "departement", "region",
                                              "postcode", "insee_code", "match_name", "label", "level")}
-        communes = _read("cog_communes.csv.gz", strings)
+        communes = _read(folder / "cog_communes.csv.gz", strings)
         self.communes = communes.set_index("code", drop=False)
-        postcodes = _read("cog_postcodes.csv.gz", strings | {"tier": pa.int8()})
+        postcodes = _read(folder / "cog_postcodes.csv.gz", strings | {"tier": pa.int8()})
         postcodes["commune"] = postcodes["insee_code"].map(self.communes["commune"]).astype(STR)
         postcodes["departement"] = postcodes["insee_code"].map(self.communes["departement"]).astype(STR)
         self.postcodes = postcodes
-        self.areas = _read("cog_areas.csv.gz", strings)
+        self.areas = _read(folder / "cog_areas.csv.gz", strings)
 
     @cached_property
     def known_postcodes(self) -> pd.Index:

@@ -10,7 +10,7 @@ What is folded (vectorised, on whole Series):
   no spaces at all: ``Sainte-Foy-lès-Lyon`` = ``STE FOY LES LYON`` = ``SAINTE FOY-LES-LYON``);
 - ``ST``/``STE``/``STS``/``STES`` = ``SAINT``/``SAINTE``/``SAINTS``/``SAINTES``; ``S/`` = ``SUR``;
 - a leading article (``LE``, ``LA``, ``LES``, ``L'``) or a trailing one in brackets, as La Poste
-  writes it (``CHAPELLE-AUX-LYS (LA)``);
+  writes it (``CHAPELLE-AUX-LYS (LA)``, ``HERBERGEMENT (L')``);
 - ``CEDEX`` / ``CDX`` and whatever follows (``LYON CEDEX 03``): removed, and reported in
   ``cedex`` so that the lookup knows the postcode may be a company (CEDEX) code;
 - a leading postcode (``69003 LYON``) and a trailing département in brackets (``LYON (69)``);
@@ -45,7 +45,7 @@ def match_keys(names: pd.Series) -> tuple[pd.Series, pd.Series]:
     s = s.str.replace(r"\(\s*(?:\d{2,3}|2[AB])\s*\)", " ", regex=True)
     cedex = s.str.contains(r"\b(?:CEDEX|CDX)\b", regex=True).fillna(False).astype(bool)
     s = s.str.replace(r"\b(?:CEDEX|CDX)\b.*$", "", regex=True)
-    s = s.str.replace(r"\(\s*(?:LE|LA|LES|L)\s*\)", " ", regex=True)
+    s = s.str.replace(r"\(\s*(?:LE|LA|LES|L)\s*['’]?\s*\)", " ", regex=True)
     s = s.str.replace(r"[^A-Z0-9]+", " ", regex=True).str.strip()
     s = (s.str.replace(r"\bST\b", "SAINT", regex=True).str.replace(r"\bSTE\b", "SAINTE", regex=True)
          .str.replace(r"\bSTS\b", "SAINTS", regex=True).str.replace(r"\bSTES\b", "SAINTES", regex=True))

@@ -80,6 +80,8 @@ def test_every_postcode_row_points_at_a_commune_or_arrondissement():
     ("38080", "Isle d Abeau", "38193", "38", "84", "L'Isle-d'Abeau"),
     ("31000", "TOULOUSE", "31555", "31", "76", "Toulouse"),
     ("69110", "STE FOY LES LYON", "69202", "69", "84", "Sainte-Foy-lès-Lyon"),
+    ("85260", "HERBERGEMENT (L')", "85108", "85", "52", "L'Herbergement"),
+    ("16190", "BORS", "16052", "16", "75", "Bors (Canton de Tude-et-Lavalette)"),
 ])
 def test_cities_as_training_bodies_type_them(postcode, city, insee, dept, region, name):
     r = resolve_one(postcode, city)
@@ -128,6 +130,9 @@ def test_given_commune_code_of_a_city_with_arrondissements_is_kept():
     ("20090", "AJACCIO CEDEX", "2A004", "2A"),  # 20090 is a real postcode of Ajaccio: CEDEX is just dropped
     ("31035", "TOULOUSE CEDEX 1", "31555", "31"),
     ("97404", "ST DENIS CEDEX", "97411", "974"),
+    ("69574", "DARDILLY Cedex", "69072", "69"),
+    ("13344", "MARSEILLE Cedex 15", "13055", "13"),  # a CEDEX number is no arrondissement: the city's code
+    ("35207", "RENNES Cedex 2", "35238", "35"),
 ])
 def test_cedex(postcode, city, insee, dept):
     r = resolve_one(postcode, city)
@@ -182,6 +187,10 @@ def test_two_communes_of_one_name_at_one_postcode_are_ambiguous():
     r = resolve_one("62760", "THIEVRES", "62041")
     assert (r["status"], r["insee_code"]) == ("insee_mismatch", None)
     assert "plusieurs communes : Thièvres (62814), Thièvres (80756)" in r["message"]
+    # Château-Chinon (Ville) and Château-Chinon (Campagne) share 58120: La Poste's libellé
+    # « CHATEAU CHINON » is the Ville's, and a libellé comes before a short name
+    assert resolve_one("58120", "CHATEAU CHINON")["insee_code"] == "58062"
+    assert resolve_one("58120", "Château-Chinon (Campagne)")["insee_code"] == "58063"
     # a libellé d'acheminement shared by several communes decides nothing either
     assert resolve_one("20166", "PORTICCIO")["status"] == "ambiguous"
 
@@ -298,6 +307,7 @@ def test_departement_helpers():
     ("Saint-Étienne", "SAINTETIENNE"), ("ST ETIENNE", "SAINTETIENNE"),
     ("STE-FOY-LÈS-LYON", "SAINTEFOYLESLYON"), ("L'Isle-d'Abeau", "ISLEDABEAU"),
     ("LA CHAPELLE-AUX-LYS", "CHAPELLEAUXLYS"), ("CHAPELLE-AUX-LYS (LA)", "CHAPELLEAUXLYS"),
+    ("HERBERGEMENT (L')", "HERBERGEMENT"), ("Château-Chinon (Ville)", "CHATEAUCHINONVILLE"),
     ("LYON CEDEX 03", "LYON"), ("Lyon 1er Arrondissement", "LYON1"), ("LYON 01", "LYON1"),
     ("PARIS 15EME", "PARIS15"), ("3E ARRONDISSEMENT DE LYON", "LYON3"), ("69003 Lyon (69)", "LYON"),
     ("Villefranche s/ Saône", "VILLEFRANCHESURSAONE"), ("Œting", "OETING"), ("  ", None), (None, None),
@@ -309,3 +319,82 @@ def test_match_keys(name, key):
 def test_cedex_flag():
     _, cedex = match_keys(pd.Series(["LYON CEDEX 03", "Lyon", "PARIS CDX", None]))
     assert cedex.tolist() == [True, False, True, False]
+
+
+# --- the build script, on a miniature of the two packages ------------------------------------------
+
+def _load_build_script():
+    import importlib.util
+
+    path = REFERENCE_DIR.parents[1] / "scripts" / "build_reference.py"
+    spec = importlib.util.spec_from_file_location("build_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _miniature(tmp_path):
+    import json
+
+    deco, cp = tmp_path / "deco", tmp_path / "cp"
+    (deco / "data").mkdir(parents=True)
+    cp.mkdir()
+    communes = [
+        {"code": "69123", "nom": "Lyon", "type": "commune-actuelle", "departement": "69", "region": "84",
+         "codesPostaux": ["69001", "69003"]},
+        {"code": "69381", "nom": "Lyon 1er Arrondissement", "type": "arrondissement-municipal", "commune": "69123",
+         "departement": "69", "region": "84", "codesPostaux": ["69001"]},
+        {"code": "69383", "nom": "Lyon 3e Arrondissement", "type": "arrondissement-municipal", "commune": "69123",
+         "departement": "69", "region": "84", "codesPostaux": ["69003"]},
+        {"code": "74010", "nom": "Annecy", "type": "commune-actuelle", "departement": "74", "region": "84",
+         "codesPostaux": ["74000", "74940"], "anciensCodes": ["74011", "74999"]},
+        {"code": "74010", "nom": "Annecy", "type": "commune-deleguee", "chefLieu": "74010", "departement": "74",
+         "region": "84"},
+        {"code": "74011", "nom": "Annecy-le-Vieux", "type": "commune-deleguee", "chefLieu": "74010",
+         "departement": "74", "region": "84"},
+    ]
+    (deco / "data" / "communes.json").write_text(json.dumps(communes), "utf-8")
+    (deco / "data" / "regions.json").write_text(json.dumps([{"code": "84", "nom": "Auvergne-Rhône-Alpes"}]), "utf-8")
+    (deco / "data" / "departements.json").write_text(json.dumps(
+        [{"code": "69", "nom": "Rhône", "region": "84"}, {"code": "74", "nom": "Haute-Savoie", "region": "84"}]), "utf-8")
+    (deco / "package.json").write_text(json.dumps({"license": "MIT", "repository": "x/deco"}), "utf-8")
+    (deco / "README.md").write_text("| Année | Version |\n|---|---|\n| 2026  | 6.0.0 |\n", "utf-8")
+    streets = [
+        {"codePostal": "69003", "codeCommune": "69383", "libelleAcheminement": "LYON", "codeVoie": "A001",
+         "nomCommune": "Lyon 3e Arrondissement"},
+        {"codePostal": "69003", "codeCommune": "69383", "libelleAcheminement": "LYON", "codeVoie": "A002",
+         "nomCommune": "Lyon 3e Arrondissement"},
+        {"codePostal": "74940", "codeCommune": "74011", "libelleAcheminement": "ANNECY LE VIEUX", "codeVoie": "XXXX",
+         "nomCommune": "Annecy-le-Vieux"},
+    ]
+    (cp / "codes-postaux-full.json").write_text(json.dumps(streets), "utf-8")
+    (cp / "package.json").write_text(json.dumps({"license": "MIT", "repository": "x/cp"}), "utf-8")
+    packages = [{"name": "@etalab/decoupage-administratif", "version": "6.0.0", "integrity": "sha512-a",
+                 "tarball": "d.tgz", "published": "2026-03-09"},
+                {"name": "codes-postaux", "version": "4.1.2", "integrity": "sha512-b", "tarball": "c.tgz",
+                 "published": "2025-10-04"}]
+    return deco, cp, packages
+
+
+def test_build_script_on_a_miniature(tmp_path):
+    build = _load_build_script()
+    deco, cp, packages = _miniature(tmp_path)
+    out = tmp_path / "out"
+    versions = build.build(deco, cp, [dict(p) for p in packages], out)
+    assert versions["packages"]["@etalab/decoupage-administratif"]["cog_year"] == "2026"
+    communes = pd.read_csv(out / "cog_communes.csv.gz", dtype=str, keep_default_na=False)
+    kinds = dict(zip(communes["code"], communes["kind"]))
+    assert kinds == {"69123": "commune", "69381": "arrondissement", "69383": "arrondissement",
+                     "74010": "commune", "74011": "deleguee", "74999": "ancien"}
+    assert communes.set_index("code").loc["74011", "resolved"] == "74010"
+    rows = pd.read_csv(out / "cog_postcodes.csv.gz", dtype=str)
+    got = set(zip(rows["postcode"], rows["insee_code"], rows["tier"], rows["match_name"]))
+    assert ("69003", "69383", "1", "LYON") in got and ("69003", "69383", "1", "LYON3") in got
+    assert not any(r[1] == "69123" for r in got)  # Lyon is served through its arrondissements
+    # the former name: libellé d'acheminement where La Poste prints it, former name elsewhere; each key once
+    assert ("74940", "74010", "2", "ANNECYLEVIEUX") in got and ("74000", "74010", "3", "ANNECYLEVIEUX") in got
+    assert ("74940", "74010", "3", "ANNECYLEVIEUX") not in got
+    # same inputs, same bytes
+    again = build.build(deco, cp, [dict(p) for p in packages], tmp_path / "again")
+    assert again["files"] == versions["files"]
+    assert "`codes-postaux` 4.1.2" in (out / "SOURCE.md").read_text("utf-8")
