@@ -65,6 +65,11 @@ KIND = {"commune-actuelle": "commune", "arrondissement-municipal": "arrondisseme
         "commune-deleguee": "deleguee", "commune-associee": "associee"}
 TIER_OFFICIAL, TIER_ACHEMINEMENT, TIER_OTHER = 1, 2, 3
 
+# Former codes the package does not list: Saint-Barthélemy and Saint-Martin left Guadeloupe on
+# 15 July 2007 (INSEE COG, « changement de code »: 97123 -> 97701, 97127 -> 97801); extracts
+# and the current DQ015 rule still meet the former ones.
+EXTRA_FORMER_CODES = {"97123": "97701", "97127": "97801"}
+
 COMMUNE_COLUMNS = ["code", "kind", "name", "resolved", "commune", "departement", "region"]
 POSTCODE_COLUMNS = ["postcode", "insee_code", "tier", "match_name", "label"]
 AREA_COLUMNS = ["level", "code", "name", "region"]
@@ -125,6 +130,10 @@ def communes_table(communes: list[dict]) -> pd.DataFrame:
             if old not in known:
                 known.add(old)
                 rows.append((old, "ancien", "", e["code"], e["code"], e["departement"], e["region"]))
+    for old, new in EXTRA_FORMER_CODES.items():
+        if old not in known and new in current:
+            e = current[new]
+            rows.append((old, "ancien", "", e["code"], e["code"], e["departement"], e["region"]))
     return pd.DataFrame(rows, columns=COMMUNE_COLUMNS).sort_values("code", kind="stable", ignore_index=True)
 
 

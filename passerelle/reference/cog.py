@@ -111,6 +111,12 @@ class Reference:
                                    _pair_keys(p["commune"], p["match_name"])]).unique())
 
     @cached_property
+    def postcode_departements(self) -> pd.Index:
+        """``postcode|departement`` for every département a postcode serves a commune of."""
+        p = self.postcodes
+        return pd.Index(_pair_keys(p["postcode"], p["departement"]).unique())
+
+    @cached_property
     def by_departement(self) -> pd.DataFrame:
         """Names per département (for CEDEX postcodes, absent from both bases)."""
         p = self.postcodes
@@ -223,6 +229,27 @@ def departement_of_insee(code):
     d2, d3 = c.str.slice(0, 2), c.str.slice(0, 3)
     digits = d2.where(~d2.isin(["97", "98"]).fillna(False).astype(bool), d3).where(ok)
     return _scalar_or_series(known.fillna(digits).astype(STR), scalar)
+
+
+def postcode_in_departement(postcode, departement):
+    """Whether a postcode may be written with an address of that département (True/False, or a
+    boolean Series for Series): it serves a commune of that département (01200 serves communes
+    of 01 and 74, 97133 Saint-Barthélemy 977); a postcode in neither base (a CEDEX code) when
+    its digits name that département (a 20xxx that names neither 2A nor 2B: either). False when
+    either is missing."""
+    pcs, scalar = _as_series(postcode)
+    deps, _ = _as_series(departement)
+    pc = _clean(pcs)
+    dep = _clean(deps.set_axis(pcs.index) if not scalar else deps).str.upper()
+    ref = reference()
+    known = pc.isin(ref.known_postcodes).fillna(False).astype(bool).to_numpy()
+    served = _member(ref.postcode_departements, pc, dep)
+    prefix = _obj(_prefix_departement(pc))
+    dep_obj = _obj(dep)
+    corsica_any = (pd.isna(prefix) & (_obj(pc.str.slice(0, 2)) == "20") & np.isin(dep_obj, ["2A", "2B"]))
+    by_digits = ~known & (((prefix == dep_obj) & pd.notna(prefix)) | corsica_any)
+    result = pd.Series(served | by_digits, index=pcs.index, dtype=bool)
+    return bool(result.iloc[0]) if scalar else result
 
 
 def region_of_departement(departement):

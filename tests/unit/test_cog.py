@@ -123,6 +123,11 @@ def test_given_commune_code_of_a_city_with_arrondissements_is_kept():
     assert resolve_one("13013", "Marseille", "13213")["status"] == "ok"
 
 
+def test_former_codes_give_the_commune_actuelle():
+    r = resolve_one("97133", "Saint-Barthélemy", "97123")  # Guadeloupe's code until 2007
+    assert (r["insee_code"], r["departement"], r["status"]) == ("97701", "977", "derived")
+
+
 @pytest.mark.parametrize("postcode, city, insee, dept", [
     ("69431", "LYON CEDEX 03", "69123", "69"),
     ("69431", "Lyon Cedex", "69123", "69"),
@@ -298,6 +303,15 @@ def test_departement_helpers():
     assert cog.departement_of_insee("abc") is None
     s = cog.departement_of_postcode(pd.Series(["20000", "75015", None], index=[5, 6, 7]))
     assert s.tolist()[:2] == ["2A", "75"] and pd.isna(s.iloc[2]) and list(s.index) == [5, 6, 7]
+    assert cog.departement_of_insee("97123") == "977"  # Saint-Barthélemy's code until 2007
+    assert cog.postcode_in_departement("01200", "74") and cog.postcode_in_departement("01200", "01")
+    assert not cog.postcode_in_departement("01200", "69") and not cog.postcode_in_departement("69003", "2A")
+    assert cog.postcode_in_departement("20000", "2A") and not cog.postcode_in_departement("20000", "2B")
+    assert cog.postcode_in_departement("97133", "977") and cog.postcode_in_departement("69431", "69")
+    assert cog.postcode_in_departement("20900", "2B") and not cog.postcode_in_departement(None, "69")
+    both = cog.postcode_in_departement(pd.Series(["75016", "75016", None], index=[4, 5, 6]),
+                                       pd.Series(["92", "69", "75"], index=[4, 5, 6]))
+    assert both.tolist() == [True, False, False] and list(both.index) == [4, 5, 6]
     assert cog.region_of_departement("2A") == "94" and cog.region_of_departement("976") == "06"
     assert cog.REGION_NAMES["84"] == "Auvergne-Rhône-Alpes" and cog.REGION_NAMES["76"] == "Occitanie"
     assert cog.DEPARTEMENT_NAMES["2B"] == "Haute-Corse"
