@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 OUT    ?= out
 DEMO_DATES := 2026-11-19 2026-11-20
 
-.PHONY: venv demo test dev bench docs clean
+.PHONY: venv demo test dev bench docs reference clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ bench: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/python -m passerelle.docs
+
+# official address reference (data/reference/): npm pack of the two packages into a temporary
+# folder, then the table is rebuilt; COG_ARGS="--decoupage 6.0.0 --codes-postaux 4.1.2" pins versions
+reference: $(STAMP)
+	$(BIN)/python scripts/build_reference.py $(COG_ARGS)
 
 clean:
 	rm -rf $(OUT) .dagster_home .pytest_cache
