@@ -63,9 +63,28 @@ def derive_eos_actions(sessions: pd.DataFrame) -> pd.DataFrame:
     first = eos.sort_values(["action_key", "source_line"], kind="stable").drop_duplicates("action_key")
     cols = [
         "action_key", "formation_key", *LINEAGE, "organisme_formateur", "siret_formateur",
-        "address_line", "postcode", "city", "insee_code", "entry_mode",
+        "address_line", "postcode", "city", "insee_code", *DERIVED, "entry_mode",
     ]
     return first[cols].reset_index(drop=True)
+
+
+def enrich_addresses(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with the commune of each address from the Code officiel géographique
+    (:func:`passerelle.reference.cog.resolve_addresses` on postcode, city and, when the table
+    has one, the given INSEE code): ``commune_code``, ``departement``, ``region``, ``country``;
+    null when the commune cannot be told without guessing (rule DQ026 says why). Each distinct
+    address is resolved once."""
+    if df.empty:
+        return df
+    from passerelle.reference.cog import resolve_addresses
+
+    found = resolve_addresses(df["postcode"], df["city"], df["insee_code"] if "insee_code" in df else None)
+    out = df.copy()
+    for col, src in (("commune_code", "insee_code"), ("departement", "departement"), ("region", "region"),
+                     ("country", "country")):
+        out[col] = pd.Series(pa.array(found[src].to_numpy(dtype=object, na_value=None), pa.string()),
+                             index=df.index, dtype=pd.ArrowDtype(pa.string()))
+    return out
 
 
 def build_core(reads: list[ExtractRead]) -> CoreTables:
@@ -73,13 +92,14 @@ def build_core(reads: list[ExtractRead]) -> CoreTables:
         return [r.tables[name] for r in reads if name in r.tables]
 
     formations = _typed(tables("formations"), FORMATIONS)
-    sessions = _typed(tables("sessions"), SESSIONS)
-    events = _typed(tables("events"), EVENTS)
+    sessions = enrich_addresses(_typed(tables("sessions"), SESSIONS))
+    events = enrich_addresses(_typed(tables("events"), EVENTS))
     if len(sessions):
         # a body named without a SIRET (SIGMA Lieu that is not the titulaire) gets the SIRET
         # its name carries elsewhere in the day's extracts, when exactly one does
         sessions["siret_formateur"] = fill_sirets_by_name(sessions, formations)
-    actions = _typed([*tables("actions"), derive_eos_actions(sessions)], ACTIONS)
+    read_actions = enrich_addresses(_typed(tables("actions"), ACTIONS))
+    actions = _typed([read_actions, derive_eos_actions(sessions)], ACTIONS)
     quarantine = _typed([r.quarantine for r in reads], QUARANTINE)
 
     if len(sessions) and len(formations):

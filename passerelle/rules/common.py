@@ -194,8 +194,16 @@ _SIGMA_FORMATION = {
     "status": "Statut",
 }
 
+_SIGMA_ACTION = {
+    "action_key": "N°",
+    "postcode": "Code postal",
+    "city": "Ville",
+    "entry_mode": "Modalité entrées",
+}
+
 FIELD_NAMES: dict[str, dict[str, dict[str, str]]] = {
     "sessions": {"eos": _EOS_SESSION, "sigma": _SIGMA_SESSION},
+    "actions": {"sigma": _SIGMA_ACTION},
     "events": {"eos": _EOS_EVENT, "sigma": _SIGMA_EVENT},
     "formations": {"sam": _SAM_FORMATION, "sigma": _SIGMA_FORMATION},
 }

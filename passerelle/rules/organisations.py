@@ -24,8 +24,12 @@ def _origins(formations: pd.DataFrame, sessions: pd.DataFrame, table: pd.DataFra
     chosen = pd.Series(table["norm"].to_numpy(), index=table["siret"].to_numpy())
     f_siret = valid_sirets(formations["holder_siret"])
     f_ok = flag(normalise_names(formations["holder_name"]) == f_siret.map(chosen))
-    f = pd.DataFrame({"siret": f_siret[f_ok],
-                      "origin": "titulaire de l'action " + text(formations.loc[f_ok, "formation_key"])})
+    marche = text(formations.loc[f_ok, "marche_numero"]) if "marche_numero" in formations else None
+    action = text(formations.loc[f_ok, "formation_key"])
+    origin = "titulaire de l'action " + action
+    if marche is not None:
+        origin = ("titulaire du marché " + marche + ", action " + action).fillna(origin)
+    f = pd.DataFrame({"siret": f_siret[f_ok], "origin": origin})
     s_siret = valid_sirets(sessions["siret_formateur"])
     s_ok = flag(normalise_names(sessions["organisme_formateur"]) == s_siret.map(chosen))
     s = pd.DataFrame({"siret": s_siret[s_ok],

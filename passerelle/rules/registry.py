@@ -314,10 +314,10 @@ RULES: tuple[Rule, ...] = (
         "DQ026", "warning",
         "Commune introuvable dans le Code officiel géographique",
         "{detail}",
-        "Vérifier le code postal et le nom de la commune (et le code INSEE s'il est saisi) : ils doivent désigner une même commune de la base officielle des codes postaux.",
+        "Vérifier le code postal et le nom de la commune (et le code INSEE s'il est saisi) : ils doivent désigner une même commune de la base officielle des codes postaux. Tant qu'ils ne le font pas, le code INSEE, le département et la région ne sont publiés que si deux des trois désignent la même commune, jamais devinés.",
         "La Poste, base officielle des codes postaux ; INSEE, Code officiel géographique",
         variants=(
-            ("address", "« {field} » = « {value} » : {reason} Le code INSEE, le département et la région ne sont pas publiés plutôt que devinés."),
+            ("address", "« {field} » = « {value} » : {reason}"),
         ),
     ),
 )

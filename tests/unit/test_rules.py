@@ -808,7 +808,7 @@ def test_dq025_one_siret_under_two_names_is_reported_on_the_other_name():
     assert d["session_key"] == "eos:2" and d["field"] == "Organisme formateur" and d["severity"] == "warning"
     assert d["value"] == "HECATE FORMATION CLERMONT"
     assert f"le SIRET {VALID_SIRET} est aussi déclaré sous le nom « HECATE FORMATION »" in d["message"]
-    assert f"titulaire de l'action {SAM_KEY}" in d["message"] and "les flux publient « HECATE FORMATION »" in d["message"]
+    assert f"titulaire du marché M2214701, action {SAM_KEY}" in d["message"] and "les flux publient « HECATE FORMATION »" in d["message"]
 
 
 def test_dq025_a_holder_named_otherwise_than_its_training_sessions_is_reported_on_the_formation():
