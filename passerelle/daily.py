@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from passerelle.canonical import CoreTables, content_hashes
+from passerelle.canonical import CoreTables, content_hashes, enrich_addresses
 from passerelle.findings import concat_findings, findings_frame
 from passerelle.lifecycle import GRACE_DAYS_DEFAULT, expired, grace_days
 from passerelle.model import ACTIONS, FORMATIONS
@@ -129,6 +129,11 @@ def prepare_publication(
         missing_a = sorted(set(restored_sessions["action_key"]) - set(core.actions["action_key"]))
         restored_formations = frames_from_payloads(store.latest_entity_payloads("formation", missing_f), FORMATIONS)
         restored_actions = frames_from_payloads(store.latest_entity_payloads("action", missing_a), ACTIONS)
+        # versions stored before the COG columns existed get them; the others are resolved again
+        # with today's reference (derived data, not part of a version's content hash)
+        restored_sessions = enrich_addresses(restored_sessions)
+        restored_events = enrich_addresses(restored_events)
+        restored_actions = enrich_addresses(restored_actions)
 
     quarantined_rows = int((core.quarantine["kind"] == "session").sum()) if len(core.quarantine) else 0
     pub = select(
