@@ -82,6 +82,10 @@ UNKNOWN_TEXT = "-"  # objectif / resultats-attendus / contenu / rythme / alterna
 PUBLIC_VISE_CODE = "80006"
 PUBLIC_VISE_REF = "V14"
 NIVEAU_ENTREE_UNKNOWN = "0"  # dict-niveaux 0 "information non communiquée"
+# dict-type-contact 4 "Accueil": the sources' contact is the one who receives the candidates and
+# the prescriptions (EOS, SIGMA « Contact nom / tél / mail »); consumers sort contacts by type
+# (data·inclusion's int_carif_oref__services_v1 prefers 3, then 0, then 4) and require one.
+TYPE_CONTACT = "4"
 PARCOURS_GROUP = "1"  # dict-type-parcours 1 "en groupe"
 PARCOURS_INDIVIDUAL = "2"  # dict-type-parcours 2 "individualisé" (only permanent-entry actions)
 MODALITES_ENSEIGNEMENT_PRESENTIEL = "0"
@@ -426,17 +430,29 @@ def _contact_text(ind: str, tag: str, name, phone, email, place: tuple | None = 
         inner.append(f"{i3}<nom>{_esc(name)}</nom>")
     if place is not None:
         inner.append(_adresse_text(i3, *place, None))
+    reach = _reach_text(i3, phone, email)
+    if reach:
+        inner.append(reach[1:])
+    kind = f"{i2}<type-contact>{TYPE_CONTACT}</type-contact>\n" if tag.startswith("contact-") else ""
+    if inner:
+        return f"{ind}<{tag}>\n{kind}{i2}<coordonnees>\n" + "\n".join(inner) + f"\n{i2}</coordonnees>\n{ind}</{tag}>"
+    return f"{ind}<{tag}>\n{kind}{i2}<coordonnees/>\n{ind}</{tag}>"
+
+
+@functools.lru_cache(maxsize=1 << 14, typed=True)
+def _reach_text(ind: str, phone, email) -> str:
+    """The telfixe or portable and courriel lines of a ``coordonnees`` (after its address), with
+    a leading newline; empty when neither is known."""
+    out = ""
     phone = format_phone(_clean(phone))
     if phone:
         phone = phone[:25]
         kind = "portable" if is_mobile(phone) else "telfixe"
-        inner.append(f"{i3}<{kind}>\n{i3}  <numtel>{_esc(phone)}</numtel>\n{i3}</{kind}>")
+        out += f"\n{ind}<{kind}>\n{ind}  <numtel>{_esc(phone)}</numtel>\n{ind}</{kind}>"
     mail = _clean(email)
     if mail and 3 <= len(mail) <= 160:
-        inner.append(f"{i3}<courriel>{_esc(mail)}</courriel>")
-    if inner:
-        return f"{ind}<{tag}>\n{i2}<coordonnees>\n" + "\n".join(inner) + f"\n{i2}</coordonnees>\n{ind}</{tag}>"
-    return f"{ind}<{tag}>\n{i2}<coordonnees/>\n{ind}</{tag}>"
+        out += f"\n{ind}<courriel>{_esc(mail)}</courriel>"
+    return out
 
 
 def _contact(out: list[str], ind: str, tag: str, session: dict | None) -> None:
@@ -666,6 +682,17 @@ def _action_parts(action_key: str, sessions: list[dict], texts: list[tuple], act
     else:
         where = _place_of(first)
     place = _adresse_text(i3 + "  ", *where, site)
+    # the training body at that place: one name and one numero per SIRET, no borrowed SIRET
+    # (organisations), its contact from the sources (its card, else the action's first contact)
+    siret = orgs.siret(_clean(a.get("siret_formateur")) or _clean(first["siret_formateur"]))
+    name = orgs.name(siret, _clean(a.get("organisme_formateur")) or _clean(first["organisme_formateur"]))
+    card = orgs.card(siret)
+    if card is None:
+        contact_session = next((s for s in sessions if _has_contact(s)), None)
+        if contact_session is not None:
+            card = (contact_session["contact_name"], contact_session["contact_phone"],
+                    contact_session["contact_email"], where)
+    reach = _reach_text(i3 + "  ", card[1], card[2]) if card is not None else ""
     entry = a.get("entry_mode") or first["entry_mode"]
     head = "\n".join((
         f'{ind}<action numero="{_attr(action_key)}"{_dates_attrs(a) if action else _span_attrs(sessions)}>',
@@ -675,7 +702,7 @@ def _action_parts(action_key: str, sessions: list[dict], texts: list[tuple], act
         conditions,
         f"{i2}<prise-en-charge-frais-possible>1</prise-en-charge-frais-possible>",
         f"{i2}<lieu-de-formation>\n{i3}<coordonnees>",
-        place,
+        place + reach,
         f"{i3}</coordonnees>\n{i2}</lieu-de-formation>",
         f"{i2}<modalites-entrees-sorties>{ENTRY_CODES.get(entry or '', '0')}</modalites-entrees-sorties>",
     )).encode()  # fmt: skip
@@ -692,20 +719,11 @@ def _action_parts(action_key: str, sessions: list[dict], texts: list[tuple], act
         out.append(_leaf(i2, "nombre-heures-centre", _whole(hours_centre)))
     if hours_company is not None:
         out.append(_leaf(i2, "nombre-heures-entreprise", _whole(hours_company)))
-    # the training body: one name and one numero per SIRET, no borrowed SIRET (organisations)
-    siret = orgs.siret(_clean(a.get("siret_formateur")) or _clean(first["siret_formateur"]))
-    name = orgs.name(siret, _clean(a.get("organisme_formateur")) or _clean(first["organisme_formateur"]))
     out.append(f'{i2}<organisme-formateur numero="{_attr(orgs.numero(siret, name))}">')
     out.append(f"{i3}<SIRET-formateur>\n{i3}  <SIRET>{siret or UNKNOWN_SIRET}</SIRET>\n{i3}</SIRET-formateur>")
     out.append(_leaf(i3, "raison-sociale-formateur", _text(name, 250)))
-    card = orgs.card(siret)
     if card is not None:
-        out.append(_contact_text(i3, "contact-formateur", card[0], card[1], card[2], card[3]))
-    else:
-        contact_session = next((s for s in sessions if _has_contact(s)), None)
-        if contact_session is not None:
-            out.append(_contact_text(i3, "contact-formateur", contact_session["contact_name"],
-                                     contact_session["contact_phone"], contact_session["contact_email"], where))
+        out.append(_contact_text(i3, "contact-formateur", *card))
     out.append(f"{i2}</organisme-formateur>")
     tail = "\n".join(out).encode()
 
