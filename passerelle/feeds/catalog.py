@@ -108,7 +108,10 @@ def write_feed(
     if spec.name == "mission_locale":
         from passerelle.feeds.mission_locale import write_mission_locale_csv
 
-        n = write_mission_locale_csv(target, pub.formations, pub.actions, sessions, pub.events, run_date=run_date)
+        if organisations is None:
+            organisations = publication_organisations(pub)
+        n = write_mission_locale_csv(target, pub.formations, pub.actions, sessions, pub.events, run_date=run_date,
+                                     organisations=organisations)
     else:
         from passerelle.feeds.lheo import write_lheo
 

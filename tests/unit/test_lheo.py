@@ -13,6 +13,7 @@ import pytest
 from lxml import etree
 
 from passerelle import model
+from passerelle.canonical import enrich_addresses
 from passerelle.feeds import lheo, validate
 from passerelle.feeds.lheo import NS, write_lheo
 
@@ -214,11 +215,12 @@ def build_frames():
             "postcode": "34500", "city": "BEZIERS",
         },
     ]  # fmt: skip
+    # as the canonical build gives them: each address with its commune from the COG
     return (
         _frame(formations, model.FORMATIONS),
-        _frame(actions, model.ACTIONS),
-        _frame(sessions, model.SESSIONS),
-        _frame(events, model.EVENTS),
+        enrich_addresses(_frame(actions, model.ACTIONS)),
+        enrich_addresses(_frame(sessions, model.SESSIONS)),
+        enrich_addresses(_frame(events, model.EVENTS)),
     )
 
 
