@@ -179,8 +179,12 @@ def _summary(out: Path, run_date: date) -> str:
         f" + non publiables {s['not_publishable']}  (dont annulées publiées {s['cancelled']})",
         f"  dans les flux : {s['in_feeds']} sessions (dernières versions valides conservées {s['kept']},"
         f" disparues signalées {s['vanished']})",
-        f"  constats : {f['error']} erreurs, {f['warning']} avertissements, {f['info']} infos",
     ]
+    gone = [f"{label} {s[key]}" for key, label in (("expired", "terminées"),
+                                                    ("withdrawn", "retirées après le délai de grâce")) if s.get(key)]
+    if gone:
+        lines.append("  sorties des flux depuis la dernière publication : " + ", ".join(gone))
+    lines.append(f"  constats : {f['error']} erreurs, {f['warning']} avertissements, {f['info']} infos")
     for w in manifest.get("withheld", []):
         lines.append(f"  FLUX NON PUBLIÉ : {w['file']} — {w['reason']}")
     day = out / run_date.isoformat()

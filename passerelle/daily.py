@@ -33,6 +33,18 @@ from passerelle.sources.base import ExtractRead
 SESSION_KINDS = {("eos", "sessions"), ("sigma", "actions")}
 
 
+def check_settings() -> None:
+    """Check the settings of the feeds (``PASSERELLE_GRACE_DAYS``,
+    ``PASSERELLE_FORMACODE_VERSION_<SOURCE>``) before a run starts: a wrong value raises
+    ValueError naming the setting, rather than failing a step or a file later."""
+    from passerelle.model import SOURCES
+    from passerelle.sources.base import formacode_version
+
+    grace_days()
+    for source in SOURCES:
+        formacode_version(source)
+
+
 def sources_read_ok(reads: list[ExtractRead]) -> set[str]:
     """Sources whose session extract was read today (so a missing session really vanished)."""
     return {r.source for r in reads if (r.source, r.kind) in SESSION_KINDS and r.ok and r.file is not None}

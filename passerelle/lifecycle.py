@@ -31,9 +31,9 @@ def grace_days(value: int | str | None = None) -> int:
     try:
         days = int(str(raw).strip())
     except ValueError:
-        raise ValueError(f"{GRACE_DAYS_ENV}={raw!r}: a number of days (1 or more) is expected") from None
+        raise ValueError(f"{GRACE_DAYS_ENV}={raw!r} : un nombre entier de jours (1 ou plus) est attendu.") from None
     if days < 1:
-        raise ValueError(f"{GRACE_DAYS_ENV}={raw!r}: a number of days (1 or more) is expected")
+        raise ValueError(f"{GRACE_DAYS_ENV}={raw!r} : un nombre entier de jours (1 ou plus) est attendu.")
     return days
 
 

@@ -47,7 +47,7 @@ def formacode_version(source: str) -> str:
     name = f"PASSERELLE_FORMACODE_VERSION_{source.upper()}"
     value = os.environ.get(name, "").strip().upper() or FORMACODE_VERSION_DEFAULT
     if not _FORMACODE_VERSION.fullmatch(value):
-        raise ValueError(f"{name}={value!r}: a FORMACODE version is V followed by its number (V13, V14)")
+        raise ValueError(f"{name}={value!r} : une version du FORMACODE s'écrit V suivi de son numéro (V13, V14).")
     return value
 
 

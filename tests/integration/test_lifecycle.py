@@ -15,7 +15,7 @@ import pytest
 from lxml import etree
 
 from passerelle.feeds.lheo import NS
-from tests.integration.runs import DAY1, DAY2, SAMPLES, run_in_process
+from tests.integration.runs import DAY1, DAY2, SAMPLES, run_in_process, run_subprocess, subprocess_env
 
 L = {"l": NS}
 DAY3, DAY4 = date(2026, 11, 21), date(2026, 11, 22)
@@ -97,3 +97,10 @@ def test_dates_of_a_session_first_published_and_last_changed(days):
     doc = etree.parse(str(_feed(days, DAY4, "carif/lheo-{d}.xml")))
     formation = doc.find(".//l:formation[@numero='sam:2026C001203104:031:1']", L)
     assert (formation.get("datecrea"), formation.get("datemaj")) == ("20261119", "20261120")
+
+
+def test_a_wrong_setting_stops_the_run_before_it_reads_anything(tmp_path):
+    proc = run_subprocess(SAMPLES, tmp_path, DAY1, env=subprocess_env(PASSERELLE_GRACE_DAYS="sept"))
+    assert proc.returncode == 1, proc.stderr
+    assert "PASSERELLE_GRACE_DAYS='sept' : un nombre entier de jours" in proc.stderr
+    assert not (tmp_path / DAY1.isoformat()).exists()

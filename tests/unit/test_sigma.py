@@ -663,3 +663,17 @@ def test_unexpected_failure_is_a_file_error_not_a_crash(tmp_path, monkeypatch):
     e = errors(res)
     assert len(e) == 1 and "inattendue" in e.iloc[0]["message"]
     assert_conform(res)
+
+
+def test_formacode_version_of_the_source_is_configurable(monkeypatch):
+    monkeypatch.delenv("PASSERELLE_FORMACODE_VERSION_SIGMA", raising=False)
+    res = read_workbook(DAY1)
+    assert set(res.tables["formations"]["formacode_ref"].dropna()) == {"V14"}
+    monkeypatch.setenv("PASSERELLE_FORMACODE_VERSION_SIGMA", "v13")
+    res = read_workbook(DAY1)
+    assert set(res.tables["formations"]["formacode_ref"].dropna()) == {"V13"}
+    from passerelle.daily import check_settings
+
+    monkeypatch.setenv("PASSERELLE_FORMACODE_VERSION_SIGMA", "13")
+    with pytest.raises(ValueError, match="PASSERELLE_FORMACODE_VERSION_SIGMA='13'"):
+        check_settings()
