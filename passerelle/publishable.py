@@ -276,12 +276,19 @@ def keys_to_restore(
 
 
 def _dates_of(keys: pd.Series, prev: pd.DataFrame, column: str) -> pd.Series:
-    """``prev[column]`` looked up by session key (NaT when absent), aligned on ``keys``."""
-    if column not in prev or prev.empty:
+    """``prev[column]`` looked up by session key (NaT when absent), aligned on ``keys``; Arrow
+    lookups (a national catalogue: a million keys, no Python object per date)."""
+    if column not in prev or prev.empty or keys.empty:
         return pd.Series(pd.NaT, index=keys.index, dtype="datetime64[s]")
-    ref = pd.Series(pd.to_datetime(prev[column].astype(object), errors="coerce").to_numpy(),
-                    index=prev["session_key"].to_numpy())
-    return pd.Series(keys.map(ref).to_numpy(), index=keys.index).astype("datetime64[s]")
+    values = prev[column]
+    if isinstance(values.dtype, pd.ArrowDtype) and pa.types.is_date(values.dtype.pyarrow_dtype):
+        days = pc.cast(_array(values), pa.timestamp("s"))
+    else:
+        days = pa.array(pd.to_datetime(values.astype(object), errors="coerce").to_numpy().astype("datetime64[s]"),
+                        pa.timestamp("s"), from_pandas=True)
+    where = pc.index_in(_array(keys.astype("string")), value_set=_array(prev["session_key"].astype("string")))
+    found = pc.take(days, where).to_numpy(zero_copy_only=False).astype("datetime64[s]")
+    return pd.Series(found, index=keys.index, dtype="datetime64[s]")
 
 
 def _as_date32(values: pd.Series) -> pd.Series:
