@@ -34,7 +34,7 @@ from passerelle.sources.base import ExtractRead
 LINEAGE = ["source", "source_file", "source_sheet", "source_line"]
 # Derived from hashed fields (postcode, city, INSEE code) and the COG table: not hashed, so that
 # the stored hashes stay valid (adding them did not announce every session as modified).
-DERIVED = ["commune_code", "departement", "region", "country"]
+DERIVED = ["commune_code", "departement", "region", "country", "address_status"]
 
 
 @dataclass
@@ -68,23 +68,39 @@ def derive_eos_actions(sessions: pd.DataFrame) -> pd.DataFrame:
     return first[cols].reset_index(drop=True)
 
 
-def enrich_addresses(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with the commune of each address from the Code officiel géographique
+def enrich_addresses(*frames: pd.DataFrame) -> tuple[pd.DataFrame, ...] | pd.DataFrame:
+    """Each frame with the commune of each address from the Code officiel géographique
     (:func:`passerelle.reference.cog.resolve_addresses` on postcode, city and, when the table
-    has one, the given INSEE code): ``commune_code``, ``departement``, ``region``, ``country``;
-    null when the commune cannot be told without guessing (rule DQ026 says why). Each distinct
-    address is resolved once."""
-    if df.empty:
-        return df
+    has one, the given INSEE code): ``commune_code``, ``departement``, ``region``, ``country``
+    (null when the commune cannot be told without guessing; rule DQ026 says why) and
+    ``address_status`` (the reference's answer). The frames are resolved together, each
+    distinct address once. One frame in, one frame out."""
     from passerelle.reference.cog import resolve_addresses
 
-    found = resolve_addresses(df["postcode"], df["city"], df["insee_code"] if "insee_code" in df else None)
-    out = df.copy()
-    for col, src in (("commune_code", "insee_code"), ("departement", "departement"), ("region", "region"),
-                     ("country", "country")):
-        out[col] = pd.Series(pa.array(found[src].to_numpy(dtype=object, na_value=None), pa.string()),
-                             index=df.index, dtype=pd.ArrowDtype(pa.string()))
-    return out
+    sizes = [len(df) for df in frames]
+    if sum(sizes):
+        def column(df: pd.DataFrame, name: str) -> pd.Series:
+            if name in df and len(df):
+                return df[name].astype("string").reset_index(drop=True)
+            return pd.Series(pd.NA, index=pd.RangeIndex(len(df)), dtype="string")
+
+        found = resolve_addresses(*(pd.concat([column(df, c) for df in frames], ignore_index=True)
+                                    for c in ("postcode", "city", "insee_code")))
+    out = []
+    start = 0
+    for df, n in zip(frames, sizes, strict=True):
+        if not n:
+            out.append(df)
+            continue
+        part = found.iloc[start:start + n]
+        start += n
+        df = df.copy()
+        for col, src in (("commune_code", "insee_code"), ("departement", "departement"), ("region", "region"),
+                         ("country", "country"), ("address_status", "status")):
+            df[col] = pd.Series(pa.array(part[src].to_numpy(dtype=object, na_value=None), pa.string()),
+                                index=df.index, dtype=pd.ArrowDtype(pa.string()))
+        out.append(df)
+    return out[0] if len(out) == 1 else tuple(out)
 
 
 def build_core(reads: list[ExtractRead]) -> CoreTables:
@@ -92,13 +108,12 @@ def build_core(reads: list[ExtractRead]) -> CoreTables:
         return [r.tables[name] for r in reads if name in r.tables]
 
     formations = _typed(tables("formations"), FORMATIONS)
-    sessions = enrich_addresses(_typed(tables("sessions"), SESSIONS))
-    events = enrich_addresses(_typed(tables("events"), EVENTS))
+    sessions, events, read_actions = enrich_addresses(
+        _typed(tables("sessions"), SESSIONS), _typed(tables("events"), EVENTS), _typed(tables("actions"), ACTIONS))
     if len(sessions):
         # a body named without a SIRET (SIGMA Lieu that is not the titulaire) gets the SIRET
         # its name carries elsewhere in the day's extracts, when exactly one does
         sessions["siret_formateur"] = fill_sirets_by_name(sessions, formations)
-    read_actions = enrich_addresses(_typed(tables("actions"), ACTIONS))
     actions = _typed([read_actions, derive_eos_actions(sessions)], ACTIONS)
     quarantine = _typed([r.quarantine for r in reads], QUARANTINE)
 

@@ -143,9 +143,8 @@ def prepare_publication(
         restored_actions = frames_from_payloads(store.latest_entity_payloads("action", missing_a), ACTIONS)
         # versions stored before the COG columns existed get them; the others are resolved again
         # with today's reference (derived data, not part of a version's content hash)
-        restored_sessions = enrich_addresses(restored_sessions)
-        restored_events = enrich_addresses(restored_events)
-        restored_actions = enrich_addresses(restored_actions)
+        restored_sessions, restored_events, restored_actions = enrich_addresses(
+            restored_sessions, restored_events, restored_actions)
 
     quarantined_rows = int((core.quarantine["kind"] == "session").sum()) if len(core.quarantine) else 0
     pub = select(

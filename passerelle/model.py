@@ -122,6 +122,7 @@ ACTIONS = pa.schema(
         pa.field("departement", pa.string()),
         pa.field("region", pa.string()),
         pa.field("country", pa.string()),
+        pa.field("address_status", pa.string()),  # the COG's answer: ok | derived | city_not_served...
         pa.field("entry_mode", pa.string()),  # ENTRY_MODES
         pa.field("places", pa.int32()),  # SIGMA Effectif
         pa.field("hours_centre", pa.float64()),  # average hours in centre per trainee
@@ -165,6 +166,7 @@ SESSIONS = pa.schema(
         pa.field("departement", pa.string()),
         pa.field("region", pa.string()),
         pa.field("country", pa.string()),
+        pa.field("address_status", pa.string()),  # the COG's answer: ok | derived | city_not_served...
         pa.field("place_label", pa.string()),  # EOS Lieu
         pa.field("start_date", pa.date32()),
         pa.field("end_date", pa.date32()),
@@ -221,6 +223,7 @@ EVENTS = pa.schema(
         pa.field("departement", pa.string()),
         pa.field("region", pa.string()),
         pa.field("country", pa.string()),
+        pa.field("address_status", pa.string()),  # the COG's answer: ok | derived | city_not_served...
         pa.field("description", pa.string()),
     ]
 )

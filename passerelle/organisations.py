@@ -59,9 +59,17 @@ def normalise_names(names: pd.Series) -> pd.Series:
 
 
 def valid_sirets(sirets: pd.Series) -> pd.Series:
-    """The SIRET when it is 14 digits (separators removed), else null."""
-    s = sirets.astype("string").str.replace(r"[\s.\-]", "", regex=True)
-    return s.where(s.str.fullmatch(SIRET_PATTERN).fillna(False).astype(bool)).astype("string")
+    """The SIRET when it is 14 digits (separators removed), else null; computed once per
+    distinct value."""
+    text = sirets.astype("string")
+    codes, uniques = pd.factorize(text)
+    u = pd.Series(uniques, dtype="string").str.replace(r"[\s.\-]", "", regex=True)
+    u = u.where(u.str.fullmatch(SIRET_PATTERN).fillna(False).astype(bool))
+    out = pd.Series(pd.array(u.to_numpy(dtype=object, na_value=None), dtype="string")[codes], index=sirets.index,
+                    dtype="string") if len(u) else pd.Series(pd.NA, index=sirets.index, dtype="string")
+    if len(u):
+        out[codes < 0] = pd.NA
+    return out
 
 
 def numeros(sirets: pd.Series, names: pd.Series) -> pd.Series:
@@ -74,15 +82,23 @@ def numeros(sirets: pd.Series, names: pd.Series) -> pd.Series:
 
 def _pairs(formations: pd.DataFrame, sessions: pd.DataFrame, actions: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every (SIRET, name) pair of the day with its priority and how often it occurs:
-    contract holders of the formations, training bodies of the sessions and actions."""
+    contract holders of the formations, training bodies of the sessions and actions. Counted
+    by Arrow on the raw values, then cleaned on the distinct pairs (a million sessions carry a
+    few thousand)."""
+    import pyarrow as pa
+
     parts = []
-    if formations is not None and len(formations):
-        parts.append(pd.DataFrame({"siret": formations["holder_siret"], "name": formations["holder_name"],
-                                   "priority": PRIORITY_HOLDER}))
-    for df in (sessions, actions):
-        if df is not None and len(df):
-            parts.append(pd.DataFrame({"siret": df["siret_formateur"], "name": df["organisme_formateur"],
-                                       "priority": PRIORITY_TRAINER}))
+    for df, siret, name, priority in ((formations, "holder_siret", "holder_name", PRIORITY_HOLDER),
+                                      (sessions, "siret_formateur", "organisme_formateur", PRIORITY_TRAINER),
+                                      (actions, "siret_formateur", "organisme_formateur", PRIORITY_TRAINER)):
+        if df is None or not len(df):
+            continue
+        table = pa.table({"siret": pa.array(df[siret].astype("string"), pa.string()),
+                          "name": pa.array(df[name].astype("string"), pa.string())})
+        counted = table.group_by(["siret", "name"], use_threads=False).aggregate([([], "count_all")])
+        parts.append(pd.DataFrame({"siret": counted["siret"].to_pandas().astype("string"),
+                                   "name": counted["name"].to_pandas().astype("string"),
+                                   "priority": priority, "count": counted["count_all"].to_numpy()}))
     if not parts:
         return pd.DataFrame({"siret": pd.Series([], dtype="string"), "name": pd.Series([], dtype="string"),
                              "norm": pd.Series([], dtype="string"), "priority": pd.Series([], dtype="int64"),
@@ -91,10 +107,10 @@ def _pairs(formations: pd.DataFrame, sessions: pd.DataFrame, actions: pd.DataFra
     pairs["siret"] = valid_sirets(pairs["siret"])
     pairs["name"] = pairs["name"].astype("string").str.strip()
     pairs = pairs[pairs["name"].notna() & (pairs["name"] != "")]
-    counted = pairs.groupby(["siret", "name", "priority"], dropna=False, sort=False).size().rename("count")
-    out = counted.reset_index()
+    out = pairs.groupby(["siret", "name", "priority"], dropna=False, sort=False)["count"].sum().reset_index()
     out["siret"] = out["siret"].astype("string")
     out["name"] = out["name"].astype("string")
+    out["count"] = out["count"].astype("int64")
     out["norm"] = normalise_names(out["name"])
     return out
 

@@ -460,27 +460,32 @@ def select(
 
 def _entity_hashes(records: pd.DataFrame, key: str, child_parent: pd.Series, child_key: pd.Series,
                    child_hash: pd.Series) -> pd.Series:
-    """sha256 of each record as published: its fields (lineage excluded) and the keys and hashes
-    of its children (sessions of an action, actions of a formation), by child key."""
-    from passerelle.canonical import LINEAGE, _row_strings, _sha256
+    """sha256 of each record as published: its fields (lineage and COG columns excluded) and the
+    keys and hashes of its children (sessions of an action, actions of a formation), by child
+    key. Arrow kernels; one Python call per record only for the digest."""
+    from passerelle.canonical import DERIVED, LINEAGE, _row_strings, _sha256
 
     if records.empty:
         return pd.Series([], index=records.index, dtype="string")
-    cols = [c for c in records.columns if c not in LINEAGE and c not in ("since_date", "changed_date")]
-    own = _row_strings(records, cols).combine_chunks()
-    children = pd.DataFrame({"parent": child_parent.astype("string").to_numpy(),
-                             "text": (child_key.astype("string") + "=" + child_hash.astype("string")).to_numpy()})
-    children = children.dropna().sort_values(["parent", "text"], kind="stable")
-    if len(children):
-        parents = pa.array(children["parent"], pa.string())
-        runs = pc.run_end_encode(parents)
+    skip = {*LINEAGE, *DERIVED, *DATES}
+    own = pc.cast(_row_strings(records, [c for c in records.columns if c not in skip]).combine_chunks(),
+                  pa.large_string())
+    children = pa.table({"parent": _array(child_parent.astype("string")),
+                         "text": _join(pc.cast(_array(child_key.astype("string")), pa.large_string()), _lit("="),
+                                       pc.cast(_array(child_hash.astype("string")), pa.large_string()))})
+    children = children.filter(pc.and_(pc.is_valid(children["parent"]), pc.is_valid(children["text"])))
+    if children.num_rows:
+        children = children.take(pc.sort_indices(children, sort_keys=[("parent", "ascending"), ("text", "ascending")]))
+        runs = pc.run_end_encode(children["parent"].combine_chunks())
         offsets = np.concatenate([[0], runs.run_ends.to_numpy().astype(np.int64)])
         joined = pc.binary_join(pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()),
-                                                              pa.array(children["text"], pa.large_string())), _lit(","))
-        where = pc.index_in(pa.array(records[key].astype("string"), pa.string()), value_set=runs.values)
-        own = pc.binary_join_element_wise(pc.cast(own, pa.large_string()),
-                                          pc.fill_null(pc.take(joined, where), _lit("")), _lit("\x1d"))
+                                                              children["text"].combine_chunks()), _lit(","))
+        where = pc.index_in(_array(records[key].astype("string")), value_set=runs.values)
+        own = _join(own, _lit("\x1d"), pc.fill_null(pc.take(joined, where), _lit("")))
     return pd.Series(_sha256(pa.chunked_array([own])), index=records.index, dtype="string")
+
+
+DATES = ("since_date", "changed_date")
 
 
 def entity_dates(formations: pd.DataFrame, actions: pd.DataFrame, sessions: pd.DataFrame,

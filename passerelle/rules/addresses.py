@@ -47,12 +47,25 @@ def _address_findings(rows: pd.DataFrame, table: str, has_insee: bool,
                         variant="insee_format", table=table))
         check = scope & pc_ok & insee_ok
         if check.any():
-            i_dept = cog.departement_of_insee(insee.where(check))
-            mismatch = check & ~flag(cog.postcode_in_departement(pc.where(check), i_dept))
+            same, i_dept = _postcode_in_insee_departement(pc.where(check), insee.where(check))
+            mismatch = check & ~same
             out.append(emit("DQ015", rows, mismatch, field="postcode", value=pc, variant="insee_mismatch",
-                            dept=cog.departement_of_postcode(pc.where(mismatch)),
+                            dept=cog.departement_of_postcode(pc[mismatch]).reindex(pc.index),
                             insee=insee, insee_dept=i_dept, table=table))
     return out
+
+
+def _postcode_in_insee_departement(pc: pd.Series, insee: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Per row: whether the postcode may be written in the INSEE code's département
+    (:func:`passerelle.reference.cog.postcode_in_departement`), and that département; computed
+    once per distinct (postcode, INSEE code)."""
+    pairs = pd.DataFrame({"pc": pc.astype("string"), "insee": insee.astype("string")})
+    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(pairs.fillna("")))
+    u = pd.DataFrame(list(uniques), columns=["pc", "insee"]).replace("", pd.NA).astype("string")
+    dept = cog.departement_of_insee(u["insee"])
+    ok = flag(cog.postcode_in_departement(u["pc"], dept))
+    return (pd.Series(ok.to_numpy()[codes], index=pc.index),
+            pd.Series(dept.to_numpy()[codes], index=pc.index, dtype="string"))
 
 
 def _accepted_by_dq015(rows: pd.DataFrame, has_insee: bool) -> pd.Series:
@@ -66,28 +79,41 @@ def _accepted_by_dq015(rows: pd.DataFrame, has_insee: bool) -> pd.Series:
         ok &= ~given | well_formed
         check = ok & given
         if check.any():
-            same = flag(cog.postcode_in_departement(pc.where(check), cog.departement_of_insee(insee.where(check))))
+            same, _dept = _postcode_in_insee_departement(pc.where(check), insee.where(check))
             ok &= ~check | same
     return ok
 
 
 def _commune_findings(rows: pd.DataFrame, table: str, has_insee: bool,
                       only: pd.Series | None = None) -> pd.DataFrame:
-    """DQ026 findings of ``rows`` (restricted to ``only`` when given)."""
-    scope = _accepted_by_dq015(rows, has_insee)
-    if only is not None:
-        scope &= flag(only)
+    """DQ026 findings of ``rows`` (restricted to ``only`` when given). The canonical build put
+    the reference's answer in ``address_status``; a row without one (a table built otherwise)
+    is resolved here. Only the problem rows are resolved again, for their message."""
+    scope = pd.Series(True, index=rows.index) if only is None else flag(only)
     if not scope.any():
         return combine([])
-    sel = rows[scope.to_numpy()]
-    found = cog.resolve_addresses(text(sel["postcode"]), text(sel["city"]),
-                                  text(sel["insee_code"]) if has_insee else None)
-    bad = ~found["status"].isin([*cog.RESOLVED_STATUSES, cog.STATUS_MISSING]).fillna(False).to_numpy(dtype=bool)
-    problem = pd.Series(False, index=rows.index)
-    problem.loc[sel.index[bad]] = True
+
+    def resolve(mask: pd.Series) -> pd.DataFrame:
+        sel = rows[mask.to_numpy()]
+        return cog.resolve_addresses(text(sel["postcode"]), text(sel["city"]),
+                                     text(sel["insee_code"]) if has_insee else None)
+
+    status = text(rows["address_status"]) if "address_status" in rows else pd.Series(pd.NA, index=rows.index,
+                                                                                       dtype="string")
+    unknown = scope & status.isna()
+    if unknown.any():
+        status = status.copy()
+        status.loc[unknown] = resolve(unknown)["status"].to_numpy()
+    fine = [*cog.RESOLVED_STATUSES, cog.STATUS_MISSING]
+    problem = scope & status.notna() & ~flag(status.isin(fine))
+    if problem.any():  # what DQ015 reports (format, département) is left to it
+        accepted = _accepted_by_dq015(rows[problem.to_numpy()], has_insee)
+        problem.loc[accepted.index[~accepted.to_numpy()]] = False
+    if not problem.any():
+        return combine([])
+    message = resolve(problem)["message"].astype("string")
     reason = pd.Series(pd.NA, index=rows.index, dtype="string")
-    message = found["message"].astype("string")
-    reason.loc[sel.index] = (message.str.slice(0, 1).str.lower() + message.str.slice(1)).to_numpy()
+    reason.loc[problem] = (message.str.slice(0, 1).str.lower() + message.str.slice(1)).to_numpy()
     value = (text(rows["postcode"]).str.strip().fillna("") + " " + text(rows["city"]).str.strip().fillna(""))
     if has_insee:
         insee = text(rows["insee_code"]).str.strip()

@@ -11,7 +11,6 @@ from passerelle import model
 from passerelle.docs import main as docs_main
 from passerelle.docs import render_rules_page
 from passerelle.rules import contacts, identifiers
-from passerelle.rules.addresses import insee_department, postcode_department
 from passerelle.rules.checks import CheckContext, check_registry, feed_guard, run_checks, session_errors
 from passerelle.rules.common import as_datetime, render
 from passerelle.rules.registry import RULES, rule
@@ -608,10 +607,39 @@ def test_dq015_bad_addresses(postcode, insee, city, variant_word):
     assert d["severity"] == "error" and d["session_key"] == EOS_KEY
 
 
-def test_dq015_departments():
-    pcs = pd.Series(["20000", "20190", "20200", "20600", "97400", "98800", "69003", "20300"], dtype="string")
-    assert postcode_department(pcs).tolist() == ["2A", "2A", "2B", "2B", "974", "988", "69", "20"]
-    assert insee_department(pd.Series(["2a004", "97411", "69383"], dtype="string")).tolist() == ["2A", "974", "69"]
+@pytest.mark.parametrize(
+    ("postcode", "insee", "city"),
+    [
+        ("20000", "2A004", "Ajaccio"),  # Corsica: 2A
+        ("20200", "2B033", "Bastia"),  # 2B
+        ("97400", "97411", "Saint-Denis"),  # overseas: 974
+        ("97133", "97701", "Saint-Barthélemy"),  # a collectivity with its own code (977)
+        ("69431", "69383", "Lyon Cedex 03"),  # a CEDEX postcode, in no base: its digits name 69
+        ("69003", "69123", "Lyon"),  # the commune of an arrondissement
+        ("01200", "74109", "Éloise"),  # a postcode serving communes of two départements (01, 74)
+    ],
+)
+def test_dq015_departments_from_the_cog(postcode, insee, city):
+    f = check(sessions=[eos_session(postcode=postcode, insee_code=insee, city=city)], events=[])
+    assert len(only(f, "DQ015")) == 0, only(f, "DQ015")["message"].tolist()
+
+
+def test_dq026_commune_the_cog_cannot_tell():
+    d = one(check(sessions=[eos_session(postcode="63000", insee_code=None, city="Riom")], events=[]), "DQ026")
+    assert d["severity"] == "warning" and d["field"] == "Code postal" and d["value"] == "63000 Riom"
+    assert "ne dessert aucune commune nommée « Riom »" in d["message"] and "Riom (63200)" in d["message"]
+    # an INSEE code of another commune, postcode and city agreeing: reported, the commune kept
+    d = one(check(sessions=[eos_session(postcode="73000", insee_code="73008", city="Chambéry")], events=[]), "DQ026")
+    assert d["value"] == "73000 Chambéry (INSEE 73008)" and "code retenu" in d["message"]
+    # DQ015 already says the département is wrong: no DQ026 on top
+    f = check(sessions=[eos_session(postcode="69003", insee_code="63113", city="Lyon")], events=[])
+    assert len(only(f, "DQ015")) == 1 and len(only(f, "DQ026")) == 0
+    # an event address too, and a SIGMA composante's
+    e = one(check(events=[eos_event(postcode="73000", city="Albertville")]), "DQ026")
+    assert e["field"] == "Code postal" and e["file"] == "eos_evenements_20261119.csv"
+    a = one(check(actions=[sigma_action(postcode="34500", city="Montpellier")]), "DQ026")
+    assert a["field"] == "Ville" or a["field"] == "Code postal"
+    assert pd.isna(a["session_key"]) or a["session_key"] == ""
 
 
 def test_dq015_sigma_field_is_the_composite_place():
