@@ -554,8 +554,8 @@ def test_outputs_conform(tmp_path):
 def test_day1_sample_counts_and_values():
     res = read_workbook(DAY1)
     assert res.ok and res.file == DAY1.name and res.extract_date == date(2026, 11, 19)
-    assert res.rows_read == {"Actions": 5, "Composantes": 7, "Sessions": 18, "Informations collectives": 8}
-    assert {k: len(v) for k, v in res.tables.items()} == {"formations": 5, "actions": 7, "sessions": 18, "events": 8}
+    assert res.rows_read == {"Actions": 6, "Composantes": 7, "Sessions": 18, "Informations collectives": 8}
+    assert {k: len(v) for k, v in res.tables.items()} == {"formations": 6, "actions": 7, "sessions": 18, "events": 8}
     assert len(res.quarantine) == 0
     assert_conservation(res)
     assert_conform(res)
@@ -566,6 +566,10 @@ def test_day1_sample_counts_and_values():
     assert by_key(res, "sigma:26P0001234_AGRI_1:01:03")["cancelled"]
     assert by_key(res, "sigma:26P0005678_SAN_1:01:03")["entry_mode"] == "fixed"  # number cells joined
     assert by_key(res, "sigma:26P0005678_NUM_1:02:01")["organisme_formateur"] == "NUMERIQUE SUD / SIMPLON OCCITANIE"
+    # titulaire ≠ formateur: the co-contractor named in the Lieu does not get the titulaire's SIRET
+    btp = by_key(res, "sigma:26P0001234_BTP_2:01:01")
+    assert btp["organisme_formateur"] == "BTP FORMATION 66" and pd.isna(btp["siret_formateur"])
+    assert by_key(res, "sigma:26P0001234_AGRI_1:01:01")["siret_formateur"] == "31245678300017"
     assert by_key(res, "sigma:26P0005678_SAN_1:01:01")["contact_phone"] == "0563123456"
     assert pd.isna(by_key(res, "sigma:26P0001234_BTP_2:09:01")["parent_period_start"])
     ev = res.tables["events"]
