@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from passerelle.findings import concat_findings, findings_frame
 from passerelle.model import (
     ACTIONS,
+    COG_FIELDS,
     EVENTS,
     FORMATIONS,
     QUARANTINE,
@@ -34,7 +35,7 @@ from passerelle.sources.base import ExtractRead
 LINEAGE = ["source", "source_file", "source_sheet", "source_line"]
 # Derived from hashed fields (postcode, city, INSEE code) and the COG table: not hashed, so that
 # the stored hashes stay valid (adding them did not announce every session as modified).
-DERIVED = ["commune_code", "departement", "region", "country", "address_status"]
+DERIVED = [f.name for f in COG_FIELDS]
 
 
 @dataclass

@@ -60,6 +60,19 @@ LINEAGE_FIELDS = [
     pa.field("source_line", pa.int32(), nullable=False),
 ]
 
+# --- the commune of an address, from the Code officiel géographique (passerelle.reference.cog) ---
+# The INSEE code of the commune (the given one when consistent with postcode and city, else
+# derived from them; null when it cannot be determined without guessing, DQ026), its
+# département, its région (INSEE codes since 2016), the country ("FR"), and the reference's
+# answer (ok | derived | city_not_served | insee_mismatch...). Derived: not in content hashes.
+COG_FIELDS = [
+    pa.field("commune_code", pa.string()),
+    pa.field("departement", pa.string()),
+    pa.field("region", pa.string()),
+    pa.field("country", pa.string()),
+    pa.field("address_status", pa.string()),
+]
+
 # --- core_formations --------------------------------------------------------------------------
 FORMATIONS = pa.schema(
     [
@@ -114,15 +127,7 @@ ACTIONS = pa.schema(
         pa.field("postcode", pa.string()),
         pa.field("city", pa.string()),
         pa.field("insee_code", pa.string()),  # as given by the source
-        # From the Code officiel géographique (passerelle.reference.cog): the INSEE code of the
-        # commune (the given one when consistent with postcode and city, else derived from them;
-        # null when it cannot be determined without guessing, DQ026), its département, its région
-        # (INSEE codes since 2016) and the country ("FR").
-        pa.field("commune_code", pa.string()),
-        pa.field("departement", pa.string()),
-        pa.field("region", pa.string()),
-        pa.field("country", pa.string()),
-        pa.field("address_status", pa.string()),  # the COG's answer: ok | derived | city_not_served...
+        *COG_FIELDS,
         pa.field("entry_mode", pa.string()),  # ENTRY_MODES
         pa.field("places", pa.int32()),  # SIGMA Effectif
         pa.field("hours_centre", pa.float64()),  # average hours in centre per trainee
@@ -158,15 +163,7 @@ SESSIONS = pa.schema(
         pa.field("postcode", pa.string()),
         pa.field("city", pa.string()),
         pa.field("insee_code", pa.string()),  # as given by the source
-        # From the Code officiel géographique (passerelle.reference.cog): the INSEE code of the
-        # commune (the given one when consistent with postcode and city, else derived from them;
-        # null when it cannot be determined without guessing, DQ026), its département, its région
-        # (INSEE codes since 2016) and the country ("FR").
-        pa.field("commune_code", pa.string()),
-        pa.field("departement", pa.string()),
-        pa.field("region", pa.string()),
-        pa.field("country", pa.string()),
-        pa.field("address_status", pa.string()),  # the COG's answer: ok | derived | city_not_served...
+        *COG_FIELDS,
         pa.field("place_label", pa.string()),  # EOS Lieu
         pa.field("start_date", pa.date32()),
         pa.field("end_date", pa.date32()),
@@ -215,15 +212,7 @@ EVENTS = pa.schema(
         pa.field("address_line", pa.string()),
         pa.field("postcode", pa.string()),
         pa.field("city", pa.string()),
-        # From the Code officiel géographique (passerelle.reference.cog): the INSEE code of the
-        # commune (the given one when consistent with postcode and city, else derived from them;
-        # null when it cannot be determined without guessing, DQ026), its département, its région
-        # (INSEE codes since 2016) and the country ("FR").
-        pa.field("commune_code", pa.string()),
-        pa.field("departement", pa.string()),
-        pa.field("region", pa.string()),
-        pa.field("country", pa.string()),
-        pa.field("address_status", pa.string()),  # the COG's answer: ok | derived | city_not_served...
+        *COG_FIELDS,
         pa.field("description", pa.string()),
     ]
 )

@@ -574,19 +574,7 @@ class Store:
             "changed_date": pa.date32(),
             "vanished_date": pa.date32(),
         }
-        if run_date is None:
-            return bulk.frame_from_rows([], columns)
-        with self.engine.connect() as conn:
-            mark = bulk.placeholder(conn)
-            day = _as_date(run_date, "run_date")
-            found = bulk.fetch(
-                conn,
-                "SELECT session_key, content_hash, status, since_date, changed_date, vanished_date "
-                f"FROM published_sessions WHERE run_date = {mark} ORDER BY session_key",
-                # SQLite keeps dates as 'YYYY-MM-DD' text, PostgreSQL as dates
-                (day.isoformat() if conn.dialect.name == "sqlite" else day,),
-            )
-        return bulk.frame_from_rows(found, columns)
+        return self._of_date("published_sessions", columns, "session_key", run_date)
 
     def published_entities(self, run_date: date | str | None) -> pd.DataFrame:
         """The formations and actions as published on ``run_date``: kind, entity_key,
@@ -598,14 +586,19 @@ class Store:
             "since_date": pa.date32(),
             "changed_date": pa.date32(),
         }
+        return self._of_date("published_entities", columns, "kind, entity_key", run_date)
+
+    def _of_date(self, table: str, columns: dict[str, pa.DataType], order: str,
+                 run_date: date | str | None) -> pd.DataFrame:
+        """``columns`` of the rows of ``table`` for ``run_date``, ordered; empty for None."""
         if run_date is None:
             return bulk.frame_from_rows([], columns)
         with self.engine.connect() as conn:
             day = _as_date(run_date, "run_date")
             found = bulk.fetch(
                 conn,
-                "SELECT kind, entity_key, content_hash, since_date, changed_date FROM published_entities "
-                f"WHERE run_date = {bulk.placeholder(conn)} ORDER BY kind, entity_key",
+                f"SELECT {', '.join(columns)} FROM {table} WHERE run_date = {bulk.placeholder(conn)} ORDER BY {order}",
+                # SQLite keeps dates as 'YYYY-MM-DD' text, PostgreSQL as dates
                 (day.isoformat() if conn.dialect.name == "sqlite" else day,),
             )
         return bulk.frame_from_rows(found, columns)
