@@ -675,10 +675,15 @@ def _action_parts(action_key: str, sessions: list[dict], texts: list[tuple], act
     alternance = UNKNOWN_TEXT
     if hours_company:
         alternance = f"{_whole(hours_company)} heures en entreprise"
+    elif hours_company is not None and not (isinstance(hours_company, float) and math.isnan(hours_company)):
+        alternance = "Sans période en entreprise"  # the source says 0 hours
     # the action's own place when it has one, else its first session's
     site = _clean(first["site"])
     if action is not None and (_present(a.get("postcode")) or _present(a.get("city"))):
         where = _place_of(a, complement=False)
+        if not _clean(where[0]) and _clean(first["postcode"]) == _clean(where[2]):
+            # no street for the action (a SIGMA composante): its first session's, at that postcode
+            where = (first["address_line"], *where[1:])
     else:
         where = _place_of(first)
     place = _adresse_text(i3 + "  ", *where, site)
