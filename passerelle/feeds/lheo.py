@@ -86,6 +86,7 @@ NIVEAU_ENTREE_UNKNOWN = "0"  # dict-niveaux 0 "information non communiquée"
 # the prescriptions (EOS, SIGMA « Contact nom / tél / mail »); consumers sort contacts by type
 # (data·inclusion's int_carif_oref__services_v1 prefers 3, then 0, then 4) and require one.
 TYPE_CONTACT = "4"
+_TYPED_CONTACTS = frozenset({"contact-formation", "contact-formateur", "contact-organisme"})
 PARCOURS_GROUP = "1"  # dict-type-parcours 1 "en groupe"
 PARCOURS_INDIVIDUAL = "2"  # dict-type-parcours 2 "individualisé" (only permanent-entry actions)
 MODALITES_ENSEIGNEMENT_PRESENTIEL = "0"
@@ -433,7 +434,8 @@ def _contact_text(ind: str, tag: str, name, phone, email, place: tuple | None = 
     reach = _reach_text(i3, phone, email)
     if reach:
         inner.append(reach[1:])
-    kind = f"{i2}<type-contact>{TYPE_CONTACT}</type-contact>\n" if tag.startswith("contact-") else ""
+    # typed where consumers sort contacts (formation, formateur, organisme); not on each session
+    kind = f"{i2}<type-contact>{TYPE_CONTACT}</type-contact>\n" if tag in _TYPED_CONTACTS else ""
     if inner:
         return f"{ind}<{tag}>\n{kind}{i2}<coordonnees>\n" + "\n".join(inner) + f"\n{i2}</coordonnees>\n{ind}</{tag}>"
     return f"{ind}<{tag}>\n{kind}{i2}<coordonnees/>\n{ind}</{tag}>"
