@@ -10,7 +10,7 @@ DEMO_DATES := 2026-11-19 2026-11-20
 LOCK_FLAGS := --extra dev --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
               --generate-hashes --custom-compile-command "make lock"
 
-.PHONY: venv demo test dev bench docs clean lock lock-upgrade
+.PHONY: venv demo test dev bench docs reference clean lock lock-upgrade
 
 # Exactly the locked versions (hashes checked), then the project itself. Nothing is resolved:
 # the lock is complete (tests/unit/test_lock.py checks it), hence --no-deps, which also spares the
@@ -58,6 +58,11 @@ bench: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/python -m passerelle.docs
+
+# official address reference (data/reference/): npm pack of the two packages into a temporary
+# folder, then the table is rebuilt; COG_ARGS="--decoupage 6.0.0 --codes-postaux 4.1.2" pins versions
+reference: $(STAMP)
+	$(BIN)/python scripts/build_reference.py $(COG_ARGS)
 
 clean:
 	rm -rf $(OUT) .dagster_home .pytest_cache

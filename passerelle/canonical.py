@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from passerelle.findings import concat_findings, findings_frame
 from passerelle.model import (
     ACTIONS,
+    COG_FIELDS,
     EVENTS,
     FORMATIONS,
     QUARANTINE,
@@ -28,9 +29,13 @@ from passerelle.model import (
     empty_frame,
     to_frame,
 )
+from passerelle.organisations import fill_sirets_by_name
 from passerelle.sources.base import ExtractRead
 
 LINEAGE = ["source", "source_file", "source_sheet", "source_line"]
+# Derived from hashed fields (postcode, city, INSEE code) and the COG table: not hashed, so that
+# the stored hashes stay valid (adding them did not announce every session as modified).
+DERIVED = [f.name for f in COG_FIELDS]
 
 
 @dataclass
@@ -59,9 +64,44 @@ def derive_eos_actions(sessions: pd.DataFrame) -> pd.DataFrame:
     first = eos.sort_values(["action_key", "source_line"], kind="stable").drop_duplicates("action_key")
     cols = [
         "action_key", "formation_key", *LINEAGE, "organisme_formateur", "siret_formateur",
-        "address_line", "postcode", "city", "insee_code", "entry_mode",
+        "address_line", "postcode", "city", "insee_code", *DERIVED, "entry_mode",
     ]
     return first[cols].reset_index(drop=True)
+
+
+def enrich_addresses(*frames: pd.DataFrame) -> tuple[pd.DataFrame, ...] | pd.DataFrame:
+    """Each frame with the commune of each address from the Code officiel géographique
+    (:func:`passerelle.reference.cog.resolve_addresses` on postcode, city and, when the table
+    has one, the given INSEE code): ``commune_code``, ``departement``, ``region``, ``country``
+    (null when the commune cannot be told without guessing; rule DQ026 says why) and
+    ``address_status`` (the reference's answer). The frames are resolved together, each
+    distinct address once. One frame in, one frame out."""
+    from passerelle.reference.cog import resolve_addresses
+
+    sizes = [len(df) for df in frames]
+    if sum(sizes):
+        def column(df: pd.DataFrame, name: str) -> pd.Series:
+            if name in df and len(df):
+                return df[name].astype("string").reset_index(drop=True)
+            return pd.Series(pd.NA, index=pd.RangeIndex(len(df)), dtype="string")
+
+        found = resolve_addresses(*(pd.concat([column(df, c) for df in frames], ignore_index=True)
+                                    for c in ("postcode", "city", "insee_code")))
+    out = []
+    start = 0
+    for df, n in zip(frames, sizes, strict=True):
+        if not n:
+            out.append(df)
+            continue
+        part = found.iloc[start:start + n]
+        start += n
+        df = df.copy()
+        for col, src in (("commune_code", "insee_code"), ("departement", "departement"), ("region", "region"),
+                         ("country", "country"), ("address_status", "status")):
+            df[col] = pd.Series(pa.array(part[src].to_numpy(dtype=object, na_value=None), pa.string()),
+                                index=df.index, dtype=pd.ArrowDtype(pa.string()))
+        out.append(df)
+    return out[0] if len(out) == 1 else tuple(out)
 
 
 def build_core(reads: list[ExtractRead]) -> CoreTables:
@@ -69,9 +109,13 @@ def build_core(reads: list[ExtractRead]) -> CoreTables:
         return [r.tables[name] for r in reads if name in r.tables]
 
     formations = _typed(tables("formations"), FORMATIONS)
-    sessions = _typed(tables("sessions"), SESSIONS)
-    events = _typed(tables("events"), EVENTS)
-    actions = _typed([*tables("actions"), derive_eos_actions(sessions)], ACTIONS)
+    sessions, events, read_actions = enrich_addresses(
+        _typed(tables("sessions"), SESSIONS), _typed(tables("events"), EVENTS), _typed(tables("actions"), ACTIONS))
+    if len(sessions):
+        # a body named without a SIRET (SIGMA Lieu that is not the titulaire) gets the SIRET
+        # its name carries elsewhere in the day's extracts, when exactly one does
+        sessions["siret_formateur"] = fill_sirets_by_name(sessions, formations)
+    actions = _typed([read_actions, derive_eos_actions(sessions)], ACTIONS)
     quarantine = _typed([r.quarantine for r in reads], QUARANTINE)
 
     if len(sessions) and len(formations):
@@ -138,15 +182,15 @@ def _sha256(strings: pa.ChunkedArray) -> list[str]:
 
 
 def content_hashes(sessions: pd.DataFrame, events: pd.DataFrame) -> pd.Series:
-    """sha256 of each session's published content and its events, lineage excluded.
+    """sha256 of each session's published content and its events, lineage and COG-derived columns excluded.
 
     The text of a session is its fields joined by ``\x1f``, then, when the day has events,
     ``\x1d`` and the text of its events (by event key) joined by ``\x1e``. Built with Arrow
     kernels, :data:`HASH_CHUNK` sessions at a time (a national catalogue as one string column
     is another gigabyte); the hashes do not depend on the chunking.
     """
-    s_cols = [c for c in SESSIONS.names if c not in LINEAGE]
-    e_cols = [c for c in EVENTS.names if c not in LINEAGE]
+    s_cols = [c for c in SESSIONS.names if c not in LINEAGE and c not in DERIVED]
+    e_cols = [c for c in EVENTS.names if c not in LINEAGE and c not in DERIVED]
     per_session = None
     if len(events):
         ev = events.sort_values(["session_key", "event_key"], kind="stable")

@@ -215,8 +215,12 @@ def _summary(out: Path, run_date: date, deliveries: list[str] | None = None) -> 
         f" + non publiables {s['not_publishable']}  (dont annulées publiées {s['cancelled']})",
         f"  dans les flux : {s['in_feeds']} sessions (dernières versions valides conservées {s['kept']},"
         f" disparues signalées {s['vanished']})",
-        f"  constats : {f['error']} erreurs, {f['warning']} avertissements, {f['info']} infos",
     ]
+    gone = [f"{label} {s[key]}" for key, label in (("expired", "terminées"),
+                                                    ("withdrawn", "retirées après le délai de grâce")) if s.get(key)]
+    if gone:
+        lines.append("  sorties des flux depuis la dernière publication : " + ", ".join(gone))
+    lines.append(f"  constats : {f['error']} erreurs, {f['warning']} avertissements, {f['info']} infos")
     life = manifest.get("findings_life")
     if life is not None:
         lines.append(f"  depuis le contrôle précédent : {life['new']} nouveaux, {life['open']} toujours ouverts"

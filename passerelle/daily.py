@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from passerelle.canonical import CoreTables, content_hashes
+from passerelle.canonical import CoreTables, content_hashes, enrich_addresses
 from passerelle.findings import concat_findings, findings_frame
+from passerelle.lifecycle import GRACE_DAYS_DEFAULT, expired, grace_days
 from passerelle.model import ACTIONS, FORMATIONS
 from passerelle.publishable import (
     Publication,
@@ -30,6 +31,18 @@ from passerelle.publishable import (
 from passerelle.sources.base import ExtractRead
 
 SESSION_KINDS = {("eos", "sessions"), ("sigma", "actions")}
+
+
+def check_settings() -> None:
+    """Check the settings of the feeds (``PASSERELLE_GRACE_DAYS``,
+    ``PASSERELLE_FORMACODE_VERSION_<SOURCE>``) before a run starts: a wrong value raises
+    ValueError naming the setting, rather than failing a step or a file later."""
+    from passerelle.model import SOURCES
+    from passerelle.sources.base import formacode_version
+
+    grace_days()
+    for source in SOURCES:
+        formacode_version(source)
 
 
 def sources_read_ok(reads: list[ExtractRead]) -> set[str]:
@@ -54,15 +67,21 @@ class DayContext:
     previous_state: pd.DataFrame
     known_session_keys: set[str] = field(default_factory=set)
     previous_feed_counts: dict[str, int] = field(default_factory=dict)
+    previous_entities: pd.DataFrame | None = None  # formations and actions as last published (dates)
+    grace_days: int = GRACE_DAYS_DEFAULT  # DQ022: a vanished session is withdrawn after this many days
 
 
-def load_day_context(store, run_date: date) -> DayContext:
+def load_day_context(store, run_date: date, grace: int | None = None) -> DayContext:
+    """What the store knows before the run of ``run_date``; ``grace``: the grace period of a
+    vanished session in days (default ``PASSERELLE_GRACE_DAYS``, else 7)."""
     prev_date = store.last_publication_date(run_date)
     state = store.published_state(prev_date) if prev_date else None
     if state is None:
         state = pd.DataFrame({"session_key": [], "content_hash": [], "status": [], "since_date": []})
     counts = store.publication_counts(prev_date) if prev_date else {}
-    return DayContext(run_date, prev_date, state, set(store.known_session_keys(before=run_date)), counts)
+    entities = store.published_entities(prev_date) if prev_date else None
+    return DayContext(run_date, prev_date, state, set(store.known_session_keys(before=run_date)), counts,
+                      entities, grace_days(grace))
 
 
 def check_day(core: CoreTables, reads: list[ExtractRead], day: DayContext, store=None) -> pd.DataFrame:
@@ -78,9 +97,9 @@ def check_day(core: CoreTables, reads: list[ExtractRead], day: DayContext, store
             payloads = store.session_payloads(gone[["session_key", "content_hash"]])
             prev_sessions, _ = sessions_from_payloads(payloads["payload"]) if len(payloads) else (None, None)
             if prev_sessions is not None and len(prev_sessions):
-                previous = prev_sessions.merge(
-                    gone[["session_key", "content_hash", "status", "since_date"]], on="session_key", how="left"
-                )
+                state_cols = [c for c in ("session_key", "content_hash", "status", "since_date", "vanished_date")
+                              if c in gone.columns]
+                previous = prev_sessions.merge(gone[state_cols], on="session_key", how="left")
     ctx = CheckContext(
         run_date=day.run_date,
         formations=core.formations,
@@ -91,6 +110,7 @@ def check_day(core: CoreTables, reads: list[ExtractRead], day: DayContext, store
         known_session_keys=day.known_session_keys,
         previous=previous,
         sources_read=sources,
+        grace_days=day.grace_days,
     )
     return concat_findings([core.reader_findings, run_checks(ctx)])
 
@@ -104,8 +124,12 @@ def prepare_publication(
 
     errors = set(session_errors(findings))
     classes = classify(core.sessions, errors)
+    # a session whose period is over has left the feeds (lifecycle): not publishable any more
+    ended = expired(core.sessions, day.run_date) & classes.eq("published").to_numpy(dtype=bool)
+    classes = classes.mask(ended.to_numpy(dtype=bool), "not_publishable")
     hashes = content_hashes(core.sessions, core.events)
-    restore = keys_to_restore(core.sessions, classes, day.previous_state, sources_read_ok(reads))
+    restore = keys_to_restore(core.sessions, classes, day.previous_state, sources_read_ok(reads),
+                              ended=expired(core.sessions, day.run_date))
 
     restored_sessions, restored_events = sessions_from_payloads(pd.Series([], dtype="string"))
     restored_formations = frames_from_payloads([], FORMATIONS)
@@ -117,12 +141,17 @@ def prepare_publication(
         missing_a = sorted(set(restored_sessions["action_key"]) - set(core.actions["action_key"]))
         restored_formations = frames_from_payloads(store.latest_entity_payloads("formation", missing_f), FORMATIONS)
         restored_actions = frames_from_payloads(store.latest_entity_payloads("action", missing_a), ACTIONS)
+        # versions stored before the COG columns existed get them; the others are resolved again
+        # with today's reference (derived data, not part of a version's content hash)
+        restored_sessions, restored_events, restored_actions = enrich_addresses(
+            restored_sessions, restored_events, restored_actions)
 
     quarantined_rows = int((core.quarantine["kind"] == "session").sum()) if len(core.quarantine) else 0
     pub = select(
         core.sessions, core.events, core.formations, core.actions, hashes, classes, day.previous_state,
         restore, restored_sessions, restored_events, restored_formations, restored_actions,
         day.run_date, quarantined_rows=quarantined_rows, columns=feed_session_columns(),
+        previous_entities=day.previous_entities, grace=day.grace_days, ended=ended,
     )
     pub.counts["read_by_source"] = {
         **{s: 0 for s in ("eos", "sigma")},

@@ -60,6 +60,19 @@ LINEAGE_FIELDS = [
     pa.field("source_line", pa.int32(), nullable=False),
 ]
 
+# --- the commune of an address, from the Code officiel géographique (passerelle.reference.cog) ---
+# The INSEE code of the commune (the given one when consistent with postcode and city, else
+# derived from them; null when it cannot be determined without guessing, DQ026), its
+# département, its région (INSEE codes since 2016), the country ("FR"), and the reference's
+# answer (ok | derived | city_not_served | insee_mismatch...). Derived: not in content hashes.
+COG_FIELDS = [
+    pa.field("commune_code", pa.string()),
+    pa.field("departement", pa.string()),
+    pa.field("region", pa.string()),
+    pa.field("country", pa.string()),
+    pa.field("address_status", pa.string()),
+]
+
 # --- core_formations --------------------------------------------------------------------------
 FORMATIONS = pa.schema(
     [
@@ -75,10 +88,14 @@ FORMATIONS = pa.schema(
         pa.field("objective", pa.string()),
         pa.field("content", pa.string()),
         pa.field("prerequisites", pa.string()),
-        pa.field("formacode", pa.string()),
-        pa.field("rome", pa.string()),
+        pa.field("formacode", pa.string()),  # FORMACODE code(s), space-separated, the principal first
+        pa.field("rome", pa.string()),  # ROME code(s), space-separated
         pa.field("certifying", pa.bool_()),
         pa.field("rncp", pa.string()),  # RNCP12345 / RS1234
+        # FORMACODE version of ``formacode`` ("V14"); null = the default version of the source
+        pa.field("formacode_ref", pa.string()),
+        pa.field("nsf", pa.string()),  # NSF codes (3 characters), space-separated, when a source carries them
+        pa.field("certifinfo", pa.string()),  # CERTIFINFO code, when a source carries it
         pa.field("sessions_planned", pa.int32()),  # SAM sessions-envisagees
         pa.field("headcount", pa.int32()),  # SAM effectif
         pa.field("hours_centre", pa.float64()),
@@ -109,7 +126,8 @@ ACTIONS = pa.schema(
         pa.field("address_line", pa.string()),
         pa.field("postcode", pa.string()),
         pa.field("city", pa.string()),
-        pa.field("insee_code", pa.string()),
+        pa.field("insee_code", pa.string()),  # as given by the source
+        *COG_FIELDS,
         pa.field("entry_mode", pa.string()),  # ENTRY_MODES
         pa.field("places", pa.int32()),  # SIGMA Effectif
         pa.field("hours_centre", pa.float64()),  # average hours in centre per trainee
@@ -144,7 +162,8 @@ SESSIONS = pa.schema(
         pa.field("address_complement", pa.string()),
         pa.field("postcode", pa.string()),
         pa.field("city", pa.string()),
-        pa.field("insee_code", pa.string()),
+        pa.field("insee_code", pa.string()),  # as given by the source
+        *COG_FIELDS,
         pa.field("place_label", pa.string()),  # EOS Lieu
         pa.field("start_date", pa.date32()),
         pa.field("end_date", pa.date32()),
@@ -193,6 +212,7 @@ EVENTS = pa.schema(
         pa.field("address_line", pa.string()),
         pa.field("postcode", pa.string()),
         pa.field("city", pa.string()),
+        *COG_FIELDS,
         pa.field("description", pa.string()),
     ]
 )

@@ -176,6 +176,7 @@ def publish_day(
     inputs = inputs_of(reads)
     counts = {k: pub.counts[k] for k in ("read", "published", "quarantined", "not_publishable", "cancelled")}
     counts.update({k: pub.counts[k] for k in ("kept", "vanished", "in_feeds")})
+    counts.update({k: pub.counts.get(k, 0) for k in ("ended", "expired", "withdrawn")})
     findings_counts = counts_by_severity(quality.findings)
     manifest = build_manifest(
         run_date=run_date, run_id=run_id, started_at=started_at.astimezone(timezone.utc).isoformat(),
@@ -213,6 +214,7 @@ def publish_day(
         [{"feed": f.name, "file": f.path, "sha256": next((o["sha256"] for o in manifest["outputs"] if o["file"] == f.path), None),
           "records": f.records} for f in feeds if f.published],
         pub.state,
+        pub.entities,
     )
     if quality.life is not None:
         from passerelle.store.findings import record_finding_states

@@ -76,7 +76,10 @@ class StoreResource(ConfigurableResource):
         if not run_id:  # outside a run (a sensor, a test building the resource): no lock
             yield self
             return
+        from passerelle.daily import check_settings
         from passerelle.runlock import acquire_run_lock, release_run_lock
+
+        check_settings()  # a wrong setting stops the run before it reads anything, naming it
 
         run = context.dagster_run
         partition = run.tags.get("dagster/partition") if run is not None else None

@@ -74,6 +74,10 @@ BODIES = {
     "oeuvre": ("ŒUVRE DES COMPAGNONS DU FOREZ", "81234567600017", "Mme Agnès Faure", "04 77 21 45 90", "accueil@compagnons-forez.fr"),
     "cfp": ("CENTRE DE FORMATION PROFESSIONNELLE DE BOURG", "13000123300019", "M. Thierry Gauthier", "04 74 22 10 05", "cfp.bourg@ain.fr"),
     "laposte": ("LA POSTE - CAMPUS DES MÉTIERS", "35600000000048", "Mme Isabelle Roux", "04 76 87 20 00", "campus.grenoble@laposte.fr"),
+    # the AFPA's SIRET under a short name: one SIRET, two names (DQ025)
+    "afpa_ara": ("AFPA ARA", "77889900500012", "Mme Nadia Benali", "04 77 42 18 60", "prescription.ara@afpa.fr"),
+    "corse": ("ÉCOLE DE LA MER DE CORSE", "97812345300018", "M. Ange Santoni", "04 95 21 30 40", "contact@ecole-mer-corse.fr"),
+    "reunion": ("CFPPA DE SAINT-DENIS DE LA RÉUNION", "20934567700014", "Mme Josiane Hoarau", "0262 21 45 67", "cfppa.saint-denis@educagri.fr"),
 }
 PLACES = {
     # N° voie, Bis/Ter, Nature voie, Nom voie, complément, postcode, city, INSEE, Lieu
@@ -85,6 +89,12 @@ PLACES = {
     "annecy": ("11", "", "rue", "du Pâquier", "Salle Œillet", "74000", "Annecy", "74010", "Annecy"),
     "vichy": ("30", "", "boulevard", "des États-Unis", "", "03200", "Vichy", "03310", "Vichy"),
     "bourg": ("4", "", "rue", "Gabriel Vicaire", "", "01000", "Bourg-en-Bresse", "01053", "Bourg-en-Bresse"),
+    # what real extracts carry and the COG must handle: Corsica without INSEE code (2A), an
+    # overseas address (974), a CEDEX postcode, a city its postcode does not serve (DQ026)
+    "ajaccio": ("5", "", "boulevard", "Sampiero", "", "20000", "Ajaccio", "", "Ajaccio"),
+    "stdenis": ("12", "", "rue", "de Paris", "", "97400", "Saint-Denis", "97411", "Saint-Denis"),
+    "lyon_cedex": ("129", "", "rue", "Servient", "Tour Part-Dieu", "69431", "LYON CEDEX 03", "", "Lyon"),
+    "riom": ("3", "", "place", "de la Liberté", "", "63000", "Riom", "", "Riom"),
 }
 FIXED, PERMANENT = "Entrées/Sorties fixes", "Entrées/Sorties permanentes"
 
@@ -173,7 +183,8 @@ def day1_sessions() -> list[tuple[dict, list[tuple[str, str]]]]:
         (S(184208, "152", 2, "cfp", "bourg", "12/04/27", "07/05/27", bc=""), []),
         (S(184209, "005", 1, "afpa", "stetienne", "11/01/27", "18/06/27", lot_written="5", trainees="5"), []),
         (S(184210, "005", 1, "cuisine", "vichy", "01/02/27", "25/06/27", oblig="F"), []),
-        (S(184211, "005", 2, "afpa", "chambery", "15/03/27", "11/06/27", lot_written="5", state="Transmise"), []),
+        (S(184211, "005", 2, "afpa_ara", "chambery", "15/03/27", "11/06/27", lot_written="5", state="Transmise"),
+         [("DQ025", "organisme « AFPA ARA » avec le SIRET 77889900500012 de l'AFPA AUVERGNE-RHONE-ALPES (titulaire du marché M2600503) : publiée sous ce nom")]),
         (S(184212, "005", 3, "afpa", "stetienne", "18/01/27", "21/05/27"),
          [("DQ019", "seule session de l'action M2600503 / 3 (2 envisagées dans SAM) ; la session elle-même est propre")]),
         (S(184213, "031", 1, "ilmn", "lyon", "11/01/27", "30/07/27", public="Devenir développeur web à Lyon", trainees="6"), []),
@@ -228,6 +239,15 @@ def day1_sessions() -> list[tuple[dict, list[tuple[str, str]]]]:
          [("DQ021", "Etat recrutement « Fermé »")]),
         (S(184239, "152", 2, "laposte", "grenoble", "19/04/27", "14/05/27", state_date="31/02/27", comment="date état à vérifier"),
          [("DQ000", "cellule illisible : Date état « 31/02/27 » (date impossible) -> null + finding")]),
+        # addresses as real extracts write them (Code officiel géographique)
+        (S(184241, "152", 1, "corse", "ajaccio", "15/03/27", "09/07/27"),
+         [("—", "propre : adresse en Corse sans code INSEE (20000 Ajaccio) : commune 2A004, département 2A, région 94 tirés du COG")]),
+        (S(184242, "005", 2, "reunion", "stdenis", "08/03/27", "04/06/27"),
+         [("—", "propre : adresse outre-mer (97400 Saint-Denis, INSEE 97411) : département 974, région 04 ; téléphone 0262")]),
+        (S(184243, "031", 1, "ilmn", "lyon_cedex", "15/02/27", "30/07/27"),
+         [("—", "propre : code postal CEDEX (69431 LYON CEDEX 03, hors base La Poste) : commune 69123 Lyon tirée du COG")]),
+        (S(184244, "147", 1, "hecate", "riom", "07/06/27", "25/06/27"),
+         [("DQ026", "code postal 63000 qui ne dessert pas Riom (63200) : code INSEE, département et région non publiés")]),
     ]
 
 

@@ -51,21 +51,26 @@ ACTIONS_HEADERS = [
 PROGRAMME = "Programme Régional de Formation 2026-2027"
 ACTIONS = [
     ["26P0001234", "26P0001234_AGRI_1", "Ouvrier agricole polyvalent - CAPa Métiers de l'agriculture", "EC", 2026,
-     D(2026, 9, 1), D(2027, 12, 31), "AGRI FORMATION OCCITANIE", "13000123300019", "76340123456",
+     D(2026, 9, 1), D(2027, 12, 31), "AGRI FORMATION OCCITANIE", "31245678300017", "76340123456",
      "PRF", PROGRAMME, "21046", "A1416"],
     ["26P0001234", "26P0001234_BTP_2", "Maçon - Titre professionnel", "EC", "2026",
-     T("01/09/2026"), T("31/12/2027"), "AGRI FORMATION OCCITANIE", "13000123300019", "76340123456",
+     T("01/09/2026"), T("31/12/2027"), "AGRI FORMATION OCCITANIE", "31245678300017", "76340123456",
      "PRF", PROGRAMME, "22454", "F1703"],
     ["26P0005678", "26P0005678_NUM_1", "Développeur web et web mobile - Titre professionnel", "EC", 2026,
-     D(2026, 9, 1), D(2027, 12, 31), "NUMERIQUE SUD FORMATION", 52098765200010, "76310987654",
+     D(2026, 9, 1), D(2027, 12, 31), "NUMERIQUE SUD / SIMPLON OCCITANIE", 42356789000011, "76310987654",
      "PRF", PROGRAMME, "31054", "M1805"],
     ["26P0005678", "26P0005678_SAN_1", "Aide-soignant - Diplôme d'État", "EC", 2026,
-     D(2026, 9, 1), D(2027, 12, 31), "SANTE FORMATION OCCITANIE", "78345612200010", "76810456789",
+     D(2026, 9, 1), D(2027, 12, 31), "SANTE FORMATION OCCITANIE", "53467891700012", "76810456789",
      "PRF", PROGRAMME, "43436", "J1501"],
     # DQ002: the action number does not start with its contract number (26P0009012 vs 26P0009021)
     ["26P0009012", "26P0009021_LOG_1", "Agent magasinier - Titre professionnel", "EC", 2026,
-     T("01/09/2026"), T("31/12/2027"), "LOGISTIQUE FORMATION GARD", "41928374200015", "76300567890",
+     T("01/09/2026"), T("31/12/2027"), "LOGISTIQUE FORMATION GARD", "64578912400015", "76300567890",
      "PRF", PROGRAMME, "31811", "N1103"],
+    # BTP FORMATION 66 holds this contract of its own (no composante nor session entered yet) and is
+    # co-contractor of 26P0001234_BTP_2, whose sessions it gives: the only record of its SIRET
+    ["26P0002468", "26P0002468_BTP_1", "Coffreur bancheur - Titre professionnel", "EC", 2026,
+     D(2026, 9, 1), D(2027, 12, 31), "BTP FORMATION 66", "75689123000010", "76660234567",
+     "PRF", PROGRAMME, "22411", "F1701"],
 ]
 
 # --- sheet Composantes ----------------------------------------------------------------------------
@@ -96,10 +101,12 @@ SESSIONS_HEADERS = [
 ]
 V = "Validée"
 W = "En attente d'émission"
-L_BEZ = "ORGANISME TEST PRF 26 / CAP 2000 / BEZIERS / 34500"
-L_ROD = "ORGANISME TEST PRF 26 / LYCEE AGRICOLE LA ROQUE / RODEZ / 12000"
+L_BEZ = "AGRI FORMATION OCCITANIE / CAP 2000 / BEZIERS / 34500"
+L_ROD = "AGRI FORMATION OCCITANIE / LYCEE AGRICOLE LA ROQUE / RODEZ / 12000"
+# 26P0001234_BTP_2 is held by AGRI FORMATION OCCITANIE; its sessions are given by the co-contractor
+# BTP FORMATION 66 (titulaire ≠ formateur): they must not get the titulaire's SIRET
 L_PER = "BTP FORMATION 66 / PLATEAU TECHNIQUE TECNOSUD / PERPIGNAN / 66000"
-L_TLS = "NUMERIQUE SUD FORMATION / CAMPUS MONTAUDRAN / TOULOUSE / 31000"
+L_TLS = "NUMERIQUE SUD / SIMPLON OCCITANIE / CAMPUS MONTAUDRAN / TOULOUSE / 31000"
 L_MTP = "NUMERIQUE SUD / SIMPLON OCCITANIE / CAMPUS MILLENAIRE / MONTPELLIER / 34000"  # body holds a "/"
 L_ALB = "SANTE FORMATION OCCITANIE / IFSI ALBI / ALBI / 81000"
 L_NIM = "LOGISTIQUE FORMATION GARD / PLATEFORME GARD LOGISTIQUE / NIMES / 30000"
@@ -122,7 +129,7 @@ SESSIONS_DAY1 = [
      ("DQ001", "session ends 09/07/2027, after its composante (04/01/2027 - 30/06/2027)")),
     ([AGRI, "01", "03", D(2027, 4, 5), D(2027, 6, 25), L_BEZ, 0, "OI26-000103", V, *C_AGRI],
      ("DQ003", "Nb. de places 0: cancelled")),
-    ([AGRI, "01", "04", D(2027, 1, 25), D(2027, 4, 30), "ORGANISME TEST PRF 26 / CAP 2000 / BEZIERS / 3450", 12,
+    ([AGRI, "01", "04", D(2027, 1, 25), D(2027, 4, 30), "AGRI FORMATION OCCITANIE / CAP 2000 / BEZIERS / 3450", 12,
       "OI26-000104", V, *C_AGRI],
      ("DQ015", "Lieu postcode 3450 (4 digits)")),
     ([AGRI, "02", "01", T("08/02/2027"), T("28/05/2027"), L_ROD, 12, "OI26-000201", V, *C_ROD], None),
@@ -315,7 +322,11 @@ def defects_markdown() -> str:
             lines.append(f"| `{_key(row)}` | Informations collectives | {i} | {defect[0]} | {defect[1]} |")
     lines += [
         "",
-        "Clean on purpose: the permanent-entry composante `sigma:26P0005678_NUM_1:02` with one session spanning "
+        "Clean on purpose: the sessions of `sigma:26P0001234_BTP_2` (titulaire AGRI FORMATION OCCITANIE, SIRET "
+        "31245678300017) are given by its co-contractor BTP FORMATION 66, named in their `Lieu de la session`: "
+        "they do not get the titulaire's SIRET but BTP FORMATION 66's own, 75689123000010, which the "
+        "workbook gives as titulaire of `sigma:26P0002468_BTP_1` (an action without sessions yet); "
+        "the permanent-entry composante `sigma:26P0005678_NUM_1:02` with one session spanning "
         "its period (`sigma:26P0005678_NUM_1:02:01`, whose Lieu body holds a `/`), the overseas phone "
         "`+596 596 12 34 56` (`sigma:26P0005678_NUM_1:01:02`), the phone typed as a number cell "
         "(`sigma:26P0005678_SAN_1:01:01`), the composante and session numbers typed as number cells "

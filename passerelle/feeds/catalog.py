@@ -74,13 +74,15 @@ class FeedResult:
 def feed_session_columns() -> list[str]:
     """The session columns a publication keeps: those the feed writers read, those the
     canonical schema requires (the writers conform their input to it) and the publication's
-    own (``content_hash``, ``publication_status``, ``change``). In canonical order."""
+    own (``content_hash``, ``publication_status``, ``change``, and the LHEO dates ``since_date``
+    and ``changed_date``). In canonical order."""
     from passerelle import model
     from passerelle.feeds import lheo, mission_locale
 
     needed = set(lheo.SESSION_COLUMNS) | set(mission_locale.SESSION_COLUMNS)
     needed |= {f.name for f in model.SESSIONS if not f.nullable}
-    return [c for c in model.SESSIONS.names if c in needed] + ["content_hash", "publication_status", "change"]
+    return [c for c in model.SESSIONS.names if c in needed] + ["content_hash", "publication_status", "change",
+                                                               *lheo.DATE_COLUMNS]
 
 
 def feed_path(spec: FeedSpec, run_date: date) -> str:
@@ -92,9 +94,12 @@ def _lheo_profile(spec: FeedSpec) -> str:
 
 
 def write_feed(
-    spec: FeedSpec, pub: Publication, staging: Path, run_date: date, previous_count: int | None
+    spec: FeedSpec, pub: Publication, staging: Path, run_date: date, previous_count: int | None,
+    organisations: pd.DataFrame | None = None,
 ) -> FeedResult:
-    """Write one feed into the staging folder and apply the DQ023 guard (no validation yet)."""
+    """Write one feed into the staging folder and apply the DQ023 guard (no validation yet).
+
+    ``organisations``: :func:`publication_organisations` of ``pub`` (computed when None)."""
     started = time.perf_counter()
     rel = feed_path(spec, run_date)
     target = Path(staging) / rel
@@ -103,12 +108,17 @@ def write_feed(
     if spec.name == "mission_locale":
         from passerelle.feeds.mission_locale import write_mission_locale_csv
 
-        n = write_mission_locale_csv(target, pub.formations, pub.actions, sessions, pub.events, run_date=run_date)
+        if organisations is None:
+            organisations = publication_organisations(pub)
+        n = write_mission_locale_csv(target, pub.formations, pub.actions, sessions, pub.events, run_date=run_date,
+                                     organisations=organisations)
     else:
         from passerelle.feeds.lheo import write_lheo
 
+        if organisations is None:
+            organisations = publication_organisations(pub)
         n = write_lheo(target, pub.formations, pub.actions, sessions, pub.events, profile=_lheo_profile(spec),
-                       delta=spec.name == "carif_delta", run_date=run_date)
+                       delta=spec.name == "carif_delta", run_date=run_date, organisations=organisations)
     return settle_feed(spec, Path(staging), rel, n, time.perf_counter() - started, previous_count)
 
 
@@ -135,15 +145,33 @@ def settle_feed(spec: FeedSpec, staging: Path, rel: str, n: int, write_seconds: 
     return result
 
 
+def publication_organisations(pub: Publication) -> pd.DataFrame:
+    """The training bodies of the publication (one name, numero and coordinates per SIRET, see
+    :func:`passerelle.organisations.cards`), from all its sessions, withdrawn ones included: the
+    full and delta feeds describe each body the same way, however they are written."""
+    from passerelle.organisations import cards
+
+    return cards(pub.formations, pub.lheo_sessions, pub.actions)
+
+
+def guard_baselines(previous_counts: dict[str, int], pub: Publication) -> dict[str, int]:
+    """What the DQ023 guard compares today's feeds with: the records of the last publication,
+    less the sessions that have left since because their period is over (lifecycle: not a
+    loss). A vanished session withdrawn after its grace period is a loss and stays counted."""
+    expired = int(pub.counts.get("expired", 0) or 0)
+    return {name: max(int(count) - expired, 0) for name, count in previous_counts.items()}
+
+
 def needs_validation(spec: FeedSpec, result: FeedResult) -> bool:
     return bool(spec.profile_xsd) and result.published
 
 
 def produce_feed(
-    spec: FeedSpec, pub: Publication, staging: Path, run_date: date, previous_count: int | None
+    spec: FeedSpec, pub: Publication, staging: Path, run_date: date, previous_count: int | None,
+    organisations: pd.DataFrame | None = None,
 ) -> FeedResult:
     """Write one feed, guard it, validate it (in this process)."""
-    result = write_feed(spec, pub, staging, run_date, previous_count)
+    result = write_feed(spec, pub, staging, run_date, previous_count, organisations)
     if needs_validation(spec, result):
         result.validation_errors, result.validation_seconds = feed_validation_errors(
             str(Path(staging) / result.path), spec.profile_xsd)
@@ -163,13 +191,16 @@ def produce_feeds(
     if parallel is None:
         parallel = (len(pub.sessions) >= PARALLEL_VALIDATION_MIN_SESSIONS
                     and os.environ.get("PASSERELLE_PARALLEL_VALIDATION", "1").strip() != "0")
+    previous_counts = guard_baselines(previous_counts, pub)
+    organisations = publication_organisations(pub)
     if not parallel:
-        return [produce_feed(spec, pub, staging, run_date, previous_counts.get(spec.name)) for spec in specs]
-    return _produce_in_parallel(pub, Path(staging), run_date, previous_counts, specs)
+        return [produce_feed(spec, pub, staging, run_date, previous_counts.get(spec.name), organisations)
+                for spec in specs]
+    return _produce_in_parallel(pub, Path(staging), run_date, previous_counts, specs, organisations)
 
 
 def _produce_in_parallel(pub: Publication, staging: Path, run_date: date, previous_counts: dict[str, int],
-                         specs: tuple[FeedSpec, ...]) -> list[FeedResult]:
+                         specs: tuple[FeedSpec, ...], organisations: pd.DataFrame) -> list[FeedResult]:
     import tempfile
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
@@ -196,7 +227,8 @@ def _produce_in_parallel(pub: Publication, staging: Path, run_date: date, previo
             started = time.perf_counter()
             counts = write_lheo_feeds(
                 [LheoTarget(files[s.name], _lheo_profile(s), delta=s.name == "carif_delta") for s in xml],
-                pub.formations, pub.actions, pub.sessions, pub.events, run_date=run_date)
+                pub.formations, pub.actions, pub.lheo_sessions, pub.events, run_date=run_date,
+                organisations=organisations)
             seconds = time.perf_counter() - started
             for fh in files.values():
                 fh.close()
@@ -220,7 +252,8 @@ def _produce_in_parallel(pub: Publication, staging: Path, run_date: date, previo
                 fh.close()
         for spec in specs:  # the other feeds, while the workers finish
             if spec.name not in results:
-                results[spec.name] = write_feed(spec, pub, staging, run_date, previous_counts.get(spec.name))
+                results[spec.name] = write_feed(spec, pub, staging, run_date, previous_counts.get(spec.name),
+                                                organisations)
         for spec in xml:
             result = results[spec.name]
             try:

@@ -58,11 +58,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from passerelle import model
+from passerelle.organisations import NUMERO_NAME, NUMERO_SIRET, UNKNOWN_SIRET, normalise_names
+from passerelle.sources.base import formacode_version
 
 NS = "http://lheo.gouv.fr/2.3"
 PROFILES = ("carif", "pole_emploi")
-PUBLICATION_STATUSES = {"current": "courant", "kept": "conserve", "vanished": "disparue"}
-CHANGES = {"created": "creation", "updated": "modification", "cancelled": "annulation"}
+PUBLICATION_STATUSES = {"current": "courant", "kept": "conserve", "vanished": "disparue", "withdrawn": "retiree"}
+CHANGES = {"created": "creation", "updated": "modification", "cancelled": "annulation", "withdrawn": "retrait"}
+WITHDRAWN = "withdrawn"  # publication_status and change of a session withdrawn today (delta feed only)
 RECRUITMENT_CODES = {
     model.RECRUITMENT_OPEN: "1",
     model.RECRUITMENT_CLOSED: "2",
@@ -72,16 +75,23 @@ ENTRY_CODES = {model.ENTRY_FIXED: "0", model.ENTRY_PERMANENT: "1"}
 
 # LHEO values we have no source for. Each one is what real Intercarif feeds carry.
 UNKNOWN_TEXT = "-"  # objectif / resultats-attendus / contenu / rythme / alternance / conditions
-# FORMACODE V12 public code carried by the Région-financed action of the real Intercarif feed
-# (reference/lheo/samples/trefle-formation.xml, action 07_123324, code-financeur 2).
+# FORMACODE public code « Demandeur d'emploi », carried by the Région-financed action of the real
+# Intercarif feed (reference/lheo/samples/trefle-formation.xml, action 07_123324, code-financeur 2,
+# then in V12); the code is the same in V14, the version consumers expect (data·inclusion's
+# stg_carif_oref__formacode_v14__publics and its accepted_values [V14] test).
 PUBLIC_VISE_CODE = "80006"
-PUBLIC_VISE_REF = "V12"
+PUBLIC_VISE_REF = "V14"
 NIVEAU_ENTREE_UNKNOWN = "0"  # dict-niveaux 0 "information non communiquée"
+# dict-type-contact 4 "Accueil": the sources' contact is the one who receives the candidates and
+# the prescriptions (EOS, SIGMA « Contact nom / tél / mail »); consumers sort contacts by type
+# (data·inclusion's int_carif_oref__services_v1 prefers 3, then 0, then 4) and require one.
+TYPE_CONTACT = "4"
+_TYPED_CONTACTS = frozenset({"contact-formation", "contact-formateur", "contact-organisme"})
 PARCOURS_GROUP = "1"  # dict-type-parcours 1 "en groupe"
 PARCOURS_INDIVIDUAL = "2"  # dict-type-parcours 2 "individualisé" (only permanent-entry actions)
 MODALITES_ENSEIGNEMENT_PRESENTIEL = "0"
 NDA_UNKNOWN = "00000000000"  # numero-activite is mandatory (11 characters)
-SIRET_UNKNOWN = "00000000000000"  # SIRET-organisme-formation is mandatory (14 characters)
+SIRET_UNKNOWN = UNKNOWN_SIRET  # SIRET-organisme-formation is mandatory (14 characters)
 DATE_UNKNOWN_START = "00000000"  # LHEO: unknown start date
 DATE_UNKNOWN_END = "99999999"  # LHEO: unknown end date
 MAX_DATE_INFORMATION = 3  # LHEO action/date-information maxOccurs
@@ -124,19 +134,20 @@ _RNCP = re.compile(r"^(RNCP\d{1,6}|RS\d{1,8})$")
 _PHONE_CHARS = re.compile(r"^\+?[\d\s.\-()/\u00a0]+$")
 
 # --- columns each writer needs ----------------------------------------------------------------
+_PLACE = ["commune_code", "departement", "region", "country"]  # from the COG (passerelle.reference.cog)
 _F_COLS = [
-    "formation_key", "marche_numero", "title", "lot_title", "objective", "content", "prerequisites",
-    "formacode", "rome", "certifying", "rncp", "hours_centre", "hours_company",
-    "holder_name", "holder_siret", "holder_nda", "financer",
+    "formation_key", "source", "marche_numero", "title", "lot_title", "objective", "content", "prerequisites",
+    "formacode", "formacode_ref", "nsf", "rome", "certifying", "rncp", "certifinfo", "hours_centre",
+    "hours_company", "holder_name", "holder_siret", "holder_nda", "financer",
 ]  # fmt: skip
 _A_COLS = [
     "action_key", "organisme_formateur", "siret_formateur", "address_line", "postcode", "city",
-    "insee_code", "entry_mode", "hours_centre", "hours_company",
+    *_PLACE, "entry_mode", "hours_centre", "hours_company",
 ]  # fmt: skip
 _S_COLS = [
     "session_key", "action_key", "formation_key", "source", "marche_numero", "title",
     "organisme_formateur", "siret_formateur", "site", "address_line", "address_complement",
-    "postcode", "city", "insee_code", "start_date", "end_date", "prescription_start",
+    "postcode", "city", *_PLACE, "start_date", "end_date", "prescription_start",
     "prescription_end", "entry_mode", "places", "places_region", "places_pole_emploi",
     "hours_centre_avg", "hours_company_avg", "cancelled", "recruitment_state", "contact_name",
     "contact_phone", "contact_email", "financer",
@@ -144,8 +155,11 @@ _S_COLS = [
 SESSION_COLUMNS = tuple(_S_COLS)  # the session columns this writer reads (see catalog.feed_session_columns)
 _E_COLS = [
     "event_key", "session_key", "event_type", "is_information_collective", "start_date",
-    "start_time", "end_time", "places", "cancelled", "address_line", "postcode", "city",
+    "start_time", "end_time", "places", "cancelled", "address_line", "postcode", "city", *_PLACE,
 ]  # fmt: skip
+# LHEO datecrea / datemaj of formations, actions and sessions (publishable.select): first
+# published and last content change. Optional columns of the caller, beside the canonical ones.
+DATE_COLUMNS = ("since_date", "changed_date")
 
 
 # ============================================================================================
@@ -160,7 +174,12 @@ def to_table(df: pd.DataFrame, schema: pa.Schema, extra: tuple[str, ...] = ()) -
     base = df[[c for c in df.columns if c in schema.names]]
     table = model.conform(base, schema)
     for name in extra:
-        if name in df.columns:
+        if name in df.columns and name in DATE_COLUMNS:
+            arr = pa.array(df[name], from_pandas=True)
+            arr = arr.cast(pa.date32()) if not pa.types.is_date32(arr.type) else arr
+        elif name in DATE_COLUMNS:
+            arr = pa.nulls(len(df), pa.date32())
+        elif name in df.columns:
             arr = pa.array(df[name].astype(object).where(df[name].notna(), None).tolist(), type=pa.string())
         else:
             arr = pa.nulls(len(df), pa.string())
@@ -230,7 +249,7 @@ def pick_address(session: dict, action: dict | None) -> dict:
         "complement": src.get("address_complement") if src is session else None,
         "postcode": src.get("postcode"),
         "city": src.get("city"),
-        "insee": src.get("insee_code"),
+        "insee": src.get("commune_code"),
     }
 
 
@@ -339,7 +358,8 @@ _I6 = "  " * 8
 
 
 @functools.lru_cache(maxsize=1 << 14, typed=True)
-def _adresse_text(ind: str, line, complement, postcode, city, insee, denomination) -> str:
+def _adresse_text(ind: str, line, complement, postcode, city, insee, departement, region, country,
+                  denomination) -> str:
     """``<adresse>`` as text (see :func:`_adresse`); the same address recurs on many sessions."""
     i2 = ind + "  "
     out = [f"{ind}<adresse>"]
@@ -354,52 +374,87 @@ def _adresse_text(ind: str, line, complement, postcode, city, insee, denominatio
         out.append(f"{i2}<ligne>{_esc(text)}</ligne>")
     out.append(_leaf(i2, "codepostal", _clean(postcode) or ""))
     out.append(_leaf(i2, "ville", _text(city, 50)))
+    # département, commune and région from the COG, all or nothing (DQ026: not guessed)
     insee = _clean(insee)
-    if insee and _INSEE.match(insee):
+    departement = _clean(departement)
+    region = _clean(region)
+    if insee and departement and region and _INSEE.match(insee):
+        out.append(f"{i2}<departement>{_esc(departement)}</departement>")
         out.append(f"{i2}<code-INSEE-commune>{_esc(insee)}</code-INSEE-commune>")
+        out.append(f"{i2}<region>{_esc(region)}</region>")
+    country = _clean(country)
+    if country:
+        out.append(f"{i2}<pays>{_esc(country)}</pays>")
     out.append(f"{ind}</adresse>")
     return "\n".join(out)
 
 
+def _place_of(row: dict, complement: bool = True) -> tuple:
+    """The address fields of a canonical row (session, action or event), in :func:`_adresse_text` order."""
+    return (row.get("address_line"), row.get("address_complement") if complement else None, row.get("postcode"),
+            row.get("city"), row.get("commune_code"), row.get("departement"), row.get("region"), row.get("country"))
+
+
 def _adresse(out: list[str], ind: str, addr: dict, denomination: str | None = None) -> None:
-    """``<adresse>``: ligne 1..4 (50 characters each), codepostal, ville, code-INSEE-commune.
+    """``<adresse>``: ligne 1..4 (50 characters each), codepostal, ville, then the commune's
+    département, INSEE code and région and the country when the COG resolved them.
 
     The postcode is written as received: a session without a 5-digit postcode cannot be
     published (DQ015 error), so a bad one here is an upstream bug that validation must catch.
     """
-    out.append(_adresse_text(ind, addr.get("line"), addr.get("complement"), addr.get("postcode"), addr.get("city"),
-                             addr.get("insee"), denomination))  # fmt: skip
+    out.append(_adresse_text(ind, *_place_of(addr), denomination))
+
+
+def _session_place(s: dict, action: dict | None) -> tuple:
+    """:func:`pick_address`'s choice as address fields: the session's own address when it has
+    one (postcode or city), else its action's."""
+    if action is None or _present(s["postcode"]) or _present(s["city"]):
+        return _place_of(s)
+    return _place_of(action, complement=False)
 
 
 def _session_adresse(ind: str, s: dict, action: dict | None) -> str:
     """:func:`pick_address` (session's own address, else its action's) then ``<adresse>``."""
-    if action is None or _present(s["postcode"]) or _present(s["city"]):
-        return _adresse_text(ind, s["address_line"], s["address_complement"], s["postcode"], s["city"],
-                             s["insee_code"], _clean(s["site"]))  # fmt: skip
-    return _adresse_text(ind, action.get("address_line"), None, action.get("postcode"), action.get("city"),
-                         action.get("insee_code"), _clean(s["site"]))  # fmt: skip
+    return _adresse_text(ind, *_session_place(s, action), _clean(s["site"]))
 
 
 @functools.lru_cache(maxsize=1 << 14, typed=True)
-def _contact_text(ind: str, tag: str, name, phone, email) -> str:
-    """A ``contact-*`` element (see :func:`_contact`); the same contact recurs on many sessions."""
+def _contact_text(ind: str, tag: str, name, phone, email, place: tuple | None = None) -> str:
+    """A ``contact-*`` (or ``coordonnees-organisme``) element: ``coordonnees`` with nom, the
+    address ``place`` (see :func:`_place_of`) when given, telfixe or portable, courriel. The
+    same contact recurs on many sessions."""
     i2 = ind + "  "
     i3 = i2 + "  "
     inner: list[str] = []
     name = _text(name, 50, default=None)
     if name:
         inner.append(f"{i3}<nom>{_esc(name)}</nom>")
+    if place is not None:
+        inner.append(_adresse_text(i3, *place, None))
+    reach = _reach_text(i3, phone, email)
+    if reach:
+        inner.append(reach[1:])
+    # typed where consumers sort contacts (formation, formateur, organisme); not on each session
+    kind = f"{i2}<type-contact>{TYPE_CONTACT}</type-contact>\n" if tag in _TYPED_CONTACTS else ""
+    if inner:
+        return f"{ind}<{tag}>\n{kind}{i2}<coordonnees>\n" + "\n".join(inner) + f"\n{i2}</coordonnees>\n{ind}</{tag}>"
+    return f"{ind}<{tag}>\n{kind}{i2}<coordonnees/>\n{ind}</{tag}>"
+
+
+@functools.lru_cache(maxsize=1 << 14, typed=True)
+def _reach_text(ind: str, phone, email) -> str:
+    """The telfixe or portable and courriel lines of a ``coordonnees`` (after its address), with
+    a leading newline; empty when neither is known."""
+    out = ""
     phone = format_phone(_clean(phone))
     if phone:
         phone = phone[:25]
         kind = "portable" if is_mobile(phone) else "telfixe"
-        inner.append(f"{i3}<{kind}>\n{i3}  <numtel>{_esc(phone)}</numtel>\n{i3}</{kind}>")
+        out += f"\n{ind}<{kind}>\n{ind}  <numtel>{_esc(phone)}</numtel>\n{ind}</{kind}>"
     mail = _clean(email)
     if mail and 3 <= len(mail) <= 160:
-        inner.append(f"{i3}<courriel>{_esc(mail)}</courriel>")
-    if inner:
-        return f"{ind}<{tag}>\n{i2}<coordonnees>\n" + "\n".join(inner) + f"\n{i2}</coordonnees>\n{ind}</{tag}>"
-    return f"{ind}<{tag}>\n{i2}<coordonnees/>\n{ind}</{tag}>"
+        out += f"\n{ind}<courriel>{_esc(mail)}</courriel>"
+    return out
 
 
 def _contact(out: list[str], ind: str, tag: str, session: dict | None) -> None:
@@ -439,10 +494,39 @@ _MOUVEMENT = {k: f'{_I4}<extra info="mouvement">{v}</extra>'.encode() for k, v i
 _STATUT = {k: f'{_I4}<extra info="statut-publication">{v}</extra>' for k, v in PUBLICATION_STATUSES.items()}
 
 
+def _dates_attrs(row: dict) -> str:
+    """`` datecrea="AAAAMMJJ" datemaj="AAAAMMJJ"`` when the caller gave the dates (first
+    published, last content change), else nothing: LHEO's ``00000000`` is never written."""
+    out = ""
+    for attr, col in (("datecrea", "since_date"), ("datemaj", "changed_date")):
+        value = row.get(col)
+        if value is not None and not isinstance(value, str):
+            value = _lheo_date(value, "")
+        if value:
+            out += f' {attr}="{value}"'
+    return out
+
+
+def formation_dates(row: dict) -> bool:
+    """True when the row carries its own LHEO dates."""
+    return row.get("since_date") is not None or row.get("changed_date") is not None
+
+
+def _span_attrs(sessions: list[dict]) -> str:
+    """The dates of an element that has no row of its own (a formation or action only its
+    sessions describe): created with its first session, changed with its last change."""
+    created = [s["since_date"] for s in sessions if s.get("since_date")]
+    changed = [s["changed_date"] for s in sessions if s.get("changed_date")]
+    return _dates_attrs({"since_date": min(created) if created else None,
+                         "changed_date": max(changed) if changed else None})
+
+
 def _session_head(s: dict, action: dict | None, cancelled: bool) -> bytes:
     ind, i2, i3, i4 = _I2, _I3, _I4, _I5
+    status = s["publication_status"] or "current"
+    closed = cancelled or status == WITHDRAWN  # never open without extras: LHEO etat-recrutement 2
     out = [
-        f'{ind}<session numero="{_attr(s["session_key"])}">\n'
+        f'{ind}<session numero="{_attr(s["session_key"])}"{_dates_attrs(s)}>\n'
         f"{i2}<periode>\n{i3}<debut>{s['start_date'] or DATE_UNKNOWN_START}</debut>\n"
         f"{i3}<fin>{s['end_date'] or DATE_UNKNOWN_END}</fin>\n{i2}</periode>\n"
         f"{i2}<adresse-inscription>",
@@ -454,11 +538,10 @@ def _session_head(s: dict, action: dict | None, cancelled: bool) -> bytes:
                    f"{i4}<debut>{s['prescription_start'] or DATE_UNKNOWN_START}</debut>\n"
                    f"{i4}<fin>{s['prescription_end'] or DATE_UNKNOWN_END}</fin>\n"
                    f"{i3}</periode>\n{i2}</periode-inscription>")  # fmt: skip
-    state = "2" if cancelled else RECRUITMENT_CODES.get(s["recruitment_state"] or "", "1")
+    state = "2" if closed else RECRUITMENT_CODES.get(s["recruitment_state"] or "", "1")
     out.append(f"{i2}<etat-recrutement>{state}</etat-recrutement>")
     if _has_contact(s):
         out.append(_contact_text(i2, "contact-session", s["contact_name"], s["contact_phone"], s["contact_email"]))
-    status = s["publication_status"] or "current"
     if status not in PUBLICATION_STATUSES:
         raise ValueError(f"session {s['session_key']}: unknown publication_status {status!r}")
     out.append(f'{i2}<extras info="passerelle">\n'
@@ -554,7 +637,7 @@ def _next_information_address(sessions: list[dict], run_date: date | None) -> di
                 continue
             key = (d, ev.get("start_time") or "", ev["event_key"])
             if best is None or key < best[0]:
-                best = (key, {"line": ev.get("address_line"), "postcode": pc_, "city": ev.get("city")})
+                best = (key, ev)
     return best[1] if best else None
 
 
@@ -574,7 +657,7 @@ def _financeur(code: str, places: int) -> str:
 
 
 def _action_parts(action_key: str, sessions: list[dict], texts: list[tuple], action: dict | None, f: dict,
-                  conditions: str, run_date: date | None, pole_emploi: bool) -> tuple:  # fmt: skip
+                  conditions: str, run_date: date | None, pole_emploi: bool, orgs: _Orgs) -> tuple:  # fmt: skip
     """One ``<action>`` in parts: (head, session parts, tail, carif end, Pôle emploi end). The
     sessions go between head and tail; the end (``organisme-financeur``, closing tag) is the
     only part that depends on the feed."""
@@ -594,24 +677,39 @@ def _action_parts(action_key: str, sessions: list[dict], texts: list[tuple], act
     alternance = UNKNOWN_TEXT
     if hours_company:
         alternance = f"{_whole(hours_company)} heures en entreprise"
+    elif hours_company is not None and not (isinstance(hours_company, float) and math.isnan(hours_company)):
+        alternance = "Sans période en entreprise"  # the source says 0 hours
     # the action's own place when it has one, else its first session's
     site = _clean(first["site"])
     if action is not None and (_present(a.get("postcode")) or _present(a.get("city"))):
-        place = _adresse_text(i3 + "  ", a.get("address_line"), None, a.get("postcode"), a.get("city"),
-                              a.get("insee_code"), site)  # fmt: skip
+        where = _place_of(a, complement=False)
+        if not _clean(where[0]) and _clean(first["postcode"]) == _clean(where[2]):
+            # no street for the action (a SIGMA composante): its first session's, at that postcode
+            where = (first["address_line"], *where[1:])
     else:
-        place = _adresse_text(i3 + "  ", first["address_line"], first["address_complement"], first["postcode"],
-                              first["city"], first["insee_code"], site)  # fmt: skip
+        where = _place_of(first)
+    place = _adresse_text(i3 + "  ", *where, site)
+    # the training body at that place: one name and one numero per SIRET, no borrowed SIRET
+    # (organisations), its contact from the sources (its card, else the action's first contact)
+    siret = orgs.siret(_clean(a.get("siret_formateur")) or _clean(first["siret_formateur"]))
+    name = orgs.name(siret, _clean(a.get("organisme_formateur")) or _clean(first["organisme_formateur"]))
+    card = orgs.card(siret)
+    if card is None:
+        contact_session = next((s for s in sessions if _has_contact(s)), None)
+        if contact_session is not None:
+            card = (contact_session["contact_name"], contact_session["contact_phone"],
+                    contact_session["contact_email"], where)
+    reach = _reach_text(i3 + "  ", card[1], card[2]) if card is not None else ""
     entry = a.get("entry_mode") or first["entry_mode"]
     head = "\n".join((
-        f'{ind}<action numero="{_attr(action_key)}">',
+        f'{ind}<action numero="{_attr(action_key)}"{_dates_attrs(a) if action else _span_attrs(sessions)}>',
         _ACTION_FIXED,
         f"{i2}<modalites-alternance>{_esc(alternance)}</modalites-alternance>",
         f"{i2}<modalites-enseignement>{MODALITES_ENSEIGNEMENT_PRESENTIEL}</modalites-enseignement>",
         conditions,
         f"{i2}<prise-en-charge-frais-possible>1</prise-en-charge-frais-possible>",
         f"{i2}<lieu-de-formation>\n{i3}<coordonnees>",
-        place,
+        place + reach,
         f"{i3}</coordonnees>\n{i2}</lieu-de-formation>",
         f"{i2}<modalites-entrees-sorties>{ENTRY_CODES.get(entry or '', '0')}</modalites-entrees-sorties>",
     )).encode()  # fmt: skip
@@ -628,15 +726,11 @@ def _action_parts(action_key: str, sessions: list[dict], texts: list[tuple], act
         out.append(_leaf(i2, "nombre-heures-centre", _whole(hours_centre)))
     if hours_company is not None:
         out.append(_leaf(i2, "nombre-heures-entreprise", _whole(hours_company)))
-    out.append(f"{i2}<organisme-formateur>")
-    siret = _clean(a.get("siret_formateur")) or _clean(first["siret_formateur"]) or ""
-    out.append(f"{i3}<SIRET-formateur>\n{i3}  " + _leaf("", "SIRET", _SIRET_SEPARATORS.sub("", siret))
-               + f"\n{i3}</SIRET-formateur>")  # fmt: skip
-    name = _clean(a.get("organisme_formateur")) or _clean(first["organisme_formateur"])
+    out.append(f'{i2}<organisme-formateur numero="{_attr(orgs.numero(siret, name))}">')
+    out.append(f"{i3}<SIRET-formateur>\n{i3}  <SIRET>{siret or UNKNOWN_SIRET}</SIRET>\n{i3}</SIRET-formateur>")
     out.append(_leaf(i3, "raison-sociale-formateur", _text(name, 250)))
-    contact_session = next((s for s in sessions if _has_contact(s)), None)
-    if contact_session is not None:
-        _contact(out, i3, "contact-formateur", contact_session)
+    if card is not None:
+        out.append(_contact_text(i3, "contact-formateur", *card))
     out.append(f"{i2}</organisme-formateur>")
     tail = "\n".join(out).encode()
 
@@ -659,9 +753,62 @@ def _first_not_none(*values):
     return None
 
 
+# --- organisations ---------------------------------------------------------------------------
+
+
+class _Orgs:
+    """Names, numeros and coordinates of the training bodies of a publication, by SIRET (see
+    :func:`passerelle.organisations.cards`): one name per SIRET, a numero stable from day to
+    day, and the contact and place the sources give for each body."""
+
+    def __init__(self, table: pd.DataFrame | None):
+        self.names: dict[str, str] = {}
+        self.cards: dict[str, tuple] = {}
+        if table is None or table.empty:
+            return
+        rows = table.astype(object).where(table.notna(), None)
+        for r in rows.to_dict("records"):
+            siret = r["siret"]
+            self.names[siret] = r["name"]
+            if r.get("contact_name") is not None or r.get("contact_phone") is not None:
+                place = _place_of(r) if r.get("postcode") is not None or r.get("city") is not None else None
+                self.cards[siret] = (r.get("contact_name"), r.get("contact_phone"), r.get("contact_email"), place)
+
+    @staticmethod
+    @functools.lru_cache(maxsize=1 << 14)
+    def siret(raw: str | None) -> str | None:
+        """The SIRET when it is 14 digits (separators removed), else None (unknown)."""
+        if raw is None:
+            return None
+        digits = _SIRET_SEPARATORS.sub("", raw)
+        return digits if len(digits) == 14 and digits.isdigit() else None
+
+    def name(self, siret: str | None, given: str | None) -> str | None:
+        return self.names.get(siret, given) if siret else given
+
+    @staticmethod
+    @functools.lru_cache(maxsize=1 << 14)
+    def numero(siret: str | None, name: str | None) -> str:
+        if siret:
+            return NUMERO_SIRET + siret
+        return NUMERO_NAME + ("-".join(normalise_names(pd.Series([name or ""])).fillna("INCONNU").iloc[0].split()))
+
+    def card(self, siret: str | None) -> tuple | None:
+        return self.cards.get(siret) if siret else None
+
+
 # --- <formation> -----------------------------------------------------------------------------
 
 _FORMATION_INDENT = "    "  # level 2: lheo > offres > formation
+_NSF = re.compile(r"^\d{3}$")
+_CERTIFINFO = re.compile(r"^\d{1,10}$")
+
+
+def _codes(value, pattern: re.Pattern, limit: int, upper: bool = False) -> list[str]:
+    """The codes of a space-separated canonical field that match ``pattern``, at most ``limit``."""
+    text = _clean(value) or ""
+    codes = [c.upper() if upper else c for c in text.split()]
+    return [c for c in codes if pattern.match(c)][:limit]
 
 
 class _Formation:
@@ -670,22 +817,25 @@ class _Formation:
     full feeds share one, the delta feed another unless every session moved); an action whose
     sessions all moved is shared between both lists."""
 
-    def __init__(self, formation_key: str, formation: dict | None, run_date: date | None, pole_emploi: bool):
+    def __init__(self, formation_key: str, formation: dict | None, run_date: date | None, pole_emploi: bool,
+                 orgs: _Orgs | None = None):
         f = self.f = formation or {}
         self.run_date = run_date
         self.pole_emploi = pole_emploi
-        self.actions: dict[str, tuple[int, tuple]] = {}
+        self.orgs = orgs or _Orgs(None)
+        self.actions: dict[str, tuple[tuple, tuple]] = {}
         ind = _FORMATION_INDENT
         i2 = ind + "  "
         i3 = i2 + "  "
-        out: list[str] = [f'{ind}<formation xmlns="{NS}" numero="{_attr(formation_key)}">']
+        self.numero = _attr(formation_key)
+        out: list[str] = [f'{ind}<formation numero="{self.numero}"{_dates_attrs(f)}>']
         domaine: list[str] = []
-        formacode = _clean(f.get("formacode"))
-        if formacode and _DIGITS5.match(formacode):
-            domaine.append(f"{i3}<code-FORMACODE>{_esc(formacode)}</code-FORMACODE>")
-        rome = _clean(f.get("rome"))
-        if rome and _ROME.match(rome.upper()):
-            domaine.append(f"{i3}<code-ROME>{_esc(rome.upper())}</code-ROME>")
+        ref = _clean(f.get("formacode_ref")) or formacode_version(f.get("source") or "")
+        for i, code in enumerate(_codes(f.get("formacode"), _DIGITS5, 5)):
+            tag = ' tag="principal"' if i == 0 else ""
+            domaine.append(f'{i3}<code-FORMACODE ref="{_attr(ref)}"{tag}>{code}</code-FORMACODE>')
+        domaine.extend(f"{i3}<code-NSF>{code}</code-NSF>" for code in _codes(f.get("nsf"), _NSF, 3))
+        domaine.extend(f"{i3}<code-ROME>{code}</code-ROME>" for code in _codes(f.get("rome"), _ROME, 5, upper=True))
         if domaine:
             out.append(f"{i2}<domaine-formation>")
             out.extend(domaine)
@@ -702,27 +852,51 @@ class _Formation:
             f"{i2}<certifiante>{'1' if f.get('certifying') else '0'}</certifiante>",
         ))  # fmt: skip
         out = [f"{i2}<code-niveau-entree>{NIVEAU_ENTREE_UNKNOWN}</code-niveau-entree>"]
+        certification = []
         rncp = (_clean(f.get("rncp")) or "").upper().replace(" ", "")
-        if _RNCP.match(rncp):
-            tag = "code-RS" if rncp.startswith("RS") else "code-RNCP"
-            out.append(f"{i2}<certification>\n{i3}<{tag}>{_esc(rncp)}</{tag}>\n{i2}</certification>")
+        if _RNCP.match(rncp) and not rncp.startswith("RS"):
+            certification.append(f"{i3}<code-RNCP>{_esc(rncp)}</code-RNCP>")
+        certification.extend(f"{i3}<code-CERTIFINFO>{code}</code-CERTIFINFO>"
+                             for code in _codes(f.get("certifinfo"), _CERTIFINFO, 1))
+        if _RNCP.match(rncp) and rncp.startswith("RS"):
+            certification.append(f"{i3}<code-RS>{_esc(rncp)}</code-RS>")
+        if certification:
+            out.append(f"{i2}<certification>\n" + "\n".join(certification) + f"\n{i2}</certification>")
         self.niveau = "\n".join(out)
         self.conditions = _leaf(_I2, "conditions-specifiques", _text(f.get("prerequisites"), 3000))
         nda = _NON_DIGITS.sub("", _clean(f.get("holder_nda")) or "")
-        siret = _NON_DIGITS.sub("", _clean(f.get("holder_siret")) or "")
-        holder_name = _esc(_text(f.get("holder_name"), 250))
-        self.closing = (
-            f"{i2}<organisme-formation-responsable>\n"
+        self.holder_siret = self.orgs.siret(_clean(f.get("holder_siret")))
+        self.holder_name = self.orgs.name(self.holder_siret, _clean(f.get("holder_name")))
+        name = _esc(_text(self.holder_name, 250))
+        self.holder_head = (
+            f'{i2}<organisme-formation-responsable numero="{_attr(self.orgs.numero(self.holder_siret, self.holder_name))}">\n'
             f"{i3}<numero-activite>{nda if len(nda) == 11 else NDA_UNKNOWN}</numero-activite>\n"
-            f"{i3}<SIRET-organisme-formation>\n{i3}  <SIRET>{siret if len(siret) == 14 else SIRET_UNKNOWN}</SIRET>\n"
+            f"{i3}<SIRET-organisme-formation>\n{i3}  <SIRET>{self.holder_siret or SIRET_UNKNOWN}</SIRET>\n"
             f"{i3}</SIRET-organisme-formation>\n"
-            f"{i3}<nom-organisme>{holder_name}</nom-organisme>\n"
-            f"{i3}<raison-sociale>{holder_name}</raison-sociale>\n"
-            f"{i3}<coordonnees-organisme>\n{i3}  <coordonnees/>\n{i3}</coordonnees-organisme>\n"
-            f"{i3}<contact-organisme>\n{i3}  <coordonnees/>\n{i3}</contact-organisme>\n"
-            f"{i2}</organisme-formation-responsable>\n"
-            f"{ind}</formation>"
-        ).encode()
+            f"{i3}<nom-organisme>{name}</nom-organisme>\n"
+            f"{i3}<raison-sociale>{name}</raison-sociale>"
+        )
+        card = self.orgs.card(self.holder_siret)
+        self.closing = self._closing(card) if card is not None else None
+
+    def _opening_for(self, sessions: list[dict]) -> str:
+        """The opening of a formation that has no row of its own: its dates from its sessions."""
+        first, rest = self.opening.split("\n", 1)
+        return f'{_FORMATION_INDENT}<formation numero="{self.numero}"{_span_attrs(sessions)}>\n{rest}'
+
+    def _closing(self, card: tuple) -> bytes:
+        """The responsible body's coordinates (its place, phone and mail) and contact (the
+        person, phone and mail), then the end of the formation."""
+        ind = _FORMATION_INDENT
+        i2, i3 = ind + "  ", ind + "    "
+        name, phone, mail, place = card
+        return "\n".join((
+            self.holder_head,
+            _contact_text(i3, "coordonnees-organisme", None, phone, mail, place),
+            _contact_text(i3, "contact-organisme", name, phone, mail),
+            f"{i2}</organisme-formation-responsable>",
+            f"{ind}</formation>",
+        )).encode()  # fmt: skip
 
     def layout(self, sessions: list[dict], texts: list[tuple]) -> tuple[bytes, list[tuple], bytes]:
         """(head, action parts, closing) for this list of sessions (in feed order, not empty)."""
@@ -741,24 +915,30 @@ class _Formation:
             start += n
             action = group_sessions[0]["_action"]
             entries.add((action or {}).get("entry_mode") or group_sessions[0]["entry_mode"])
+            members = tuple(x["session_key"] for x in group_sessions)
             known = self.actions.get(action_key)
-            if known is not None and known[0] == n:  # same sessions (a subset of the same length)
+            if known is not None and known[0] == members:  # the same sessions
                 actions.append(known[1])
                 continue
             parts = _action_parts(action_key, group_sessions, group_texts, action, f, self.conditions,
-                                  self.run_date, self.pole_emploi)  # fmt: skip
-            self.actions[action_key] = (n, parts)
+                                  self.run_date, self.pole_emploi, self.orgs)  # fmt: skip
+            self.actions[action_key] = (members, parts)
             actions.append(parts)
         parcours = PARCOURS_INDIVIDUAL if entries == {model.ENTRY_PERMANENT} else PARCOURS_GROUP
         head = "\n".join((
-            self.opening,
+            self.opening if formation_dates(self.f) else self._opening_for(sessions),
             _leaf(i2, "intitule-formation", _text(title, 255)),
             self.middle,
             _contact_text(i2, "contact-formation", *_contact_fields(contact)),
             f"{i2}<parcours-de-formation>{parcours}</parcours-de-formation>",
             self.niveau,
         )).encode()  # fmt: skip
-        return (head, actions, self.closing)
+        closing = self.closing
+        if closing is None:  # a holder no session describes (no SIRET): the formation's first contact
+            c = contact or first
+            closing = self._closing((c["contact_name"], c["contact_phone"], c["contact_email"],
+                                     _session_place(c, c["_action"])))
+        return (head, actions, closing)
 
 
 def _contact_fields(session: dict | None) -> tuple:
@@ -873,7 +1053,7 @@ def _rows_by_position(table: pa.Table, positions: list[int]) -> dict[int, dict]:
     return dict(zip(wanted, _pylist(table.take(wanted)), strict=True))
 
 
-_SESSION_DATES = ("start_date", "end_date", "prescription_start", "prescription_end")
+_SESSION_DATES = ("start_date", "end_date", "prescription_start", "prescription_end", *DATE_COLUMNS)
 
 
 def _lheo_dates(table: pa.Table) -> pa.Table:
@@ -898,25 +1078,41 @@ class LheoTarget:
 
 def write_lheo(path: Path, formations: pd.DataFrame, actions: pd.DataFrame, sessions: pd.DataFrame,
                events: pd.DataFrame, *, profile: str, delta: bool = False,
-               run_date: date | None = None) -> int:  # fmt: skip
+               run_date: date | None = None, organisations: pd.DataFrame | None = None) -> int:  # fmt: skip
     """Write an LHEO 2.3 feed and return the number of sessions written.
 
     ``run_date``: when given, ``date-information`` lists the next information collective
     dates on or after it (max 3); without it, the first three known dates.
 
-    The delta feed (``delta``) needs a valid ``change`` on every session of ``sessions``.
+    ``organisations``: the names, numeros and coordinates of the training bodies by SIRET
+    (:func:`passerelle.organisations.cards` of the whole publication, so that the full and
+    delta feeds describe a body the same way); computed from the tables given when None.
+
+    The delta feed (``delta``) needs a valid ``change`` on every session of ``sessions``. A
+    full feed leaves out the sessions withdrawn today (``change`` = ``withdrawn``).
     """
     if profile not in PROFILES:
         raise ValueError(f"unknown LHEO profile {profile!r}; expected one of {PROFILES}")
     tables = _tables(formations, actions, sessions, events)
     _check_caller_columns(tables[2], delta)  # before the file is created
+    orgs = _orgs_of(organisations, formations, actions, sessions)
     with open(Path(path), "wb") as fh:
-        [written] = _write_feeds([LheoTarget(fh, profile, delta)], *tables, run_date=run_date)
+        [written] = _write_feeds([LheoTarget(fh, profile, delta)], *tables, run_date=run_date, orgs=orgs)
     return written
 
 
+def _orgs_of(organisations: pd.DataFrame | None, formations: pd.DataFrame, actions: pd.DataFrame,
+             sessions: pd.DataFrame) -> _Orgs:
+    if organisations is None:
+        from passerelle.organisations import cards
+
+        organisations = cards(formations, sessions, actions)
+    return _Orgs(organisations)
+
+
 def write_lheo_feeds(targets: list[LheoTarget], formations: pd.DataFrame, actions: pd.DataFrame,
-                     sessions: pd.DataFrame, events: pd.DataFrame, *, run_date: date | None = None) -> list[int]:  # fmt: skip
+                     sessions: pd.DataFrame, events: pd.DataFrame, *, run_date: date | None = None,
+                     organisations: pd.DataFrame | None = None) -> list[int]:  # fmt: skip
     """Write several LHEO feeds of the same publication in one pass over the sessions; returns
     the number of sessions written to each target.
 
@@ -940,14 +1136,15 @@ def write_lheo_feeds(targets: list[LheoTarget], formations: pd.DataFrame, action
     if not any_full:  # only the moved sessions are needed
         s_table = s_table.filter(pc.is_valid(s_table.column("change")))
     _check_target_columns(s_table, any(t.delta for t in targets))
-    return _write_feeds(targets, f_table, a_table, s_table, e_table, run_date=run_date)
+    orgs = _orgs_of(organisations, formations, actions, sessions)
+    return _write_feeds(targets, f_table, a_table, s_table, e_table, run_date=run_date, orgs=orgs)
 
 
 def _tables(formations, actions, sessions, events) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table]:
-    f_table = to_table(formations, model.FORMATIONS).select(_F_COLS)
-    a_table = to_table(actions, model.ACTIONS).select(_A_COLS)
-    s_table = to_table(sessions, model.SESSIONS, ("publication_status", "change"))
-    s_table = s_table.select(_S_COLS + ["publication_status", "change"])
+    f_table = to_table(formations, model.FORMATIONS, DATE_COLUMNS).select(_F_COLS + list(DATE_COLUMNS))
+    a_table = to_table(actions, model.ACTIONS, DATE_COLUMNS).select(_A_COLS + list(DATE_COLUMNS))
+    s_table = to_table(sessions, model.SESSIONS, ("publication_status", "change", *DATE_COLUMNS))
+    s_table = s_table.select(_S_COLS + ["publication_status", "change", *DATE_COLUMNS])
     e_table = to_table(events, model.EVENTS).select(_E_COLS)
     return f_table, a_table, s_table, e_table
 
@@ -1001,7 +1198,7 @@ def _write_all(sink, data: bytes) -> None:
 
 
 def _write_feeds(targets: list[LheoTarget], f_table: pa.Table, a_table: pa.Table, s_table: pa.Table,
-                 e_table: pa.Table, *, run_date: date | None) -> list[int]:  # fmt: skip
+                 e_table: pa.Table, *, run_date: date | None, orgs: _Orgs | None = None) -> list[int]:  # fmt: skip
     """Write each target's document in one pass over the sessions (checked already)."""
     s_table = _lheo_dates(s_table)
     order = _sort_index(s_table, ["formation_key", "action_key", "session_key"])
@@ -1025,16 +1222,23 @@ def _write_feeds(targets: list[LheoTarget], f_table: pa.Table, a_table: pa.Table
         group = list(rows)
         f = group[0]["_formation"]
         texts = [_session_parts(s, f or {}, any_delta, pole_emploi) for s in group]
-        formation = _Formation(formation_key, f, run_date, pole_emploi)
-        full = moved = formation.layout(group, texts) if any_full else None
-        n_moved = len(group)
+        formation = _Formation(formation_key, f, run_date, pole_emploi, orgs)
+        full = moved = None
+        n_full = n_moved = len(group)
+        if any_full:  # a session withdrawn today is only in the delta
+            listed = [i for i, s in enumerate(group) if s["change"] != WITHDRAWN]
+            n_full = len(listed)
+            if n_full == len(group):
+                full = moved = formation.layout(group, texts)
+            elif listed:
+                full = formation.layout([group[i] for i in listed], [texts[i] for i in listed])
         if any_delta:
             if any_full:
                 keep = [i for i, s in enumerate(group) if s["change"] is not None]
                 n_moved = len(keep)
                 if not keep:
                     moved = None
-                elif n_moved != len(group):
+                elif n_moved != len(group) or full is None or n_full != len(group):
                     moved = formation.layout([group[i] for i in keep], [texts[i] for i in keep])
             else:  # only moved sessions were streamed
                 moved = formation.layout(group, texts)
@@ -1047,7 +1251,7 @@ def _write_feeds(targets: list[LheoTarget], f_table: pa.Table, a_table: pa.Table
             buf.append(b"\n")
             buf.append(data)
             sizes[i] += len(data)
-            written[i] += n_moved if delta else len(group)
+            written[i] += n_moved if delta else n_full
             if sizes[i] > _FLUSH_CHARS:
                 _write_all(targets[i].sink, b"".join(buf))
                 buf.clear()

@@ -37,7 +37,7 @@ HEADER = [
 # The session columns this writer reads (see catalog.feed_session_columns).
 SESSION_COLUMNS = (
     "session_key", "action_key", "formation_key", "title", "organisme_formateur", "siret_formateur",
-    "address_line", "address_complement", "postcode", "city", "insee_code", "start_date", "end_date",
+    "address_line", "address_complement", "postcode", "city", "commune_code", "start_date", "end_date",
     "entry_mode", "places", "recruitment_state", "cancelled", "contact_name", "contact_phone",
     "contact_email", "financer", "marche_numero", "source",
 )  # fmt: skip
@@ -79,22 +79,32 @@ BOM = "\ufeff".encode()
 
 
 def write_mission_locale_csv(path: Path, formations: pd.DataFrame, actions: pd.DataFrame, sessions: pd.DataFrame,
-                             events: pd.DataFrame, *, run_date: date | None = None) -> int:  # fmt: skip
+                             events: pd.DataFrame, *, run_date: date | None = None,
+                             organisations: pd.DataFrame | None = None) -> int:  # fmt: skip
     """Write the Mission Locale CSV; return the number of session rows.
 
     ``run_date``: ``prochaine_info_collective`` is the first information collective that is
     not cancelled, on or after this date (any date when None).
+
+    ``organisations``: the published name of each SIRET (:func:`passerelle.organisations.directory`
+    or ``cards`` of the publication, as the LHEO feeds get it): a SIRET has one name in every
+    feed. Computed from the tables given when None. ``code_insee`` is the commune's INSEE code
+    from the Code officiel géographique (empty when it cannot be told, DQ026).
     """
     s = to_table(sessions, model.SESSIONS, ("publication_status", "change"))
     order = pc.sort_indices(s, sort_keys=[("session_key", "ascending")]) if s.num_rows else pa.array([], pa.uint64())
-    lookups = _Lookups(formations, actions, events, run_date)
+    if organisations is None:
+        from passerelle.organisations import directory
+
+        organisations = directory(formations, sessions, actions)
+    lookups = _Lookups(formations, actions, events, run_date, organisations)
     positions = lookups.positions(s)  # each session's row in each lookup, computed once
     with open(Path(path), "wb") as fh:
         fh.write(BOM + csv_rows([pa.array([name]) for name in HEADER]))
         for start in range(0, s.num_rows, _CHUNK):
             rows = order.slice(start, _CHUNK)
             chunk = lookups.join(s.take(rows), [p.take(rows) for p in positions])
-            columns = _rows(chunk)
+            columns = _rows(chunk, lookups.names)
             del chunk
             fh.write(csv_rows([columns[name] for name in HEADER]))
             del columns
@@ -104,13 +114,14 @@ def write_mission_locale_csv(path: Path, formations: pd.DataFrame, actions: pd.D
 class _Lookups:
     """Formation / action fallbacks and next information collective, keyed for merging."""
 
-    def __init__(self, formations: pd.DataFrame, actions: pd.DataFrame, events: pd.DataFrame, run_date: date | None):
+    def __init__(self, formations: pd.DataFrame, actions: pd.DataFrame, events: pd.DataFrame, run_date: date | None,
+                 organisations: pd.DataFrame):
         f = model.to_frame(to_table(formations, model.FORMATIONS))
         f = f[["formation_key", "title", "marche_numero", "financer"]].drop_duplicates("formation_key")
         f.columns = ["formation_key", "f_title", "f_marche", "f_financer"]
         a = model.to_frame(to_table(actions, model.ACTIONS))
         a = a[["action_key", "organisme_formateur", "siret_formateur", "address_line", "postcode", "city",
-               "insee_code", "entry_mode", "places"]].drop_duplicates("action_key")  # fmt: skip
+               "commune_code", "entry_mode", "places"]].drop_duplicates("action_key")  # fmt: skip
         a.columns = ["action_key"] + ["a_" + c for c in a.columns[1:]]
         e = model.to_frame(to_table(events, model.EVENTS))
         e = e[e["is_information_collective"].fillna(False).astype(bool) & ~e["cancelled"].fillna(False).astype(bool)]
@@ -122,6 +133,8 @@ class _Lookups:
         text = _ddmmyyyy(e["start_date"])
         time = e["start_time"].astype("string").fillna("")
         e = pd.DataFrame({"session_key": e["session_key"], "next_ic": (text + " " + time).str.strip()})
+        self.names = pd.Series(organisations["name"].to_numpy(), index=organisations["siret"].to_numpy(),
+                               dtype="string") if len(organisations) else pd.Series([], dtype="string")
         # Arrow tables looked up by position: each session's row in each of them is found once
         # for the whole feed (a merge or a reindex per chunk would hash the lookup again and again).
         self.tables = [(key, pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False))
@@ -159,8 +172,9 @@ def _str(s: pd.Series) -> pd.Series:
     return s.astype("string").str.strip().fillna("")
 
 
-def _rows(df: pd.DataFrame) -> dict[str, list]:
-    """The CSV columns of a chunk of sessions joined to their lookups (:meth:`_Lookups.join`)."""
+def _rows(df: pd.DataFrame, names: pd.Series) -> dict[str, list]:
+    """The CSV columns of a chunk of sessions joined to their lookups (:meth:`_Lookups.join`);
+    ``names``: the published name of each SIRET."""
     # the session's own address when it has one (postcode or city), else its action's
     own = df["postcode"].notna() | df["city"].notna()
     line = _str(df["address_line"])
@@ -177,16 +191,18 @@ def _rows(df: pd.DataFrame) -> dict[str, list]:
     phones = _str(df["contact_phone"])
     unique = pd.unique(phones.to_numpy(dtype=object))
     formatted = {p: (format_phone(p) or "") for p in unique}
+    siret = _str(df["siret_formateur"].astype("string").fillna(df["a_siret_formateur"].astype("string")))
+    body = df["organisme_formateur"].astype("string").fillna(df["a_organisme_formateur"].astype("string"))
     cols = {
         "session_id": _str(df["session_key"]),
         "action_id": _str(df["action_key"]),
         "intitule": _str(df["title"].astype("string").fillna(df["f_title"].astype("string"))),
-        "organisme_formateur": _str(df["organisme_formateur"].astype("string").fillna(df["a_organisme_formateur"].astype("string"))),
-        "siret": _str(df["siret_formateur"].astype("string").fillna(df["a_siret_formateur"].astype("string"))),
+        "organisme_formateur": _str(siret.map(names).astype("string").fillna(body)),
+        "siret": siret,
         "adresse": own_address.where(own, _str(df["a_address_line"])),
         "code_postal": _str(df["postcode"]).where(own, _str(df["a_postcode"])),
         "ville": _str(df["city"]).where(own, _str(df["a_city"])),
-        "code_insee": _str(df["insee_code"]).where(own, _str(df["a_insee_code"])),
+        "code_insee": _str(df["commune_code"]).where(own, _str(df["a_commune_code"])),
         "date_debut": _ddmmyyyy(df["start_date"]),
         "date_fin": _ddmmyyyy(df["end_date"]),
         "entrees_sorties": entry.map(ENTRY_LABELS).astype("string").fillna(""),

@@ -1,47 +1,28 @@
-"""Addresses (DQ015): 5-digit postcode, département consistent with the INSEE code, city given.
+"""Addresses (DQ015, DQ026), against the official Code officiel géographique and La Poste's base
+(:mod:`passerelle.reference.cog`, the same tables the canonical build derives the communes from).
 
-Département of a postcode: its first two digits, or three for the overseas ones (``97x``,
-``98x``); Corsica (``20``) is ``2A`` for ``200xx``/``201xx`` and ``2B`` for ``202xx``/``206xx``
-(any other ``20xxx`` is accepted with either). Saint-Barthélemy (postcode ``97133``) and
-Saint-Martin (``97150``) accept their own INSEE codes (``977xx``, ``978xx``) as well as the
-former Guadeloupe ones (``971xx``). CEDEX
-postcodes are 5 digits like the others; the word CEDEX may follow the city name.
+DQ015 (error): a 5-digit postcode, a city, and, when the INSEE code is given, a postcode that
+may be written in the INSEE code's département: one that serves a commune of it (Corsica 2A/2B
+by commune, a postcode serving two départements such as 01200, Saint-Barthélemy 97133 with its
+977 code), or, for a CEDEX postcode in neither base, whose digits name it. Sessions must have a
+postcode and a city; events are checked only when they carry an address at all (a remote event
+has none).
 
-Sessions must have a postcode and a city. Events are checked only when they carry an address
-at all (a remote event has none).
+DQ026 (warning): the postcode and city (and INSEE code) of an address DQ015 accepts do not
+designate one commune of the COG (unknown postcode, city not served by it, INSEE code of another
+commune, several communes): the message says what the reference knows, and the feeds publish the
+commune's INSEE code, département and région only when two of the three designate it.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
+from passerelle.reference import cog
 from passerelle.rules.common import combine, emit, flag, nonempty, text
 
 POSTCODE_PATTERN = r"(?!00)\d{5}"  # no département 00
 INSEE_PATTERN = r"\d{5}|2[AB]\d{3}"
-
-CORSICA_SOUTH = "2A"
-CORSICA_NORTH = "2B"
-CORSICA_EITHER = "20"
-
-
-def postcode_department(postcode: pd.Series) -> pd.Series:
-    """The département of each (well-formed) postcode."""
-    pc = text(postcode)
-    d2, d3, third = pc.str.slice(0, 2), pc.str.slice(0, 3), pc.str.slice(2, 3)
-    dept = d2.mask(flag(d2.isin(["97", "98"])), d3)
-    corsica = flag(d2 == "20")
-    dept = dept.mask(corsica, CORSICA_EITHER)
-    dept = dept.mask(corsica & flag(third.isin(["0", "1"])), CORSICA_SOUTH)
-    dept = dept.mask(corsica & flag(third.isin(["2", "6"])), CORSICA_NORTH)
-    return dept
-
-
-def insee_department(insee: pd.Series) -> pd.Series:
-    """The département of each (well-formed) INSEE commune code."""
-    code = text(insee).str.upper()
-    d2, d3 = code.str.slice(0, 2), code.str.slice(0, 3)
-    return d2.mask(flag(d2.isin(["97", "98"])), d3)
 
 
 def _address_findings(rows: pd.DataFrame, table: str, has_insee: bool,
@@ -64,15 +45,80 @@ def _address_findings(rows: pd.DataFrame, table: str, has_insee: bool,
         insee_ok = has_insee_code & flag(insee.str.fullmatch(INSEE_PATTERN))
         out.append(emit("DQ015", rows, scope & has_insee_code & ~insee_ok, field="insee_code", value=insee,
                         variant="insee_format", table=table))
-        p_dept, i_dept = postcode_department(pc), insee_department(insee)
-        corsica_any = flag(p_dept == CORSICA_EITHER) & flag(i_dept.isin([CORSICA_SOUTH, CORSICA_NORTH]))
-        collectivities = (flag(pc == "97133") & flag(i_dept == "977")) | (flag(pc == "97150") & flag(i_dept == "978"))
-        mismatch = pc_ok & insee_ok & ~flag(p_dept == i_dept) & ~corsica_any & ~collectivities
-        out.append(
-            emit("DQ015", rows, scope & mismatch, field="postcode", value=pc, variant="insee_mismatch",
-                 dept=p_dept, insee=insee, insee_dept=i_dept, table=table)
-        )
+        check = scope & pc_ok & insee_ok
+        if check.any():
+            same, i_dept = _postcode_in_insee_departement(pc.where(check), insee.where(check))
+            mismatch = check & ~same
+            out.append(emit("DQ015", rows, mismatch, field="postcode", value=pc, variant="insee_mismatch",
+                            dept=cog.departement_of_postcode(pc[mismatch]).reindex(pc.index),
+                            insee=insee, insee_dept=i_dept, table=table))
     return out
+
+
+def _postcode_in_insee_departement(pc: pd.Series, insee: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Per row: whether the postcode may be written in the INSEE code's département
+    (:func:`passerelle.reference.cog.postcode_in_departement`), and that département; computed
+    once per distinct (postcode, INSEE code)."""
+    pairs = pd.DataFrame({"pc": pc.astype("string"), "insee": insee.astype("string")})
+    codes, uniques = pd.factorize(pd.MultiIndex.from_frame(pairs.fillna("")))
+    u = pd.DataFrame(list(uniques), columns=["pc", "insee"]).replace("", pd.NA).astype("string")
+    dept = cog.departement_of_insee(u["insee"])
+    ok = flag(cog.postcode_in_departement(u["pc"], dept))
+    return (pd.Series(ok.to_numpy()[codes], index=pc.index),
+            pd.Series(dept.to_numpy()[codes], index=pc.index, dtype="string"))
+
+
+def _accepted_by_dq015(rows: pd.DataFrame, has_insee: bool) -> pd.Series:
+    """The rows whose address DQ015 lets through (DQ026 then says what the COG makes of it)."""
+    pc = text(rows["postcode"]).str.strip()
+    ok = flag(pc.str.fullmatch(POSTCODE_PATTERN)) & nonempty(rows["city"])
+    if has_insee:
+        insee = text(rows["insee_code"]).str.strip().str.upper()
+        given = nonempty(insee)
+        well_formed = flag(insee.str.fullmatch(INSEE_PATTERN))
+        ok &= ~given | well_formed
+        check = ok & given
+        if check.any():
+            same, _dept = _postcode_in_insee_departement(pc.where(check), insee.where(check))
+            ok &= ~check | same
+    return ok
+
+
+def _commune_findings(rows: pd.DataFrame, table: str, has_insee: bool,
+                      only: pd.Series | None = None) -> pd.DataFrame:
+    """DQ026 findings of ``rows`` (restricted to ``only`` when given). The canonical build put
+    the reference's answer in ``address_status``; a row without one (a table built otherwise)
+    is resolved here. Only the problem rows are resolved again, for their message."""
+    scope = pd.Series(True, index=rows.index) if only is None else flag(only)
+    if not scope.any():
+        return combine([])
+
+    def resolve(mask: pd.Series) -> pd.DataFrame:
+        sel = rows[mask.to_numpy()]
+        return cog.resolve_addresses(text(sel["postcode"]), text(sel["city"]),
+                                     text(sel["insee_code"]) if has_insee else None)
+
+    status = text(rows["address_status"]) if "address_status" in rows else pd.Series(pd.NA, index=rows.index,
+                                                                                       dtype="string")
+    unknown = scope & status.isna()
+    if unknown.any():
+        status = status.copy()
+        status.loc[unknown] = resolve(unknown)["status"].to_numpy()
+    fine = [*cog.RESOLVED_STATUSES, cog.STATUS_MISSING]
+    problem = scope & status.notna() & ~flag(status.isin(fine))
+    if problem.any():  # what DQ015 reports (format, département) is left to it
+        accepted = _accepted_by_dq015(rows[problem.to_numpy()], has_insee)
+        problem.loc[accepted.index[~accepted.to_numpy()]] = False
+    if not problem.any():
+        return combine([])
+    message = resolve(problem)["message"].astype("string")
+    reason = pd.Series(pd.NA, index=rows.index, dtype="string")
+    reason.loc[problem] = (message.str.slice(0, 1).str.lower() + message.str.slice(1)).to_numpy()
+    value = (text(rows["postcode"]).str.strip().fillna("") + " " + text(rows["city"]).str.strip().fillna(""))
+    if has_insee:
+        insee = text(rows["insee_code"]).str.strip()
+        value = value + (" (INSEE " + insee + ")").fillna("")
+    return emit("DQ026", rows, problem, field="postcode", value=value, variant="address", reason=reason, table=table)
 
 
 def check_session_addresses(sessions: pd.DataFrame) -> pd.DataFrame:
@@ -80,10 +126,35 @@ def check_session_addresses(sessions: pd.DataFrame) -> pd.DataFrame:
     return combine(_address_findings(sessions, "sessions", has_insee=True))
 
 
+def check_session_communes(sessions: pd.DataFrame) -> pd.DataFrame:
+    """DQ026 on the place of training of each session."""
+    return _commune_findings(sessions, "sessions", has_insee=True)
+
+
+def _with_address(events: pd.DataFrame) -> pd.Series:
+    return nonempty(events["address_line"]) | nonempty(events["postcode"]) | nonempty(events["city"])
+
+
 def check_event_addresses(events: pd.DataFrame) -> pd.DataFrame:
     """DQ015 on the events that carry an address (street, postcode or city)."""
-    e = events
-    any_part = nonempty(e["address_line"]) | nonempty(e["postcode"]) | nonempty(e["city"])
+    any_part = _with_address(events)
     if not any_part.any():
         return combine([])
-    return combine(_address_findings(e, "events", has_insee=False, only=any_part))
+    return combine(_address_findings(events, "events", has_insee=False, only=any_part))
+
+
+def check_event_communes(events: pd.DataFrame) -> pd.DataFrame:
+    """DQ026 on the events that carry an address."""
+    any_part = _with_address(events)
+    if not any_part.any():
+        return combine([])
+    return _commune_findings(events, "events", has_insee=False, only=any_part)
+
+
+def check_action_communes(actions: pd.DataFrame) -> pd.DataFrame:
+    """DQ026 on the places of the actions a source describes with their own address (SIGMA
+    composantes: Ville, Code postal); EOS actions take their sessions' place, checked there."""
+    own = flag(actions["source"] != "eos") & (nonempty(actions["postcode"]) | nonempty(actions["city"]))
+    if not own.any():
+        return combine([])
+    return _commune_findings(actions, "actions", has_insee=True, only=own)

@@ -16,8 +16,8 @@ here).
 
 The predicates live in one module per idea: ``dates`` (DQ001, DQ005-DQ008), ``identifiers``
 (DQ002, DQ016), ``states`` (DQ003, DQ004, DQ018, DQ021), ``contacts`` (DQ009), ``headcounts``
-(DQ010-DQ012), ``events`` (DQ013, DQ014), ``addresses`` (DQ015), ``references`` (DQ017,
-DQ019, DQ020), ``history`` (DQ022, DQ023).
+(DQ010-DQ012), ``events`` (DQ013, DQ014), ``addresses`` (DQ015, DQ026), ``references`` (DQ017,
+DQ019, DQ020), ``history`` (DQ022, DQ023), ``organisations`` (DQ025).
 """
 
 from __future__ import annotations
@@ -27,7 +27,18 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from passerelle.rules import addresses, contacts, dates, events, headcounts, history, identifiers, references, states
+from passerelle.rules import (
+    addresses,
+    contacts,
+    dates,
+    events,
+    headcounts,
+    history,
+    identifiers,
+    organisations,
+    references,
+    states,
+)
 from passerelle.rules.common import CheckContext, combine, flag
 from passerelle.rules.history import feed_guard
 from passerelle.rules.registry import RULES, rule
@@ -48,6 +59,7 @@ SESSION_CHECKS: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
     "DQ011": headcounts.check_places,
     "DQ012": headcounts.check_hours,
     "DQ015": addresses.check_session_addresses,
+    "DQ026": addresses.check_session_communes,
     "DQ017": references.check_duplicates,
     "DQ018": states.check_workflow,
     "DQ021": states.check_recruitment_closed,
@@ -98,7 +110,8 @@ def run_checks(ctx: CheckContext) -> pd.DataFrame:
     out.append(identifiers.check_sirets(sessions_for("DQ016"), ctx.formations))
     out.append(references.check_planned_sessions(ctx.formations, s, ctx.run_date))
     out.append(references.check_orphans(s, ctx.formations, ctx.actions, ctx.events))
-    out.append(history.check_vanished(ctx.previous, s, ctx.sources_read))
+    out.append(history.check_vanished(ctx.previous, s, ctx.sources_read, ctx.run_date, ctx.grace_days))
+    out.append(organisations.check_organisations(ctx.formations, sessions_for("DQ025")))
 
     # events of publishable sessions
     publishable_keys = selections["publishable"]["session_key"].dropna().unique()
@@ -106,6 +119,8 @@ def run_checks(ctx: CheckContext) -> pd.DataFrame:
     out.append(events.check_events(ev, s))
     out.append(events.check_cancelled_information(ev))
     out.append(addresses.check_event_addresses(ev))
+    out.append(addresses.check_event_communes(ev))
+    out.append(addresses.check_action_communes(ctx.actions))
     return sort_findings(combine(out))
 
 
@@ -128,7 +143,7 @@ def check_registry() -> None:
     """Every rule of the registry is covered: a predicate here, the readers (DQ000) or the
     publication step (DQ023). Raises AssertionError otherwise (used by the tests)."""
     covered = set(SESSION_CHECKS) | {"DQ000", "DQ002", "DQ005", "DQ007", "DQ013", "DQ014", "DQ016", "DQ019", "DQ020",
-                                     "DQ022", "DQ023"}
+                                     "DQ022", "DQ023", "DQ025"}
     missing = {r.id for r in RULES} - covered
     assert not missing, f"rules without a check: {sorted(missing)}"
 

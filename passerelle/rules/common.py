@@ -45,6 +45,7 @@ class CheckContext:
     known_session_keys: set[str] = field(default_factory=set)  # every session key stored before
     previous: pd.DataFrame | None = None  # last published state (DQ022)
     sources_read: set[str] = field(default_factory=set)  # sources whose session extract was read OK
+    grace_days: int = 7  # DQ022: days a vanished session stays published before it is withdrawn
 
     def __post_init__(self) -> None:
         self.formations = complete(self.formations, model.FORMATIONS)
@@ -174,6 +175,7 @@ _SAM_FORMATION = {
     "dossier": "marche/@dossier",
     "lot": "lot/@numero",
     "action_number": "action/@numero",
+    "holder_name": "titulaire/@raison-sociale",
     "holder_siret": "titulaire/@siret",
     "holder_nda": "titulaire/@nda",
     "sessions_planned": "action/@sessions-envisagees",
@@ -184,6 +186,7 @@ _SAM_FORMATION = {
 _SIGMA_FORMATION = {
     "marche_numero": "N° Contrat/Conv.",
     "action_number": "N° Action",
+    "holder_name": "Titulaire/Mandataire",
     "holder_siret": "SIRET titulaire",
     "holder_nda": "NDA titulaire",
     "period_start": "Date de début réelle",
@@ -191,8 +194,16 @@ _SIGMA_FORMATION = {
     "status": "Statut",
 }
 
+_SIGMA_ACTION = {
+    "action_key": "N°",
+    "postcode": "Code postal",
+    "city": "Ville",
+    "entry_mode": "Modalité entrées",
+}
+
 FIELD_NAMES: dict[str, dict[str, dict[str, str]]] = {
     "sessions": {"eos": _EOS_SESSION, "sigma": _SIGMA_SESSION},
+    "actions": {"sigma": _SIGMA_ACTION},
     "events": {"eos": _EOS_EVENT, "sigma": _SIGMA_EVENT},
     "formations": {"sam": _SAM_FORMATION, "sigma": _SIGMA_FORMATION},
 }

@@ -3,10 +3,13 @@ publishing an emptied or halved feed (DQ023)."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import pandas as pd
 
 from passerelle.findings import FindingCollector
-from passerelle.rules.common import emit, flag, fr_date, iso_date, no_findings, text
+from passerelle.lifecycle import GRACE_DAYS_DEFAULT, expired, last_day, vanished_since, withdrawn
+from passerelle.rules.common import combine, emit, flag, fr_date, iso_date, no_findings, text
 from passerelle.rules.registry import rule as get_rule
 
 # Statuses of the last published state that mean "no longer live": such a session may leave
@@ -14,13 +17,18 @@ from passerelle.rules.registry import rule as get_rule
 CLOSED_STATUSES = frozenset({"cancelled", "withdrawn", "deleted"})
 
 
-def check_vanished(previous: pd.DataFrame | None, sessions: pd.DataFrame, sources_read: set[str]) -> pd.DataFrame:
+def check_vanished(previous: pd.DataFrame | None, sessions: pd.DataFrame, sources_read: set[str],
+                   run_date: date | None = None, grace: int = GRACE_DAYS_DEFAULT) -> pd.DataFrame:
     """DQ022 (warning): a session of the last published state, not cancelled, that is absent
     from today's sessions although its source's session extract was read today.
 
     ``previous`` needs ``session_key``; it may carry ``source`` (else taken from the key
-    prefix), ``status`` and/or ``cancelled``, ``since_date`` and the lineage of the published
-    record (``source_file``, ``source_sheet``, ``source_line``), which the finding reuses.
+    prefix), ``status`` and/or ``cancelled``, ``since_date``, ``vanished_date`` (first day it
+    was missing, when it was already vanished), its dates (``start_date``, ``end_date``: a
+    session that has expired by ``run_date`` left the feeds anyway and is not reported) and
+    the lineage of the published record (``source_file``, ``source_sheet``, ``source_line``),
+    which the finding reuses. Within ``grace`` days of its first absence the session stays
+    published (variant ``grace``); on the day the period is over it is withdrawn (``withdrawn``).
     """
     if previous is None or len(previous) == 0 or not sources_read:
         return no_findings()
@@ -33,6 +41,8 @@ def check_vanished(previous: pd.DataFrame | None, sessions: pd.DataFrame, source
         closed |= flag(text(p["status"]).str.strip().str.lower().isin(list(CLOSED_STATUSES)))
     if "cancelled" in p:
         closed |= flag(p["cancelled"])
+    if run_date is not None and {"start_date", "end_date", "cancelled"} <= set(p.columns):
+        closed |= expired(p, run_date)
     gone = ~flag(key.isin(sessions["session_key"].dropna().unique())) & flag(src.isin(list(sources_read))) & ~closed
     if not gone.any():
         return no_findings()
@@ -53,8 +63,15 @@ def check_vanished(previous: pd.DataFrame | None, sessions: pd.DataFrame, source
         index=p.index[gone],
     )
     since = col("since_date", None)
-    return emit("DQ022", rows, field="session_key", value=iso_date(since), session=rows["session_key"],
-                since=fr_date(since))
+    today = run_date or date.today()
+    vanished = vanished_since(col("status", None), col("vanished_date", None), today)
+    out_ = withdrawn(vanished, today, grace)
+    parts = dict(field="session_key", value=iso_date(since), session=rows["session_key"], since=fr_date(since),
+                 vanished=fr_date(vanished), grace=grace)
+    return combine([
+        emit("DQ022", rows, ~out_, variant="grace", until=fr_date(last_day(vanished, grace)), **parts),
+        emit("DQ022", rows, out_, variant="withdrawn", **parts),
+    ])
 
 
 def feed_guard(feed_name: str, today_count: int, previous_count: int | None) -> pd.DataFrame:

@@ -278,9 +278,14 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "DQ022", "warning",
         "Session disparue de l'extrait",
-        "La session {session} (publiée, dernier état depuis le {since}) n'apparaît plus dans l'extrait du jour et n'a pas été annulée : elle reste publiée telle quelle.",
-        "Si la session n'a plus lieu, l'annuler dans l'outil du financeur (places à 0 dans SIGMA, « Session annulée » dans EOS) au lieu de la supprimer.",
-        "Écart entre deux jours", applies_to="other",
+        "{detail}",
+        "Si la session n'a plus lieu, l'annuler dans l'outil du financeur (places à 0 dans SIGMA, « Session annulée » dans EOS) au lieu de la supprimer ; si elle a été retirée de l'extrait par erreur, la rétablir.",
+        "Écart entre deux jours : les consommateurs qui retirent aussitôt une clé perdent des sessions par erreur, ceux qui ne la retirent jamais affichent des sessions qui n'existent plus",
+        applies_to="other",
+        variants=(
+            ("grace", "La session {session} (publiée depuis le {since}) n'apparaît plus dans l'extrait depuis le {vanished} et n'a pas été annulée : elle reste publiée telle quelle, signalée disparue, jusqu'au {until} inclus ({grace} jours de délai), puis elle sera retirée des flux."),
+            ("withdrawn", "La session {session} (publiée depuis le {since}) n'apparaît plus dans l'extrait depuis le {vanished} et n'a pas été annulée : le délai de {grace} jours est écoulé, elle est retirée des flux aujourd'hui (le flux delta annonce son retrait)."),
+        ),
     ),
     Rule(
         "DQ023", "error",
@@ -291,6 +296,28 @@ RULES: tuple[Rule, ...] = (
         variants=(
             ("empty", "Le flux {feed} serait vide : il n'est pas publié, celui du dernier jour publié reste en place."),
             ("halved", "Le flux {feed} passerait de {previous} à {today} sessions (moins de la moitié) : il n'est pas publié, celui du dernier jour publié reste en place."),
+        ),
+    ),
+    Rule(
+        "DQ025", "warning",
+        "Un SIRET, plusieurs organismes",
+        "{detail}",
+        "Un SIRET désigne un seul établissement : utiliser partout le même nom (raison sociale) pour ce SIRET, et ne jamais associer un organisme au SIRET d'un autre.",
+        "Les consommateurs regroupent les organismes par SIRET (comptes Anotéa, structures data·inclusion)",
+        applies_to="publishable",
+        variants=(
+            ("names", "« {field} » = « {value} » : le SIRET {siret} est aussi déclaré sous le nom « {published} » ({origin}). Un SIRET ne désigne qu'un organisme : les flux publient « {published} »."),
+            ("not_holder", "« {field} » nomme l'organisme « {value} », qui n'est pas le titulaire de l'action (« {holder} », SIRET {holder_siret}) : le SIRET du titulaire ne lui est pas attribué, et aucun extrait du jour ne donne le sien. Les flux le publient sans SIRET ({unknown})."),
+        ),
+    ),
+    Rule(
+        "DQ026", "warning",
+        "Commune introuvable dans le Code officiel géographique",
+        "{detail}",
+        "Vérifier le code postal et le nom de la commune (et le code INSEE s'il est saisi) : ils doivent désigner une même commune de la base officielle des codes postaux. Tant qu'ils ne le font pas, le code INSEE, le département et la région ne sont publiés que si deux des trois désignent la même commune, jamais devinés.",
+        "La Poste, base officielle des codes postaux ; INSEE, Code officiel géographique",
+        variants=(
+            ("address", "« {field} » = « {value} » : {reason}"),
         ),
     ),
 )

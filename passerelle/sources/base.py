@@ -34,6 +34,23 @@ EXTRACT_KINDS: dict[tuple[str, str], str] = {
 }
 
 
+FORMACODE_VERSION_DEFAULT = "V14"
+_FORMACODE_VERSION = re.compile(r"V\d{1,2}")
+
+
+def formacode_version(source: str) -> str:
+    """The FORMACODE version the codes of ``source`` are written in (LHEO ``code-FORMACODE@ref``):
+    ``V14`` unless ``PASSERELLE_FORMACODE_VERSION_<SOURCE>`` says otherwise (e.g.
+    ``PASSERELLE_FORMACODE_VERSION_SIGMA=V13`` for a financer still on the previous version)."""
+    import os
+
+    name = f"PASSERELLE_FORMACODE_VERSION_{source.upper()}"
+    value = os.environ.get(name, "").strip().upper() or FORMACODE_VERSION_DEFAULT
+    if not _FORMACODE_VERSION.fullmatch(value):
+        raise ValueError(f"{name}={value!r} : une version du FORMACODE s'écrit V suivi de son numéro (V13, V14).")
+    return value
+
+
 @dataclass
 class ExtractRead:
     """The outcome of reading one extract file."""

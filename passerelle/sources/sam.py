@@ -46,7 +46,7 @@ from lxml import etree
 
 from passerelle.findings import FindingCollector
 from passerelle.model import FINANCER_REGION, FORMATIONS, QUARANTINE, conform, empty_frame, to_frame
-from passerelle.sources.base import ExtractRead, extract_date_of
+from passerelle.sources.base import ExtractRead, extract_date_of, formacode_version
 
 SOURCE = "sam"
 KIND = "offre"
@@ -687,6 +687,8 @@ def _build(actions, root, name, fc, lines, paths, flagged):
     out["prerequisites"] = _multiline(df["c_prerequis"])
     out["formacode"], invalid["a_formacode"] = _pattern(df["a_formacode"], r"\d{5}")
     out["rome"], invalid["a_rome"] = _pattern(df["a_rome"], r"[A-Z]\d{4}")
+    out["formacode_ref"] = pd.Series(formacode_version("sam"), index=out.index, dtype="string").where(
+        out["formacode"].notna())
     cert = _token(df["a_cert"])
     out["certifying"] = cert.map({"oui": True, "non": False}, na_action="ignore").astype("boolean")
     invalid["a_cert"] = (cert.notna() & out["certifying"].isna()).fillna(False).astype(bool)

@@ -49,8 +49,9 @@ import pandas as pd
 
 from passerelle import model
 from passerelle.findings import FindingCollector, concat_findings, findings_from_frame
+from passerelle.organisations import normalise_names
 from passerelle.sources import text
-from passerelle.sources.base import ExtractRead, extract_date_of
+from passerelle.sources.base import ExtractRead, extract_date_of, formacode_version
 
 log = logging.getLogger(__name__)
 
@@ -878,7 +879,8 @@ def _read_formations(sh: _Sheet, file: str):
             "programme": cells.text("programme"),
             "action_number": action[idx],
             "title": cells.text("title"),
-            "formacode": cells.text("formacode", pad=5),
+            "formacode": (formacode := cells.text("formacode", pad=5)),
+            "formacode_ref": pd.Series(formacode_version("sigma"), index=idx, dtype="string").where(formacode.notna()),
             "rome": cells.text("rome"),
             "period_start": cells.date("start"),
             "period_end": cells.date("end"),
@@ -1010,6 +1012,17 @@ def _read_sessions(sh: _Sheet, file: str, formations: pd.DataFrame, actions: pd.
         "compléter le lieu dans SIGMA.",
     )
 
+    # The training body is the one named in the Lieu; the extract gives only the titulaire's
+    # SIRET, which belongs to the body named in the Lieu only when it is the titulaire (or when
+    # the Lieu names no body). Another body keeps its name, without a SIRET (see
+    # passerelle.organisations: the canonical build looks its SIRET up by name; DQ025).
+    holder = parent(f, action, "holder_name")
+    holder_siret = parent(f, action, "holder_siret")
+    body = lieu["body"]
+    same = (normalise_names(body) == normalise_names(holder)).fillna(False).astype(bool)
+    trainer = body.fillna(holder).astype("string")
+    trainer_siret = holder_siret.where(body.isna() | same).astype("string")
+
     places = cells.int("places")
     cancelled = (places == 0).fillna(False).astype(bool)
 
@@ -1036,8 +1049,8 @@ def _read_sessions(sh: _Sheet, file: str, formations: pd.DataFrame, actions: pd.
             "composante_number": comp[idx],
             "programme": parent(f, action, "programme"),
             "title": parent(f, action, "title"),
-            "organisme_formateur": lieu["body"],
-            "siret_formateur": parent(f, action, "holder_siret"),
+            "organisme_formateur": trainer,
+            "siret_formateur": trainer_siret,
             "site": lieu["site"],
             "address_line": lieu["site"],
             "postcode": lieu["postcode"],

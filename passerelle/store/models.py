@@ -18,6 +18,7 @@ Tables:
 ``entity_versions``    formation and action payloads (latest one re-emitted with a kept session)
 ``publications``       the feed files published for a run date (one row per feed and date)
 ``published_sessions`` the catalogue as published on a run date (one row per session and date)
+``published_entities`` its formations and actions on that date (hash, first published, last changed)
 ``run_locks``          named locks, one row per lock held (holder run, pid, host)
 ``deliveries``         every attempt to deliver a published file to a consumer (migration 0005;
                        queries in ``passerelle/store/deliveries.py``)
@@ -162,9 +163,27 @@ class PublishedSession(Base):
     session_key: Mapped[str] = mapped_column(primary_key=True)
     content_hash: Mapped[str]
     status: Mapped[str]
-    since_date: Mapped[date | None]
+    since_date: Mapped[date | None]  # first published (LHEO datecrea)
+    changed_date: Mapped[date | None]  # last content change (LHEO datemaj), migration 0004
+    vanished_date: Mapped[date | None]  # first day missing from its extract, while vanished (0004)
 
     __table_args__ = (sa.CheckConstraint(_in("status", PUBLISHED_STATUSES), name="status"),)
+
+
+class PublishedEntity(Base):
+    """Formations and actions as published on a run date (migration 0004): the hash of each as
+    published (its record and its children's), first published, last changed."""
+
+    __tablename__ = "published_entities"
+
+    run_date: Mapped[date] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(primary_key=True)  # formation | action
+    entity_key: Mapped[str] = mapped_column(primary_key=True)
+    content_hash: Mapped[str]
+    since_date: Mapped[date | None]
+    changed_date: Mapped[date | None]
+
+    __table_args__ = (sa.CheckConstraint(_in("kind", ENTITY_KINDS), name="kind"),)
 
 
 class RunLock(Base):
@@ -215,6 +234,7 @@ session_versions = SessionVersion.__table__
 entity_versions = EntityVersion.__table__
 publications = Publication.__table__
 published_sessions = PublishedSession.__table__
+published_entities = PublishedEntity.__table__
 run_locks = RunLock.__table__
 deliveries = Delivery.__table__
 TABLE_NAMES = tuple(metadata.tables)

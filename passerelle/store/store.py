@@ -571,16 +571,33 @@ class Store:
             "content_hash": pa.string(),
             "status": pa.string(),
             "since_date": pa.date32(),
+            "changed_date": pa.date32(),
+            "vanished_date": pa.date32(),
         }
+        return self._of_date("published_sessions", columns, "session_key", run_date)
+
+    def published_entities(self, run_date: date | str | None) -> pd.DataFrame:
+        """The formations and actions as published on ``run_date``: kind, entity_key,
+        content_hash, since_date, changed_date (empty when nothing was published that day)."""
+        columns = {
+            "kind": pa.string(),
+            "entity_key": pa.string(),
+            "content_hash": pa.string(),
+            "since_date": pa.date32(),
+            "changed_date": pa.date32(),
+        }
+        return self._of_date("published_entities", columns, "kind, entity_key", run_date)
+
+    def _of_date(self, table: str, columns: dict[str, pa.DataType], order: str,
+                 run_date: date | str | None) -> pd.DataFrame:
+        """``columns`` of the rows of ``table`` for ``run_date``, ordered; empty for None."""
         if run_date is None:
             return bulk.frame_from_rows([], columns)
         with self.engine.connect() as conn:
-            mark = bulk.placeholder(conn)
             day = _as_date(run_date, "run_date")
             found = bulk.fetch(
                 conn,
-                "SELECT session_key, content_hash, status, since_date FROM published_sessions "
-                f"WHERE run_date = {mark} ORDER BY session_key",
+                f"SELECT {', '.join(columns)} FROM {table} WHERE run_date = {bulk.placeholder(conn)} ORDER BY {order}",
                 # SQLite keeps dates as 'YYYY-MM-DD' text, PostgreSQL as dates
                 (day.isoformat() if conn.dialect.name == "sqlite" else day,),
             )
@@ -615,6 +632,7 @@ class Store:
         run_date: date | str,
         feeds: Iterable[Mapping[str, Any]],
         state: pd.DataFrame,
+        entities: pd.DataFrame | None = None,
     ) -> None:
         """Record what was published for ``run_date``, in one transaction.
 
@@ -622,7 +640,8 @@ class Store:
         replaced, so re-running a date leaves one history. ``feeds``: dicts with feed (carif |
         carif_delta | pole_emploi | mission_locale), file, sha256, records. ``state``:
         session_key, content_hash, status (created | updated | unchanged | cancelled | kept |
-        vanished), since_date.
+        vanished), since_date, and optionally changed_date and vanished_date. ``entities``
+        (optional): kind (formation | action), entity_key, content_hash, since_date, changed_date.
         """
         what = "record_publication"
         day = _as_date(run_date, "run_date")
@@ -652,6 +671,8 @@ class Store:
         hashes = bulk.text_array(state, "content_hash", what)
         statuses = bulk.text_array(state, "status", what)
         since = bulk.date_array(state, "since_date", what)
+        changed = bulk.date_array(state, "changed_date", what) if "changed_date" in state else None
+        vanished = bulk.date_array(state, "vanished_date", what) if "vanished_date" in state else None
         unknown = sorted(set(pc.unique(statuses).to_pylist()) - set(m.PUBLISHED_STATUSES))
         if unknown:
             raise ValueError(f"{what}: unknown status(es) {unknown}, expected {m.PUBLISHED_STATUSES}")
@@ -662,18 +683,45 @@ class Store:
                 f"{what}: {len(repeated)} session_key(s) given twice, e.g. {repeated.slice(0, 3).to_pylist()}"
             )
 
+        entity_rows = self._entity_rows(entities, what)
+
         with write_transaction(self.engine) as conn:
             self._require_run(conn, run_id)
             conn.execute(sa.delete(m.publications).where(m.publications.c.run_date == day))
             conn.execute(sa.delete(m.published_sessions).where(m.published_sessions.c.run_date == day))
+            conn.execute(sa.delete(m.published_entities).where(m.published_entities.c.run_date == day))
             if feed_rows:
                 conn.execute(sa.insert(m.publications), feed_rows)
+            none = pa.nulls(len(keys), pa.date32())
             bulk.load(
                 conn,
                 "published_sessions",
-                ["run_date", "session_key", "content_hash", "status", "since_date"],
-                [pa.repeat(pa.scalar(day, pa.date32()), len(keys)), keys, hashes, statuses, since],
+                ["run_date", "session_key", "content_hash", "status", "since_date", "changed_date", "vanished_date"],
+                [pa.repeat(pa.scalar(day, pa.date32()), len(keys)), keys, hashes, statuses, since,
+                 none if changed is None else changed, none if vanished is None else vanished],
             )
+            if entity_rows is not None and len(entity_rows[0]):
+                bulk.load(
+                    conn,
+                    "published_entities",
+                    ["run_date", "kind", "entity_key", "content_hash", "since_date", "changed_date"],
+                    [pa.repeat(pa.scalar(day, pa.date32()), len(entity_rows[0])), *entity_rows],
+                )
+
+    @staticmethod
+    def _entity_rows(entities: pd.DataFrame | None, what: str) -> list[bulk.ArrowColumn] | None:
+        if entities is None:
+            return None
+        bulk.require_columns(entities, ["kind", "entity_key", "content_hash", "since_date", "changed_date"], what)
+        kinds = bulk.text_array(entities, "kind", what)
+        unknown = sorted(set(pc.unique(kinds).to_pylist()) - set(m.ENTITY_KINDS))
+        if unknown:
+            raise ValueError(f"{what}: unknown entity kind(s) {unknown}, expected {m.ENTITY_KINDS}")
+        keys = bulk.text_array(entities, "entity_key", what)
+        if len(keys) and len(pa.table({"k": kinds, "e": keys}).group_by(["k", "e"]).aggregate([])) != len(keys):
+            raise ValueError(f"{what}: an entity (kind, entity_key) is given twice")
+        return [kinds, keys, bulk.text_array(entities, "content_hash", what),
+                bulk.date_array(entities, "since_date", what), bulk.date_array(entities, "changed_date", what)]
 
     def prune_published_sessions(self, keep_dates: int = 60) -> int:
         """Delete the published catalogues of all but the newest ``keep_dates`` dates.
@@ -690,6 +738,7 @@ class Store:
             ).scalars().all()
             if len(kept) < int(keep_dates):
                 return 0
+            conn.execute(sa.delete(m.published_entities).where(m.published_entities.c.run_date < min(kept)))
             return conn.execute(sa.delete(t).where(t.c.run_date < min(kept))).rowcount
 
     # --- locks ---------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ def test_raw_and_core_assets_materialise_with_conservation(tmp_path):
     assert checks["file_contract"] is True  # every sample extract honours its contract
     mats = {m.asset_key: m for m in result.get_asset_materialization_events()}
     meta = mats[AssetKey("raw_eos_sessions")].materialization.metadata
-    assert meta["rows"].value == 36
+    assert meta["rows"].value == 40
     assert "preview" in meta
 
 

@@ -366,7 +366,7 @@ def test_sigma_xxe_reads_no_file(tmp_path, secret, no_network):
     assert secret.marker not in all_text(read)
     time.sleep(0.05)
     assert not secret.opened
-    assert "Sessions" not in read.rows_read and len(read.tables["formations"]) == 5
+    assert "Sessions" not in read.rows_read and len(read.tables["formations"]) == 6
 
 
 def test_the_traps_do_catch_what_they_guard(tmp_path, secret, trap):

@@ -609,7 +609,7 @@ def test_samples_read_cleanly(day):
     r = sample(f"eos_sessions_{day}.csv")
     assert r.ok and r.encoding == "cp1252"
     s = sessions_of(r)
-    assert len(s) == 36 and len(r.quarantine) == 0
+    assert len(s) == 40 and len(r.quarantine) == 0
     assert s["session_key"].is_unique
     assert_conserved(r)
     assert_conforms(r)

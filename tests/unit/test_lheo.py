@@ -8,10 +8,12 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from lxml import etree
 
 from passerelle import model
+from passerelle.canonical import enrich_addresses
 from passerelle.feeds import lheo, validate
 from passerelle.feeds.lheo import NS, write_lheo
 
@@ -20,6 +22,8 @@ XSD_DIR = REPO / "schemas" / "xsd"
 CARIF_PROFILE = XSD_DIR / "lheo-carif-profile.xsd"
 PE_PROFILE = XSD_DIR / "lheo-pole-emploi-profile.xsd"
 RUN_DATE = date(2026, 11, 19)
+CREATED = date(2026, 10, 2)
+CHANGED = date(2026, 11, 18)
 
 
 def _shared_dir() -> Path | None:
@@ -61,6 +65,10 @@ def _frame(rows: list[dict], schema) -> pd.DataFrame:
     for extra in ("publication_status", "change"):
         if any(extra in r for r in rows):
             df[extra] = pd.array([r.get(extra) for r in rows], dtype="string")
+    if schema in (model.FORMATIONS, model.ACTIONS, model.SESSIONS):
+        # LHEO datecrea / datemaj: first published, last content change (publishable.select)
+        for extra, default in (("since_date", CREATED), ("changed_date", CHANGED)):
+            df[extra] = pd.array([r.get(extra, default) for r in rows], dtype=pd.ArrowDtype(pa.date32()))
     return df
 
 
@@ -207,11 +215,12 @@ def build_frames():
             "postcode": "34500", "city": "BEZIERS",
         },
     ]  # fmt: skip
+    # as the canonical build gives them: each address with its commune from the COG
     return (
         _frame(formations, model.FORMATIONS),
-        _frame(actions, model.ACTIONS),
-        _frame(sessions, model.SESSIONS),
-        _frame(events, model.EVENTS),
+        enrich_addresses(_frame(actions, model.ACTIONS)),
+        enrich_addresses(_frame(sessions, model.SESSIONS)),
+        enrich_addresses(_frame(events, model.EVENTS)),
     )
 
 
@@ -695,6 +704,120 @@ def test_caller_bookkeeping_columns_are_ignored(tmp_path):
     formations, actions, sessions, events = build_frames()
     plain = _write(tmp_path, "plain.xml", profile="carif").read_bytes()
     sessions["content_hash"] = "abc"
-    sessions["since_date"] = pd.NaT
+    sessions["first_seen"] = pd.NaT
     extra = _write(tmp_path, "extra.xml", frames=(formations, actions, sessions, events), profile="carif").read_bytes()
     assert extra == plain
+
+
+# ----------------------------------------------------------------------------------------------
+# what the consumers read (outputs.md « What the consumers read in the LHEO feeds »)
+# ----------------------------------------------------------------------------------------------
+
+
+def _with(frames, *, formation: dict | None = None, session: dict | None = None, key: str = "eos:1001"):
+    """``frames`` with some formation (F_SAM) and session (``key``) columns replaced."""
+    formations, actions, sessions, events = (f.copy() for f in frames)
+    for df, col_key, which, values in ((formations, "formation_key", F_SAM, formation),
+                                       (sessions, "session_key", key, session)):
+        for col, value in (values or {}).items():
+            df[col] = df[col].astype(object)
+            df.loc[df[col_key] == which, col] = value
+            df[col] = pd.array(df[col].tolist(), dtype=frames[0 if df is formations else 2][col].dtype)
+    return formations, actions, sessions, events
+
+
+def test_codes_with_their_version_and_the_principal_one(tmp_path):
+    frames = _with(build_frames(), formation={"formacode": "42829 15041 123", "rome": "g1201 K2110",
+                                              "nsf": "330 331", "rncp": "RS5678", "certifinfo": "80735"})
+    path = _write(tmp_path, "codes.xml", frames=frames, profile="carif")
+    doc = etree.parse(str(path))
+    f = doc.find(".//l:formation[@numero='sam:2022C007314701:147:1']", L)
+    codes = f.findall("l:domaine-formation/l:code-FORMACODE", L)
+    assert [(c.text, c.get("ref"), c.get("tag")) for c in codes] == [("42829", "V14", "principal"),
+                                                                       ("15041", "V14", None)]  # 123: not a code
+    assert [c.text for c in f.findall("l:domaine-formation/l:code-NSF", L)] == ["330", "331"]
+    assert [c.text for c in f.findall("l:domaine-formation/l:code-ROME", L)] == ["G1201", "K2110"]
+    assert [c.tag.split("}")[1] for c in f.find("l:certification", L)] == ["code-CERTIFINFO", "code-RS"]
+    _assert_valid(path, CARIF_PROFILE)
+    if OFFICIAL_XSD:
+        _assert_valid(path, OFFICIAL_XSD)
+    frames = _with(build_frames(), formation={"formacode_ref": "V13"})
+    doc = etree.parse(str(_write(tmp_path, "v13.xml", frames=frames, profile="carif")))
+    assert doc.find(".//l:formation[@numero='sam:2022C007314701:147:1']/l:domaine-formation/l:code-FORMACODE",
+                    L).get("ref") == "V13"
+
+
+def test_organisations_have_a_numero_a_siret_and_coordinates(tmp_path):
+    doc = etree.parse(str(_write(tmp_path, "org.xml", profile="carif")))
+    text = etree.tostring(doc, encoding="unicode")
+    assert "<coordonnees/>" not in text and text.count("xmlns") == 1
+    f = doc.find(".//l:formation[@numero='sam:2022C007314701:147:1']", L)
+    r = f.find("l:organisme-formation-responsable", L)
+    assert r.get("numero") == "siret:44306184100047"
+    assert r.findtext("l:raison-sociale", namespaces=L) == "HÉCATE FORMATION"
+    coord = r.find("l:coordonnees-organisme/l:coordonnees", L)
+    assert coord.findtext("l:adresse/l:ville", namespaces=L) == "Clermont-Ferrand"
+    assert coord.findtext("l:adresse/l:region", namespaces=L) == "84"
+    assert coord.findtext("l:telfixe/l:numtel", namespaces=L) == "04 73 19 36 38"
+    contact = r.find("l:contact-organisme", L)
+    assert contact.findtext("l:type-contact", namespaces=L) == "4"
+    assert contact.findtext("l:coordonnees/l:nom", namespaces=L) == "Élodie Martin"
+    o = f.find(f"l:action[@numero='{A_EOS_63}']/l:organisme-formateur", L)
+    assert o.get("numero") == "siret:44306184100047"
+    assert o.findtext("l:contact-formateur/l:coordonnees/l:adresse/l:code-INSEE-commune", namespaces=L) == "63113"
+    lieu = f.find(f"l:action[@numero='{A_EOS_63}']/l:lieu-de-formation/l:coordonnees", L)
+    assert lieu.findtext("l:adresse/l:departement", namespaces=L) == "63"
+    assert lieu.findtext("l:telfixe/l:numtel", namespaces=L) == "04 73 19 36 38"
+
+
+def test_a_body_without_a_siret_is_keyed_by_its_name(tmp_path):
+    frames = build_frames()
+    formations, actions, sessions, events = (f.copy() for f in frames)
+    actions.loc[actions["action_key"] == A_SIG_01, "siret_formateur"] = None
+    actions.loc[actions["action_key"] == A_SIG_01, "organisme_formateur"] = "BTP Formation 66"
+    sessions.loc[sessions["action_key"] == A_SIG_01, "siret_formateur"] = None
+    path = _write(tmp_path, "noname.xml", frames=(formations, actions, sessions, events), profile="carif")
+    o = etree.parse(str(path)).find(f".//l:action[@numero='{A_SIG_01}']/l:organisme-formateur", L)
+    assert o.get("numero") == "nom:BTP-FORMATION-66"
+    assert o.findtext("l:SIRET-formateur/l:SIRET", namespaces=L) == "00000000000000"
+    assert o.findtext("l:raison-sociale-formateur", namespaces=L) == "BTP Formation 66"
+    _assert_valid(path, CARIF_PROFILE)
+
+
+def test_one_name_per_siret_in_every_element(tmp_path):
+    frames = _with(build_frames(), session={"organisme_formateur": "Hecate Form. Clermont"}, key="eos:1003")
+    doc = etree.parse(str(_write(tmp_path, "names.xml", frames=frames, profile="carif")))
+    names = {o.findtext("l:raison-sociale-formateur", namespaces=L)
+             for o in doc.iterfind(".//l:organisme-formateur", L)
+             if o.findtext("l:SIRET-formateur/l:SIRET", namespaces=L) == "44306184100047"}
+    assert names == {"HÉCATE FORMATION"}  # the contract holder's name
+
+
+def test_dates_on_formations_actions_and_sessions(tmp_path):
+    frames = _with(build_frames(), session={"since_date": date(2026, 9, 1), "changed_date": date(2026, 11, 17)})
+    doc = etree.parse(str(_write(tmp_path, "dates.xml", frames=frames, profile="carif")))
+    s = _sessions(doc)["eos:1001"]
+    assert (s.get("datecrea"), s.get("datemaj")) == ("20260901", "20261117")
+    f = doc.find(".//l:formation[@numero='sam:2022C007314701:147:1']", L)
+    assert (f.get("datecrea"), f.get("datemaj")) == ("20261002", "20261118")
+    # an action only its session describes (no row): created with its first session
+    a = doc.find(f".//l:action[@numero='{A_EOS_73}']", L)
+    assert (a.get("datecrea"), a.get("datemaj")) == ("20261002", "20261118")
+
+
+def test_a_withdrawn_session_is_only_in_the_delta_closed(tmp_path):
+    frames = _with(build_frames(), session={"publication_status": "withdrawn", "change": "withdrawn"},
+                   key="sigma:23P0000000_TEST_1:01:02")
+    formations, actions, sessions, events = frames
+    path = tmp_path / "full.xml"
+    n = write_lheo(path, formations, actions, sessions, events, profile="carif")
+    full = _sessions(etree.parse(str(path)))
+    assert "sigma:23P0000000_TEST_1:01:02" not in full and n == len(sessions) - 1
+    delta_path = tmp_path / "delta.xml"
+    write_lheo(delta_path, formations, actions, sessions[sessions["change"].notna()], events, profile="carif",
+               delta=True)
+    s = _sessions(etree.parse(str(delta_path)))["sigma:23P0000000_TEST_1:01:02"]
+    assert s.findtext("l:etat-recrutement", namespaces=L) == "2"
+    assert _extras(s)["mouvement"] == "retrait" and _extras(s)["statut-publication"] == "retiree"
+    assert _extras(s)["public"] == "0" and _extras(s)["annulee"] == "0"
+    _assert_valid(delta_path, CARIF_PROFILE)

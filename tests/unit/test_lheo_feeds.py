@@ -17,6 +17,7 @@ from passerelle.daily import DayContext, check_day, prepare_publication
 from passerelle.feeds import lheo
 from passerelle.feeds.lheo import LheoTarget, write_lheo, write_lheo_feeds
 from passerelle.ingest import read_extract
+from passerelle.organisations import cards
 from tests.unit.test_lheo import _peak, build_frames, scaled_frames
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
@@ -45,8 +46,10 @@ def _with_moved(sessions: pd.DataFrame, moved: np.ndarray) -> pd.DataFrame:
 
 
 def _separately(tmp_path: Path, formations, actions, sessions, events, targets=TARGETS, **kwargs) -> list[bytes]:
-    """What one write_lheo call per feed writes (a delta takes the moved sessions)."""
+    """What one write_lheo call per feed writes (a delta takes the moved sessions). Every call
+    gets the organisations of the whole publication, as the catalog gives them."""
     out = []
+    kwargs.setdefault("organisations", cards(formations, sessions, actions))
     for i, (profile, delta) in enumerate(targets):
         subset = sessions[sessions["change"].notna()] if delta else sessions
         path = tmp_path / f"separate-{i}.xml"
@@ -76,6 +79,7 @@ class Sink:
 
 def _together(formations, actions, sessions, events, targets=TARGETS, sink=Sink, **kwargs) -> tuple[list[bytes], list[int]]:
     sinks = [sink() for _ in targets]
+    kwargs.setdefault("organisations", cards(formations, sessions, actions))
     counts = write_lheo_feeds([LheoTarget(s, p, d) for s, (p, d) in zip(sinks, targets, strict=True)],
                               formations, actions, sessions, events, **kwargs)  # fmt: skip
     return [s.value for s in sinks], counts
@@ -151,7 +155,7 @@ def test_a_cancellation_movement_is_cancelled_in_the_delta_only(tmp_path):
     together, _counts = _together(*frames, run_date=RUN_DATE)
     assert together == _separately(tmp_path, *frames, run_date=RUN_DATE)
     full, delta = together[0].decode(), together[1].decode()
-    head = '<session numero="eos:1001">'
+    head = '<session numero="eos:1001" datecrea="20261002" datemaj="20261118">'
     assert '<extra info="annulee">0</extra>' in full.split(head)[1].split("</session>")[0]
     assert '<extra info="annulee">1</extra>' in delta.split(head)[1].split("</session>")[0]
 

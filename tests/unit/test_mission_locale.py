@@ -126,7 +126,7 @@ def test_next_information_collective_without_run_date_and_address_fallback(tmp_p
     # a SIGMA session without a place of its own takes its composante's address
     mask = sessions["session_key"] == "sigma:23P0000000_TEST_1:01:02"
     sessions.loc[mask, ["postcode", "city"]] = None
-    actions.loc[actions["action_key"] == A_SIG_01, ["address_line", "insee_code"]] = ["1 place du Marché", "34032"]
+    actions.loc[actions["action_key"] == A_SIG_01, ["address_line", "commune_code"]] = ["1 place du Marché", "34032"]
     path, _ = _write(tmp_path, (formations, actions, sessions, events))
     by_id = {r["session_id"]: r for r in _read(path)}
     assert by_id["sigma:23P0000000_TEST_1:01:01"]["prochaine_info_collective"] == "10/11/2026 10:00"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 import pytest
@@ -11,7 +11,6 @@ from passerelle import model
 from passerelle.docs import main as docs_main
 from passerelle.docs import render_rules_page
 from passerelle.rules import contacts, identifiers
-from passerelle.rules.addresses import insee_department, postcode_department
 from passerelle.rules.checks import CheckContext, check_registry, feed_guard, run_checks, session_errors
 from passerelle.rules.common import as_datetime, render
 from passerelle.rules.registry import RULES, rule
@@ -24,6 +23,7 @@ SIGMA_ACTION = "sigma:23P0000000_TEST_1:01"
 EOS_KEY = "eos:1001"
 SIGMA_KEY = "sigma:23P0000000_TEST_1:01:01"
 VALID_SIRET = "44306184100047"
+SIGMA_SIRET = "13000123300019"  # the SIGMA titulaire, who is also the training body of its sessions
 
 
 # --- builders ---------------------------------------------------------------------------------
@@ -55,8 +55,8 @@ def sigma_session(**kw) -> dict:
         source="sigma", source_file="sigma_actions_20261119.xlsx", source_sheet="Sessions", source_line=2,
         source_session_id="01", session_number="01", marche_numero="23P0000000",
         action_number="23P0000000_TEST_1", composante_number="01", title="Formation projet pro",
-        organisme_formateur="ORGANISME TEST PRF 23", site="CAP 2000 TEST", postcode="34500", city="BEZIERS",
-        start_date=date(2027, 1, 4), end_date=date(2027, 6, 30),
+        organisme_formateur="ORGANISME TEST PRF 23", siret_formateur=SIGMA_SIRET, site="CAP 2000 TEST",
+        postcode="34500", city="BEZIERS", start_date=date(2027, 1, 4), end_date=date(2027, 6, 30),
         parent_period_start=date(2027, 1, 4), parent_period_end=date(2027, 6, 30),
         entry_mode="fixed", places=12, workflow_state="Validée", workflow_publishable=True, cancelled=False,
         recruitment_state="open", contact_name="Paul Martin", contact_phone="+33 4 67 12 34 56",
@@ -83,7 +83,7 @@ def sigma_formation(**kw) -> dict:
         formation_key=SIGMA_FORMATION, source="sigma", source_file="sigma_actions_20261119.xlsx",
         source_sheet="Actions", source_line=2, marche_numero="23P0000000", action_number="23P0000000_TEST_1",
         title="Formation projet pro", period_start=date(2027, 1, 4), period_end=date(2027, 6, 30),
-        holder_name="ORGANISME TEST", holder_siret=VALID_SIRET, status="EC", financer="2",
+        holder_name="ORGANISME TEST PRF 23", holder_siret=SIGMA_SIRET, status="EC", financer="2",
     )
     row.update(kw)
     return row
@@ -206,7 +206,8 @@ def test_rule_ids_and_severities_are_those_of_rules_md():
         "DQ005": "error", "DQ006": "error", "DQ007": "warning", "DQ008": "error", "DQ009": "error",
         "DQ010": "error", "DQ011": "error", "DQ012": "warning", "DQ013": "error", "DQ014": "info",
         "DQ015": "error", "DQ016": "error", "DQ017": "warning", "DQ018": "info", "DQ019": "warning",
-        "DQ020": "error", "DQ021": "warning", "DQ022": "warning", "DQ023": "error",
+        "DQ020": "error", "DQ021": "warning", "DQ022": "warning", "DQ023": "error", "DQ025": "warning",
+        "DQ026": "warning",
     }
     assert {r.id: r.severity for r in RULES} == expected
 
@@ -606,10 +607,39 @@ def test_dq015_bad_addresses(postcode, insee, city, variant_word):
     assert d["severity"] == "error" and d["session_key"] == EOS_KEY
 
 
-def test_dq015_departments():
-    pcs = pd.Series(["20000", "20190", "20200", "20600", "97400", "98800", "69003", "20300"], dtype="string")
-    assert postcode_department(pcs).tolist() == ["2A", "2A", "2B", "2B", "974", "988", "69", "20"]
-    assert insee_department(pd.Series(["2a004", "97411", "69383"], dtype="string")).tolist() == ["2A", "974", "69"]
+@pytest.mark.parametrize(
+    ("postcode", "insee", "city"),
+    [
+        ("20000", "2A004", "Ajaccio"),  # Corsica: 2A
+        ("20200", "2B033", "Bastia"),  # 2B
+        ("97400", "97411", "Saint-Denis"),  # overseas: 974
+        ("97133", "97701", "Saint-Barthélemy"),  # a collectivity with its own code (977)
+        ("69431", "69383", "Lyon Cedex 03"),  # a CEDEX postcode, in no base: its digits name 69
+        ("69003", "69123", "Lyon"),  # the commune of an arrondissement
+        ("01200", "74109", "Éloise"),  # a postcode serving communes of two départements (01, 74)
+    ],
+)
+def test_dq015_departments_from_the_cog(postcode, insee, city):
+    f = check(sessions=[eos_session(postcode=postcode, insee_code=insee, city=city)], events=[])
+    assert len(only(f, "DQ015")) == 0, only(f, "DQ015")["message"].tolist()
+
+
+def test_dq026_commune_the_cog_cannot_tell():
+    d = one(check(sessions=[eos_session(postcode="63000", insee_code=None, city="Riom")], events=[]), "DQ026")
+    assert d["severity"] == "warning" and d["field"] == "Code postal" and d["value"] == "63000 Riom"
+    assert "ne dessert aucune commune nommée « Riom »" in d["message"] and "Riom (63200)" in d["message"]
+    # an INSEE code of another commune, postcode and city agreeing: reported, the commune kept
+    d = one(check(sessions=[eos_session(postcode="73000", insee_code="73008", city="Chambéry")], events=[]), "DQ026")
+    assert d["value"] == "73000 Chambéry (INSEE 73008)" and "code retenu" in d["message"]
+    # DQ015 already says the département is wrong: no DQ026 on top
+    f = check(sessions=[eos_session(postcode="69003", insee_code="63113", city="Lyon")], events=[])
+    assert len(only(f, "DQ015")) == 1 and len(only(f, "DQ026")) == 0
+    # an event address too, and a SIGMA composante's
+    e = one(check(events=[eos_event(postcode="73000", city="Albertville")]), "DQ026")
+    assert e["field"] == "Code postal" and e["file"] == "eos_evenements_20261119.csv"
+    a = one(check(actions=[sigma_action(postcode="34500", city="Montpellier")]), "DQ026")
+    assert a["field"] == "Ville" or a["field"] == "Code postal"
+    assert pd.isna(a["session_key"]) or a["session_key"] == ""
 
 
 def test_dq015_sigma_field_is_the_composite_place():
@@ -765,10 +795,67 @@ def test_dq022_not_when_source_unread_cancelled_or_present():
     assert len(only(check(previous=None), "DQ022")) == 0
 
 
+def test_dq022_grace_period_then_withdrawal():
+    # missing since today: published until the last day of the grace period
+    d = one(check(previous=previous_state(), grace_days=7), "DQ022")
+    assert f"jusqu'au {(RUN + timedelta(days=6)):%d/%m/%Y} inclus" in d["message"] and "7 jours" in d["message"]
+    # already vanished in the last publication: the first day missing is kept
+    since = RUN - timedelta(days=3)
+    d = one(check(previous=previous_state(status="vanished", vanished_date=since), grace_days=7), "DQ022")
+    assert f"depuis le {since:%d/%m/%Y}" in d["message"] and "retirée" not in d["message"].split("puis")[0]
+    # missing for 7 days: withdrawn today
+    gone = RUN - timedelta(days=7)
+    d = one(check(previous=previous_state(status="vanished", vanished_date=gone), grace_days=7), "DQ022")
+    assert "retirée des flux aujourd'hui" in d["message"] and "retrait" in d["message"]
+    # a shorter grace period is honoured
+    d = one(check(previous=previous_state(status="vanished", vanished_date=since), grace_days=3), "DQ022")
+    assert "retirée des flux aujourd'hui" in d["message"]
+
+
+def test_dq022_not_for_a_session_whose_period_is_over():
+    ended = previous_state(start_date=RUN - timedelta(days=60), end_date=RUN - timedelta(days=1), cancelled=False)
+    assert len(only(check(previous=ended), "DQ022")) == 0
+    running = previous_state(start_date=RUN - timedelta(days=60), end_date=RUN, cancelled=False)
+    assert len(only(check(previous=running), "DQ022")) == 1
+
+
 def test_dq022_minimal_previous_state_and_placeholder_date():
     prev = pd.DataFrame({"session_key": ["sigma:A_1:01:01"], "status": ["published"], "since_date": ["00000000"]})
     d = one(check(previous=prev), "DQ022")
     assert d["source"] == "sigma" and d["file"] == "" and pd.isna(d["line"]) and pd.isna(d["value"])
+
+
+# --- DQ025 ------------------------------------------------------------------------------------
+
+
+def test_dq025_one_siret_under_two_names_is_reported_on_the_other_name():
+    f = check(sessions=[eos_session(organisme_formateur="Hécate formation"),  # same name once normalised
+                        eos_session(session_key="eos:2", organisme_formateur="HECATE FORMATION CLERMONT"),
+                        sigma_session()])
+    d = one(f, "DQ025")
+    assert d["session_key"] == "eos:2" and d["field"] == "Organisme formateur" and d["severity"] == "warning"
+    assert d["value"] == "HECATE FORMATION CLERMONT"
+    assert f"le SIRET {VALID_SIRET} est aussi déclaré sous le nom « HECATE FORMATION »" in d["message"]
+    assert f"titulaire du marché M2214701, action {SAM_KEY}" in d["message"] and "les flux publient « HECATE FORMATION »" in d["message"]
+
+
+def test_dq025_a_holder_named_otherwise_than_its_training_sessions_is_reported_on_the_formation():
+    f = check(formations=[sam_formation(), sigma_formation(holder_siret=VALID_SIRET)])
+    d = one(f, "DQ025")  # the SIGMA titulaire carries HECATE's SIRET under another name
+    assert pd.isna(d["session_key"]) or d["session_key"] == ""
+    assert d["field"] == "Titulaire/Mandataire" and d["value"] == "ORGANISME TEST PRF 23" and d["line"] == 2
+
+
+def test_dq025_a_training_body_that_is_not_the_holder_has_no_siret():
+    f = check(sessions=[eos_session(), sigma_session(organisme_formateur="BTP FORMATION 66", siret_formateur=None)])
+    d = one(f, "DQ025")
+    assert d["session_key"] == SIGMA_KEY and d["field"] == "Lieu de la session" and d["value"] == "BTP FORMATION 66"
+    assert "n'est pas le titulaire de l'action (« ORGANISME TEST PRF 23 », SIRET 13000123300019)" in d["message"]
+    assert "00000000000000" in d["message"]
+    # its own SIRET known (the canonical build found it by name): nothing to say
+    f = check(sessions=[eos_session(), sigma_session(organisme_formateur="BTP FORMATION 66",
+                                                     siret_formateur="81234567600017")])
+    assert len(only(f, "DQ025")) == 0
 
 
 # --- DQ023 ------------------------------------------------------------------------------------

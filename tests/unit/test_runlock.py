@@ -21,6 +21,7 @@ from passerelle.runlock import (
     this_host,
 )
 from passerelle.store import StoreLockedError, open_store
+from passerelle.store.db import head_revision
 from passerelle.store import models as m
 from passerelle.store.db import downgrade, head_revision, write_transaction
 

@@ -35,7 +35,7 @@ GEN = _generator()
 
 A = "23P0000000_TEST_1"
 ACTION_ROW = ["23P0000000", A, "Formation test", "EC", 2027, date(2026, 9, 1), date(2027, 12, 31),
-              "ORGANISME TEST", "13000123300019", "76340123456", "PRF", "PRF 2026", "21046", "A1416"]
+              "Organisme test PRF 23", "13000123300019", "76340123456", "PRF", "PRF 2026", "21046", "A1416"]
 COMP_ROWS = [
     [A, "01", "FORP - Formation Projet Pro", date(2027, 1, 4), date(2027, 6, 30), "BEZIERS", "34500", 12, 420, 140,
      "Dates fixes"],
@@ -374,6 +374,20 @@ def test_lieu_mapping_and_short_lieu_error(tmp_path):
     assert f["field"] == "Lieu de la session" and f["value"] == "ORGANISME TEST / BEZIERS / 34500" and f["line"] == 3
 
 
+def test_training_body_gets_the_titulaire_siret_only_when_it_is_the_titulaire(tmp_path):
+    res = read(tmp_path, sessions=[
+        session(num="01"),  # Lieu body = titulaire (case and accents aside): its SIRET
+        session(num="02", lieu="BTP FORMATION 66 / PLATEAU TECNOSUD / BEZIERS / 34500", start=date(2027, 2, 1)),
+        session(num="03", lieu="BEZIERS / 34500", start=date(2027, 2, 8)),  # no body: the titulaire
+    ])
+    same = by_key(res, f"sigma:{A}:01:01")
+    assert (same["organisme_formateur"], same["siret_formateur"]) == ("ORGANISME TEST PRF 23", "13000123300019")
+    other = by_key(res, f"sigma:{A}:01:02")
+    assert other["organisme_formateur"] == "BTP FORMATION 66" and pd.isna(other["siret_formateur"])
+    nobody = by_key(res, f"sigma:{A}:01:03")
+    assert (nobody["organisme_formateur"], nobody["siret_formateur"]) == ("Organisme test PRF 23", "13000123300019")
+
+
 def test_hour_forms(tmp_path):
     forms = [("10:00", "12:00"), ("10.00", "12.30"), ("10 : 00", "11 : 45"), (time(9, 30), time(11, 0)),
              (0.375, 0.5), ("9h", "10h15"), (datetime(1899, 12, 30, 14, 0), 16.0), (14.3, "16:00")]
@@ -540,8 +554,8 @@ def test_outputs_conform(tmp_path):
 def test_day1_sample_counts_and_values():
     res = read_workbook(DAY1)
     assert res.ok and res.file == DAY1.name and res.extract_date == date(2026, 11, 19)
-    assert res.rows_read == {"Actions": 5, "Composantes": 7, "Sessions": 18, "Informations collectives": 8}
-    assert {k: len(v) for k, v in res.tables.items()} == {"formations": 5, "actions": 7, "sessions": 18, "events": 8}
+    assert res.rows_read == {"Actions": 6, "Composantes": 7, "Sessions": 18, "Informations collectives": 8}
+    assert {k: len(v) for k, v in res.tables.items()} == {"formations": 6, "actions": 7, "sessions": 18, "events": 8}
     assert len(res.quarantine) == 0
     assert_conservation(res)
     assert_conform(res)
@@ -552,6 +566,10 @@ def test_day1_sample_counts_and_values():
     assert by_key(res, "sigma:26P0001234_AGRI_1:01:03")["cancelled"]
     assert by_key(res, "sigma:26P0005678_SAN_1:01:03")["entry_mode"] == "fixed"  # number cells joined
     assert by_key(res, "sigma:26P0005678_NUM_1:02:01")["organisme_formateur"] == "NUMERIQUE SUD / SIMPLON OCCITANIE"
+    # titulaire ≠ formateur: the co-contractor named in the Lieu does not get the titulaire's SIRET
+    btp = by_key(res, "sigma:26P0001234_BTP_2:01:01")
+    assert btp["organisme_formateur"] == "BTP FORMATION 66" and pd.isna(btp["siret_formateur"])
+    assert by_key(res, "sigma:26P0001234_AGRI_1:01:01")["siret_formateur"] == "31245678300017"
     assert by_key(res, "sigma:26P0005678_SAN_1:01:01")["contact_phone"] == "0563123456"
     assert pd.isna(by_key(res, "sigma:26P0001234_BTP_2:09:01")["parent_period_start"])
     ev = res.tables["events"]
@@ -649,3 +667,17 @@ def test_unexpected_failure_is_a_file_error_not_a_crash(tmp_path, monkeypatch):
     e = errors(res)
     assert len(e) == 1 and "inattendue" in e.iloc[0]["message"]
     assert_conform(res)
+
+
+def test_formacode_version_of_the_source_is_configurable(monkeypatch):
+    monkeypatch.delenv("PASSERELLE_FORMACODE_VERSION_SIGMA", raising=False)
+    res = read_workbook(DAY1)
+    assert set(res.tables["formations"]["formacode_ref"].dropna()) == {"V14"}
+    monkeypatch.setenv("PASSERELLE_FORMACODE_VERSION_SIGMA", "v13")
+    res = read_workbook(DAY1)
+    assert set(res.tables["formations"]["formacode_ref"].dropna()) == {"V13"}
+    from passerelle.daily import check_settings
+
+    monkeypatch.setenv("PASSERELLE_FORMACODE_VERSION_SIGMA", "13")
+    with pytest.raises(ValueError, match="PASSERELLE_FORMACODE_VERSION_SIGMA='13'"):
+        check_settings()

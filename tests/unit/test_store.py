@@ -74,7 +74,7 @@ def test_migrations_create_every_table(store):
     assert tables(store.engine) == set(m.TABLE_NAMES) | {"alembic_version"}
     assert set(m.TABLE_NAMES) == {
         "runs", "inputs_read", "session_versions", "entity_versions", "publications", "published_sessions",
-        "run_locks", "deliveries", "finding_states", "notifications",
+        "published_entities", "run_locks", "deliveries", "finding_states", "notifications",
     }
     assert store.schema_revision() == head_revision() == "0006"
     with store.engine.connect() as conn:
@@ -559,8 +559,10 @@ def test_published_state_types_and_since_dates(store):
     frame["since_date"] = frame["since_date"].astype(pd.ArrowDtype(pa.date32()))
     store.record_publication("r1", D1, FEEDS_D1, frame)
     got = store.published_state(D1)
-    assert list(got.columns) == ["session_key", "content_hash", "status", "since_date"]
+    assert list(got.columns) == ["session_key", "content_hash", "status", "since_date", "changed_date",
+                                 "vanished_date"]
     assert got["since_date"].dtype == pd.ArrowDtype(pa.date32())
+    assert got["changed_date"].isna().all() and got["vanished_date"].isna().all()  # not given: null
     assert got["session_key"].dtype == pd.ArrowDtype(pa.string())
     assert got["session_key"].tolist() == ["eos:1", "eos:2", "eos:3"]  # sorted by key
     assert got["since_date"].iloc[1] == D0 and pd.isna(got["since_date"].iloc[0])
@@ -572,6 +574,32 @@ def test_published_state_types_and_since_dates(store):
     store.record_publication("r2", D2, [], state([("eos:1", sha("1"), "unchanged", D1)]).astype(
         {"since_date": "datetime64[ns]"}))
     assert store.published_state(D2)["since_date"].tolist() == [D1]
+
+
+def test_publication_dates_and_entities_round_trip(store):
+    store.begin_run("r1", D1)
+    frame = state([("eos:1", sha("1"), "vanished", D0), ("eos:2", sha("2"), "updated", D0)])
+    frame["changed_date"] = [D0, D1]
+    frame["vanished_date"] = [D1, None]
+    entities = pd.DataFrame({
+        "kind": ["formation", "action"], "entity_key": ["sam:1", "eos:a"], "content_hash": [sha("f"), sha("a")],
+        "since_date": [D0, D0], "changed_date": [D1, D0],
+    })
+    store.record_publication("r1", D1, FEEDS_D1, frame, entities)
+    got = store.published_state(D1).set_index("session_key")
+    assert got.loc["eos:1", "changed_date"] == D0 and got.loc["eos:1", "vanished_date"] == D1
+    assert got.loc["eos:2", "changed_date"] == D1 and pd.isna(got.loc["eos:2", "vanished_date"])
+    ents = store.published_entities(D1)
+    assert ents[["kind", "entity_key"]].values.tolist() == [["action", "eos:a"], ["formation", "sam:1"]]
+    assert ents["changed_date"].tolist() == [D0, D1] and ents["since_date"].tolist() == [D0, D0]
+    assert store.published_entities(D2).empty and store.published_entities(None).empty
+    # a re-run of the date replaces the entities too
+    store.record_publication("r1", D1, FEEDS_D1, frame, entities.iloc[:1])
+    assert store.published_entities(D1)["entity_key"].tolist() == ["sam:1"]
+    with pytest.raises(ValueError, match="given twice"):
+        store.record_publication("r1", D1, FEEDS_D1, frame, pd.concat([entities, entities]))
+    with pytest.raises(ValueError, match="unknown entity kind"):
+        store.record_publication("r1", D1, FEEDS_D1, frame, entities.assign(kind="session"))
 
 
 def test_prune_published_sessions_keeps_the_newest_dates(store):
