@@ -743,9 +743,10 @@ def _assert_same_feed(source: Path, written: Path) -> None:
 def _round_trip(tmp_path: Path, feed: Path, day: date, profile: str) -> tuple[Path, object]:
     res = read_lheo(place(tmp_path, feed, producer="passerelle", day=f"{day:%Y%m%d}"))
     assert res.ok and res.quarantine.empty and findings(res, "error").empty
-    t = res.tables
-    status = t["lheo_session_extras"].set_index("session_key")["statut_publication"]
-    sessions = t["sessions"].copy()
+    # through the canonical build, as in a daily run (addresses from the COG, organisations)
+    core = build_core([res])
+    status = res.tables["lheo_session_extras"].set_index("session_key")["statut_publication"]
+    sessions = core.sessions.copy()
     sessions["publication_status"] = (
         sessions["session_key"]
         .map(status)
@@ -753,7 +754,7 @@ def _round_trip(tmp_path: Path, feed: Path, day: date, profile: str) -> tuple[Pa
         .astype("string")
     )
     out = tmp_path / "written.xml"
-    write_lheo(out, t["formations"], t["actions"], sessions, t["events"], profile=profile, run_date=day)
+    write_lheo(out, core.formations, core.actions, sessions, core.events, profile=profile, run_date=day)
     return out, res
 
 
