@@ -32,14 +32,14 @@ def execute_daily(job: JobDefinition, *, resources: Mapping[str, object], partit
         type_check_and_normalize_args,
     )
 
-    run_config, op_selection, asset_selection, resource_defs, partition_key, input_values = (
+    run_config, op_selection, asset_selection, resource_defs, key, input_values = (
         type_check_and_normalize_args(run_config=run_config, partition_key=partition_key, resources=resources)
     )
     ephemeral = job.as_ephemeral_job(resource_defs=resource_defs, input_values=input_values,
                                      op_selection=op_selection, asset_selection=asset_selection)  # fmt: skip
-    if partition_key and ephemeral.partitions_def:
+    if key and ephemeral.partitions_def:
         with partition_loading_context(dynamic_partitions_store=instance) as ctx:
-            ephemeral.validate_partition_key(partition_key=partition_key, selected_asset_keys=set(asset_selection),
+            ephemeral.validate_partition_key(partition_key=key, selected_asset_keys=set(asset_selection),
                                              context=ctx)  # fmt: skip
     return core_execute_in_process(
         job=InMemoryJob(job_def=ephemeral),
@@ -47,7 +47,7 @@ def execute_daily(job: JobDefinition, *, resources: Mapping[str, object], partit
         instance=instance,
         output_capturing_enabled=False,
         raise_on_error=raise_on_error,
-        run_tags=merge_run_tags(job_def=job, partition_key=partition_key, tags=None, asset_selection=asset_selection,
+        run_tags=merge_run_tags(job_def=job, partition_key=key, tags=None, asset_selection=asset_selection,
                                 instance=instance, run_config=run_config),  # fmt: skip
         run_id=run_id,
         asset_selection=frozenset(asset_selection),

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from passerelle.delivery.config import Consumer, DeliveryConfig
 from passerelle.delivery.targets import DeliveryFailure, open_session
@@ -180,7 +181,7 @@ def _send(consumer: Consumer, items: list[Item], deliveries: DeliveryLog, out_di
             if item.status != "pending":
                 _tell(progress, item)
                 continue
-            fields = {**common, "run_date": item.run_date, "file": item.file, "sha256": item.sha256,
+            fields: dict[str, Any] = {**common, "run_date": item.run_date, "file": item.file, "sha256": item.sha256,
                       "forced": item.forced}
             if unreachable is not None:
                 item.status, item.error = NOT_ATTEMPTED, f"non tenté : {unreachable}"

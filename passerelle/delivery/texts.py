@@ -14,6 +14,7 @@ from __future__ import annotations
 import posixpath
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from passerelle.delivery.config import DeliveryConfig
 
@@ -79,7 +80,7 @@ def report_section(store, config_path: str, run_date: date, feeds: list, out_dir
             config_error = str(exc)
 
     since, until = run_date - timedelta(days=REPORT_DAYS), run_date - timedelta(days=1)
-    context = {"error": config_error, "consumers": [], "pending": [], "recent": [], "since": since, "until": until}
+    context: dict[str, Any] = {"error": config_error, "consumers": [], "pending": [], "recent": [], "since": since, "until": until}
     if config is not None and config_error is None:
         withheld = {f.path: f.withheld_reason or "flux non publié" for f in feeds if not f.published}
         deliveries = DeliveryLog(store)
@@ -151,8 +152,9 @@ def _size(n: int | None) -> str:
         return "? octets"
     if n < 1024:
         return f"{n} octets"
+    size = float(n)
     for unit in ("Ko", "Mo", "Go"):
-        n /= 1024
-        if n < 1024 or unit == "Go":
-            return f"{n:.1f} {unit}".replace(".", ",")
+        size /= 1024
+        if size < 1024 or unit == "Go":
+            return f"{size:.1f} {unit}".replace(".", ",")
     return f"{n} octets"

@@ -40,6 +40,7 @@ import json
 import threading
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -400,7 +401,7 @@ def _resolve(t: pd.DataFrame, ref: Reference) -> pd.DataFrame:
         g_served,
         g_named,
     ]
-    statuses = [STATUS_MISSING, STATUS_INSEE_UNKNOWN, np.where(g_is_current, STATUS_OK, STATUS_DERIVED),
+    statuses: list[Any] = [STATUS_MISSING, STATUS_INSEE_UNKNOWN, np.where(g_is_current, STATUS_OK, STATUS_DERIVED),
                 STATUS_UNKNOWN_POSTCODE, STATUS_UNKNOWN_POSTCODE, STATUS_DERIVED, STATUS_INSEE_MISMATCH,
                 np.where(has_g, STATUS_INSEE_MISMATCH, STATUS_AMBIGUOUS),
                 STATUS_CITY_NOT_SERVED, STATUS_INSEE_MISMATCH]
@@ -416,7 +417,7 @@ def _resolve(t: pd.DataFrame, ref: Reference) -> pd.DataFrame:
     res["departement"] = res["code"].map(communes["departement"])
     res["region"] = res["code"].map(communes["region"])
     res["commune_name"] = res["code"].map(communes["name"])
-    res["country"] = np.where(res["code"].notna(), COUNTRY, None)
+    res["country"] = res["code"].notna().map({True: COUNTRY, False: None})
     res["message"] = _messages(t, res, picked, g_res, cedex_mode, pc_format, ref)
     out = pd.DataFrame({
         "insee_code": res["code"], "departement": res["departement"], "region": res["region"],
@@ -518,7 +519,7 @@ def _messages(t: pd.DataFrame, res: pd.DataFrame, picked: pd.DataFrame, g_res: p
                 text += f" Communes nommées {city_q} : {elsewhere}."
         else:  # STATUS_INSEE_MISMATCH
             g_cur = g_res.iloc[i]
-            g_text = _named_code(g_cur if isinstance(g_cur, str) else given, communes)
+            g_text = _named_code(g_cur if isinstance(g_cur, str) else str(given), communes)
             listing = picked["listing"].iat[i]
             if code and code != g_cur:
                 text = (f"Le code INSEE {given} ({communes['name'].get(g_cur, '')}) ne correspond pas au code postal "

@@ -27,7 +27,7 @@ Tables:
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -228,15 +228,15 @@ class Delivery(Base):
 
 
 metadata = Base.metadata
-runs = Run.__table__
-inputs_read = InputRead.__table__
-session_versions = SessionVersion.__table__
-entity_versions = EntityVersion.__table__
-publications = Publication.__table__
-published_sessions = PublishedSession.__table__
-published_entities = PublishedEntity.__table__
-run_locks = RunLock.__table__
-deliveries = Delivery.__table__
+runs = cast(sa.Table, Run.__table__)
+inputs_read = cast(sa.Table, InputRead.__table__)
+session_versions = cast(sa.Table, SessionVersion.__table__)
+entity_versions = cast(sa.Table, EntityVersion.__table__)
+publications = cast(sa.Table, Publication.__table__)
+published_sessions = cast(sa.Table, PublishedSession.__table__)
+published_entities = cast(sa.Table, PublishedEntity.__table__)
+run_locks = cast(sa.Table, RunLock.__table__)
+deliveries = cast(sa.Table, Delivery.__table__)
 TABLE_NAMES = tuple(metadata.tables)
 
 
@@ -296,6 +296,6 @@ class Notification(Base):
     __table_args__ = (sa.CheckConstraint(_in("outcome", NOTIFICATION_OUTCOMES), name="outcome"),)
 
 
-finding_states = FindingState.__table__
-notifications = Notification.__table__
+finding_states = cast(sa.Table, FindingState.__table__)
+notifications = cast(sa.Table, Notification.__table__)
 TABLE_NAMES = tuple(metadata.tables)
