@@ -686,7 +686,9 @@ _F_RAW = [
     "formacode_refs",
     "nsf",
     "rome",
-    "rome1",
+    "rome_all",
+    "nsf_all",
+    "formacode_others",
     "rncp",
     "rs",
     "certifinfo",
@@ -1447,10 +1449,12 @@ class _Reader:
             "formacode": _text(principal),
             "formacode_ref": _attr_text(principal, "ref"),
             "formacodes": [_text(c) or "" for c in fcodes],
+            "formacode_others": " ".join(t for t in (_text(c) for c in fcodes if c is not principal) if t) or None,
             "formacode_refs": [_attr_text(c, "ref") or "" for c in fcodes],
             "nsf": _texts(dom, Q["code-NSF"]),
+            "nsf_all": " ".join(_texts(dom, Q["code-NSF"])) or None,
             "rome": romes,
-            "rome1": romes[0] if romes else None,
+            "rome_all": " ".join(romes) or None,
             "rncp": _ft(cert, Q["code-RNCP"]),
             "rs": _ft(cert, Q["code-RS"]),
             "certifinfo": _ft(cert, Q["code-CERTIFINFO"]),
@@ -1746,10 +1750,15 @@ class _Reader:
                 row["modalites_particulieres"] = _text(values.get("modalites-particulieres"))
             if _text(values.get("session-perimee")) == "1":
                 row["perimee"] = "1"
-        if origin is None:
-            for where, c in fallback:
-                if c["name"] or c["phone"]:
-                    contact, origin = c, where
+        if origin is None or not (contact["name"] and contact["phone"]):
+            # the first complete contact (a person and a phone), else the first with a phone,
+            # else the first with a name (never a name from one and a phone from another)
+            found = [(origin, contact)] if origin else []
+            found += [(where, c) for where, c in fallback if c["name"] or c["phone"]]
+            for test in (lambda c: c["name"] and c["phone"], lambda c: c["phone"], lambda c: c["name"]):
+                best = next(((where, c) for where, c in found if test(c)), None)
+                if best is not None:
+                    origin, contact = best
                     break
         row["contact_nom"] = contact["name"]
         row["contact_tel"] = contact["phone"]
@@ -1783,6 +1792,10 @@ class _Reader:
         Q = self.Q
         k = _kid(el)
         org = k.get(Q["nom-organisme"])
+        # contact-formation-resume has the children of a coordonnees (nom, telfixe, courriel)
+        resume_contact = k.get(Q["contact-formation-resume"])
+        contact = _NO_CONTACT if resume_contact is None else self._coordonnees(resume_contact)
+        fallback = [("formation", contact)]
         a_id = next(self.ids)
         self._emit(
             self.A,
@@ -1820,9 +1833,23 @@ class _Reader:
                         None,
                     ),
                 )
-            self._map_session(s, a_id, f_id, numero, numero, lines, [], False, numero=key)
+            self._map_session(s, a_id, f_id, numero, numero, lines, fallback, False, numero=key)
         row = self._codes(el)
-        row.update({"f_id": f_id, "f_line": line, "numero": numero})
+        # the summary's organisation is the offer's: the responsible body (``nom-organisme`` and
+        # ``SIRET`` are the children of organisme-formation-responsable in a full offer)
+        row.update(
+            {
+                "f_id": f_id,
+                "f_line": line,
+                "numero": numero,
+                "responsable_numero": _attr_text(org, "numero"),
+                "responsable_nom": _text(org),
+                "responsable_siret": _leaf(k, Q["SIRET"]),
+                "contact_nom": contact["name"],
+                "contact_tel": contact["phone"],
+                "contact_courriel": contact["email"],
+            }
+        )
         self._emit(self.F, row)
 
     # --- tables ------------------------------------------------------------------------------------
@@ -1939,10 +1966,18 @@ class _Reader:
         f["objective"] = _multiline(_clean_html(F["objective"], vf))
         f["content"] = _multiline(_clean_html(F["content"], vf))
         f["prerequisites"] = _multiline(_clean_html(F["prerequisites"], vf))
-        f["formacode"] = vf.pattern(
-            F, "formacode", "f_line", r"\d{5}", "code-FORMACODE", "un code FORMACODE de 5 chiffres"
+        # every code of the domain, space-separated, the principal FORMACODE first (model.FORMATIONS)
+        principal = vf.pattern(F, "formacode", "f_line", _FORMACODE, "code-FORMACODE", _FORMACODE_TEXT)
+        others = vf.codes(F, "formacode_others", "f_line", _FORMACODE, "code-FORMACODE", _FORMACODE_TEXT)
+        f["formacode"] = _join_codes(principal, others)
+        f["formacode_ref"] = _token(_dash_null(F["formacode_ref"])).where(f["formacode"].notna())
+        f["rome"] = vf.codes(
+            F, "rome_all", "f_line", r"[A-Z]\d{4}", "code-ROME", "un code ROME (une lettre et 4 chiffres)", upper=True
         )
-        f["rome"] = _token(F["rome1"]).str.upper()
+        f["nsf"] = vf.codes(F, "nsf_all", "f_line", r"\d{3}", "code-NSF", "un code NSF de 3 chiffres")
+        f["certifinfo"] = vf.pattern(
+            F, "certifinfo", "f_line", r"\d{1,10}", "code-CERTIFINFO", "un code CERTIFINFO (1 à 10 chiffres)"
+        )
         f["certifying"] = _bool01(F["certifiante"])
         f["rncp"] = _certification(F["rncp"], "RNCP").fillna(_certification(F["rs"], "RS"))
         f["holder_name"] = _token(_dash_null(F["responsable_raison_sociale"])).fillna(
@@ -1991,6 +2026,7 @@ class _Reader:
                 "a_id",
                 "formateur",
                 "siret",
+                "lieu_nom",
                 "entry",
                 "financer",
                 "places",
@@ -2011,10 +2047,13 @@ class _Reader:
         s["formation_key"] = prefix + S["f_numero"].astype("string")
         _lineage(s, self.name, S["s_line"])
         s["source_session_id"] = S["numero"].astype("string")
+        s["session_number"] = S["numero"].astype("string")
+        s["action_number"] = S["f_numero"].astype("string")  # the formation's numero, as SIGMA's N° Action
         s["marche_numero"] = _token(S["marche"])
         s["organisme_formateur"] = _token(_dash_null(from_action("formateur")))
         s["siret_formateur"] = _identifier(from_action("siret"))
         s["site"] = _token(S["site"])
+        s["place_label"] = _token(_dash_null(from_action("lieu_nom")))
         s["address_line"] = _token(S["address_line"])
         s["address_complement"] = _token(S["address_complement"])
         s["postcode"] = _token(S["postcode"])
@@ -2646,6 +2685,24 @@ def _entry(s: pd.Series) -> pd.Series:
     return _token(s).map({"0": model.ENTRY_FIXED, "1": model.ENTRY_PERMANENT}).astype("string")
 
 
+_FORMACODE = r"\d{5}"
+_FORMACODE_TEXT = "un code FORMACODE de 5 chiffres"
+
+
+def _join_codes(first: pd.Series, others: pd.Series) -> pd.Series:
+    """``first`` then the ``others`` (space-separated) that are not ``first``; null when neither."""
+    rest = pd.Series(
+        [
+            (" ".join(c for c in o.split(" ") if c != f) or None) if isinstance(o, str) else None
+            for f, o in zip(first.astype(object), others.astype(object), strict=True)
+        ],
+        index=first.index,
+        dtype="string",
+    )
+    both = (first + " " + rest).astype("string")
+    return both.fillna(first).fillna(rest)
+
+
 def _certification(s: pd.Series, prefix: str) -> pd.Series:
     """``320`` / ``RNCP320`` / ``RNCP 320`` -> ``RNCP320`` (``RS`` likewise); other text null."""
     t = _token(s).str.upper().str.replace(" ", "", regex=False)
@@ -2705,6 +2762,24 @@ class _Values:
         ok = t.str.fullmatch(regex).fillna(False).astype(bool)
         self.invalid(df, col, line_col, t.notna() & ~ok, tag, expected)
         return t.where(ok)
+
+    def codes(self, df, col, line_col, regex, tag, expected, upper: bool = False) -> pd.Series:
+        """Space-separated codes: those matching ``regex`` (each once, in order); the others are
+        reported and left out. Worked out once per distinct value."""
+        t = _token(df[col])
+        if upper:
+            t = t.str.upper()
+        pattern = re.compile(regex)
+        kept: dict[str, str | None] = {}
+        wrong: set[str] = set()
+        for value in t.dropna().unique():
+            tokens = list(dict.fromkeys(value.split(" ")))
+            good = [c for c in tokens if pattern.fullmatch(c)]
+            kept[value] = " ".join(good) or None
+            if len(good) < len(tokens):
+                wrong.add(value)
+        self.invalid(df, col, line_col, t.isin(wrong), tag, expected)
+        return t.map(kept).astype("string")
 
     def number(self, df, col, line_col, tag) -> pd.Series:
         t = _token(df[col]).str.replace(",", ".", regex=False).str.replace(" ", "", regex=False)

@@ -202,6 +202,7 @@ def test_intercarif_formation_maps_codes_organisations_places_and_contacts(tmp_p
         "RNCP320",
         True,
     )
+    assert (f["formacode_ref"], f["nsf"], f["certifinfo"]) == ("V12", "233", "80735")
     assert f["objective"].startswith("L'objectif est d'obtenir")
     assert (f["holder_siret"], f["holder_nda"]) == ("82422814200660", "24930181145")
     assert f["holder_name"] == "Direction régionale Centre de l'agence nationale pour la formation des adultes"
@@ -249,7 +250,8 @@ def test_intercarif_formation_maps_codes_organisations_places_and_contacts(tmp_p
 
 def test_financers_without_places_and_the_principal_formacode(tmp_path):
     res = read(tmp_path, DATA / "trefle-wrong_code_financeur_16.xml")
-    assert res.tables["formations"].iloc[0]["formacode"] == "21538"  # tag="principal" is the second code
+    # every code, the one tagged principal (the second in the file) first
+    assert res.tables["formations"].iloc[0]["formacode"] == "21538 21001"
     assert list(res.tables["lheo_formation_extras"].iloc[0]["formacodes"]) == ["21001", "21538"]
     fin = res.tables["lheo_financers"]
     assert fin["code_financeur"].tolist() == ["10", "16", "17", "5", "0"] and fin["nb_places"].isna().all()
@@ -312,6 +314,16 @@ def test_offer_summaries_with_month_dates(tmp_path):
     full = s.loc["lheo:intercarif:14_AF_0000011179_SE_0000093700"]
     assert (full["start_date"], full["end_date"]) == (date(2017, 10, 3), date(2019, 9, 28))
     assert full["organisme_formateur"] == "GRETA METEHOR PARIS" and full["siret_formateur"] == "19750707200027"
+    # the summary's organisation is the offer's responsible body too; every code of the domain
+    f = res.tables["formations"].set_index("formation_key").loc["lheo:intercarif:14_AF_0000011179_SE_0000093700"]
+    assert (f["holder_name"], f["holder_siret"]) == ("GRETA METEHOR PARIS", "19750707200027")
+    assert (f["formacode"], f["nsf"], f["rome"], f["rncp"], f["certifinfo"]) == (
+        "42602",
+        "334",
+        "G1102 G1201",
+        "RNCP25730",
+        "85556",
+    )
     info = findings(res, "info")["message"]
     assert info.str.contains("16 date\\(s\\) du fichier ne donnent que le mois").any()
     assert info.str.contains("Fichier d'index LHEO").any()
