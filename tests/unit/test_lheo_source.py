@@ -809,3 +809,283 @@ def test_extra_tables_are_arrow_typed(tmp_path):
     for name, schema in EXTRA_TABLES.items():
         table = pa.Table.from_pandas(res.tables[name], preserve_index=False)
         assert table.schema.names == schema.names, name
+
+
+# --- coverage: every model column LHEO carries is filled wherever the XML has it -------------------
+#
+# For each canonical column the LHEO source can fill, an XPath (from the record's element, namespace
+# blind, EXSLT regular expressions) says whether a record's XML carries it; the column must then be
+# non-null for that record after the canonical build. The expectation comes from each file, never
+# from a count. Every column of the model is either covered here or listed as not carried by LHEO
+# (with the reason), so that a column added to the model forces a decision.
+
+XNS = {"re": "http://exslt.org/regular-expressions"}
+
+
+def L(name: str) -> str:  # noqa: N802 - reads like the element it names
+    return f"*[local-name()='{name}']"
+
+
+VALUED = "[normalize-space(.)!='' and normalize-space(.)!='-']"
+DIGITS = "[re:test(normalize-space(.), '^[0-9]+$')]"
+NUMBER = "[re:test(normalize-space(.), '^[0-9]+([.,][0-9]+)?$')]"
+DAY = "[re:test(normalize-space(.), '^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$')]"
+REAL_ID = "[re:test(normalize-space(.), '[1-8]') or re:test(normalize-space(.), '^[0-9]*[1-9][0-9]*$')]"
+SIRET_VALUE = f"[normalize-space(translate(., '0', ''))!='']{VALUED}"
+FORMATEUR = f"{L('organisme-formateur')}[1]"
+RESPONSABLE = L("organisme-formation-responsable")
+PASSERELLE = f"{L('extras')}[@info='passerelle']/{L('extra')}"
+EVENT = f"{L('extra')}"
+
+FORMATION_XPATHS = {
+    "title": f"{L('intitule-formation')}{VALUED}",
+    "objective": f"{L('objectif-formation')}{VALUED}",
+    "content": f"{L('contenu-formation')}{VALUED}",
+    "prerequisites": f"{L('action')}/{L('conditions-specifiques')}{VALUED}",
+    "formacode": f"{L('domaine-formation')}/{L('code-FORMACODE')}[re:test(normalize-space(.), '^[0-9]{{5}}$')]",
+    "formacode_ref": f"{L('domaine-formation')}/{L('code-FORMACODE')}"
+    "[@tag='principal' or (position()=1 and not(../*[@tag='principal']))][normalize-space(@ref)!='']",
+    "rome": f"{L('domaine-formation')}/{L('code-ROME')}[re:test(normalize-space(.), '^[A-Za-z][0-9]{{4}}$')]",
+    "nsf": f"{L('domaine-formation')}/{L('code-NSF')}[re:test(normalize-space(.), '^[0-9]{{3}}$')]",
+    "rncp": f"{L('certification')}/*[local-name()='code-RNCP' or local-name()='code-RS']"
+    "[re:test(normalize-space(.), '^(RNCP|RS)? ?[0-9]+$', 'i')]",
+    "certifinfo": f"{L('certification')}/{L('code-CERTIFINFO')}[re:test(normalize-space(.), '^[0-9]{{1,10}}$')]",
+    "certifying": f"{L('certifiante')}[normalize-space(.)='0' or normalize-space(.)='1']",
+    "holder_name": f"{RESPONSABLE}/*[local-name()='raison-sociale' or local-name()='nom-organisme']{VALUED}"
+    f" | self::{L('resume-offre')}/{L('nom-organisme')}{VALUED}",
+    "holder_siret": f"{RESPONSABLE}//{L('SIRET')}{SIRET_VALUE} | {RESPONSABLE}[not(*)]{SIRET_VALUE}"
+    f" | self::{L('resume-offre')}/{L('SIRET')}{SIRET_VALUE}",
+    "holder_nda": f"{RESPONSABLE}/{L('numero-activite')}{DIGITS}[translate(., '09', '')!='']",
+}
+ACTION_XPATHS = {
+    "organisme_formateur": f"{FORMATEUR}/{L('raison-sociale-formateur')}{VALUED}"
+    f" | self::{L('resume-offre')}/{L('nom-organisme')}{VALUED}",
+    "siret_formateur": f"{FORMATEUR}/{L('SIRET-formateur')}/{L('SIRET')}{SIRET_VALUE}"
+    f" | self::{L('resume-offre')}/{L('SIRET')}{SIRET_VALUE}",
+    "address_line": f"{L('lieu-de-formation')}/{L('coordonnees')}/{L('adresse')}/{L('ligne')}{VALUED}",
+    "postcode": f"{L('lieu-de-formation')}/{L('coordonnees')}/{L('adresse')}/{L('codepostal')}{VALUED}"
+    f" | self::{L('resume-offre')}/{L('codepostal')}{VALUED}",
+    "city": f"{L('lieu-de-formation')}/{L('coordonnees')}/{L('adresse')}/{L('ville')}{VALUED}"
+    f" | self::{L('resume-offre')}/{L('ville')}{VALUED}",
+    "insee_code": f"{L('lieu-de-formation')}/{L('coordonnees')}/{L('adresse')}/{L('code-INSEE-commune')}{VALUED}"
+    f" | self::{L('resume-offre')}/{L('code-INSEE-commune')}{VALUED}",
+    "entry_mode": f"{L('modalites-entrees-sorties')}[normalize-space(.)='0' or normalize-space(.)='1']",
+    "places": f"{L('organisme-financeur')}/{L('nb-places-financees')}{DIGITS}",
+    "hours_centre": f"{L('nombre-heures-centre')}{NUMBER}",
+    "hours_company": f"{L('nombre-heures-entreprise')}{NUMBER}",
+}
+# a session "alone" in its action: the only one not cancelled (places are per action in LHEO)
+LIVE = f"[not({PASSERELLE}[@info='annulee' and normalize-space(.)='1'])]"
+ALONE = f"[count(../{L('session')}{LIVE})=1]{LIVE}"
+INSCRIPTION = f"{L('adresse-inscription')}/{L('adresse')}"
+SESSION_XPATHS = {
+    "title": f"../../{L('intitule-formation')}{VALUED} | ../{L('intitule-formation')}{VALUED}",
+    "marche_numero": f"{PASSERELLE}[@info='numero-marche']{VALUED}",
+    "organisme_formateur": f"../{FORMATEUR}/{L('raison-sociale-formateur')}{VALUED}"
+    f" | parent::{L('resume-offre')}/{L('nom-organisme')}{VALUED}",
+    "siret_formateur": f"../{FORMATEUR}/{L('SIRET-formateur')}/{L('SIRET')}{SIRET_VALUE}"
+    f" | parent::{L('resume-offre')}/{L('SIRET')}{SIRET_VALUE}",
+    "site": f"{INSCRIPTION}/{L('denomination')}{VALUED}",
+    "address_line": f"{INSCRIPTION}/{L('ligne')}{VALUED}",
+    "address_complement": f"{INSCRIPTION}/{L('ligne')}{VALUED}[2]",
+    "postcode": f"{INSCRIPTION}/{L('codepostal')}{VALUED}",
+    "city": f"{INSCRIPTION}/{L('ville')}{VALUED}",
+    "insee_code": f"{INSCRIPTION}/{L('code-INSEE-commune')}{VALUED}",
+    "place_label": f"../{L('lieu-de-formation')}/{L('coordonnees')}/{L('nom')}{VALUED}",
+    "start_date": f"{L('periode')}/{L('debut')}{DAY}",
+    "end_date": f"{L('periode')}/{L('fin')}{DAY}",
+    "prescription_start": f"{L('periode-inscription')}/{L('periode')}/{L('debut')}{DAY}",
+    "prescription_end": f"{L('periode-inscription')}/{L('periode')}/{L('fin')}{DAY}",
+    "entry_mode": f"../{L('modalites-entrees-sorties')}[normalize-space(.)='0' or normalize-space(.)='1']",
+    "places": f"self::*{ALONE}/../{L('organisme-financeur')}/{L('nb-places-financees')}{DIGITS}",
+    "places_region": f"self::*{ALONE}/../{L('organisme-financeur')}[normalize-space({L('code-financeur')})='2']"
+    f"/{L('nb-places-financees')}{DIGITS}",
+    "places_pole_emploi": f"self::*{ALONE}/../{L('organisme-financeur')}[normalize-space({L('code-financeur')})='4']"
+    f"/{L('nb-places-financees')}{DIGITS} | {PASSERELLE}[@info='places-pole-emploi']{DIGITS}",
+    "hours_centre_avg": f"../{L('nombre-heures-centre')}{NUMBER}",
+    "hours_company_avg": f"../{L('nombre-heures-entreprise')}{NUMBER}",
+    "workflow_state": f"{L('extras')}/{L('extra')}[@info='session-perimee' and normalize-space(.)='1']"
+    f" | ../{L('extras')}/{L('extra')}[@info='action-perimee' and normalize-space(.)='1']",
+    "recruitment_state": f"{L('etat-recrutement')}[normalize-space(.)='1' or normalize-space(.)='2' or normalize-space(.)='3']",
+    "financer": f"../{L('organisme-financeur')}/{L('code-financeur')}{VALUED}",
+}
+EVENT_XPATHS = {
+    "event_type": f"{EVENT}[@info='type']{VALUED}",
+    "start_date": f"{EVENT}[@info='date']{DAY}",
+    "end_date": f"{EVENT}[@info='date']{DAY}",
+    "start_time": f"{EVENT}[@info='heure-debut']{VALUED}",
+    "end_time": f"{EVENT}[@info='heure-fin']{VALUED}",
+    "places": f"{EVENT}[@info='places']{DIGITS}",
+    "address_line": f"{EVENT}[@info='lieu']{VALUED}",
+    "postcode": f"{EVENT}[@info='lieu'][re:test(., '(^|, )[0-9]{{5}}( |$)')]",
+    "city": f"{EVENT}[@info='lieu'][re:test(., '(^|, )[0-9]{{5}} .')]",
+}
+# the session's contact: the first complete one (a person and a phone) of these, else the first
+# with a phone, else the first with a name
+CONTACTS = [
+    f"{L('contact-session')}/{L('coordonnees')}",
+    f"{L('extras')}[@info='session']/{L('extra')}[@info='contact-inscription']/{L('coordonnees')}",
+    f"../{FORMATEUR}/{L('contact-formateur')}/{L('coordonnees')}",
+    f"../{L('extras')}[@info='action']/{L('extra')}[@info='contact-information']/{L('coordonnees')}",
+    f"../../{L('contact-formation')}/{L('coordonnees')} | ../{L('contact-formation-resume')}",
+    f"../../{RESPONSABLE}/{L('contact-organisme')}/{L('coordonnees')}",
+]
+CONTACT_PARTS = {
+    "contact_name": f"*[local-name()='nom' or local-name()='prenom']{VALUED}",
+    "contact_phone": f"*[local-name()='telfixe' or local-name()='portable']/descendant-or-self::*[not(*)]{VALUED}",
+    "contact_email": f"{L('courriel')}{VALUED}",
+}
+
+# What LHEO does not carry (the model has these columns for SAM, EOS or SIGMA); derived columns
+# (keys, lineage, the COG's, flags the reader always sets) are not "carried" either.
+NOT_CARRIED = {
+    "formations": {
+        "marche_numero": "no market number at formation level (our feeds: per session, Pôle emploi only)",
+        "programme": "SAM/SIGMA programme",
+        "dossier": "SAM dossier",
+        "lot": "SAM lot",
+        "lot_title": "SAM lot",
+        "sessions_planned": "SAM sessions-envisagees",
+        "headcount": "SAM effectif",
+        "hours_centre": "LHEO gives hours per action (actions.hours_centre)",
+        "hours_company": "LHEO gives hours per action",
+        "period_start": "no formation period in LHEO",
+        "period_end": "no formation period in LHEO",
+        "execution_end": "SAM lot fin-execution",
+        "status": "SIGMA Statut",
+        "year": "SIGMA Année",
+        "dispositif": "SIGMA Dispositif",
+        "financer": "LHEO gives financers per action (sessions.financer)",
+    },
+    "actions": {
+        "composante_number": "SIGMA composante",
+        "composante_label": "SIGMA composante",
+        "period_start": "no action period in LHEO",
+        "period_end": "no action period in LHEO",
+    },
+    "sessions": {
+        "dossier": "SAM/EOS dossier",
+        "lot": "SAM/EOS lot",
+        "composante_number": "SIGMA composante",
+        "purchase_order": "EOS N° BC",
+        "obligation": "EOS O/F/S",
+        "programme": "SAM/SIGMA programme",
+        "parent_period_start": "EOS lot / SIGMA composante period",
+        "parent_period_end": "EOS lot / SIGMA composante period",
+        "lot_end": "EOS lot",
+        "places_min": "EOS Eff. min.",
+        "trainees": "EOS nb Stagiaires",
+        "hours_centre_total": "EOS totals (LHEO: hours per trainee, per action)",
+        "hours_company_total": "EOS totals",
+        "state_date": "EOS Date état (LHEO datemaj is a modification date, kept in lheo_session_extras)",
+        "offer_info_code": "SIGMA Code Offre Info",
+    },
+    "events": {"description": "not in our feeds' event extras"},
+}
+ALWAYS = {  # filled for every record by construction (keys, numbers, flags) or derived downstream
+    "formations": {"formation_key", "action_number"},
+    "actions": {"action_key", "formation_key"},
+    "sessions": {
+        "session_key",
+        "action_key",
+        "formation_key",
+        "source_session_id",
+        "session_number",
+        "action_number",
+        "workflow_publishable",
+        "cancelled",
+    },  # fmt: skip
+    "events": {"event_key", "session_key", "is_information_collective", "cancelled"},
+}
+SCHEMAS = {"formations": model.FORMATIONS, "actions": model.ACTIONS, "sessions": model.SESSIONS, "events": model.EVENTS}
+XPATHS = {
+    "formations": FORMATION_XPATHS,
+    "actions": ACTION_XPATHS,
+    "sessions": {**SESSION_XPATHS, **dict.fromkeys(CONTACT_PARTS, "")},
+    "events": EVENT_XPATHS,
+}
+RECORDS = {
+    "formations": f"//{L('formation')} | //{L('resume-offre')}",
+    "actions": f"//{L('action')} | //{L('resume-offre')}",
+    "sessions": f"//{L('session')}",
+    "events": f"//{L('extras')}[@info='evenement']",
+}
+OWN_FEEDS = ["2026-11-20/carif/lheo-2026-11-20.xml", "2026-11-20/pole-emploi/offres-2026-11-20.xml"]
+COVERAGE_FILES = [DATA / name for name in REAL_FILES] + [GOLDEN / feed for feed in OWN_FEEDS]
+
+
+def _lheo_key(el, prefix: str) -> str:
+    """The key the reader gives the record of ``el``: its numero, or (a session of a summary) its summary's."""
+    numero = el.get("numero")
+    if numero is None and etree.QName(el).localname == "session":
+        parent = el.getparent()
+        numero = parent.get("numero")
+        siblings = parent.findall(el.tag)
+        if len(siblings) > 1:
+            numero = f"{numero}:{siblings.index(el) + 1}"
+    return prefix + numero.strip()
+
+
+def _expected_contact(el) -> dict[str, bool]:
+    """Which parts of the session's contact the XML gives, choosing the contact as the mapping does."""
+    found = []
+    for path in CONTACTS:
+        for c in el.xpath(path, namespaces=XNS)[:1]:
+            parts = {col: bool(c.xpath(p, namespaces=XNS)) for col, p in CONTACT_PARTS.items()}
+            if parts["contact_name"] or parts["contact_phone"]:
+                found.append(parts)
+    for test in (lambda p: p["contact_name"] and p["contact_phone"], lambda p: p["contact_phone"]):
+        chosen = next((p for p in found if test(p)), None)
+        if chosen is not None:
+            return chosen
+    return found[0] if found else dict.fromkeys(CONTACT_PARTS, False)
+
+
+def test_every_model_column_is_carried_by_lheo_or_said_not_to_be():
+    for table, schema in SCHEMAS.items():
+        lineage = {f.name for f in model.LINEAGE_FIELDS}
+        derived = {f.name for f in model.COG_FIELDS}
+        decided = set(XPATHS[table]) | set(NOT_CARRIED[table]) | ALWAYS[table] | lineage | derived
+        assert set(schema.names) - decided == set(), table
+        assert set(XPATHS[table]) & set(NOT_CARRIED[table]) == set(), table
+
+
+@pytest.mark.parametrize("path", COVERAGE_FILES, ids=lambda p: p.name)
+def test_every_column_lheo_carries_is_filled_where_the_xml_has_it(tmp_path, path):
+    producer = "passerelle" if path.is_relative_to(GOLDEN) else "intercarif"
+    res = read_lheo(place(tmp_path, path, producer=producer))
+    assert res.ok and res.quarantine.empty
+    core = build_core([res])
+    tables = {"formations": core.formations, "actions": core.actions, "sessions": core.sessions, "events": core.events}
+    root = etree.parse(str(path)).getroot()
+    prefix = f"lheo:{producer}:"
+    key_of = {"formations": "formation_key", "actions": "action_key", "sessions": "session_key", "events": "event_key"}
+    missing: list[str] = []
+    for table, xpaths in XPATHS.items():
+        df = tables[table].set_index(key_of[table])
+        records = root.xpath(RECORDS[table], namespaces=XNS)
+        assert len(df) == len({_lheo_key(el, prefix) for el in records}), table
+        for el in records:
+            key = _lheo_key(el, prefix)
+            row = df.loc[key]
+            contact = _expected_contact(el) if table == "sessions" else {}
+            for col, xpath in xpaths.items():
+                carried = contact[col] if col in CONTACT_PARTS else bool(el.xpath(xpath, namespaces=XNS))
+                if carried and pd.isna(row[col]):
+                    missing.append(f"{table}.{col} of {key}")
+            missing += [f"{table}.{col} of {key}" for col in ALWAYS[table] - {key_of[table]} if pd.isna(row[col])]
+    assert not missing, missing
+
+
+def test_the_coverage_expectations_are_not_vacuous():
+    """Each XPath finds its element in at least one of the files (else a typo would pass)."""
+    found: dict[str, set[str]] = {t: set() for t in XPATHS}
+    for path in COVERAGE_FILES:
+        root = etree.parse(str(path)).getroot()
+        for table, xpaths in XPATHS.items():
+            for el in root.xpath(RECORDS[table], namespaces=XNS):
+                contact = _expected_contact(el) if table == "sessions" else {}
+                for col, xpath in xpaths.items():
+                    if contact.get(col) or (xpath and el.xpath(xpath, namespaces=XNS)):
+                        found[table].add(col)
+    assert {t: set(x) - found[t] for t, x in XPATHS.items()} == {t: set() for t in XPATHS}
