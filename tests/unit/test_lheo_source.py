@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gzip
 import re
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +20,7 @@ from passerelle import model
 from passerelle.canonical import build_core
 from passerelle.conservation import conservation_report
 from passerelle.feeds.conformance import official_lheo_xsd
+from passerelle.findings import concat_findings
 from passerelle.feeds.lheo import write_lheo
 from passerelle.sources import lheo
 from passerelle.sources.lheo import EXTRA_TABLES, read_lheo
@@ -1089,3 +1090,65 @@ def test_the_coverage_expectations_are_not_vacuous():
                     if contact.get(col) or (xpath and el.xpath(xpath, namespaces=XNS)):
                         found[table].add(col)
     assert {t: set(x) - found[t] for t, x in XPATHS.items()} == {t: set() for t in XPATHS}
+
+
+# --- through the rules: every real file, the day before its first session and on the demo day --------
+
+
+def _rules_day(core) -> list[date]:
+    starts = core.sessions["start_date"].dropna()
+    days = [date(2026, 11, 20)]
+    if len(starts):
+        days.append(min(starts) - timedelta(days=1))
+    return days
+
+
+@pytest.mark.parametrize("name", REAL_FILES)
+def test_real_files_go_through_the_rules_with_the_findings_their_xml_calls_for(tmp_path, name):
+    from passerelle.publishable import classify
+    from passerelle.rules.checks import CheckContext, run_checks, select_sessions, session_errors
+    from passerelle.rules.registry import rule
+
+    path = DATA / name
+    res = read_lheo(place(tmp_path, path))
+    core = build_core([res])
+    root = etree.parse(str(path)).getroot()
+    sessions = {_lheo_key(el, "lheo:intercarif:"): el for el in root.xpath(RECORDS["sessions"], namespaces=XNS)}
+    for day in _rules_day(core):
+        ctx = CheckContext(
+            run_date=day,
+            formations=core.formations,
+            actions=core.actions,
+            sessions=core.sessions,
+            events=core.events,
+            extract_dates={"lheo": day},
+            sources_read={"lheo"},
+        )
+        found = run_checks(ctx)
+        classes = classify(core.sessions, session_errors(concat_findings([core.reader_findings, found])))
+        assert classes.notna().all() and len(classes) == len(sessions)
+        # DQ009: the sessions whose XML gives no person, or no phone, for their contact
+        checked = set(select_sessions(ctx.sessions, rule("DQ009").applies_to)["session_key"])
+        for col in ("contact_name", "contact_phone"):
+            fired = set(found.loc[(found["rule"] == "DQ009") & (found["field"] == col), "session_key"])
+            expected = {k for k, el in sessions.items() if not _expected_contact(el)[col]}
+            assert fired == expected & checked, col
+        # DQ005: the sessions whose action gives no entry mode
+        checked = set(select_sessions(ctx.sessions, rule("DQ005").applies_to)["session_key"])
+        fired = set(found.loc[(found["rule"] == "DQ005") & (found["field"] == "entry_mode"), "session_key"])
+        expected = {k for k, el in sessions.items() if not el.xpath(SESSION_XPATHS["entry_mode"], namespaces=XNS)}
+        assert fired == expected & checked
+        # DQ016 on formations: a responsible body without a 14-digit SIRET
+        fired = set(found.loc[(found["rule"] == "DQ016") & (found["field"] == "holder_siret"), "line"])
+        formations = root.xpath(RECORDS["formations"], namespaces=XNS)
+        lines = dict(zip(core.formations["formation_key"], core.formations["source_line"], strict=True))
+        expected = {
+            lines[_lheo_key(f, "lheo:intercarif:")]
+            for f in formations
+            if not any(
+                re.fullmatch(r"\d{14}", re.sub(r"[\s.]", "", t)) and set(t) != {"0"}
+                for t in f.xpath(f"{RESPONSABLE}//{L('SIRET')}/text() | {RESPONSABLE}[not(*)]/text()", namespaces=XNS)
+                + f.xpath(f"self::{L('resume-offre')}/{L('SIRET')}/text()", namespaces=XNS)
+            )
+        }
+        assert fired == expected
