@@ -20,8 +20,8 @@ from passerelle import model
 from passerelle.canonical import build_core
 from passerelle.conservation import conservation_report
 from passerelle.feeds.conformance import official_lheo_xsd
-from passerelle.findings import concat_findings
 from passerelle.feeds.lheo import write_lheo
+from passerelle.findings import concat_findings
 from passerelle.sources import lheo
 from passerelle.sources.lheo import EXTRA_TABLES, read_lheo
 
