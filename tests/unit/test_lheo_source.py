@@ -1152,3 +1152,105 @@ def test_real_files_go_through_the_rules_with_the_findings_their_xml_calls_for(t
             )
         }
         assert fired == expected
+
+
+# --- the demo files (data/samples/lheo_intercarif_*): reproducible, and the findings DEFECTS.md lists ----
+
+SAMPLES = ROOT / "data" / "samples"
+
+
+def _generator():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("generate_lheo", SAMPLES / "generate_lheo.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _day_checks(core, day: date, previous: pd.DataFrame | None = None):
+    from passerelle.publishable import classify
+    from passerelle.rules.checks import CheckContext, run_checks, session_errors
+
+    ctx = CheckContext(
+        run_date=day,
+        formations=core.formations,
+        actions=core.actions,
+        sessions=core.sessions,
+        events=core.events,
+        extract_dates={"lheo": day},
+        sources_read={"lheo"},
+        previous=previous,
+    )
+    found = concat_findings([core.reader_findings, run_checks(ctx)])
+    classes = classify(core.sessions, session_errors(found))
+    return found, dict(zip(core.sessions["session_key"], classes, strict=True))
+
+
+def _texts(el) -> list[str]:
+    return [t.strip() for t in el.itertext() if t.strip()]
+
+
+def test_the_demo_files_are_what_their_script_writes_from_the_real_exports():
+    gen = _generator()
+    d1, d2 = gen.serialise(gen.build(gen.DAY1)), gen.serialise(gen.build(gen.DAY2))
+    assert (SAMPLES / gen.NAME1).read_bytes() == d1
+    assert gzip.decompress((SAMPLES / gen.NAME2).read_bytes()) == d2
+    assert gen.defects_section(d1, d2) in (SAMPLES / "DEFECTS.md").read_text(encoding="utf-8")
+    # the texts, codes and organisations are the real exports' (only dates and the derived sessions differ)
+    real = {
+        f.get("numero"): f for name in gen.FILES for f in etree.parse(str(DATA / name)).getroot().iter("{*}formation")
+    }
+    for f in etree.fromstring(d1).iter("{*}formation"):
+        for tag in ("intitule-formation", "objectif-formation", "domaine-formation", "organisme-formation-responsable"):
+            mine, theirs = f.find(f"{{*}}{tag}"), real[f.get("numero")].find(f"{{*}}{tag}")
+            assert (mine is None) == (theirs is None), tag
+            if mine is not None:
+                assert _texts(mine) == _texts(theirs), tag
+
+
+def test_the_demo_days_read_and_give_the_documented_findings():
+    gen = _generator()
+    k = f"lheo:{gen.PRODUCER}:"
+    day1 = read_lheo(SAMPLES / gen.NAME1)
+    day2 = read_lheo(SAMPLES / gen.NAME2)  # gzipped
+    assert day1.ok and day2.ok
+    assert findings(day1, "warning").empty and findings(day2, "warning").empty  # valid LHEO
+
+    # day 1: the repeated numero quarantines both occurrences (reader), DQ006 planted, DQ009 real
+    q = day1.quarantine
+    assert q["session_key"].tolist() == [k + gen.POEC] * 2 and (q["rule"] == "DQ000").all()
+    core1 = build_core([day1])
+    found1, classes1 = _day_checks(core1, gen.DAY1)
+    errors1 = found1[found1["severity"] == "error"]
+    assert set(zip(errors1["rule"], errors1["session_key"], strict=True)) == {
+        ("DQ000", k + gen.POEC),
+        ("DQ006", k + gen.PLAQUISTE_NEXT),
+        ("DQ009", k + gen.DAEU),
+    }
+    published1 = {key for key, c in classes1.items() if c == "published"}
+    assert published1 == {k + gen.PLAQUISTE, k + "123324", k + gen.BOULANGER}
+    conservation = conservation_report([day1], core1)
+    assert conservation["balanced"].all()
+
+    # day 2: one session modified, one gone (DQ022 against day 1's publication), the repetition resolved
+    core2 = build_core([day2])
+    previous = core1.sessions[core1.sessions["session_key"].isin(published1)].assign(status="current")
+    found2, classes2 = _day_checks(core2, gen.DAY2, previous)
+    errors2 = found2[found2["severity"] == "error"]
+    assert set(zip(errors2["rule"], errors2["session_key"], strict=True)) == {
+        ("DQ006", k + gen.PLAQUISTE_NEXT),
+        ("DQ009", k + gen.DAEU),
+    }
+    vanished = found2[found2["rule"] == "DQ022"]
+    assert vanished["session_key"].tolist() == [k + gen.BOULANGER]
+    published2 = {key for key, c in classes2.items() if c == "published"}
+    assert published2 == {k + gen.PLAQUISTE, k + "123324", k + gen.POEC, k + gen.POEC_NEXT}
+    s1, s2 = (c.sessions.set_index("session_key") for c in (core1, core2))
+    moved = s2.loc[k + gen.PLAQUISTE, "start_date"] - s1.loc[k + gen.PLAQUISTE, "start_date"]
+    assert moved == timedelta(days=7)
+    # every published session is in the future of its day, with the fields a feed needs
+    for s, day, keys in ((s1, gen.DAY1, published1), (s2, gen.DAY2, published2)):
+        pub = s.loc[sorted(keys)]
+        assert (pub["start_date"] > day).all() and pub["contact_name"].notna().all()
+        assert pub[["siret_formateur", "postcode", "city", "entry_mode", "title"]].notna().all().all()
