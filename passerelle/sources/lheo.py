@@ -73,20 +73,35 @@ plain text: line breaks for paragraphs, breaks and list items (``- `` before an 
 tags removed, entities decoded; one ``info`` per file says how many texts were cleaned. The
 feeds escape every text anyway; no markup reaches them as markup.
 
-What the canonical model has no column for yet (FORMACODE ``ref``, all FORMACODE/ROME/NSF codes,
-CERTIFINFO, RS, the responsible body's numero, name, contact and address, public codes, prices,
-financers with their places, raw dates, EDOF ``garantie``...) is returned in four more tables,
-keyed like the canonical ones: ``lheo_formation_extras``, ``lheo_action_extras``,
+Canonical columns (``tests/unit/test_lheo_source.py`` checks each one against the XML of every
+real file, and lists those LHEO does not carry): a formation has its texts, every
+``code-FORMACODE`` (the one tagged ``principal`` first) with the principal's ``ref``, every
+``code-ROME`` and ``code-NSF`` (space-separated; codes of the wrong shape are left out with a
+warning), ``code-RNCP`` (or ``code-RS``) and ``code-CERTIFINFO``, ``certifiante`` and the
+responsible body's name, SIRET and NDA (a summary's ``nom-organisme`` and ``SIRET``); an action
+its training body (name, SIRET), place of training, entry mode, hours and financed places; a
+session its producer numero (``source_session_id``, ``session_number``), its formation's numero
+(``action_number``), period, registration period and address (``adresse-inscription``), the name
+of its action's place of training (``place_label``), recruitment state, contact, buyer
+(``financer``: the action's first ``code-financeur``) and what it takes from its action.
+
+What the canonical model has no column for (prices, every financer with its places, the
+responsible body's own contact and address, public codes, ``datecrea``/``datemaj``, levels,
+URLs, raw and partial dates, EDOF ``garantie``...) is returned in four more tables, keyed like
+the canonical ones: ``lheo_formation_extras``, ``lheo_action_extras``,
 ``lheo_session_extras`` and ``lheo_financers`` (schemas below).
 
 Places: LHEO gives places per action and financer (``organisme-financeur``). They go to
 ``lheo_financers`` and to the action's ``places`` (their total); a session gets them
 (``places``, ``places_region`` for code 2, ``places_pole_emploi`` for code 4) only when it is the
 action's only session that is not cancelled: the file does not say how several sessions
-share them. The session's contact is the first with a name or a phone of: its
+share them. The session's contact is taken whole from one of (in this order): its
 ``contact-session``, the EDOF ``contact-inscription``, its action's ``contact-formateur``, the
-EDOF ``contact-information`` of its action, the formation's ``contact-formation``, the
-responsible body's ``contact-organisme`` (``lheo_session_extras.contact_origin`` says which).
+EDOF ``contact-information`` of its action, the formation's ``contact-formation`` (a summary's
+``contact-formation-resume``), the responsible body's ``contact-organisme``: the first with a
+person and a phone, else the first with a phone, else the first with a name
+(``lheo_session_extras.contact_origin`` says which; a name is never joined to another
+contact's phone).
 The session's address is its ``adresse-inscription``; the action's is its
 ``lieu-de-formation``. An action without ``organisme-formateur`` (EDOF) is given by the
 responsible body: its SIRET and name.

@@ -812,6 +812,60 @@ def test_extra_tables_are_arrow_typed(tmp_path):
         assert table.schema.names == schema.names, name
 
 
+def test_codes_keep_every_well_formed_one_and_report_the_others(tmp_path):
+    domain = (
+        "<domaine-formation><code-FORMACODE ref='V13'>31054</code-FORMACODE>"
+        "<code-FORMACODE ref='V14' tag='principal'>22403</code-FORMACODE><code-FORMACODE>2240</code-FORMACODE>"
+        "<code-NSF>233</code-NSF><code-NSF>23</code-NSF><code-ROME>f1604</code-ROME><code-ROME>F1703</code-ROME>"
+        "<code-ROME>F16</code-ROME></domaine-formation>\n"
+    )
+    doc = lheo_doc(
+        formation("F1", action("A1", session("S1"))).replace("<intitule-formation>", domain + "<intitule-formation>", 1)
+    )
+    res = read(tmp_path, doc)
+    f = res.tables["formations"].iloc[0]
+    assert (f["formacode"], f["formacode_ref"], f["nsf"], f["rome"]) == ("22403 31054", "V14", "233", "F1604 F1703")
+    bad = findings(res, "warning").set_index("field")
+    assert "« 22403 31054 2240 »" not in " ".join(bad["message"])  # the principal is read on its own
+    for tag in ("code-FORMACODE", "code-NSF", "code-ROME"):
+        assert tag in bad.index and "illisible" in bad.loc[[tag], "message"].iloc[0], tag
+
+
+def test_a_contact_is_taken_whole_the_complete_one_first(tmp_path):
+    trainer = (
+        "<organisme-formateur><SIRET-formateur><SIRET>44306184100047</SIRET></SIRET-formateur>"
+        "<raison-sociale-formateur>Org</raison-sociale-formateur><contact-formateur><coordonnees>"
+        "<nom>Durand</nom><prenom>Anne</prenom><telfixe><numtel>04 73 00 00 09</numtel></telfixe>"
+        "<courriel>anne@org.fr</courriel></coordonnees></contact-formateur></organisme-formateur>\n"
+    )
+    phone_only = "<contact-session><coordonnees><telfixe><numtel>04 73 00 00 01</numtel></telfixe></coordonnees></contact-session>"
+    name_only = "<contact-session><coordonnees><nom>Seul</nom></coordonnees></contact-session>"
+    sessions = session("S1").replace("<etat-recrutement>", phone_only + "<etat-recrutement>") + session("S2").replace(
+        "<etat-recrutement>", name_only + "<etat-recrutement>"
+    )
+    act = action("A1", sessions).replace("</action>", trainer + "</action>")
+    res = read(tmp_path, lheo_doc(formation("F1", act)))
+    s = res.tables["sessions"].set_index("session_key")
+    x = res.tables["lheo_session_extras"].set_index("session_key")
+    for key in ("lheo:intercarif:S1", "lheo:intercarif:S2"):  # the trainer's complete contact, whole
+        assert tuple(s.loc[key, ["contact_name", "contact_phone", "contact_email"]]) == (
+            "Anne Durand",
+            "04 73 00 00 09",
+            "anne@org.fr",
+        )
+        assert x.loc[key, "contact_origin"] == "formateur"
+    alone = read(
+        tmp_path,
+        lheo_doc(
+            formation(
+                "F1", action("A1", session("S1").replace("<etat-recrutement>", phone_only + "<etat-recrutement>"))
+            )
+        ),
+    )
+    one = alone.tables["sessions"].iloc[0]
+    assert pd.isna(one["contact_name"]) and one["contact_phone"] == "04 73 00 00 01"  # no name borrowed
+
+
 # --- coverage: every model column LHEO carries is filled wherever the XML has it -------------------
 #
 # For each canonical column the LHEO source can fill, an XPath (from the record's element, namespace
