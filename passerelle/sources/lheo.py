@@ -2786,14 +2786,16 @@ class _Values:
             t = t.str.upper()
         pattern = re.compile(regex)
         kept: dict[str, str | None] = {}
-        wrong: set[str] = set()
+        wrong: dict[str, str] = {}
         for value in t.dropna().unique():
             tokens = list(dict.fromkeys(value.split(" ")))
             good = [c for c in tokens if pattern.fullmatch(c)]
             kept[value] = " ".join(good) or None
             if len(good) < len(tokens):
-                wrong.add(value)
-        self.invalid(df, col, line_col, t.isin(wrong), tag, expected)
+                wrong[value] = " ".join(c for c in tokens if c not in good)
+        if wrong:  # the finding names the wrong codes only
+            bad = pd.DataFrame({col: t.map(wrong).astype("string"), line_col: df[line_col]}, index=df.index)
+            self.invalid(bad, col, line_col, t.isin(list(wrong)), tag, expected)
         return t.map(kept).astype("string")
 
     def number(self, df, col, line_col, tag) -> pd.Series:
