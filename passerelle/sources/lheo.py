@@ -102,8 +102,8 @@ EDOF ``contact-information`` of its action, the formation's ``contact-formation`
 person and a phone, else the first with a phone, else the first with a name
 (``lheo_session_extras.contact_origin`` says which; a name is never joined to another
 contact's phone).
-The session's address is its ``adresse-inscription``; the action's is its
-``lieu-de-formation``. An action without ``organisme-formateur`` (EDOF) is given by the
+The session's address is its ``adresse-inscription`` (its action's ``lieu-de-formation`` when it
+has none at all); the action's is its ``lieu-de-formation``. An action without ``organisme-formateur`` (EDOF) is given by the
 responsible body: its SIRET and name.
 
 Structure: an ``<action>`` or ``<session>`` out of its place (outside a formation, a session
@@ -2042,6 +2042,11 @@ class _Reader:
                 "formateur",
                 "siret",
                 "lieu_nom",
+                "address_line",
+                "address_complement",
+                "postcode",
+                "city",
+                "insee_code",
                 "entry",
                 "financer",
                 "places",
@@ -2074,6 +2079,13 @@ class _Reader:
         s["postcode"] = _token(S["postcode"])
         s["city"] = _token(_dash_null(S["city"]))
         s["insee_code"] = _token(S["insee_code"])
+        # no registration address at all (LHEO requires one; some producers omit it): the
+        # action's place of training, where the session is given
+        no_address = (s["address_line"].isna() & s["postcode"].isna() & s["city"].isna()).to_numpy(dtype=bool)
+        if no_address.any():
+            for col in ("address_line", "address_complement", "postcode", "city", "insee_code"):
+                given = _token(from_action(col))
+                s[col] = s[col].mask(no_address, _dash_null(given) if col == "city" else given)
         for col, raw, tag in (
             ("start_date", "debut", "periode/debut"),
             ("end_date", "fin", "periode/fin"),

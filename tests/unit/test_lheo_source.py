@@ -1312,3 +1312,24 @@ def test_the_demo_days_read_and_give_the_documented_findings():
         pub = s.loc[sorted(keys)]
         assert (pub["start_date"] > day).all() and pub["contact_name"].notna().all()
         assert pub[["siret_formateur", "postcode", "city", "entry_mode", "title"]].notna().all().all()
+
+
+def test_a_session_without_registration_address_is_given_at_its_action_place(tmp_path):
+    place_of_training = (
+        "<lieu-de-formation><coordonnees><nom>Centre A</nom><adresse><ligne>2 rue B</ligne><codepostal>63000"
+        "</codepostal><ville>Clermont-Ferrand</ville><code-INSEE-commune>63113</code-INSEE-commune></adresse>"
+        "</coordonnees></lieu-de-formation>"
+    )
+    bare = re.sub(r"<adresse-inscription>.*?</adresse-inscription>\n", "", session("S2"))
+    act = action("A1", session("S1") + bare).replace(
+        "<modalites-entrees-sorties>", place_of_training + "<modalites-entrees-sorties>"
+    )
+    s = read(tmp_path, lheo_doc(formation("F1", act))).tables["sessions"].set_index("session_key")
+    assert tuple(s.loc["lheo:intercarif:S1", ["address_line", "postcode", "city"]]) == ("1 rue A", "03200", "Vichy")
+    assert tuple(s.loc["lheo:intercarif:S2", ["address_line", "postcode", "city", "insee_code"]]) == (
+        "2 rue B",
+        "63000",
+        "Clermont-Ferrand",
+        "63113",
+    )
+    assert (s["place_label"] == "Centre A").all()
