@@ -98,8 +98,9 @@ def shift(el, days: int, today: date) -> None:
             if d is not None:
                 node.text = _lheo(d + timedelta(days=days))
     for node in el.iter(q("extra")):
-        if node.get("info") in ("debut-validite", "fin-validite") and _day(node.text):
-            node.text = _lheo(_day(node.text) + timedelta(days=days))
+        valid = _day(node.text) if node.get("info") in ("debut-validite", "fin-validite") else None
+        if valid is not None:
+            node.text = _lheo(valid + timedelta(days=days))
     for node in el.iter(q("formation"), q("action"), q("session")):
         crea = _day(node.get("datecrea"))
         maj = _day(node.get("datemaj"))
@@ -153,7 +154,9 @@ def set_period(s, start: date | None = None, end: date | None = None) -> None:
 
 
 def period(s) -> tuple[date, date]:
-    return _day(s.findtext(f"{q('periode')}/{q('debut')}")), _day(s.findtext(f"{q('periode')}/{q('fin')}"))
+    start, end = _day(s.findtext(f"{q('periode')}/{q('debut')}")), _day(s.findtext(f"{q('periode')}/{q('fin')}"))
+    assert start is not None and end is not None, s.get("numero")
+    return start, end
 
 
 def build(day: date) -> etree._Element:
