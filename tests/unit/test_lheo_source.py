@@ -1333,3 +1333,25 @@ def test_a_session_without_registration_address_is_given_at_its_action_place(tmp
         "63113",
     )
     assert (s["place_label"] == "Centre A").all()
+
+
+@needs_xsd
+@pytest.mark.parametrize("day", [0, 1])
+def test_the_demo_days_published_sessions_make_valid_feeds(tmp_path, day):
+    """What the demo days publish writes valid LHEO 2.3 (official XSD), both profiles. (Our
+    profiles, schemas/xsd/lheo-*-profile.xsd, still only accept sam/eos/sigma numeros: the source
+    registry opens them to lheo.)"""
+    from passerelle.feeds.validate import validate_file
+
+    gen = _generator()
+    name, run = ((gen.NAME1, gen.DAY1), (gen.NAME2, gen.DAY2))[day]
+    core = build_core([read_lheo(SAMPLES / name)])
+    _, classes = _day_checks(core, run)
+    published = core.sessions[core.sessions["session_key"].map(classes).eq("published").to_numpy(dtype=bool)]
+    published = published.assign(publication_status="current")
+    for profile in ("carif", "pole_emploi"):
+        out = tmp_path / f"{profile}.xml"
+        assert write_lheo(out, core.formations, core.actions, published, core.events, profile=profile, run_date=run)
+        assert validate_file(out, XSD) == [], profile
+        numeros = {s.get("numero") for s in etree.parse(str(out)).getroot().iter("{*}session")}
+        assert numeros == set(published["session_key"]), profile
