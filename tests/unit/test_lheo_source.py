@@ -793,6 +793,7 @@ def _places_of_shared_actions(path: Path) -> set[str]:
     [
         ("2026-11-19/carif/lheo-2026-11-19.xml", "carif"),
         ("2026-11-20/carif/lheo-2026-11-20.xml", "carif"),
+        ("2026-11-19/pole-emploi/offres-2026-11-19.xml", "pole_emploi"),
         ("2026-11-20/pole-emploi/offres-2026-11-20.xml", "pole_emploi"),
     ],
 )
