@@ -103,7 +103,8 @@ person and a phone, else the first with a phone, else the first with a name
 (``lheo_session_extras.contact_origin`` says which; a name is never joined to another
 contact's phone).
 The session's address is its ``adresse-inscription`` (its action's ``lieu-de-formation`` when it
-has none at all); the action's is its ``lieu-de-formation``. An action without ``organisme-formateur`` (EDOF) is given by the
+has none at all); the action's is its ``lieu-de-formation``. An action without
+``organisme-formateur`` (EDOF) is given by the
 responsible body: its SIRET and name.
 
 Structure: an ``<action>`` or ``<session>`` out of its place (outside a formation, a session
@@ -1711,8 +1712,7 @@ class _Reader:
         insc = _find(ks.get(Q["periode-inscription"]), Q["periode"])
         addr = self._adresse(_find(ks.get(Q["adresse-inscription"]), Q["adresse"]))
         line1, complement = _address_parts(addr["lines"])
-        contact = self._contact(ks.get(Q["contact-session"]))
-        origin = "session" if (contact["name"] or contact["phone"]) else None
+        candidates = [("session", self._contact(ks.get(Q["contact-session"])))]
         row = {
             "s_id": s_id,
             "a_id": a_id,
@@ -1757,24 +1757,21 @@ class _Reader:
                     events.extend(_sub_extras(group, "evenement", Q["extras"]))
             elif info == "session":  # EDOF
                 ci = values.get("contact-inscription")
-                if ci is not None and origin is None:
-                    edof = self._coordonnees(ci.find(Q["coordonnees"]))
-                    if edof["name"] or edof["phone"]:
-                        contact, origin = edof, "edof"
+                if ci is not None:
+                    candidates.append(("edof", self._coordonnees(ci.find(Q["coordonnees"]))))
                 row["garantie"] = _text(values.get("garantie"))
                 row["modalites_particulieres"] = _text(values.get("modalites-particulieres"))
             if _text(values.get("session-perimee")) == "1":
                 row["perimee"] = "1"
-        if origin is None or not (contact["name"] and contact["phone"]):
-            # the first complete contact (a person and a phone), else the first with a phone,
-            # else the first with a name (never a name from one and a phone from another)
-            found = [(origin, contact)] if origin else []
-            found += [(where, c) for where, c in fallback if c["name"] or c["phone"]]
-            for test in (lambda c: c["name"] and c["phone"], lambda c: c["phone"], lambda c: c["name"]):
-                best = next(((where, c) for where, c in found if test(c)), None)
-                if best is not None:
-                    origin, contact = best
-                    break
+        # the first complete contact (a person and a phone), else the first with a phone, else
+        # the first with a name: taken whole (never a name from one and a phone from another)
+        found = [(where, c) for where, c in (*candidates, *fallback) if c["name"] or c["phone"]]
+        origin, contact = None, _NO_CONTACT
+        for test in (lambda c: c["name"] and c["phone"], lambda c: c["phone"], lambda c: c["name"]):
+            best = next(((where, c) for where, c in found if test(c)), None)
+            if best is not None:
+                origin, contact = best
+                break
         row["contact_nom"] = contact["name"]
         row["contact_tel"] = contact["phone"]
         row["contact_courriel"] = contact["email"]
