@@ -73,22 +73,38 @@ plain text: line breaks for paragraphs, breaks and list items (``- `` before an 
 tags removed, entities decoded; one ``info`` per file says how many texts were cleaned. The
 feeds escape every text anyway; no markup reaches them as markup.
 
-What the canonical model has no column for yet (FORMACODE ``ref``, all FORMACODE/ROME/NSF codes,
-CERTIFINFO, RS, the responsible body's numero, name, contact and address, public codes, prices,
-financers with their places, raw dates, EDOF ``garantie``...) is returned in four more tables,
-keyed like the canonical ones: ``lheo_formation_extras``, ``lheo_action_extras``,
+Canonical columns (``tests/unit/test_lheo_source.py`` checks each one against the XML of every
+real file, and lists those LHEO does not carry): a formation has its texts, every
+``code-FORMACODE`` (the one tagged ``principal`` first) with the principal's ``ref``, every
+``code-ROME`` and ``code-NSF`` (space-separated; codes of the wrong shape are left out with a
+warning), ``code-RNCP`` (or ``code-RS``) and ``code-CERTIFINFO``, ``certifiante`` and the
+responsible body's name, SIRET and NDA (a summary's ``nom-organisme`` and ``SIRET``); an action
+its training body (name, SIRET), place of training, entry mode, hours and financed places; a
+session its producer numero (``source_session_id``, ``session_number``), its formation's numero
+(``action_number``), period, registration period and address (``adresse-inscription``), the name
+of its action's place of training (``place_label``), recruitment state, contact, buyer
+(``financer``: the action's first ``code-financeur``) and what it takes from its action.
+
+What the canonical model has no column for (prices, every financer with its places, the
+responsible body's own contact and address, public codes, ``datecrea``/``datemaj``, levels,
+URLs, raw and partial dates, EDOF ``garantie``...) is returned in four more tables, keyed like
+the canonical ones: ``lheo_formation_extras``, ``lheo_action_extras``,
 ``lheo_session_extras`` and ``lheo_financers`` (schemas below).
 
 Places: LHEO gives places per action and financer (``organisme-financeur``). They go to
 ``lheo_financers`` and to the action's ``places`` (their total); a session gets them
 (``places``, ``places_region`` for code 2, ``places_pole_emploi`` for code 4) only when it is the
 action's only session that is not cancelled: the file does not say how several sessions
-share them. The session's contact is the first with a name or a phone of: its
+share them. The session's contact is taken whole from one of (in this order): its
 ``contact-session``, the EDOF ``contact-inscription``, its action's ``contact-formateur``, the
-EDOF ``contact-information`` of its action, the formation's ``contact-formation``, the
-responsible body's ``contact-organisme`` (``lheo_session_extras.contact_origin`` says which).
-The session's address is its ``adresse-inscription``; the action's is its
-``lieu-de-formation``. An action without ``organisme-formateur`` (EDOF) is given by the
+EDOF ``contact-information`` of its action, the formation's ``contact-formation`` (a summary's
+``contact-formation-resume``), the responsible body's ``contact-organisme``: the first with a
+person and a phone, else the first with a phone, else the first with a name
+(``lheo_session_extras.contact_origin`` says which; a name is never joined to another
+contact's phone).
+The session's address is its ``adresse-inscription`` (its action's ``lieu-de-formation`` when it
+has none at all); the action's is its ``lieu-de-formation``. An action without
+``organisme-formateur`` (EDOF) is given by the
 responsible body: its SIRET and name.
 
 Structure: an ``<action>`` or ``<session>`` out of its place (outside a formation, a session
@@ -686,7 +702,9 @@ _F_RAW = [
     "formacode_refs",
     "nsf",
     "rome",
-    "rome1",
+    "rome_all",
+    "nsf_all",
+    "formacode_others",
     "rncp",
     "rs",
     "certifinfo",
@@ -1447,10 +1465,12 @@ class _Reader:
             "formacode": _text(principal),
             "formacode_ref": _attr_text(principal, "ref"),
             "formacodes": [_text(c) or "" for c in fcodes],
+            "formacode_others": " ".join(t for t in (_text(c) for c in fcodes if c is not principal) if t) or None,
             "formacode_refs": [_attr_text(c, "ref") or "" for c in fcodes],
             "nsf": _texts(dom, Q["code-NSF"]),
+            "nsf_all": " ".join(_texts(dom, Q["code-NSF"])) or None,
             "rome": romes,
-            "rome1": romes[0] if romes else None,
+            "rome_all": " ".join(romes) or None,
             "rncp": _ft(cert, Q["code-RNCP"]),
             "rs": _ft(cert, Q["code-RS"]),
             "certifinfo": _ft(cert, Q["code-CERTIFINFO"]),
@@ -1692,8 +1712,7 @@ class _Reader:
         insc = _find(ks.get(Q["periode-inscription"]), Q["periode"])
         addr = self._adresse(_find(ks.get(Q["adresse-inscription"]), Q["adresse"]))
         line1, complement = _address_parts(addr["lines"])
-        contact = self._contact(ks.get(Q["contact-session"]))
-        origin = "session" if (contact["name"] or contact["phone"]) else None
+        candidates = [("session", self._contact(ks.get(Q["contact-session"])))]
         row = {
             "s_id": s_id,
             "a_id": a_id,
@@ -1738,19 +1757,21 @@ class _Reader:
                     events.extend(_sub_extras(group, "evenement", Q["extras"]))
             elif info == "session":  # EDOF
                 ci = values.get("contact-inscription")
-                if ci is not None and origin is None:
-                    edof = self._coordonnees(ci.find(Q["coordonnees"]))
-                    if edof["name"] or edof["phone"]:
-                        contact, origin = edof, "edof"
+                if ci is not None:
+                    candidates.append(("edof", self._coordonnees(ci.find(Q["coordonnees"]))))
                 row["garantie"] = _text(values.get("garantie"))
                 row["modalites_particulieres"] = _text(values.get("modalites-particulieres"))
             if _text(values.get("session-perimee")) == "1":
                 row["perimee"] = "1"
-        if origin is None:
-            for where, c in fallback:
-                if c["name"] or c["phone"]:
-                    contact, origin = c, where
-                    break
+        # the first complete contact (a person and a phone), else the first with a phone, else
+        # the first with a name: taken whole (never a name from one and a phone from another)
+        found = [(where, c) for where, c in (*candidates, *fallback) if c["name"] or c["phone"]]
+        origin, contact = None, _NO_CONTACT
+        for test in (lambda c: c["name"] and c["phone"], lambda c: c["phone"], lambda c: c["name"]):
+            best = next(((where, c) for where, c in found if test(c)), None)
+            if best is not None:
+                origin, contact = best
+                break
         row["contact_nom"] = contact["name"]
         row["contact_tel"] = contact["phone"]
         row["contact_courriel"] = contact["email"]
@@ -1783,6 +1804,10 @@ class _Reader:
         Q = self.Q
         k = _kid(el)
         org = k.get(Q["nom-organisme"])
+        # contact-formation-resume has the children of a coordonnees (nom, telfixe, courriel)
+        resume_contact = k.get(Q["contact-formation-resume"])
+        contact = _NO_CONTACT if resume_contact is None else self._coordonnees(resume_contact)
+        fallback = [("formation", contact)]
         a_id = next(self.ids)
         self._emit(
             self.A,
@@ -1820,9 +1845,23 @@ class _Reader:
                         None,
                     ),
                 )
-            self._map_session(s, a_id, f_id, numero, numero, lines, [], False, numero=key)
+            self._map_session(s, a_id, f_id, numero, numero, lines, fallback, False, numero=key)
         row = self._codes(el)
-        row.update({"f_id": f_id, "f_line": line, "numero": numero})
+        # the summary's organisation is the offer's: the responsible body (``nom-organisme`` and
+        # ``SIRET`` are the children of organisme-formation-responsable in a full offer)
+        row.update(
+            {
+                "f_id": f_id,
+                "f_line": line,
+                "numero": numero,
+                "responsable_numero": _attr_text(org, "numero"),
+                "responsable_nom": _text(org),
+                "responsable_siret": _leaf(k, Q["SIRET"]),
+                "contact_nom": contact["name"],
+                "contact_tel": contact["phone"],
+                "contact_courriel": contact["email"],
+            }
+        )
         self._emit(self.F, row)
 
     # --- tables ------------------------------------------------------------------------------------
@@ -1939,10 +1978,18 @@ class _Reader:
         f["objective"] = _multiline(_clean_html(F["objective"], vf))
         f["content"] = _multiline(_clean_html(F["content"], vf))
         f["prerequisites"] = _multiline(_clean_html(F["prerequisites"], vf))
-        f["formacode"] = vf.pattern(
-            F, "formacode", "f_line", r"\d{5}", "code-FORMACODE", "un code FORMACODE de 5 chiffres"
+        # every code of the domain, space-separated, the principal FORMACODE first (model.FORMATIONS)
+        principal = vf.pattern(F, "formacode", "f_line", _FORMACODE, "code-FORMACODE", _FORMACODE_TEXT)
+        others = vf.codes(F, "formacode_others", "f_line", _FORMACODE, "code-FORMACODE", _FORMACODE_TEXT)
+        f["formacode"] = _join_codes(principal, others)
+        f["formacode_ref"] = _token(_dash_null(F["formacode_ref"])).where(f["formacode"].notna())
+        f["rome"] = vf.codes(
+            F, "rome_all", "f_line", r"[A-Z]\d{4}", "code-ROME", "un code ROME (une lettre et 4 chiffres)", upper=True
         )
-        f["rome"] = _token(F["rome1"]).str.upper()
+        f["nsf"] = vf.codes(F, "nsf_all", "f_line", r"\d{3}", "code-NSF", "un code NSF de 3 chiffres")
+        f["certifinfo"] = vf.pattern(
+            F, "certifinfo", "f_line", r"\d{1,10}", "code-CERTIFINFO", "un code CERTIFINFO (1 à 10 chiffres)"
+        )
         f["certifying"] = _bool01(F["certifiante"])
         f["rncp"] = _certification(F["rncp"], "RNCP").fillna(_certification(F["rs"], "RS"))
         f["holder_name"] = _token(_dash_null(F["responsable_raison_sociale"])).fillna(
@@ -1991,6 +2038,12 @@ class _Reader:
                 "a_id",
                 "formateur",
                 "siret",
+                "lieu_nom",
+                "address_line",
+                "address_complement",
+                "postcode",
+                "city",
+                "insee_code",
                 "entry",
                 "financer",
                 "places",
@@ -2011,15 +2064,25 @@ class _Reader:
         s["formation_key"] = prefix + S["f_numero"].astype("string")
         _lineage(s, self.name, S["s_line"])
         s["source_session_id"] = S["numero"].astype("string")
+        s["session_number"] = S["numero"].astype("string")
+        s["action_number"] = S["f_numero"].astype("string")  # the formation's numero, as SIGMA's N° Action
         s["marche_numero"] = _token(S["marche"])
         s["organisme_formateur"] = _token(_dash_null(from_action("formateur")))
         s["siret_formateur"] = _identifier(from_action("siret"))
         s["site"] = _token(S["site"])
+        s["place_label"] = _token(_dash_null(from_action("lieu_nom")))
         s["address_line"] = _token(S["address_line"])
         s["address_complement"] = _token(S["address_complement"])
         s["postcode"] = _token(S["postcode"])
         s["city"] = _token(_dash_null(S["city"]))
         s["insee_code"] = _token(S["insee_code"])
+        # no registration address at all (LHEO requires one; some producers omit it): the
+        # action's place of training, where the session is given
+        no_address = (s["address_line"].isna() & s["postcode"].isna() & s["city"].isna()).to_numpy(dtype=bool)
+        if no_address.any():
+            for col in ("address_line", "address_complement", "postcode", "city", "insee_code"):
+                given = _token(from_action(col))
+                s[col] = s[col].mask(no_address, _dash_null(given) if col == "city" else given)
         for col, raw, tag in (
             ("start_date", "debut", "periode/debut"),
             ("end_date", "fin", "periode/fin"),
@@ -2646,6 +2709,24 @@ def _entry(s: pd.Series) -> pd.Series:
     return _token(s).map({"0": model.ENTRY_FIXED, "1": model.ENTRY_PERMANENT}).astype("string")
 
 
+_FORMACODE = r"\d{5}"
+_FORMACODE_TEXT = "un code FORMACODE de 5 chiffres"
+
+
+def _join_codes(first: pd.Series, others: pd.Series) -> pd.Series:
+    """``first`` then the ``others`` (space-separated) that are not ``first``; null when neither."""
+    rest = pd.Series(
+        [
+            (" ".join(c for c in o.split(" ") if c != f) or None) if isinstance(o, str) else None
+            for f, o in zip(first.astype(object), others.astype(object), strict=True)
+        ],
+        index=first.index,
+        dtype="string",
+    )
+    both = (first + " " + rest).astype("string")
+    return both.fillna(first).fillna(rest)
+
+
 def _certification(s: pd.Series, prefix: str) -> pd.Series:
     """``320`` / ``RNCP320`` / ``RNCP 320`` -> ``RNCP320`` (``RS`` likewise); other text null."""
     t = _token(s).str.upper().str.replace(" ", "", regex=False)
@@ -2705,6 +2786,26 @@ class _Values:
         ok = t.str.fullmatch(regex).fillna(False).astype(bool)
         self.invalid(df, col, line_col, t.notna() & ~ok, tag, expected)
         return t.where(ok)
+
+    def codes(self, df, col, line_col, regex, tag, expected, upper: bool = False) -> pd.Series:
+        """Space-separated codes: those matching ``regex`` (each once, in order); the others are
+        reported and left out. Worked out once per distinct value."""
+        t = _token(df[col])
+        if upper:
+            t = t.str.upper()
+        pattern = re.compile(regex)
+        kept: dict[str, str | None] = {}
+        wrong: dict[str, str] = {}
+        for value in t.dropna().unique():
+            tokens = list(dict.fromkeys(value.split(" ")))
+            good = [c for c in tokens if pattern.fullmatch(c)]
+            kept[value] = " ".join(good) or None
+            if len(good) < len(tokens):
+                wrong[value] = " ".join(c for c in tokens if c not in good)
+        if wrong:  # the finding names the wrong codes only
+            bad = pd.DataFrame({col: t.map(wrong).astype("string"), line_col: df[line_col]}, index=df.index)
+            self.invalid(bad, col, line_col, t.isin(list(wrong)), tag, expected)
+        return t.map(kept).astype("string")
 
     def number(self, df, col, line_col, tag) -> pd.Series:
         t = _token(df[col]).str.replace(",", ".", regex=False).str.replace(" ", "", regex=False)

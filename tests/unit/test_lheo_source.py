@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gzip
 import re
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +21,7 @@ from passerelle.canonical import build_core
 from passerelle.conservation import conservation_report
 from passerelle.feeds.conformance import official_lheo_xsd
 from passerelle.feeds.lheo import write_lheo
+from passerelle.findings import concat_findings
 from passerelle.sources import lheo
 from passerelle.sources.lheo import EXTRA_TABLES, read_lheo
 
@@ -202,6 +203,7 @@ def test_intercarif_formation_maps_codes_organisations_places_and_contacts(tmp_p
         "RNCP320",
         True,
     )
+    assert (f["formacode_ref"], f["nsf"], f["certifinfo"]) == ("V12", "233", "80735")
     assert f["objective"].startswith("L'objectif est d'obtenir")
     assert (f["holder_siret"], f["holder_nda"]) == ("82422814200660", "24930181145")
     assert f["holder_name"] == "Direction régionale Centre de l'agence nationale pour la formation des adultes"
@@ -249,7 +251,8 @@ def test_intercarif_formation_maps_codes_organisations_places_and_contacts(tmp_p
 
 def test_financers_without_places_and_the_principal_formacode(tmp_path):
     res = read(tmp_path, DATA / "trefle-wrong_code_financeur_16.xml")
-    assert res.tables["formations"].iloc[0]["formacode"] == "21538"  # tag="principal" is the second code
+    # every code, the one tagged principal (the second in the file) first
+    assert res.tables["formations"].iloc[0]["formacode"] == "21538 21001"
     assert list(res.tables["lheo_formation_extras"].iloc[0]["formacodes"]) == ["21001", "21538"]
     fin = res.tables["lheo_financers"]
     assert fin["code_financeur"].tolist() == ["10", "16", "17", "5", "0"] and fin["nb_places"].isna().all()
@@ -312,6 +315,16 @@ def test_offer_summaries_with_month_dates(tmp_path):
     full = s.loc["lheo:intercarif:14_AF_0000011179_SE_0000093700"]
     assert (full["start_date"], full["end_date"]) == (date(2017, 10, 3), date(2019, 9, 28))
     assert full["organisme_formateur"] == "GRETA METEHOR PARIS" and full["siret_formateur"] == "19750707200027"
+    # the summary's organisation is the offer's responsible body too; every code of the domain
+    f = res.tables["formations"].set_index("formation_key").loc["lheo:intercarif:14_AF_0000011179_SE_0000093700"]
+    assert (f["holder_name"], f["holder_siret"]) == ("GRETA METEHOR PARIS", "19750707200027")
+    assert (f["formacode"], f["nsf"], f["rome"], f["rncp"], f["certifinfo"]) == (
+        "42602",
+        "334",
+        "G1102 G1201",
+        "RNCP25730",
+        "85556",
+    )
     info = findings(res, "info")["message"]
     assert info.str.contains("16 date\\(s\\) du fichier ne donnent que le mois").any()
     assert info.str.contains("Fichier d'index LHEO").any()
@@ -780,6 +793,7 @@ def _places_of_shared_actions(path: Path) -> set[str]:
     [
         ("2026-11-19/carif/lheo-2026-11-19.xml", "carif"),
         ("2026-11-20/carif/lheo-2026-11-20.xml", "carif"),
+        ("2026-11-19/pole-emploi/offres-2026-11-19.xml", "pole_emploi"),
         ("2026-11-20/pole-emploi/offres-2026-11-20.xml", "pole_emploi"),
     ],
 )
@@ -797,3 +811,548 @@ def test_extra_tables_are_arrow_typed(tmp_path):
     for name, schema in EXTRA_TABLES.items():
         table = pa.Table.from_pandas(res.tables[name], preserve_index=False)
         assert table.schema.names == schema.names, name
+
+
+def test_codes_keep_every_well_formed_one_and_report_the_others(tmp_path):
+    domain = (
+        "<domaine-formation><code-FORMACODE ref='V13'>31054</code-FORMACODE>"
+        "<code-FORMACODE ref='V14' tag='principal'>22403</code-FORMACODE><code-FORMACODE>2240</code-FORMACODE>"
+        "<code-NSF>233</code-NSF><code-NSF>23</code-NSF><code-ROME>f1604</code-ROME><code-ROME>F1703</code-ROME>"
+        "<code-ROME>F16</code-ROME></domaine-formation>\n"
+    )
+    doc = lheo_doc(
+        formation("F1", action("A1", session("S1"))).replace("<intitule-formation>", domain + "<intitule-formation>", 1)
+    )
+    res = read(tmp_path, doc)
+    f = res.tables["formations"].iloc[0]
+    assert (f["formacode"], f["formacode_ref"], f["nsf"], f["rome"]) == ("22403 31054", "V14", "233", "F1604 F1703")
+    bad = findings(res, "warning").set_index("field")
+    # each finding names the wrong codes only (the principal is checked on its own)
+    assert {tag: bad.loc[tag, "value"] for tag in ("code-FORMACODE", "code-NSF", "code-ROME")} == {
+        "code-FORMACODE": "2240",
+        "code-NSF": "23",
+        "code-ROME": "F16",
+    }
+    assert bad.loc["code-ROME", "message"].startswith("Valeur « F16 » illisible pour <code-ROME>")
+
+
+def test_a_contact_is_taken_whole_the_complete_one_first(tmp_path):
+    trainer = (
+        "<organisme-formateur><SIRET-formateur><SIRET>44306184100047</SIRET></SIRET-formateur>"
+        "<raison-sociale-formateur>Org</raison-sociale-formateur><contact-formateur><coordonnees>"
+        "<nom>Durand</nom><prenom>Anne</prenom><telfixe><numtel>04 73 00 00 09</numtel></telfixe>"
+        "<courriel>anne@org.fr</courriel></coordonnees></contact-formateur></organisme-formateur>\n"
+    )
+    phone_only = "<contact-session><coordonnees><telfixe><numtel>04 73 00 00 01</numtel></telfixe></coordonnees></contact-session>"
+    name_only = "<contact-session><coordonnees><nom>Seul</nom></coordonnees></contact-session>"
+    sessions = session("S1").replace("<etat-recrutement>", phone_only + "<etat-recrutement>") + session("S2").replace(
+        "<etat-recrutement>", name_only + "<etat-recrutement>"
+    )
+    act = action("A1", sessions).replace("</action>", trainer + "</action>")
+    res = read(tmp_path, lheo_doc(formation("F1", act)))
+    s = res.tables["sessions"].set_index("session_key")
+    x = res.tables["lheo_session_extras"].set_index("session_key")
+    for key in ("lheo:intercarif:S1", "lheo:intercarif:S2"):  # the trainer's complete contact, whole
+        assert tuple(s.loc[key, ["contact_name", "contact_phone", "contact_email"]]) == (
+            "Anne Durand",
+            "04 73 00 00 09",
+            "anne@org.fr",
+        )
+        assert x.loc[key, "contact_origin"] == "formateur"
+    alone = read(
+        tmp_path,
+        lheo_doc(
+            formation(
+                "F1", action("A1", session("S1").replace("<etat-recrutement>", phone_only + "<etat-recrutement>"))
+            )
+        ),
+    )
+    one = alone.tables["sessions"].iloc[0]
+    assert pd.isna(one["contact_name"]) and one["contact_phone"] == "04 73 00 00 01"  # no name borrowed
+
+
+# --- coverage: every model column LHEO carries is filled wherever the XML has it -------------------
+#
+# For each canonical column the LHEO source can fill, an XPath (from the record's element, namespace
+# blind, EXSLT regular expressions) says whether a record's XML carries it; the column must then be
+# non-null for that record after the canonical build. The expectation comes from each file, never
+# from a count. Every column of the model is either covered here or listed as not carried by LHEO
+# (with the reason), so that a column added to the model forces a decision.
+
+XNS = {"re": "http://exslt.org/regular-expressions"}
+
+
+def L(name: str) -> str:  # noqa: N802 - reads like the element it names
+    return f"*[local-name()='{name}']"
+
+
+VALUED = "[normalize-space(.)!='' and normalize-space(.)!='-']"
+DIGITS = "[re:test(normalize-space(.), '^[0-9]+$')]"
+NUMBER = "[re:test(normalize-space(.), '^[0-9]+([.,][0-9]+)?$')]"
+DAY = "[re:test(normalize-space(.), '^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$')]"
+REAL_ID = "[re:test(normalize-space(.), '[1-8]') or re:test(normalize-space(.), '^[0-9]*[1-9][0-9]*$')]"
+SIRET_VALUE = f"[normalize-space(translate(., '0', ''))!='']{VALUED}"
+FORMATEUR = f"{L('organisme-formateur')}[1]"
+RESPONSABLE = L("organisme-formation-responsable")
+PASSERELLE = f"{L('extras')}[@info='passerelle']/{L('extra')}"
+EVENT = f"{L('extra')}"
+
+FORMATION_XPATHS = {
+    "title": f"{L('intitule-formation')}{VALUED}",
+    "objective": f"{L('objectif-formation')}{VALUED}",
+    "content": f"{L('contenu-formation')}{VALUED}",
+    "prerequisites": f"{L('action')}/{L('conditions-specifiques')}{VALUED}",
+    "formacode": f"{L('domaine-formation')}/{L('code-FORMACODE')}[re:test(normalize-space(.), '^[0-9]{{5}}$')]",
+    "formacode_ref": f"{L('domaine-formation')}/{L('code-FORMACODE')}"
+    "[@tag='principal' or (position()=1 and not(../*[@tag='principal']))][normalize-space(@ref)!='']",
+    "rome": f"{L('domaine-formation')}/{L('code-ROME')}[re:test(normalize-space(.), '^[A-Za-z][0-9]{{4}}$')]",
+    "nsf": f"{L('domaine-formation')}/{L('code-NSF')}[re:test(normalize-space(.), '^[0-9]{{3}}$')]",
+    "rncp": f"{L('certification')}/*[local-name()='code-RNCP' or local-name()='code-RS']"
+    "[re:test(normalize-space(.), '^(RNCP|RS)? ?[0-9]+$', 'i')]",
+    "certifinfo": f"{L('certification')}/{L('code-CERTIFINFO')}[re:test(normalize-space(.), '^[0-9]{{1,10}}$')]",
+    "certifying": f"{L('certifiante')}[normalize-space(.)='0' or normalize-space(.)='1']",
+    "holder_name": f"{RESPONSABLE}/*[local-name()='raison-sociale' or local-name()='nom-organisme']{VALUED}"
+    f" | self::{L('resume-offre')}/{L('nom-organisme')}{VALUED}",
+    "holder_siret": f"{RESPONSABLE}//{L('SIRET')}{SIRET_VALUE} | {RESPONSABLE}[not(*)]{SIRET_VALUE}"
+    f" | self::{L('resume-offre')}/{L('SIRET')}{SIRET_VALUE}",
+    "holder_nda": f"{RESPONSABLE}/{L('numero-activite')}{DIGITS}[translate(., '09', '')!='']",
+}
+ACTION_XPATHS = {
+    "organisme_formateur": f"{FORMATEUR}/{L('raison-sociale-formateur')}{VALUED}"
+    f" | self::{L('resume-offre')}/{L('nom-organisme')}{VALUED}",
+    "siret_formateur": f"{FORMATEUR}/{L('SIRET-formateur')}/{L('SIRET')}{SIRET_VALUE}"
+    f" | self::{L('resume-offre')}/{L('SIRET')}{SIRET_VALUE}",
+    "address_line": f"{L('lieu-de-formation')}/{L('coordonnees')}/{L('adresse')}/{L('ligne')}{VALUED}",
+    "postcode": f"{L('lieu-de-formation')}/{L('coordonnees')}/{L('adresse')}/{L('codepostal')}{VALUED}"
+    f" | self::{L('resume-offre')}/{L('codepostal')}{VALUED}",
+    "city": f"{L('lieu-de-formation')}/{L('coordonnees')}/{L('adresse')}/{L('ville')}{VALUED}"
+    f" | self::{L('resume-offre')}/{L('ville')}{VALUED}",
+    "insee_code": f"{L('lieu-de-formation')}/{L('coordonnees')}/{L('adresse')}/{L('code-INSEE-commune')}{VALUED}"
+    f" | self::{L('resume-offre')}/{L('code-INSEE-commune')}{VALUED}",
+    "entry_mode": f"{L('modalites-entrees-sorties')}[normalize-space(.)='0' or normalize-space(.)='1']",
+    "places": f"{L('organisme-financeur')}/{L('nb-places-financees')}{DIGITS}",
+    "hours_centre": f"{L('nombre-heures-centre')}{NUMBER}",
+    "hours_company": f"{L('nombre-heures-entreprise')}{NUMBER}",
+}
+# a session "alone" in its action: the only one not cancelled (places are per action in LHEO)
+LIVE = f"[not({PASSERELLE}[@info='annulee' and normalize-space(.)='1'])]"
+ALONE = f"[count(../{L('session')}{LIVE})=1]{LIVE}"
+INSCRIPTION = f"{L('adresse-inscription')}/{L('adresse')}"
+SESSION_XPATHS = {
+    "title": f"../../{L('intitule-formation')}{VALUED} | ../{L('intitule-formation')}{VALUED}",
+    "marche_numero": f"{PASSERELLE}[@info='numero-marche']{VALUED}",
+    "organisme_formateur": f"../{FORMATEUR}/{L('raison-sociale-formateur')}{VALUED}"
+    f" | parent::{L('resume-offre')}/{L('nom-organisme')}{VALUED}",
+    "siret_formateur": f"../{FORMATEUR}/{L('SIRET-formateur')}/{L('SIRET')}{SIRET_VALUE}"
+    f" | parent::{L('resume-offre')}/{L('SIRET')}{SIRET_VALUE}",
+    "site": f"{INSCRIPTION}/{L('denomination')}{VALUED}",
+    "address_line": f"{INSCRIPTION}/{L('ligne')}{VALUED}",
+    "address_complement": f"{INSCRIPTION}/{L('ligne')}{VALUED}[2]",
+    "postcode": f"{INSCRIPTION}/{L('codepostal')}{VALUED}",
+    "city": f"{INSCRIPTION}/{L('ville')}{VALUED}",
+    "insee_code": f"{INSCRIPTION}/{L('code-INSEE-commune')}{VALUED}",
+    "place_label": f"../{L('lieu-de-formation')}/{L('coordonnees')}/{L('nom')}{VALUED}",
+    "start_date": f"{L('periode')}/{L('debut')}{DAY}",
+    "end_date": f"{L('periode')}/{L('fin')}{DAY}",
+    "prescription_start": f"{L('periode-inscription')}/{L('periode')}/{L('debut')}{DAY}",
+    "prescription_end": f"{L('periode-inscription')}/{L('periode')}/{L('fin')}{DAY}",
+    "entry_mode": f"../{L('modalites-entrees-sorties')}[normalize-space(.)='0' or normalize-space(.)='1']",
+    "places": f"self::*{ALONE}/../{L('organisme-financeur')}/{L('nb-places-financees')}{DIGITS}",
+    "places_region": f"self::*{ALONE}/../{L('organisme-financeur')}[normalize-space({L('code-financeur')})='2']"
+    f"/{L('nb-places-financees')}{DIGITS}",
+    "places_pole_emploi": f"self::*{ALONE}/../{L('organisme-financeur')}[normalize-space({L('code-financeur')})='4']"
+    f"/{L('nb-places-financees')}{DIGITS} | {PASSERELLE}[@info='places-pole-emploi']{DIGITS}",
+    "hours_centre_avg": f"../{L('nombre-heures-centre')}{NUMBER}",
+    "hours_company_avg": f"../{L('nombre-heures-entreprise')}{NUMBER}",
+    "workflow_state": f"{L('extras')}/{L('extra')}[@info='session-perimee' and normalize-space(.)='1']"
+    f" | ../{L('extras')}/{L('extra')}[@info='action-perimee' and normalize-space(.)='1']",
+    "recruitment_state": f"{L('etat-recrutement')}[normalize-space(.)='1' or normalize-space(.)='2' or normalize-space(.)='3']",
+    "financer": f"../{L('organisme-financeur')}/{L('code-financeur')}{VALUED}",
+}
+EVENT_XPATHS = {
+    "event_type": f"{EVENT}[@info='type']{VALUED}",
+    "start_date": f"{EVENT}[@info='date']{DAY}",
+    "end_date": f"{EVENT}[@info='date']{DAY}",
+    "start_time": f"{EVENT}[@info='heure-debut']{VALUED}",
+    "end_time": f"{EVENT}[@info='heure-fin']{VALUED}",
+    "places": f"{EVENT}[@info='places']{DIGITS}",
+    "address_line": f"{EVENT}[@info='lieu']{VALUED}",
+    "postcode": f"{EVENT}[@info='lieu'][re:test(., '(^|, )[0-9]{{5}}( |$)')]",
+    "city": f"{EVENT}[@info='lieu'][re:test(., '(^|, )[0-9]{{5}} .')]",
+}
+# the session's contact: the first complete one (a person and a phone) of these, else the first
+# with a phone, else the first with a name
+CONTACTS = [
+    f"{L('contact-session')}/{L('coordonnees')}",
+    f"{L('extras')}[@info='session']/{L('extra')}[@info='contact-inscription']/{L('coordonnees')}",
+    f"../{FORMATEUR}/{L('contact-formateur')}/{L('coordonnees')}",
+    f"../{L('extras')}[@info='action']/{L('extra')}[@info='contact-information']/{L('coordonnees')}",
+    f"../../{L('contact-formation')}/{L('coordonnees')} | ../{L('contact-formation-resume')}",
+    f"../../{RESPONSABLE}/{L('contact-organisme')}/{L('coordonnees')}",
+]
+CONTACT_PARTS = {
+    "contact_name": f"*[local-name()='nom' or local-name()='prenom']{VALUED}",
+    "contact_phone": f"*[local-name()='telfixe' or local-name()='portable']/descendant-or-self::*[not(*)]{VALUED}",
+    "contact_email": f"{L('courriel')}{VALUED}",
+}
+
+# What LHEO does not carry (the model has these columns for SAM, EOS or SIGMA); derived columns
+# (keys, lineage, the COG's, flags the reader always sets) are not "carried" either.
+NOT_CARRIED = {
+    "formations": {
+        "marche_numero": "no market number at formation level (our feeds: per session, Pôle emploi only)",
+        "programme": "SAM/SIGMA programme",
+        "dossier": "SAM dossier",
+        "lot": "SAM lot",
+        "lot_title": "SAM lot",
+        "sessions_planned": "SAM sessions-envisagees",
+        "headcount": "SAM effectif",
+        "hours_centre": "LHEO gives hours per action (actions.hours_centre)",
+        "hours_company": "LHEO gives hours per action",
+        "period_start": "no formation period in LHEO",
+        "period_end": "no formation period in LHEO",
+        "execution_end": "SAM lot fin-execution",
+        "status": "SIGMA Statut",
+        "year": "SIGMA Année",
+        "dispositif": "SIGMA Dispositif",
+        "financer": "LHEO gives financers per action (sessions.financer)",
+    },
+    "actions": {
+        "composante_number": "SIGMA composante",
+        "composante_label": "SIGMA composante",
+        "period_start": "no action period in LHEO",
+        "period_end": "no action period in LHEO",
+    },
+    "sessions": {
+        "dossier": "SAM/EOS dossier",
+        "lot": "SAM/EOS lot",
+        "composante_number": "SIGMA composante",
+        "purchase_order": "EOS N° BC",
+        "obligation": "EOS O/F/S",
+        "programme": "SAM/SIGMA programme",
+        "parent_period_start": "EOS lot / SIGMA composante period",
+        "parent_period_end": "EOS lot / SIGMA composante period",
+        "lot_end": "EOS lot",
+        "places_min": "EOS Eff. min.",
+        "trainees": "EOS nb Stagiaires",
+        "hours_centre_total": "EOS totals (LHEO: hours per trainee, per action)",
+        "hours_company_total": "EOS totals",
+        "state_date": "EOS Date état (LHEO datemaj is a modification date, kept in lheo_session_extras)",
+        "offer_info_code": "SIGMA Code Offre Info",
+    },
+    "events": {"description": "not in our feeds' event extras"},
+}
+ALWAYS = {  # filled for every record by construction (keys, numbers, flags) or derived downstream
+    "formations": {"formation_key", "action_number"},
+    "actions": {"action_key", "formation_key"},
+    "sessions": {
+        "session_key",
+        "action_key",
+        "formation_key",
+        "source_session_id",
+        "session_number",
+        "action_number",
+        "workflow_publishable",
+        "cancelled",
+    },  # fmt: skip
+    "events": {"event_key", "session_key", "is_information_collective", "cancelled"},
+}
+SCHEMAS = {"formations": model.FORMATIONS, "actions": model.ACTIONS, "sessions": model.SESSIONS, "events": model.EVENTS}
+XPATHS = {
+    "formations": FORMATION_XPATHS,
+    "actions": ACTION_XPATHS,
+    "sessions": {**SESSION_XPATHS, **dict.fromkeys(CONTACT_PARTS, "")},
+    "events": EVENT_XPATHS,
+}
+RECORDS = {
+    "formations": f"//{L('formation')} | //{L('resume-offre')}",
+    "actions": f"//{L('action')} | //{L('resume-offre')}",
+    "sessions": f"//{L('session')}",
+    "events": f"//{L('extras')}[@info='evenement']",
+}
+OWN_FEEDS = ["2026-11-20/carif/lheo-2026-11-20.xml", "2026-11-20/pole-emploi/offres-2026-11-20.xml"]
+COVERAGE_FILES = [DATA / name for name in REAL_FILES] + [GOLDEN / feed for feed in OWN_FEEDS]
+
+
+def _lheo_key(el, prefix: str) -> str:
+    """The key the reader gives the record of ``el``: its numero, or (a session of a summary) its summary's."""
+    numero = el.get("numero")
+    if numero is None and etree.QName(el).localname == "session":
+        parent = el.getparent()
+        numero = parent.get("numero")
+        siblings = parent.findall(el.tag)
+        if len(siblings) > 1:
+            numero = f"{numero}:{siblings.index(el) + 1}"
+    return prefix + numero.strip()
+
+
+def _expected_contact(el) -> dict[str, bool]:
+    """Which parts of the session's contact the XML gives, choosing the contact as the mapping does."""
+    found = []
+    for path in CONTACTS:
+        for c in el.xpath(path, namespaces=XNS)[:1]:
+            parts = {col: bool(c.xpath(p, namespaces=XNS)) for col, p in CONTACT_PARTS.items()}
+            if parts["contact_name"] or parts["contact_phone"]:
+                found.append(parts)
+    for test in (lambda p: p["contact_name"] and p["contact_phone"], lambda p: p["contact_phone"]):
+        chosen = next((p for p in found if test(p)), None)
+        if chosen is not None:
+            return chosen
+    return found[0] if found else dict.fromkeys(CONTACT_PARTS, False)
+
+
+def test_every_model_column_is_carried_by_lheo_or_said_not_to_be():
+    for table, schema in SCHEMAS.items():
+        lineage = {f.name for f in model.LINEAGE_FIELDS}
+        derived = {f.name for f in model.COG_FIELDS}
+        decided = set(XPATHS[table]) | set(NOT_CARRIED[table]) | ALWAYS[table] | lineage | derived
+        assert set(schema.names) - decided == set(), table
+        assert set(XPATHS[table]) & set(NOT_CARRIED[table]) == set(), table
+
+
+@pytest.mark.parametrize("path", COVERAGE_FILES, ids=lambda p: p.name)
+def test_every_column_lheo_carries_is_filled_where_the_xml_has_it(tmp_path, path):
+    producer = "passerelle" if path.is_relative_to(GOLDEN) else "intercarif"
+    res = read_lheo(place(tmp_path, path, producer=producer))
+    assert res.ok and res.quarantine.empty
+    core = build_core([res])
+    tables = {"formations": core.formations, "actions": core.actions, "sessions": core.sessions, "events": core.events}
+    root = etree.parse(str(path)).getroot()
+    prefix = f"lheo:{producer}:"
+    key_of = {"formations": "formation_key", "actions": "action_key", "sessions": "session_key", "events": "event_key"}
+    missing: list[str] = []
+    for table, xpaths in XPATHS.items():
+        df = tables[table].set_index(key_of[table])
+        records = root.xpath(RECORDS[table], namespaces=XNS)
+        assert len(df) == len({_lheo_key(el, prefix) for el in records}), table
+        for el in records:
+            key = _lheo_key(el, prefix)
+            row = df.loc[key]
+            contact = _expected_contact(el) if table == "sessions" else {}
+            for col, xpath in xpaths.items():
+                carried = contact[col] if col in CONTACT_PARTS else bool(el.xpath(xpath, namespaces=XNS))
+                if carried and pd.isna(row[col]):
+                    missing.append(f"{table}.{col} of {key}")
+            missing += [f"{table}.{col} of {key}" for col in ALWAYS[table] - {key_of[table]} if pd.isna(row[col])]
+    assert not missing, missing
+
+
+def test_the_coverage_expectations_are_not_vacuous():
+    """Each XPath finds its element in at least one of the files (else a typo would pass)."""
+    found: dict[str, set[str]] = {t: set() for t in XPATHS}
+    for path in COVERAGE_FILES:
+        root = etree.parse(str(path)).getroot()
+        for table, xpaths in XPATHS.items():
+            for el in root.xpath(RECORDS[table], namespaces=XNS):
+                contact = _expected_contact(el) if table == "sessions" else {}
+                for col, xpath in xpaths.items():
+                    if contact.get(col) or (xpath and el.xpath(xpath, namespaces=XNS)):
+                        found[table].add(col)
+    assert {t: set(x) - found[t] for t, x in XPATHS.items()} == {t: set() for t in XPATHS}
+
+
+# --- through the rules: every real file, the day before its first session and on the demo day --------
+
+
+def _rules_day(core) -> list[date]:
+    starts = core.sessions["start_date"].dropna()
+    days = [date(2026, 11, 20)]
+    if len(starts):
+        days.append(min(starts) - timedelta(days=1))
+    return days
+
+
+@pytest.mark.parametrize("name", REAL_FILES)
+def test_real_files_go_through_the_rules_with_the_findings_their_xml_calls_for(tmp_path, name):
+    from passerelle.publishable import classify
+    from passerelle.rules.checks import CheckContext, run_checks, select_sessions, session_errors
+    from passerelle.rules.registry import rule
+
+    path = DATA / name
+    res = read_lheo(place(tmp_path, path))
+    core = build_core([res])
+    root = etree.parse(str(path)).getroot()
+    sessions = {_lheo_key(el, "lheo:intercarif:"): el for el in root.xpath(RECORDS["sessions"], namespaces=XNS)}
+    for day in _rules_day(core):
+        ctx = CheckContext(
+            run_date=day,
+            formations=core.formations,
+            actions=core.actions,
+            sessions=core.sessions,
+            events=core.events,
+            extract_dates={"lheo": day},
+            sources_read={"lheo"},
+        )
+        found = run_checks(ctx)
+        classes = classify(core.sessions, session_errors(concat_findings([core.reader_findings, found])))
+        assert classes.notna().all() and len(classes) == len(sessions)
+        # DQ009: the sessions whose XML gives no person, or no phone, for their contact
+        checked = set(select_sessions(ctx.sessions, rule("DQ009").applies_to)["session_key"])
+        for col in ("contact_name", "contact_phone"):
+            fired = set(found.loc[(found["rule"] == "DQ009") & (found["field"] == col), "session_key"])
+            expected = {k for k, el in sessions.items() if not _expected_contact(el)[col]}
+            assert fired == expected & checked, col
+        # DQ005: the sessions whose action gives no entry mode
+        checked = set(select_sessions(ctx.sessions, rule("DQ005").applies_to)["session_key"])
+        fired = set(found.loc[(found["rule"] == "DQ005") & (found["field"] == "entry_mode"), "session_key"])
+        expected = {k for k, el in sessions.items() if not el.xpath(SESSION_XPATHS["entry_mode"], namespaces=XNS)}
+        assert fired == expected & checked
+        # DQ016 on formations: a responsible body without a 14-digit SIRET
+        fired = set(found.loc[(found["rule"] == "DQ016") & (found["field"] == "holder_siret"), "line"])
+        formations = root.xpath(RECORDS["formations"], namespaces=XNS)
+        lines = dict(zip(core.formations["formation_key"], core.formations["source_line"], strict=True))
+        expected = {
+            lines[_lheo_key(f, "lheo:intercarif:")]
+            for f in formations
+            if not any(
+                re.fullmatch(r"\d{14}", re.sub(r"[\s.]", "", t)) and set(t) != {"0"}
+                for t in f.xpath(f"{RESPONSABLE}//{L('SIRET')}/text() | {RESPONSABLE}[not(*)]/text()", namespaces=XNS)
+                + f.xpath(f"self::{L('resume-offre')}/{L('SIRET')}/text()", namespaces=XNS)
+            )
+        }
+        assert fired == expected
+
+
+# --- the demo files (data/samples/lheo_intercarif_*): reproducible, and the findings DEFECTS.md lists ----
+
+SAMPLES = ROOT / "data" / "samples"
+
+
+def _generator():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("generate_lheo", SAMPLES / "generate_lheo.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _day_checks(core, day: date, previous: pd.DataFrame | None = None):
+    from passerelle.publishable import classify
+    from passerelle.rules.checks import CheckContext, run_checks, session_errors
+
+    ctx = CheckContext(
+        run_date=day,
+        formations=core.formations,
+        actions=core.actions,
+        sessions=core.sessions,
+        events=core.events,
+        extract_dates={"lheo": day},
+        sources_read={"lheo"},
+        previous=previous,
+    )
+    found = concat_findings([core.reader_findings, run_checks(ctx)])
+    classes = classify(core.sessions, session_errors(found))
+    return found, dict(zip(core.sessions["session_key"], classes, strict=True))
+
+
+def _texts(el) -> list[str]:
+    return [t.strip() for t in el.itertext() if t.strip()]
+
+
+def test_the_demo_files_are_what_their_script_writes_from_the_real_exports():
+    gen = _generator()
+    d1, d2 = gen.serialise(gen.build(gen.DAY1)), gen.serialise(gen.build(gen.DAY2))
+    assert (SAMPLES / gen.NAME1).read_bytes() == d1
+    assert gzip.decompress((SAMPLES / gen.NAME2).read_bytes()) == d2
+    assert gen.defects_section(d1, d2) in (SAMPLES / "DEFECTS.md").read_text(encoding="utf-8")
+    # the texts, codes and organisations are the real exports' (only dates and the derived sessions differ)
+    real = {
+        f.get("numero"): f for name in gen.FILES for f in etree.parse(str(DATA / name)).getroot().iter("{*}formation")
+    }
+    for f in etree.fromstring(d1).iter("{*}formation"):
+        for tag in ("intitule-formation", "objectif-formation", "domaine-formation", "organisme-formation-responsable"):
+            mine, theirs = f.find(f"{{*}}{tag}"), real[f.get("numero")].find(f"{{*}}{tag}")
+            assert (mine is None) == (theirs is None), tag
+            if mine is not None:
+                assert _texts(mine) == _texts(theirs), tag
+
+
+def test_the_demo_days_read_and_give_the_documented_findings():
+    gen = _generator()
+    k = f"lheo:{gen.PRODUCER}:"
+    day1 = read_lheo(SAMPLES / gen.NAME1)
+    day2 = read_lheo(SAMPLES / gen.NAME2)  # gzipped
+    assert day1.ok and day2.ok
+    assert findings(day1, "warning").empty and findings(day2, "warning").empty  # valid LHEO
+
+    # day 1: the repeated numero quarantines both occurrences (reader), DQ006 planted, DQ009 real
+    q = day1.quarantine
+    assert q["session_key"].tolist() == [k + gen.POEC] * 2 and (q["rule"] == "DQ000").all()
+    core1 = build_core([day1])
+    found1, classes1 = _day_checks(core1, gen.DAY1)
+    errors1 = found1[found1["severity"] == "error"]
+    assert set(zip(errors1["rule"], errors1["session_key"], strict=True)) == {
+        ("DQ000", k + gen.POEC),
+        ("DQ006", k + gen.PLAQUISTE_NEXT),
+        ("DQ009", k + gen.DAEU),
+    }
+    published1 = {key for key, c in classes1.items() if c == "published"}
+    assert published1 == {k + gen.PLAQUISTE, k + "123324", k + gen.BOULANGER}
+    conservation = conservation_report([day1], core1)
+    assert conservation["balanced"].all()
+
+    # day 2: one session modified, one gone (DQ022 against day 1's publication), the repetition resolved
+    core2 = build_core([day2])
+    previous = core1.sessions[core1.sessions["session_key"].isin(published1)].assign(status="current")
+    found2, classes2 = _day_checks(core2, gen.DAY2, previous)
+    errors2 = found2[found2["severity"] == "error"]
+    assert set(zip(errors2["rule"], errors2["session_key"], strict=True)) == {
+        ("DQ006", k + gen.PLAQUISTE_NEXT),
+        ("DQ009", k + gen.DAEU),
+    }
+    vanished = found2[found2["rule"] == "DQ022"]
+    assert vanished["session_key"].tolist() == [k + gen.BOULANGER]
+    published2 = {key for key, c in classes2.items() if c == "published"}
+    assert published2 == {k + gen.PLAQUISTE, k + "123324", k + gen.POEC, k + gen.POEC_NEXT}
+    s1, s2 = (c.sessions.set_index("session_key") for c in (core1, core2))
+    moved = s2.loc[k + gen.PLAQUISTE, "start_date"] - s1.loc[k + gen.PLAQUISTE, "start_date"]
+    assert moved == timedelta(days=7)
+    # every published session is in the future of its day, with the fields a feed needs
+    for s, day, keys in ((s1, gen.DAY1, published1), (s2, gen.DAY2, published2)):
+        pub = s.loc[sorted(keys)]
+        assert (pub["start_date"] > day).all() and pub["contact_name"].notna().all()
+        assert pub[["siret_formateur", "postcode", "city", "entry_mode", "title"]].notna().all().all()
+
+
+def test_a_session_without_registration_address_is_given_at_its_action_place(tmp_path):
+    place_of_training = (
+        "<lieu-de-formation><coordonnees><nom>Centre A</nom><adresse><ligne>2 rue B</ligne><codepostal>63000"
+        "</codepostal><ville>Clermont-Ferrand</ville><code-INSEE-commune>63113</code-INSEE-commune></adresse>"
+        "</coordonnees></lieu-de-formation>"
+    )
+    bare = re.sub(r"<adresse-inscription>.*?</adresse-inscription>\n", "", session("S2"))
+    act = action("A1", session("S1") + bare).replace(
+        "<modalites-entrees-sorties>", place_of_training + "<modalites-entrees-sorties>"
+    )
+    s = read(tmp_path, lheo_doc(formation("F1", act))).tables["sessions"].set_index("session_key")
+    assert tuple(s.loc["lheo:intercarif:S1", ["address_line", "postcode", "city"]]) == ("1 rue A", "03200", "Vichy")
+    assert tuple(s.loc["lheo:intercarif:S2", ["address_line", "postcode", "city", "insee_code"]]) == (
+        "2 rue B",
+        "63000",
+        "Clermont-Ferrand",
+        "63113",
+    )
+    assert (s["place_label"] == "Centre A").all()
+
+
+@needs_xsd
+@pytest.mark.parametrize("day", [0, 1])
+def test_the_demo_days_published_sessions_make_valid_feeds(tmp_path, day):
+    """What the demo days publish writes valid LHEO 2.3 (official XSD), both profiles. (Our
+    profiles, schemas/xsd/lheo-*-profile.xsd, still only accept sam/eos/sigma numeros: the source
+    registry opens them to lheo.)"""
+    from passerelle.feeds.validate import validate_file
+
+    gen = _generator()
+    name, run = ((gen.NAME1, gen.DAY1), (gen.NAME2, gen.DAY2))[day]
+    core = build_core([read_lheo(SAMPLES / name)])
+    _, classes = _day_checks(core, run)
+    published = core.sessions[core.sessions["session_key"].map(classes).eq("published").to_numpy(dtype=bool)]
+    published = published.assign(publication_status="current")
+    for profile in ("carif", "pole_emploi"):
+        out = tmp_path / f"{profile}.xml"
+        assert write_lheo(out, core.formations, core.actions, published, core.events, profile=profile, run_date=run)
+        assert validate_file(out, XSD) == [], profile
+        numeros = {s.get("numero") for s in etree.parse(str(out)).getroot().iter("{*}session")}
+        assert numeros == set(published["session_key"]), profile
