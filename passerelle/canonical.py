@@ -1,7 +1,7 @@
 """From what the readers return to the canonical tables of one run.
 
-``build_core`` concatenates the per-source tables, derives the LHEO actions of EOS (one per
-formation, training body and place), fills what a session inherits from its formation, and
+``build_core`` concatenates the per-source tables, derives the LHEO actions of the sources that
+derive them from their sessions (EOS: one per formation, training body and place), fills what a session inherits from its formation, and
 casts every table to its exact schema. ``content_hashes`` fingerprints what a consumer sees of
 a session (lineage excluded), so that a session whose line moved in the extract is not
 "updated".
@@ -56,12 +56,15 @@ def _typed(frames: list[pd.DataFrame], schema) -> pd.DataFrame:
     return to_frame(conform(df, schema))
 
 
-def derive_eos_actions(sessions: pd.DataFrame) -> pd.DataFrame:
-    """One LHEO action per EOS ``action_key`` (formation × training body × place)."""
-    eos = sessions[sessions["source"] == "eos"]
-    if eos.empty:
+def derive_actions(sessions: pd.DataFrame) -> pd.DataFrame:
+    """One LHEO action per ``action_key`` (formation × training body × place) of the sessions
+    of the sources that derive their actions from their sessions (EOS: ``derives_actions``)."""
+    from passerelle.sources.registry import per_row
+
+    derived = sessions[per_row(sessions["source"], lambda s: s.derives_actions).fillna(False).astype(bool)]
+    if derived.empty:
         return empty_frame(ACTIONS)
-    first = eos.sort_values(["action_key", "source_line"], kind="stable").drop_duplicates("action_key")
+    first = derived.sort_values(["action_key", "source_line"], kind="stable").drop_duplicates("action_key")
     cols = [
         "action_key", "formation_key", *LINEAGE, "organisme_formateur", "siret_formateur",
         "address_line", "postcode", "city", "insee_code", *DERIVED, "entry_mode",
@@ -115,7 +118,7 @@ def build_core(reads: list[ExtractRead]) -> CoreTables:
         # a body named without a SIRET (SIGMA Lieu that is not the titulaire) gets the SIRET
         # its name carries elsewhere in the day's extracts, when exactly one does
         sessions["siret_formateur"] = fill_sirets_by_name(sessions, formations)
-    actions = _typed([read_actions, derive_eos_actions(sessions)], ACTIONS)
+    actions = _typed([read_actions, derive_actions(sessions)], ACTIONS)
     quarantine = _typed([r.quarantine for r in reads], QUARANTINE)
 
     if len(sessions) and len(formations):

@@ -28,9 +28,12 @@ import pandas as pd
 import pyarrow as pa
 
 from passerelle import model
+from passerelle.sources import registry
 
 SUITE_NAME = "core_sessions_contract"
-SESSION_KEY_PATTERN = r"^(?:eos:\d+|sigma:[^:]+:[^:]+:[^:]+)$"
+# what each source declares: its session keys, its name (``lheo:<producer>`` per producer)
+SESSION_KEY_PATTERN = registry.session_key_pattern()
+SOURCE_PATTERN = registry.source_name_pattern()
 
 # (GX expectation class name, keyword arguments). Column map expectations ignore nulls, so
 # "in set" on entry_mode / recruitment_state and "between" on places accept nulls.
@@ -42,7 +45,7 @@ SESSION_EXPECTATIONS: tuple[tuple[str, dict], ...] = (
     ("ExpectColumnValuesToNotBeNull", {"column": "action_key"}),
     ("ExpectColumnValuesToNotBeNull", {"column": "formation_key"}),
     ("ExpectColumnValuesToNotBeNull", {"column": "source"}),
-    ("ExpectColumnValuesToBeInSet", {"column": "source", "value_set": ["eos", "sigma"]}),
+    ("ExpectColumnValuesToMatchRegex", {"column": "source", "regex": SOURCE_PATTERN}),
     ("ExpectColumnValuesToNotBeNull", {"column": "source_file"}),
     ("ExpectColumnValuesToNotBeNull", {"column": "source_line"}),
     ("ExpectColumnValuesToBeBetween", {"column": "source_line", "min_value": 1}),

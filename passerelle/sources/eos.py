@@ -42,6 +42,7 @@ from passerelle.findings import FindingCollector, concat_findings, findings_from
 from passerelle.model import EVENTS, QUARANTINE, SESSIONS, empty_frame
 from passerelle.sources import text
 from passerelle.sources.base import ExtractRead, extract_date_of
+from passerelle.sources.spec import ExtractKind, RuleParameters, Source
 
 SOURCE = "eos"
 EXPECTED_ENCODING = "cp1252"
@@ -963,3 +964,84 @@ def _build_events(p: _Parsed) -> None:
         out[c] = ctx[c]
     p.read.tables["events"] = model.to_frame(model.conform(out.reset_index(drop=True), EVENTS))
     p.extra_findings.extend(x for x in found if x is not None)
+
+
+# --- the source's declaration (passerelle.sources.registry) -------------------------------
+
+# The field as named in the extract, per canonical field: what a finding shows Carif staff.
+FIELD_NAMES_SESSIONS = {
+    "session_key": "Identifiant EOS",
+    "source_session_id": "Identifiant EOS",
+    "session_number": "N° ses.",
+    "marche_numero": "N° marché",
+    "dossier": "Dossier",
+    "lot": "Lot",
+    "action_number": "Action",
+    "formation_key": "Dossier / Lot / Action",
+    "action_key": "Dossier / Lot / Action",
+    "purchase_order": "N° BC",
+    "organisme_formateur": "Organisme formateur",
+    "siret_formateur": "SIRET formateur",
+    "address_line": "Nom voie",
+    "address_complement": "Complément d'adresse",
+    "postcode": "Code postal",
+    "city": "Ville",
+    "insee_code": "Code INSEE",
+    "place_label": "Lieu",
+    "start_date": "Date début session",
+    "end_date": "Date fin session",
+    "prescription_start": "Date début prescr.",
+    "prescription_end": "Date fin prescr.",
+    "parent_period_start": "Date début lot",
+    "parent_period_end": "Fin exéc.",
+    "lot_end": "Date fin lot",
+    "entry_mode": "Type entrée",
+    "places": "Eff. visé tot.",
+    "places_min": "Eff. min. MO",
+    "places_region": "Eff. visé région.",
+    "places_pole_emploi": "Eff. visé PE",
+    "trainees": "nb Stagiaires.",
+    "hours_centre_avg": "Durée moy stg Cent",
+    "hours_company_avg": "Durée moy stg Ent.",
+    "hours_centre_total": "Vol H Cent tot.",
+    "hours_company_total": "Vol H Ent. tot.",
+    "workflow_state": "Etat session",
+    "cancelled": "Session annulée",
+    "state_date": "Date état",
+    "recruitment_state": "Etat recrutement",
+    "contact_name": "Contact nom",
+    "contact_phone": "Contact tél",
+    "contact_email": "Contact mail",
+}
+FIELD_NAMES_EVENTS = {
+    "session_key": "Identifiant EOS",
+    "event_type": "Type",
+    "start_date": "Date de début",
+    "end_date": "Date de fin",
+    "start_time": "Heure de début",
+    "end_time": "Heure de fin",
+    "address_line": "Nom voie",
+    "postcode": "Code postal",
+    "city": "Ville",
+    "description": "Description",
+}
+
+SPEC = Source(
+    name=SOURCE,
+    label="EOS",
+    kinds=(
+        ExtractKind("sessions", ("csv",), "EOS sessions as finalised by the training bodies", read_sessions,
+                    asset="raw_eos_sessions", sessions=True),
+        ExtractKind("evenements", ("csv",), "EOS events (informations collectives, tests, interviews)", read_events,
+                    asset="raw_eos_events"),
+    ),
+    field_names={"sessions": FIELD_NAMES_SESSIONS, "events": FIELD_NAMES_EVENTS},
+    rules=RuleParameters(
+        session_marche=(r"[A-Z]\d{7}", "une lettre majuscule et 7 chiffres, ex. M1451401"),
+        trainer_siret_required=True,
+        fills_plans=True,
+        formation_reference="dossier_lot_action",
+    ),
+    session_key_pattern=r"eos:\d+",
+    derives_actions=True,
+)

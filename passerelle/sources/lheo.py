@@ -129,6 +129,7 @@ from passerelle import model
 from passerelle.findings import FindingCollector, concat_findings
 from passerelle.model import ACTIONS, EVENTS, FORMATIONS, QUARANTINE, SESSIONS, conform, empty_frame, to_frame
 from passerelle.sources.base import ExtractRead
+from passerelle.sources.spec import ExtractKind, Source
 
 SOURCE = "lheo"
 RULE = "DQ000"
@@ -2753,3 +2754,17 @@ def _sorted(f: pd.DataFrame) -> pd.DataFrame:
     if len(f) > 1:
         f = f.sort_values("line", kind="stable", na_position="first").reset_index(drop=True)
     return f
+
+
+# --- the source's declaration (passerelle.sources.registry) -------------------------------
+# Each producer is a source of its own for the life of its sessions: ``lheo:<producer>``.
+
+SPEC = Source(
+    name=SOURCE,
+    label="LHEO",
+    kinds=(ExtractKind("producteur", ("xml", "xml.gz"), "LHEO offer published by another producer "
+                       "(Intercarif, another Carif, Onisep, EDOF)", read_lheo, asset="raw_lheo",
+                       sessions=True, required=False),),
+    session_key_pattern=r"lheo:[a-z][a-z0-9]*:.+",
+    per_producer=True,
+)

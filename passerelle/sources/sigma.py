@@ -52,6 +52,7 @@ from passerelle.findings import FindingCollector, concat_findings, findings_from
 from passerelle.organisations import normalise_names
 from passerelle.sources import text
 from passerelle.sources.base import ExtractRead, extract_date_of, formacode_version
+from passerelle.sources.spec import ExtractKind, RuleParameters, Source
 
 log = logging.getLogger(__name__)
 
@@ -1139,3 +1140,86 @@ def _read_events(sh: _Sheet, file: str):
         index=idx,
     )
     return _finish(df, "events"), q, concat_findings([fq, *cells.frames])
+
+
+# --- the source's declaration (passerelle.sources.registry) -------------------------------
+
+# The field as named in the extract, per canonical field: what a finding shows Carif staff.
+FIELD_NAMES_SESSIONS = {
+    "session_key": "Num. de session",
+    "source_session_id": "Num. de session",
+    "session_number": "Num. de session",
+    "marche_numero": "N° Contrat/Conv.",
+    "action_number": "N° Action",
+    "formation_key": "N° Action",
+    "composante_number": "Composante",
+    "action_key": "Composante",
+    "site": "Lieu de la session",
+    "address_line": "Lieu de la session",
+    "postcode": "Lieu de la session",
+    "city": "Lieu de la session",
+    "organisme_formateur": "Lieu de la session",
+    "insee_code": "Code INSEE",
+    "siret_formateur": "SIRET titulaire",
+    "start_date": "Date début",
+    "end_date": "Date fin",
+    "parent_period_start": "Date début (composante)",
+    "parent_period_end": "Date fin (composante)",
+    "entry_mode": "Modalité entrées",
+    "places": "Nb. de places",
+    "cancelled": "Nb. de places",
+    "workflow_state": "Statut",
+    "contact_name": "Contact nom",
+    "contact_phone": "Contact tél",
+    "contact_email": "Contact mail",
+    "offer_info_code": "Code Offre Info",
+}
+FIELD_NAMES_EVENTS = {
+    "session_key": "Num. de session",
+    "start_date": "Date",
+    "end_date": "Date",
+    "start_time": "Heure de début",
+    "end_time": "Heure de fin",
+    "places": "Nb. de places",
+    "cancelled": "Nb. de places",
+    "address_line": "Libellé de la voie",
+    "postcode": "Code postal",
+    "city": "Ville",
+    "description": "Commentaire",
+}
+FIELD_NAMES_FORMATIONS = {
+    "marche_numero": "N° Contrat/Conv.",
+    "action_number": "N° Action",
+    "holder_name": "Titulaire/Mandataire",
+    "holder_siret": "SIRET titulaire",
+    "holder_nda": "NDA titulaire",
+    "period_start": "Date de début réelle",
+    "period_end": "Date de fin prévue",
+    "status": "Statut",
+}
+FIELD_NAMES_ACTIONS = {
+    "action_key": "N°",
+    "postcode": "Code postal",
+    "city": "Ville",
+    "entry_mode": "Modalité entrées",
+}
+
+SPEC = Source(
+    name=SOURCE,
+    label="SIGMA",
+    kinds=(
+        ExtractKind("actions", ("xlsx",),
+                    "SIGMA workbook: actions, composantes, sessions, informations collectives", read_workbook,
+                    asset="raw_sigma_workbook", sessions=True),
+    ),
+    field_names={"sessions": FIELD_NAMES_SESSIONS, "events": FIELD_NAMES_EVENTS,
+                 "formations": FIELD_NAMES_FORMATIONS, "actions": FIELD_NAMES_ACTIONS},
+    rules=RuleParameters(
+        formation_marche=(r"\d{2}P\d{7}", "2 chiffres, la lettre P et 7 chiffres, ex. 23P0000000"),
+        action_number_prefixed=True,
+        action_required=True,
+        parent_period="période de la composante",
+        cancelled_by_places=True,
+    ),
+    session_key_pattern=r"sigma:[^:]+:[^:]+:[^:]+",
+)
