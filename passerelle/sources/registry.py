@@ -116,6 +116,11 @@ def session_key_pattern() -> str:
     return r"^(?:" + "|".join(alts) + r")$"
 
 
+def filling(field: str) -> list[str]:
+    """Names of the session sources that declare ``field`` among their filled fields."""
+    return [s.name for s in session_sources() if field in s.filled_fields]
+
+
 def label(source: str) -> str:
     """The French label of a source identity (``Intercarif (LHEO)`` for ``lheo:intercarif``)."""
     s = spec(source)

@@ -91,6 +91,10 @@ class Source:
     # one LHEO action per formation × body × place, derived from the sessions (not read)
     derives_actions: bool = False
     formacode_default: str = "V14"  # PASSERELLE_FORMACODE_VERSION_<NAME> overrides it
+    # session fields this source fills for (nearly) every session: the GX contract expects them
+    # mostly present on its sessions (a reader that lost a column fails it); a source whose
+    # format makes them optional (LHEO: contacts on the formation) leaves them out
+    filled_fields: tuple[str, ...] = ("contact_name", "start_date")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "field_names", _frozen(self.field_names))
