@@ -29,7 +29,6 @@ import gc
 import hashlib
 import itertools
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +39,7 @@ import pyarrow as pa
 from passerelle import model
 from passerelle.findings import FindingCollector, concat_findings, findings_from_frame
 from passerelle.model import EVENTS, QUARANTINE, SESSIONS, empty_frame
-from passerelle.sources import text
+from passerelle.sources import tabular, text
 from passerelle.sources.base import ExtractRead, extract_date_of
 from passerelle.sources.spec import ExtractKind, RuleParameters, Source
 
@@ -342,17 +341,14 @@ def _read_file(path, kind, contract, essential, table, schema, extract_date) -> 
         return p
 
     # map the file's columns onto the contract
-    by_exact = {h: i for i, h in reversed(list(enumerate(names))) if h}
     norm_names = [_norm(h) if h else "" for h in names]
     positions: dict[str, int] = {}
     duplicated: list[str] = []
     for col in contract:
-        hits = [i for i, h in enumerate(names) if h and (h == col or norm_names[i] == _norm(col))]
+        hits = tabular.header_candidates(names, col, norm_names)
         if len(hits) > 1:
             duplicated.append(col)
-        if col in by_exact:
-            positions[col] = by_exact[col]
-        elif hits:
+        if hits:
             positions[col] = hits[0]
     if duplicated:
         reasons = []
@@ -575,16 +571,8 @@ def _clean_header(h: str) -> str:
     return h.replace("\ufeff", "").replace("\u00a0", " ").strip()
 
 
-def _norm(s: str) -> str:
-    """Case-, accent- and space-insensitive form of a header or an enumeration value."""
-    s = unicodedata.normalize("NFKD", s)
-    s = "".join(ch for ch in s if not unicodedata.combining(ch))
-    return "".join(s.lower().split())
-
-
-def _norm_series(s: pd.Series) -> pd.Series:
-    """:func:`_norm` over a Series (computed once per distinct value); null -> ""."""
-    return _via_uniques(s.fillna(""), lambda u: pd.Series([_norm(v) for v in u], dtype="string"))
+_norm = tabular.norm  # one normalisation for every tabular source
+_norm_series = tabular.norm_series
 
 
 def _via_uniques(s: pd.Series, fn):
@@ -607,8 +595,7 @@ def _via_uniques(s: pd.Series, fn):
     return tuple(expand(r) for r in res) if isinstance(res, tuple) else expand(res)
 
 
-def _short(s: str, n: int = 80) -> str:
-    return s if len(s) <= n else s[: n - 1] + "…"
+_short = tabular.short
 
 
 # --- quarantine and findings helpers ----------------------------------------------------------
@@ -657,23 +644,8 @@ def _quarantine_all(p: _Parsed, reason: str) -> None:
     _quarantine(p, p.lines.index, reason, kind)
 
 
-def _cell_findings(ctx: pd.DataFrame, mask: pd.Series, column: str, raw: pd.Series, message: str, suffix: str | None = None,
-                   *, rule: str = RULE_FILE, severity: str = "error"):
-    """One finding per True cell of ``mask``, or None when there is none.
-
-    With ``suffix`` the message is ``message + « raw value » + suffix`` (built only for the
-    flagged cells); without it ``message`` is used as is.
-    """
-    mask = mask.fillna(False).astype(bool)
-    if not mask.any():
-        return None
-    value = raw[mask]
-    msg = message if suffix is None else message + _quote(value.str.strip()) + suffix
-    return findings_from_frame(ctx[mask], rule=rule, severity=severity, message=msg, field=column, value=value)
-
-
-def _quote(raw: pd.Series) -> pd.Series:
-    return "« " + raw.astype("string") + " »"
+_cell_findings = tabular.cell_findings
+_quote = tabular.quote
 
 
 def _parse_columns(f: pd.DataFrame, columns, parser) -> dict[str, tuple[pd.Series, pd.Series]]:
@@ -726,11 +698,8 @@ def _session_ids(p: _Parsed, kind: str) -> tuple[pd.Series, pd.Series]:
     if m.any():
         reason[m] = "Identifiant EOS " + _quote(raw[m]) + " invalide : un nombre entier est attendu ; la ligne est écartée."
     if kind == "session":
-        live = reason.isna()
-        live_key = key.where(live)
-        dup = (live & live_key.duplicated(keep="first") & key.notna()).astype(bool)
+        dup, first_line = tabular.duplicates(key, p.lines, live=reason.isna())
         if dup.any():
-            first_line = p.lines.groupby(live_key).transform("min")
             reason[dup] = (
                 "Identifiant EOS " + ident[dup] + " en double : déjà présent ligne "
                 + first_line[dup].astype("Int64").astype("string")

@@ -39,8 +39,6 @@ import hashlib
 import io
 import json
 import logging
-import re
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,7 +48,7 @@ import pandas as pd
 from passerelle import model
 from passerelle.findings import FindingCollector, concat_findings, findings_from_frame
 from passerelle.organisations import normalise_names
-from passerelle.sources import text
+from passerelle.sources import tabular, text
 from passerelle.sources.base import ExtractRead, extract_date_of, formacode_version
 from passerelle.sources.spec import ExtractKind, RuleParameters, Source
 
@@ -178,12 +176,7 @@ _SCHEMAS = {
 }
 
 
-def _norm(value: str) -> str:
-    """Case-, accent- and space-insensitive form of a header, sheet name or enumeration."""
-    s = unicodedata.normalize("NFKD", str(value).replace("°", "o").replace("º", "o"))
-    s = "".join(ch for ch in s if not unicodedata.combining(ch))
-    s = s.replace("\u2019", "'").replace("\u2018", "'").casefold()
-    return re.sub(r"\s+", "", s)
+_norm = tabular.norm  # one normalisation for every tabular source
 
 
 WORKFLOW_STATES = {_norm(s): s for s in ("Validée", "En attente d'émission")}
@@ -379,22 +372,14 @@ def _load_sheet(wb, spec: SheetSpec, fc: FindingCollector) -> _Sheet | None:
         sh.cols = {col.name: pd.Series([""] * len(data), index=data.index, dtype=object) for col in spec.columns}
         return sh
 
-    # match columns on their header: exact (trimmed), else case/accent/space-insensitive
-    by_header: dict[str, int] = {}
-    by_norm: dict[str, int] = {}
-    for i, h in enumerate(header_row):
-        if h:
-            by_header.setdefault(h, i)
-            by_norm.setdefault(_norm(h), i)
+    # match columns on their header: exact (trimmed), else case/accent/space-insensitive; a
+    # column named twice: the first is read, the other reported below
+    normed = [_norm(h) if h else "" for h in header_row]
     used: set[int] = set()
     missing_essential: list[str] = []
     empty = pd.Series([""] * len(data), index=data.index, dtype=object)
     for col in spec.columns:
-        i = by_header.get(col.header)
-        if i is None or i in used:
-            i = by_norm.get(_norm(col.header))
-            if i is not None and i in used:
-                i = None
+        i = next((c for c in tabular.header_candidates(header_row, col.header, normed) if c not in used), None)
         if i is None:
             sh.cols[col.name] = empty
             if col.essential:
@@ -771,8 +756,7 @@ def _keys(sh: _Sheet, parts: list[tuple[str, pd.Series]], key: pd.Series, file: 
         missing_names = missing_names.mask(
             miss, missing_names + np.where(missing_names == "", "", ", ") + f"« {header} »"
         )
-    live_key = key.where(~missing_any)
-    dup = live_key.duplicated(keep="first") & ~missing_any
+    dup, first_line = tabular.duplicates(key, pd.Series(sh.lines, index=idx), live=~missing_any)
     reason = pd.Series(pd.NA, index=idx, dtype="string")
     if missing_any.any():
         reason[missing_any] = (
@@ -783,7 +767,6 @@ def _keys(sh: _Sheet, parts: list[tuple[str, pd.Series]], key: pd.Series, file: 
             + " vide(s) ou illisible(s). La ligne n'est pas reprise ; compléter l'identifiant dans SIGMA."
         )
     if dup.any():
-        first_line = pd.Series(sh.lines, index=idx).groupby(live_key).transform("first")
         reason[dup] = (
             f"Feuille « {sh.spec.name} », ligne "
             + pd.Series(sh.lines, index=idx).astype("string")[dup]
