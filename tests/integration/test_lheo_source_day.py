@@ -129,3 +129,32 @@ def test_lheo_files_never_make_or_break_a_complete_day(tmp_path):
     assert complete_dates(inbox) == [DAY1, DAY2]
     shutil.copy(LHEO / "trefle-daeu.xml", inbox / "lheo_trefle_20261125.xml")
     assert complete_dates(inbox) == [DAY1, DAY2]
+
+
+def test_a_producer_whose_new_file_lacks_a_session_makes_it_vanish_alone(tmp_path):
+    from lxml import etree
+
+    inbox = _inbox(tmp_path)
+    out = tmp_path / "out"
+    assert _run(inbox, out, DAY1) == 0
+    d1 = DAY1.isoformat()
+    carif1 = (out / d1 / "carif" / f"lheo-{d1}.xml").read_text(encoding="utf-8")
+    published = [k for k in ("lheo:edof:SST-2026", "lheo:edof:SST-2026-03", "lheo:edof:SST-2026-DIST")
+                 if f'numero="{k}"' in carif1]
+    assert "lheo:edof:SST-2026" in published
+    # day 2: EDOF's new catalogue no longer has session SST-2026 (its action keeps SST-2026-03)
+    tree = etree.parse(str(LHEO / "edof-catalogue-sst.xml"))
+    gone = [el for el in tree.iter() if isinstance(el.tag, str) and etree.QName(el).localname == "session"
+            and el.get("numero") == "SST-2026"]
+    assert len(gone) == 1
+    gone[0].getparent().remove(gone[0])
+    tree.write(str(inbox / "lheo_edof_20261120.xml"), xml_declaration=True, encoding=tree.docinfo.encoding)
+    assert _run(inbox, out, DAY2) == 0
+    issues = pd.read_csv(out / DAY2.isoformat() / "quality" / "issues.csv", dtype=str)
+    dq022 = issues[issues["rule"] == "DQ022"]
+    lheo_vanished = set(dq022.loc[dq022["session_key"].fillna("").str.startswith("lheo:"), "session_key"])
+    assert lheo_vanished == {"lheo:edof:SST-2026"}
+    d2 = DAY2.isoformat()
+    carif2 = (out / d2 / "carif" / f"lheo-{d2}.xml").read_text(encoding="utf-8")
+    for k in published:  # within the grace period the vanished one stays published too
+        assert f'numero="{k}"' in carif2
