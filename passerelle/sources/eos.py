@@ -922,12 +922,8 @@ def _build_events(p: _Parsed) -> None:
     out["places"] = pd.Series(pd.NA, index=f.index, dtype="Int32")
     out["cancelled"] = False
 
-    # <session_key>:<type code>:<YYYYMMDD|nodate>:<HHMM|notime>, duplicates suffixed -2, -3 in file order
-    day = out["start_date"].dt.strftime("%Y%m%d").astype("string").fillna("nodate")
-    hhmm = out["start_time"].str.replace(":", "", regex=False).fillna("notime")
-    base = key + ":" + code + ":" + day + ":" + hhmm
-    rank = base.groupby(base).cumcount()
-    out["event_key"] = base.where(rank == 0, base + "-" + (rank + 1).astype("string"))
+    day = out["start_date"].dt.strftime("%Y%m%d").astype("string")
+    out["event_key"] = tabular.event_keys(key, code, day, out["start_time"])
 
     for c in ("source", "source_file", "source_sheet", "source_line"):
         out[c] = ctx[c]

@@ -46,6 +46,7 @@ from lxml import etree
 
 from passerelle.findings import FindingCollector
 from passerelle.model import FINANCER_REGION, FORMATIONS, QUARANTINE, conform, empty_frame, to_frame
+from passerelle.sources import tabular
 from passerelle.sources.base import ExtractRead, extract_date_of, formacode_version
 from passerelle.sources.spec import ExtractKind, RuleParameters, Source
 
@@ -764,10 +765,9 @@ def _build(actions, root, name, fc, lines, paths, flagged):
                "ne peuvent pas être rattachées à leurs sessions EOS. Renseigner l'attribut « dossier » du marché "
                "dans SAM.",
                df["p_m"] + "/@dossier", None)
-    dup = key.notna() & key.duplicated(keep="first") & reason.isna()
+    dup, first_line = tabular.duplicates(key, out["source_line"])
+    dup &= reason.isna()
     if dup.any():
-        first_line = out.loc[key.notna()].groupby(key[key.notna()])["source_line"].transform("first")
-        first_line = first_line.reindex(df.index)
         set_reason(dup,
                    "Action en double : même dossier, lot et numéro (" + key.fillna("") + ") que l'action de la ligne "
                    + first_line.astype("string").fillna("?") + " ; seule la première est gardée. Supprimer le doublon "

@@ -1091,15 +1091,7 @@ def _read_events(sh: _Sheet, file: str):
     start_time = cells.hour("start_time")
     end_time = cells.hour("end_time")
     places = cells.int("places")
-    base = (
-        skey
-        + ":ic:"
-        + day.astype("string").str.replace("-", "", regex=False).fillna("nodate")
-        + ":"
-        + start_time.str.replace(":", "", regex=False).fillna("notime")
-    )
-    rank = base.groupby(base).cumcount()
-    event_key = base.where(rank == 0, base + "-" + (rank + 1).astype("string"))
+    event_key = tabular.event_keys(skey, "ic", day.astype("string").str.replace("-", "", regex=False), start_time)
     street = _join([cells.text("street_number"), cells.text("street_ext"), cells.text("street_type"),
                     cells.text("street_name")])
     df = pd.DataFrame(

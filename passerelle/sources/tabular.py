@@ -62,7 +62,7 @@ def duplicates(key: pd.Series, lines: pd.Series, live: pd.Series | None = None) 
     live = pd.Series(True, index=key.index) if live is None else live.fillna(False).astype(bool)
     live_key = key.where(live & key.notna())
     dup = (live_key.duplicated(keep="first") & live_key.notna()).fillna(False).astype(bool)
-    first_line = pd.Series(lines.to_numpy(), index=key.index).groupby(live_key).transform("min")
+    first_line = lines.set_axis(key.index).groupby(live_key).transform("min")
     return dup, first_line
 
 
@@ -88,3 +88,13 @@ def cell_findings(ctx: pd.DataFrame, mask: pd.Series, column: str, raw: pd.Serie
     value = raw[mask]
     msg = message if suffix is None else message + quote(value.str.strip()) + suffix
     return findings_from_frame(ctx[mask], rule=rule, severity=severity, message=msg, field=column, value=value)
+
+
+def event_keys(session_key: pd.Series, type_code: pd.Series | str, day: pd.Series, start_time: pd.Series) -> pd.Series:
+    """``<session_key>:<type code>:<YYYYMMDD|nodate>:<HHMM|notime>`` (``day`` as ``YYYYMMDD``
+    text, ``start_time`` as ``HH:MM``), the same key repeated suffixed ``-2``, ``-3`` in file
+    order: what identifies an event across days in every source."""
+    base = (session_key + ":" + type_code + ":" + day.fillna("nodate") + ":"
+            + start_time.str.replace(":", "", regex=False).fillna("notime"))
+    rank = base.groupby(base).cumcount()
+    return base.where(rank == 0, base + "-" + (rank + 1).astype("string"))

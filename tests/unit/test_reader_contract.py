@@ -176,6 +176,25 @@ def test_duplicate_key_keeps_the_first_and_names_its_line(tmp_path, case):
     assert_conservation(read)
 
 
+def test_xml_reader_duplicate_key_follows_the_same_contract(tmp_path):
+    """SAM: a second action with the same dossier, lot and numero is quarantined naming the
+    line of the first, the first kept (the shared duplicate detection)."""
+    from tests.unit import test_sam as M
+
+    doc = M.single_action_doc()
+    action = doc[doc.index("      <action "):doc.index("</action>") + len("</action>")]
+    doc = doc.replace(action, action + "\n" + action.replace("Agent thermal", "Agent thermal bis"))
+    p = M.write(tmp_path, doc)
+    read = read_path("sam", "offre", p)
+    first, second = M.action_start_lines(doc)
+    q = read.quarantine
+    assert len(q) == 1 and int(q["source_line"].iloc[0]) == second
+    assert "double" in q["reason"].iloc[0] and f"ligne {first}" in q["reason"].iloc[0]
+    assert len(read.tables["formations"]) == 1
+    assert (dq000_errors(read)["line"] == second).sum() == 1
+    assert_conservation(read)
+
+
 # --- one normalisation --------------------------------------------------------------------------
 
 def test_one_normalisation_for_headers_and_labels():
