@@ -102,9 +102,10 @@ def check_orphans(sessions: pd.DataFrame, formations: pd.DataFrame, actions: pd.
     (composante) no extract describes; events whose session is unknown."""
     s = sessions
     no_formation, no_action = orphan_masks(s, formations, actions)
-    eos = flag(rule_value(s, "formation_reference") == "dossier_lot_action")
+    # how the source names a session's formation (Source.rules.formation_reference)
+    by_lot = flag(rule_value(s, "formation_reference") == "dossier_lot_action")
 
-    def eos_ids(rows: pd.DataFrame) -> pd.Series:
+    def lot_ids(rows: pd.DataFrame) -> pd.Series:
         return (text(rows["dossier"]).fillna("?") + " / " + text(rows["lot"]).fillna("?") + " / "
                 + text(rows["action_number"]).fillna("?"))
 
@@ -112,9 +113,9 @@ def check_orphans(sessions: pd.DataFrame, formations: pd.DataFrame, actions: pd.
     unknown = ~flag(e["session_key"].isin(s["session_key"].dropna().unique()))
     return combine(
         [
-            emit("DQ020", s, no_formation & eos, field="formation_key", value=eos_ids, variant="formation_eos",
+            emit("DQ020", s, no_formation & by_lot, field="formation_key", value=lot_ids, variant="formation_eos",
                  columns=("dossier", "lot", "action_number")),
-            emit("DQ020", s, no_formation & ~eos, field="formation_key", value=text(s["action_number"]),
+            emit("DQ020", s, no_formation & ~by_lot, field="formation_key", value=text(s["action_number"]),
                  variant="formation_sigma"),
             emit("DQ020", s, no_action, field="action_key", value=text(s["composante_number"]),
                  variant="action_sigma", action=text(s["action_number"])),
