@@ -74,8 +74,17 @@ def short(s: str, n: int = 80) -> str:
     return s if len(s) <= n else s[: n - 1] + "…"
 
 
-def cell_findings(ctx: pd.DataFrame, mask: pd.Series, column: str, raw: pd.Series, message, suffix: str | None = None,
-                  *, rule: str = RULE_FILE, severity: str = "error"):
+def cell_findings(
+    ctx: pd.DataFrame,
+    mask: pd.Series,
+    column: str,
+    raw: pd.Series,
+    message,
+    suffix: str | None = None,
+    *,
+    rule: str = RULE_FILE,
+    severity: str = "error",
+):
     """One finding per True cell of ``mask`` (``ctx``: the lineage of each row), naming the
     line and the column, or None when there is none.
 
@@ -94,7 +103,14 @@ def event_keys(session_key: pd.Series, type_code: pd.Series | str, day: pd.Serie
     """``<session_key>:<type code>:<YYYYMMDD|nodate>:<HHMM|notime>`` (``day`` as ``YYYYMMDD``
     text, ``start_time`` as ``HH:MM``), the same key repeated suffixed ``-2``, ``-3`` in file
     order: what identifies an event across days in every source."""
-    base = (session_key + ":" + type_code + ":" + day.fillna("nodate") + ":"
-            + start_time.str.replace(":", "", regex=False).fillna("notime"))
+    base = (
+        session_key
+        + ":"
+        + type_code
+        + ":"
+        + day.fillna("nodate")
+        + ":"
+        + start_time.str.replace(":", "", regex=False).fillna("notime")
+    )
     rank = base.groupby(base).cumcount()
     return base.where(rank == 0, base + "-" + (rank + 1).astype("string"))

@@ -139,13 +139,19 @@ def test_a_producer_whose_new_file_lacks_a_session_makes_it_vanish_alone(tmp_pat
     assert _run(inbox, out, DAY1) == 0
     d1 = DAY1.isoformat()
     carif1 = (out / d1 / "carif" / f"lheo-{d1}.xml").read_text(encoding="utf-8")
-    published = [k for k in ("lheo:edof:SST-2026", "lheo:edof:SST-2026-03", "lheo:edof:SST-2026-DIST")
-                 if f'numero="{k}"' in carif1]
+    published = [
+        k
+        for k in ("lheo:edof:SST-2026", "lheo:edof:SST-2026-03", "lheo:edof:SST-2026-DIST")
+        if f'numero="{k}"' in carif1
+    ]
     assert "lheo:edof:SST-2026" in published
     # day 2: EDOF's new catalogue no longer has session SST-2026 (its action keeps SST-2026-03)
     tree = etree.parse(str(LHEO / "edof-catalogue-sst.xml"))
-    gone = [el for el in tree.iter() if isinstance(el.tag, str) and etree.QName(el).localname == "session"
-            and el.get("numero") == "SST-2026"]
+    gone = [
+        el
+        for el in tree.iter()
+        if isinstance(el.tag, str) and etree.QName(el).localname == "session" and el.get("numero") == "SST-2026"
+    ]
     assert len(gone) == 1
     gone[0].getparent().remove(gone[0])
     tree.write(str(inbox / "lheo_edof_20261120.xml"), xml_declaration=True, encoding=tree.docinfo.encoding)

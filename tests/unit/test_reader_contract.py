@@ -32,8 +32,11 @@ ROW_TABLES = ("formations", "actions", "sessions", "events")
 def assert_conservation(read) -> None:
     q = read.quarantine
     for sheet, n in read.rows_read.items():
-        in_tables = sum(int((t["source_sheet"].fillna("") == sheet).sum()) for name, t in read.tables.items()
-                        if name in ROW_TABLES and "source_sheet" in t)
+        in_tables = sum(
+            int((t["source_sheet"].fillna("") == sheet).sum())
+            for name, t in read.tables.items()
+            if name in ROW_TABLES and "source_sheet" in t
+        )
         in_q = int((q["source_sheet"].fillna("") == sheet).sum()) if len(q) else 0
         assert n == in_tables + in_q, (read.file, sheet, n, in_tables, in_q)
 
@@ -44,6 +47,7 @@ def dq000_errors(read) -> pd.DataFrame:
 
 
 # --- every reader of the registry: no file, empty file, not its format --------------------------
+
 
 def _every_kind():
     for s in registry.sources():
@@ -70,6 +74,7 @@ def test_an_empty_or_unreadable_file_is_one_file_error(tmp_path, source, kind, n
 
 
 # --- the tabular readers in depth ----------------------------------------------------------------
+
 
 @dataclass
 class Case:
@@ -114,15 +119,21 @@ def _sigma(tmp: Path, variant: str) -> Path:
         rows[1][headers.index("Num. de session")] = "01"
     elif variant == "missing_key":
         i = headers.index("Num. de session")
-        sheets["Sessions"] = ([h for j, h in enumerate(headers) if j != i],
-                              [[v for j, v in enumerate(r) if j != i] for r in rows])
+        sheets["Sessions"] = (
+            [h for j, h in enumerate(headers) if j != i],
+            [[v for j, v in enumerate(r) if j != i] for r in rows],
+        )
     return S.write(tmp, sheets)
 
 
 CASES = [
-    pytest.param(Case("eos", "sessions", _eos_sessions, "Identifiant EOS", "Date début session", ""), id="eos-sessions"),
-    pytest.param(Case("eos", "evenements", _eos_events, "Identifiant EOS", "Date de début", "", duplicates=False),
-                 id="eos-evenements"),
+    pytest.param(
+        Case("eos", "sessions", _eos_sessions, "Identifiant EOS", "Date début session", ""), id="eos-sessions"
+    ),
+    pytest.param(
+        Case("eos", "evenements", _eos_events, "Identifiant EOS", "Date de début", "", duplicates=False),
+        id="eos-evenements",
+    ),
     pytest.param(Case("sigma", "actions", _sigma, "Num. de session", "Date début", "Sessions"), id="sigma"),
 ]
 
@@ -182,7 +193,7 @@ def test_xml_reader_duplicate_key_follows_the_same_contract(tmp_path):
     from tests.unit import test_sam as M
 
     doc = M.single_action_doc()
-    action = doc[doc.index("      <action "):doc.index("</action>") + len("</action>")]
+    action = doc[doc.index("      <action ") : doc.index("</action>") + len("</action>")]
     doc = doc.replace(action, action + "\n" + action.replace("Agent thermal", "Agent thermal bis"))
     p = M.write(tmp_path, doc)
     read = read_path("sam", "offre", p)
@@ -197,12 +208,16 @@ def test_xml_reader_duplicate_key_follows_the_same_contract(tmp_path):
 
 # --- one normalisation --------------------------------------------------------------------------
 
+
 def test_one_normalisation_for_headers_and_labels():
     from passerelle.sources import eos, sigma, tabular
 
     assert eos._norm is tabular.norm and sigma._norm is tabular.norm
-    for a, b in (("N° Action", "nº  action"), ("En attente d'émission", "EN ATTENTE D’EMISSION"),
-                 ("Date début session", "date debut\u00a0session")):
+    for a, b in (
+        ("N° Action", "nº  action"),
+        ("En attente d'émission", "EN ATTENTE D’EMISSION"),
+        ("Date début session", "date debut\u00a0session"),
+    ):
         assert tabular.norm(a) == tabular.norm(b), (a, b)
     assert tabular.header_candidates(["Ville", "ville", "VILLE "], "Ville") == [0, 1, 2]
     assert tabular.header_candidates(["", "Code postal"], "Ville") == []
