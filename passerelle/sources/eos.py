@@ -630,13 +630,9 @@ def _raw_json(p: _Parsed, idx) -> pd.Series:
 def _quarantine(p: _Parsed, idx, reason, kind: str, session_key=None) -> None:
     if len(idx) == 0:
         return
-    q = _lineage(p, idx)
-    q["kind"] = kind
-    q["session_key"] = session_key if session_key is not None else pd.Series(pd.NA, index=idx, dtype="string")
-    q["rule"] = RULE_FILE
-    q["reason"] = reason
-    q["raw"] = _raw_json(p, idx)
-    p.quarantine_parts.append(q.reset_index(drop=True))
+    p.quarantine_parts.append(
+        tabular.quarantine_rows(SOURCE, p.read.file, "", p.lines.loc[idx], kind, reason, _raw_json(p, idx), session_key)
+    )
 
 
 def _quarantine_all(p: _Parsed, reason: str) -> None:

@@ -804,13 +804,9 @@ def _quarantine(sh: _Sheet, file: str, drop: pd.Series, reason: pd.Series,
         json.dumps(dict(zip(keys, row)), ensure_ascii=False, default=_json_default)
         for row in raw_rows.itertuples(index=False, name=None)
     ]
-    df = pd.DataFrame(_lineage(sh, file, idx), index=idx)
-    df["kind"] = sh.spec.kind
-    df["session_key"] = session_key[idx] if session_key is not None else pd.Series(pd.NA, index=idx, dtype="string")
-    df["rule"] = "DQ000"
-    df["reason"] = reason[idx].astype("string")
-    df["raw"] = raws
-    return df.reset_index(drop=True)
+    lines = pd.Series(sh.lines, dtype="int32").reindex(idx)
+    return tabular.quarantine_rows(SOURCE, file, sh.spec.name, lines, sh.spec.kind, reason[idx], raws,
+                                   session_key[idx] if session_key is not None else None)
 
 
 def _json_default(v):

@@ -114,3 +114,34 @@ def event_keys(session_key: pd.Series, type_code: pd.Series | str, day: pd.Serie
     )
     rank = base.groupby(base).cumcount()
     return base.where(rank == 0, base + "-" + (rank + 1).astype("string"))
+
+
+def quarantine_rows(
+    source: str,
+    file: str | None,
+    sheet: str,
+    lines: pd.Series,
+    kind: str,
+    reason: pd.Series | str,
+    raw: pd.Series | list[str],
+    session_key: pd.Series | None = None,
+) -> pd.DataFrame:
+    """Quarantine rows (``model.QUARANTINE`` columns, rule DQ000), one per entry of ``lines``
+    (the row's line in the file, indexed like the rows): the lineage, the kind of record, the
+    session key when known, the French reason and the raw row as JSON."""
+    idx = lines.index
+    q = pd.DataFrame(
+        {
+            "source": pd.Series(source, index=idx, dtype="string"),
+            "source_file": pd.Series(file, index=idx, dtype="string"),
+            "source_sheet": pd.Series(sheet, index=idx, dtype="string"),
+            "source_line": lines.astype("int32"),
+        },
+        index=idx,
+    )
+    q["kind"] = kind
+    q["session_key"] = session_key if session_key is not None else pd.Series(pd.NA, index=idx, dtype="string")
+    q["rule"] = RULE_FILE
+    q["reason"] = reason.astype("string") if isinstance(reason, pd.Series) else reason
+    q["raw"] = pd.Series(raw, index=idx, dtype="string") if isinstance(raw, list) else raw
+    return q.reset_index(drop=True)
