@@ -17,7 +17,7 @@ from dagster import (
     multi_asset,
 )
 
-from assets.ingest import RAW_INS
+from assets.ingest import RAW_INS, reads_of
 from passerelle.canonical import CoreTables, build_core
 from passerelle.conservation import conservation_report
 from passerelle.sources.base import ExtractRead
@@ -46,14 +46,8 @@ def _counts_by_source(df: pd.DataFrame) -> dict[str, int]:
         )
     ],
 )
-def core_tables(
-    context: AssetExecutionContext,
-    sam: ExtractRead,
-    eos_sessions: ExtractRead,
-    eos_events: ExtractRead,
-    sigma: ExtractRead,
-):
-    reads = [sam, eos_sessions, eos_events, sigma]
+def core_tables(context: AssetExecutionContext, **raw):
+    reads: list[ExtractRead] = reads_of(raw)
     core: CoreTables = build_core(reads)
     for read in reads:  # from here on, the records live in the canonical tables only
         read.release_tables()

@@ -21,14 +21,13 @@ from dagster import (
     multi_asset,
 )
 
-from assets.ingest import RAW_INS, partition_date
+from assets.ingest import RAW_INS, partition_date, reads_of
 from passerelle.daily import DayContext
 from passerelle.delivery.texts import report_section
 from passerelle.feeds.catalog import FEEDS, FeedResult, produce_feeds
 from passerelle.findings_life import life_counts
 from passerelle.publication import QualityOutputs, publish_day, write_quality_outputs
 from passerelle.publishable import Publication
-from passerelle.sources.base import ExtractRead
 from passerelle.store.findings import finding_states, last_published_sessions, previous_check_date
 from pipelines.partitions import daily_partitions
 from pipelines.resources import DeliveriesResource, InboxResource, OutboxResource, StoreResource
@@ -110,8 +109,7 @@ FEED_INS = {name: AssetIn(key) for name, key in FEED_ASSET_KEYS.items()}
 def out_quality_report(
     context: AssetExecutionContext, outbox: OutboxResource, store: StoreResource, deliveries: DeliveriesResource,
     pub: Publication, findings: pd.DataFrame, sessions: pd.DataFrame,
-    carif: FeedResult, carif_delta: FeedResult, pole_emploi: FeedResult, mission_locale: FeedResult,
-    sam: ExtractRead, eos_sessions: ExtractRead, eos_events: ExtractRead, sigma: ExtractRead,
+    carif: FeedResult, carif_delta: FeedResult, pole_emploi: FeedResult, mission_locale: FeedResult, **raw,
 ) -> QualityOutputs:
     d = partition_date(context)
     staging = outbox.staging(d, context.run_id)
@@ -127,7 +125,7 @@ def out_quality_report(
     finally:
         st.dispose()
     q = write_quality_outputs(
-        staging, d, context.run_id, findings, sessions, pub, feeds, [sam, eos_sessions, eos_events, sigma], history,
+        staging, d, context.run_id, findings, sessions, pub, feeds, reads_of(raw), history,
         deliveries_section=section, previous=previous, previous_date=previous_date, stored_sessions=stored,
     )
     context.add_output_metadata({"findings": q.findings_count, "issues_csv": q.issues_path, "report": q.report_path,
@@ -150,8 +148,7 @@ def out_publication(
     pub: Publication, quality: QualityOutputs,
     formations: pd.DataFrame, actions: pd.DataFrame, sessions: pd.DataFrame, events: pd.DataFrame,
     quarantine: pd.DataFrame,
-    carif: FeedResult, carif_delta: FeedResult, pole_emploi: FeedResult, mission_locale: FeedResult,
-    sam: ExtractRead, eos_sessions: ExtractRead, eos_events: ExtractRead, sigma: ExtractRead,
+    carif: FeedResult, carif_delta: FeedResult, pole_emploi: FeedResult, mission_locale: FeedResult, **raw,
 ) -> dict:
     d = partition_date(context)
     staging = outbox.staging(d, context.run_id)
@@ -165,7 +162,7 @@ def out_publication(
             canonical={"core_formations": formations, "core_actions": actions, "core_sessions": sessions,
                        "core_events": events, "core_quarantine": quarantine},
             pub=pub, quality=quality, feeds=[carif, carif_delta, pole_emploi, mission_locale],
-            reads=[sam, eos_sessions, eos_events, sigma],
+            reads=reads_of(raw),
         )
     finally:
         st.dispose()

@@ -18,7 +18,7 @@ from dagster import (
     asset_check,
 )
 
-from assets.ingest import RAW_INS, partition_date
+from assets.ingest import RAW_INS, partition_date, reads_of
 from passerelle.canonical import CoreTables
 from passerelle.daily import (
     DayContext,
@@ -72,13 +72,12 @@ def core_previous_publication(context: AssetExecutionContext, store: StoreResour
 )
 def core_findings(
     context: AssetExecutionContext, store: StoreResource,
-    formations, actions, sessions, events, quarantine, reader_findings,
-    sam, eos_sessions, eos_events, sigma, day: DayContext,
+    formations, actions, sessions, events, quarantine, reader_findings, day: DayContext, **raw,
 ) -> pd.DataFrame:
     core = _core(formations, actions, sessions, events, quarantine, reader_findings)
     st = store.open()
     try:
-        findings = check_day(core, [sam, eos_sessions, eos_events, sigma], day, st)
+        findings = check_day(core, reads_of(raw), day, st)
     finally:
         st.dispose()
     by_rule = counts_by_rule(findings)
@@ -123,13 +122,13 @@ def gx_contract(context: AssetCheckExecutionContext, outbox: OutboxResource, ses
 )
 def core_publishable(
     context: AssetExecutionContext, store: StoreResource,
-    formations, actions, sessions, events, quarantine, reader_findings,
-    sam, eos_sessions, eos_events, sigma, findings: pd.DataFrame, day: DayContext,
+    formations, actions, sessions, events, quarantine, reader_findings, findings: pd.DataFrame, day: DayContext,
+    **raw,
 ) -> Publication:
     core = _core(formations, actions, sessions, events, quarantine, reader_findings)
     st = store.open()
     try:
-        pub, versions = prepare_publication(core, findings, [sam, eos_sessions, eos_events, sigma], day, st)
+        pub, versions = prepare_publication(core, findings, reads_of(raw), day, st)
     finally:
         st.dispose()
     pub.versions = versions

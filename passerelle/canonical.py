@@ -1,7 +1,7 @@
 """From what the readers return to the canonical tables of one run.
 
-``build_core`` concatenates the per-source tables, derives the LHEO actions of EOS (one per
-formation, training body and place), fills what a session inherits from its formation, and
+``build_core`` concatenates the per-source tables, derives the LHEO actions of the sources that
+derive them from their sessions (EOS: one per formation, training body and place), fills what a session inherits from its formation, and
 casts every table to its exact schema. ``content_hashes`` fingerprints what a consumer sees of
 a session (lineage excluded), so that a session whose line moved in the extract is not
 "updated".
@@ -37,6 +37,31 @@ LINEAGE = ["source", "source_file", "source_sheet", "source_line"]
 # the stored hashes stay valid (adding them did not announce every session as modified).
 DERIVED = [f.name for f in COG_FIELDS]
 
+# --- what a content hash covers: an explicit, versioned list ----------------------------------
+# The content hash of a session is stored and compared from one day to the next (the delta
+# announces a session "modified" when it changes). It covers exactly these fields, in this
+# order: adding a column to the model does not change any hash; adding a field here does, for
+# every session of the catalogue, so it is a new version (bump CONTENT_HASH_VERSION, say in
+# the README what it covers and that the first run after it announces every session modified).
+#
+# Version 1 (issue 16): every session and event column of the model as of issue 15, lineage
+# (source, file, sheet, line) and the COG-derived columns excluded: the hashes the store holds.
+CONTENT_HASH_VERSION = 1
+SESSION_HASH_FIELDS: tuple[str, ...] = (
+    "session_key", "action_key", "formation_key", "source_session_id", "session_number", "marche_numero",
+    "dossier", "lot", "action_number", "composante_number", "purchase_order", "obligation", "programme", "title",
+    "organisme_formateur", "siret_formateur", "site", "address_line", "address_complement", "postcode", "city",
+    "insee_code", "place_label", "start_date", "end_date", "prescription_start", "prescription_end",
+    "parent_period_start", "parent_period_end", "lot_end", "entry_mode", "places", "places_min", "places_region",
+    "places_pole_emploi", "trainees", "hours_centre_avg", "hours_company_avg", "hours_centre_total",
+    "hours_company_total", "workflow_state", "workflow_publishable", "cancelled", "state_date",
+    "recruitment_state", "contact_name", "contact_phone", "contact_email", "offer_info_code", "financer",
+)
+EVENT_HASH_FIELDS: tuple[str, ...] = (
+    "event_key", "session_key", "event_type", "is_information_collective", "start_date", "end_date",
+    "start_time", "end_time", "places", "cancelled", "address_line", "postcode", "city", "description",
+)
+
 
 @dataclass
 class CoreTables:
@@ -56,12 +81,15 @@ def _typed(frames: list[pd.DataFrame], schema) -> pd.DataFrame:
     return to_frame(conform(df, schema))
 
 
-def derive_eos_actions(sessions: pd.DataFrame) -> pd.DataFrame:
-    """One LHEO action per EOS ``action_key`` (formation × training body × place)."""
-    eos = sessions[sessions["source"] == "eos"]
-    if eos.empty:
+def derive_actions(sessions: pd.DataFrame) -> pd.DataFrame:
+    """One LHEO action per ``action_key`` (formation × training body × place) of the sessions
+    of the sources that derive their actions from their sessions (EOS: ``derives_actions``)."""
+    from passerelle.sources.registry import per_row
+
+    derived = sessions[per_row(sessions["source"], lambda s: s.derives_actions).fillna(False).astype(bool)]
+    if derived.empty:
         return empty_frame(ACTIONS)
-    first = eos.sort_values(["action_key", "source_line"], kind="stable").drop_duplicates("action_key")
+    first = derived.sort_values(["action_key", "source_line"], kind="stable").drop_duplicates("action_key")
     cols = [
         "action_key", "formation_key", *LINEAGE, "organisme_formateur", "siret_formateur",
         "address_line", "postcode", "city", "insee_code", *DERIVED, "entry_mode",
@@ -115,7 +143,7 @@ def build_core(reads: list[ExtractRead]) -> CoreTables:
         # a body named without a SIRET (SIGMA Lieu that is not the titulaire) gets the SIRET
         # its name carries elsewhere in the day's extracts, when exactly one does
         sessions["siret_formateur"] = fill_sirets_by_name(sessions, formations)
-    actions = _typed([read_actions, derive_eos_actions(sessions)], ACTIONS)
+    actions = _typed([read_actions, derive_actions(sessions)], ACTIONS)
     quarantine = _typed([r.quarantine for r in reads], QUARANTINE)
 
     if len(sessions) and len(formations):
@@ -182,15 +210,17 @@ def _sha256(strings: pa.ChunkedArray) -> list[str]:
 
 
 def content_hashes(sessions: pd.DataFrame, events: pd.DataFrame) -> pd.Series:
-    """sha256 of each session's published content and its events, lineage and COG-derived columns excluded.
+    """sha256 of each session's content and its events: the fields of
+    :data:`SESSION_HASH_FIELDS` and :data:`EVENT_HASH_FIELDS` (version
+    :data:`CONTENT_HASH_VERSION`), whatever other columns the frames have.
 
-    The text of a session is its fields joined by ``\x1f``, then, when the day has events,
+    The text of a session is those fields joined by ``\x1f``, then, when the day has events,
     ``\x1d`` and the text of its events (by event key) joined by ``\x1e``. Built with Arrow
     kernels, :data:`HASH_CHUNK` sessions at a time (a national catalogue as one string column
     is another gigabyte); the hashes do not depend on the chunking.
     """
-    s_cols = [c for c in SESSIONS.names if c not in LINEAGE and c not in DERIVED]
-    e_cols = [c for c in EVENTS.names if c not in LINEAGE and c not in DERIVED]
+    s_cols = list(SESSION_HASH_FIELDS)
+    e_cols = list(EVENT_HASH_FIELDS)
     per_session = None
     if len(events):
         ev = events.sort_values(["session_key", "event_key"], kind="stable")

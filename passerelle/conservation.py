@@ -6,8 +6,9 @@ import pandas as pd
 
 from passerelle.canonical import CoreTables
 from passerelle.sources.base import ExtractRead
+from passerelle.sources.registry import per_row
 
-# Canonical tables whose records are one per input row (EOS actions are derived, not read).
+# Canonical tables whose records are one per input row (actions derived from sessions are not read).
 ROW_TABLES = ("formations", "actions", "sessions", "events")
 
 
@@ -16,8 +17,8 @@ def conservation_report(reads: list[ExtractRead], core: CoreTables) -> pd.DataFr
     frames = []
     for name in ROW_TABLES:
         df = getattr(core, name)
-        if name == "actions":
-            df = df[df["source"] != "eos"]
+        if name == "actions" and len(df):
+            df = df[~per_row(df["source"], lambda s: s.derives_actions).fillna(False).astype(bool)]
         if len(df):
             frames.append(df[["source_file", "source_sheet"]])
     canon = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["source_file", "source_sheet"])

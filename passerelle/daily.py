@@ -30,24 +30,31 @@ from passerelle.publishable import (
 )
 from passerelle.sources.base import ExtractRead
 
-SESSION_KINDS = {("eos", "sessions"), ("sigma", "actions")}
-
-
 def check_settings() -> None:
     """Check the settings of the feeds (``PASSERELLE_GRACE_DAYS``,
     ``PASSERELLE_FORMACODE_VERSION_<SOURCE>``) before a run starts: a wrong value raises
     ValueError naming the setting, rather than failing a step or a file later."""
-    from passerelle.model import SOURCES
     from passerelle.sources.base import formacode_version
+    from passerelle.sources.registry import names
 
     grace_days()
-    for source in SOURCES:
+    for source in names():
         formacode_version(source)
 
 
 def sources_read_ok(reads: list[ExtractRead]) -> set[str]:
-    """Sources whose session extract was read today (so a missing session really vanished)."""
-    return {r.source for r in reads if (r.source, r.kind) in SESSION_KINDS and r.ok and r.file is not None}
+    """Sources whose session extract was read today (so a missing session really vanished);
+    a per-producer source counts per producer (``lheo:<producer>``)."""
+    from passerelle.sources.registry import carries_sessions, spec
+
+    out = set()
+    for r in reads:
+        s = spec(r.source)
+        if s is None or not r.ok or r.file is None:
+            continue
+        if carries_sessions(s.name, r.kind):
+            out.add(r.source)
+    return out
 
 
 def extract_dates(reads: list[ExtractRead]) -> dict[str, date]:
@@ -121,6 +128,7 @@ def prepare_publication(
     """Today's publication and the payloads of the session versions seen today."""
     from passerelle.feeds.catalog import feed_session_columns
     from passerelle.rules.checks import session_errors
+    from passerelle.sources.registry import session_sources
 
     errors = set(session_errors(findings))
     classes = classify(core.sessions, errors)
@@ -154,7 +162,7 @@ def prepare_publication(
         previous_entities=day.previous_entities, grace=day.grace_days, ended=ended,
     )
     pub.counts["read_by_source"] = {
-        **{s: 0 for s in ("eos", "sigma")},
+        **{s.name: 0 for s in session_sources() if not s.per_producer},
         **{str(k): int(v) for k, v in core.sessions["source"].value_counts().items()},
     }
     pub.counts["formations_read"] = {str(k): int(v) for k, v in core.formations["source"].value_counts().items()}

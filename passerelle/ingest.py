@@ -1,32 +1,48 @@
-"""Read one kind of extract for a date: find the file in the inbox, call its source's reader."""
+"""Read the extracts of a date: find the files in the inbox, call each source's declared reader."""
 
 from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
+
 from passerelle.findings import FindingCollector, concat_findings
 from passerelle.sources.base import ExtractRead, extract_date_of, find_extracts
 
 
 def _reader(source: str, kind: str):
-    if source == "sam":
-        from passerelle.sources.sam import read_offer
+    from passerelle.sources.registry import kind_of
 
-        return read_offer
-    if source == "eos" and kind == "sessions":
-        from passerelle.sources.eos import read_sessions
+    k = kind_of(source, kind)
+    if k is None:
+        raise KeyError(f"no reader for {source}/{kind}")
+    return k.reader
 
-        return read_sessions
-    if source == "eos" and kind == "evenements":
-        from passerelle.sources.eos import read_events
 
-        return read_events
-    if source == "sigma":
-        from passerelle.sources.sigma import read_workbook
+def _relabel(read: ExtractRead, identity: str) -> None:
+    """Records of a per-producer source carry the producer's identity (``lheo:<producer>``):
+    each producer is a source of its own for the life of its sessions and the counts."""
+    read.source = identity
+    for name, df in list(read.tables.items()):
+        if "source" in df.columns and len(df):
+            read.tables[name] = df.assign(source=pd.Series(identity, index=df.index, dtype=df["source"].dtype))
+    for attr in ("quarantine", "findings"):
+        df = getattr(read, attr)
+        if df is not None and "source" in df.columns and len(df):
+            setattr(read, attr, df.assign(source=pd.Series(identity, index=df.index, dtype=df["source"].dtype)))
 
-        return read_workbook
-    raise KeyError(f"no reader for {source}/{kind}")
+
+def read_path(source: str, kind: str, path: Path | None) -> ExtractRead:
+    """Read ``path`` (an extract of ``source``/``kind``, or None when the inbox has none)."""
+    from passerelle.sources.registry import spec
+
+    read = _reader(source, kind)(path)
+    read.extract_date = extract_date_of(path)
+    declared = spec(source)
+    if declared is not None and declared.per_producer:
+        _relabel(read, declared.identity(kind))
+    return read
 
 
 def read_extract(source: str, kind: str, inbox: Path, day: date) -> ExtractRead:
@@ -35,9 +51,8 @@ def read_extract(source: str, kind: str, inbox: Path, day: date) -> ExtractRead:
     A missing extract is a DQ000 error on the source (nothing to read, the previous
     publication of its sessions is kept); it is not a crash.
     """
-    path = find_extracts(Path(inbox), day)[(source, kind)]
-    read = _reader(source, kind)(path)
-    read.extract_date = extract_date_of(path)
+    path = find_extracts(Path(inbox), day).get((source, kind))
+    read = read_path(source, kind, path)
     if path is None:
         c = FindingCollector(source, "")
         c.add(
@@ -49,3 +64,23 @@ def read_extract(source: str, kind: str, inbox: Path, day: date) -> ExtractRead:
         read.findings = concat_findings([read.findings, c.frame()])
         read.ok = False
     return read
+
+
+def read_producers(source: str, inbox: Path, day: date) -> list[ExtractRead]:
+    """Every producer's newest extract of the per-producer ``source`` dated on or before
+    ``day``, read (none in the inbox: an empty list, nothing is missing)."""
+    found = find_extracts(Path(inbox), day)
+    return [read_path(s, kind, path) for (s, kind), path in sorted(found.items()) if s == source and path]
+
+
+def read_day(inbox: Path, day: date) -> list[ExtractRead]:
+    """Every extract of ``day``, in the registry's order (what a daily run reads)."""
+    from passerelle.sources.registry import sources
+
+    reads: list[ExtractRead] = []
+    for s in sources():
+        if s.per_producer:
+            reads += read_producers(s.name, inbox, day)
+        else:
+            reads += [read_extract(s.name, k.name, inbox, day) for k in s.kinds]
+    return reads

@@ -14,7 +14,7 @@ LHEO hierarchy and how our sources map onto it:
                  SIGMA sheet ``Sessions`` row (key ``sigma:<N° Action>:<Composante>:<Num. de session>``)
     event      = information collective, test, interview... attached to a session
 
-Every record carries its lineage: ``source`` (sam | eos | sigma), ``source_file`` (the extract
+Every record carries its lineage: ``source`` (a source of the registry, ``passerelle.sources.registry``; ``lheo:<producer>`` per producer), ``source_file`` (the extract
 file name), ``source_sheet`` (workbook sheet, empty for CSV/XML) and ``source_line`` (CSV line
 counting the header as 1, sheet row with header = 1, or XML line of the element).
 
@@ -26,8 +26,6 @@ reported as a finding naming the field and the raw value.
 from __future__ import annotations
 
 import pyarrow as pa
-
-SOURCES = ("sam", "eos", "sigma")
 
 # --- enumerations (canonical codes) -----------------------------------------------------------
 ENTRY_FIXED = "fixed"  # EOS "Entrées/Sorties fixes", SIGMA "Dates fixes"  -> LHEO modalites-entrees-sorties 0

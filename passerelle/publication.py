@@ -57,6 +57,19 @@ class QualityOutputs:
     messages: list[dict] = field(default_factory=list)  # {"file", "body_key", "name", "recipients"}
 
 
+def read_counts(counts: dict) -> dict[str, int]:
+    """Records read per source: sessions for the sources that carry sessions (one entry per
+    producer of a per-producer source), formations for those that only describe the offer."""
+    from passerelle.sources.registry import sources
+
+    out = dict(counts.get("read_by_source", {}))
+    formations = counts.get("formations_read", {})
+    for s in sources():
+        if not s.carries_sessions:
+            out[s.name] = formations.get(s.name, 0)
+    return out
+
+
 def inputs_of(reads: list[ExtractRead]) -> list[dict]:
     return [
         {"file": r.file, "source": r.source, "kind": r.kind, "sha256": r.sha256, "rows": r.rows,
@@ -90,7 +103,7 @@ def write_quality_outputs(
                         files_read=[r.file for r in reads if r.file],
                         stored_sessions=stored_sessions)
     summary = dict(pub.counts)
-    summary["read"] = {**pub.counts.get("read_by_source", {}), "sam": pub.counts.get("formations_read", {}).get("sam", 0)}
+    summary["read"] = read_counts(pub.counts)
     summary["findings"] = counts_by_severity(all_findings)
     summary["life"] = life_counts(life)
     summary["feeds"] = {f.name: {"records": f.records, "published": f.published, "withheld": f.withheld_reason} for f in feeds}
@@ -224,7 +237,7 @@ def publish_day(
     switch_current(out_dir, run_date, run_id, published_feeds(feeds, manifest))
     # Same shape as the report's summary, so that the next reports can draw the trend from it.
     summary = {**{k: v for k, v in counts.items() if k != "read"},
-               "read": {**pub.counts.get("read_by_source", {}), "sam": pub.counts.get("formations_read", {}).get("sam", 0)},
+               "read": read_counts(pub.counts),
                "sessions": counts, "findings": findings_counts, "findings_by_rule": manifest["findings_by_rule"],
                **({"life": manifest["findings_life"]} if "findings_life" in manifest else {}),
                "feeds": {f.name: {"records": f.records, "published": f.published} for f in feeds}}

@@ -234,7 +234,10 @@ def sessions_from_payloads(payloads: pd.Series) -> tuple[pd.DataFrame, pd.DataFr
 
 
 def source_of(keys: pd.Series) -> pd.Series:
-    return keys.astype("string").str.split(":", n=1).str[0]
+    """The source identity a key belongs to (``eos``, ``lheo:<producer>``: the registry's)."""
+    from passerelle.sources.registry import source_of_keys
+
+    return source_of_keys(keys)
 
 
 def keys_to_restore(

@@ -43,6 +43,7 @@ from markupsafe import Markup
 from passerelle.findings_life import NAMES_SEP, OLD_AFTER_DAYS, compute_life
 from passerelle.report.render import d, dm, n, plural, render
 from passerelle.rules.registry import BY_ID, RULES
+from passerelle.sources.registry import LABELS, read_parts, sessions_read
 
 # Detailed findings listed per training body (counts are always exact). None = no cap.
 DISPLAY_CAP = {"error": None, "warning": 500, "info": 200}
@@ -53,7 +54,7 @@ SEVERITIES = ("error", "warning", "info")
 SEV_RANK = {"error": 0, "warning": 1, "info": 2}
 SEV_LABEL = {"error": "Erreur", "warning": "Avertissement", "info": "Information"}
 SEV_LABEL_PLURAL = {"error": "erreurs", "warning": "avertissements", "info": "informations"}
-SOURCE_LABEL = {"eos": "EOS", "sigma": "SIGMA", "sam": "SAM"}
+SOURCE_LABEL = LABELS  # .get(source, default): the registry's French labels
 
 FILES_GROUP = "Fichiers et extraits"
 UNKNOWN_GROUP = "Organisme non identifié"
@@ -66,7 +67,7 @@ class ReportContext:
     run_id: str
     findings: pd.DataFrame  # model.FINDINGS columns
     sessions: pd.DataFrame  # model.SESSIONS columns (body, title, dates, contacts of each session_key)
-    summary: dict  # {"read": {"eos", "sigma", "sam"}, "published", "quarantined", "not_publishable", "cancelled"}
+    summary: dict  # {"read": {source: count}, "published", "quarantined", "not_publishable", "cancelled"}
     history: list[dict] = field(default_factory=list)  # previous runs, newest first
     inputs: list[dict] = field(default_factory=list)  # {"file", "source", "rows", "sha256"}
     deliveries_section: str = ""  # HTML of passerelle.delivery.texts.report_section (already escaped)
@@ -219,11 +220,11 @@ def _summary_view(ctx: ReportContext, counts: dict[str, int], life: dict[str, in
         tone = "flat" if (diff == 0 or bad_when_up is None) else ("bad" if (diff > 0) == bad_when_up else "good")
         return {"diff": diff, "abs": abs(diff), "tone": tone}
 
-    sessions_read = int(read.get("eos", 0) or 0) + int(read.get("sigma", 0) or 0)
-    prev_read_total = (int(prev_read.get("eos", 0) or 0) + int(prev_read.get("sigma", 0) or 0)) if prev_read else None
-    cards = [{"label": "Sessions lues", "value": sessions_read, "cls": "", "kind": "read",
-              "eos": int(read.get("eos", 0) or 0), "sigma": int(read.get("sigma", 0) or 0),
-              "sam": int(read.get("sam", 0) or 0), "delta": delta(sessions_read, prev_read_total, None)}]
+    total_read = sessions_read(read)
+    prev_read_total = sessions_read(prev_read) if prev_read else None
+    by_source, offers = read_parts(read)
+    cards = [{"label": "Sessions lues", "value": total_read, "cls": "", "kind": "read",
+              "sessions": by_source, "offers": offers, "delta": delta(total_read, prev_read_total, None)}]
     for key, label, tone, help_ in (
         ("published", "Publiées", None, "diffusées aux partenaires"),
         ("quarantined", "En quarantaine", True, "non publiées ce jour : erreur à corriger ou ligne illisible"),
@@ -254,8 +255,7 @@ def _trend_view(ctx: ReportContext, counts: dict[str, int], life: dict[str, int]
     def val(r: dict, key: str) -> int | None:
         s = r["summary"]
         if key == "read":
-            rd = s.get("read") or {}
-            return int(rd.get("eos", 0) or 0) + int(rd.get("sigma", 0) or 0)
+            return sessions_read(s.get("read") or {})
         if key in SEVERITIES:
             return int((s.get("findings") or {}).get(key, 0) or 0)
         if key in ("new", "resolved"):

@@ -20,6 +20,7 @@ import pandas as pd
 
 from passerelle.reference import cog
 from passerelle.rules.common import combine, emit, flag, nonempty, text
+from passerelle.sources.registry import per_row
 
 POSTCODE_PATTERN = r"(?!00)\d{5}"  # no département 00
 INSEE_PATTERN = r"\d{5}|2[AB]\d{3}"
@@ -153,8 +154,10 @@ def check_event_communes(events: pd.DataFrame) -> pd.DataFrame:
 
 def check_action_communes(actions: pd.DataFrame) -> pd.DataFrame:
     """DQ026 on the places of the actions a source describes with their own address (SIGMA
-    composantes: Ville, Code postal); EOS actions take their sessions' place, checked there."""
-    own = flag(actions["source"] != "eos") & (nonempty(actions["postcode"]) | nonempty(actions["city"]))
+    composantes: Ville, Code postal); actions derived from sessions (``Source.derives_actions``,
+    EOS) take their sessions' place, checked there."""
+    derived = per_row(actions["source"], lambda s: s.derives_actions).fillna(False).astype(bool)
+    own = ~derived & (nonempty(actions["postcode"]) | nonempty(actions["city"]))
     if not own.any():
         return combine([])
     return _commune_findings(actions, "actions", has_insee=True, only=own)

@@ -1,4 +1,4 @@
-"""What every check module shares: the check context, source column names, and the vectorised
+"""What every check module shares: the check context, the extract column names, and the vectorised
 helpers that turn a slice of a canonical table into findings with French messages.
 
 Conventions of the checks:
@@ -11,7 +11,9 @@ Conventions of the checks:
   comparison with NaT is False, so a missing date never raises a finding by itself (the rules
   that require a date, DQ005, say so explicitly) and never crashes a rule;
 - a finding carries the lineage of the record it is about, the session key, the field as it is
-  named in the extract (``Date fin session`` for EOS, ``Date fin`` for SIGMA) and the raw value.
+  named in the extract (each source declares its names, ``Source.field_names``) and the raw value;
+- a check never tests a source's name: what differs between sources is a declared parameter
+  (``Source.rules``, read per row with :func:`passerelle.sources.registry.rule_flag`).
 """
 
 from __future__ import annotations
@@ -71,153 +73,21 @@ def complete(df: pd.DataFrame | None, schema: pa.Schema) -> pd.DataFrame:
 
 
 # --- column names as written in each extract --------------------------------------------------
-
-_EOS_SESSION = {
-    "session_key": "Identifiant EOS",
-    "source_session_id": "Identifiant EOS",
-    "session_number": "N° ses.",
-    "marche_numero": "N° marché",
-    "dossier": "Dossier",
-    "lot": "Lot",
-    "action_number": "Action",
-    "formation_key": "Dossier / Lot / Action",
-    "action_key": "Dossier / Lot / Action",
-    "purchase_order": "N° BC",
-    "organisme_formateur": "Organisme formateur",
-    "siret_formateur": "SIRET formateur",
-    "address_line": "Nom voie",
-    "address_complement": "Complément d'adresse",
-    "postcode": "Code postal",
-    "city": "Ville",
-    "insee_code": "Code INSEE",
-    "place_label": "Lieu",
-    "start_date": "Date début session",
-    "end_date": "Date fin session",
-    "prescription_start": "Date début prescr.",
-    "prescription_end": "Date fin prescr.",
-    "parent_period_start": "Date début lot",
-    "parent_period_end": "Fin exéc.",
-    "lot_end": "Date fin lot",
-    "entry_mode": "Type entrée",
-    "places": "Eff. visé tot.",
-    "places_min": "Eff. min. MO",
-    "places_region": "Eff. visé région.",
-    "places_pole_emploi": "Eff. visé PE",
-    "trainees": "nb Stagiaires.",
-    "hours_centre_avg": "Durée moy stg Cent",
-    "hours_company_avg": "Durée moy stg Ent.",
-    "hours_centre_total": "Vol H Cent tot.",
-    "hours_company_total": "Vol H Ent. tot.",
-    "workflow_state": "Etat session",
-    "cancelled": "Session annulée",
-    "state_date": "Date état",
-    "recruitment_state": "Etat recrutement",
-    "contact_name": "Contact nom",
-    "contact_phone": "Contact tél",
-    "contact_email": "Contact mail",
-}
-_SIGMA_SESSION = {
-    "session_key": "Num. de session",
-    "source_session_id": "Num. de session",
-    "session_number": "Num. de session",
-    "marche_numero": "N° Contrat/Conv.",
-    "action_number": "N° Action",
-    "formation_key": "N° Action",
-    "composante_number": "Composante",
-    "action_key": "Composante",
-    "site": "Lieu de la session",
-    "address_line": "Lieu de la session",
-    "postcode": "Lieu de la session",
-    "city": "Lieu de la session",
-    "organisme_formateur": "Lieu de la session",
-    "insee_code": "Code INSEE",
-    "siret_formateur": "SIRET titulaire",
-    "start_date": "Date début",
-    "end_date": "Date fin",
-    "parent_period_start": "Date début (composante)",
-    "parent_period_end": "Date fin (composante)",
-    "entry_mode": "Modalité entrées",
-    "places": "Nb. de places",
-    "cancelled": "Nb. de places",
-    "workflow_state": "Statut",
-    "contact_name": "Contact nom",
-    "contact_phone": "Contact tél",
-    "contact_email": "Contact mail",
-    "offer_info_code": "Code Offre Info",
-}
-_EOS_EVENT = {
-    "session_key": "Identifiant EOS",
-    "event_type": "Type",
-    "start_date": "Date de début",
-    "end_date": "Date de fin",
-    "start_time": "Heure de début",
-    "end_time": "Heure de fin",
-    "address_line": "Nom voie",
-    "postcode": "Code postal",
-    "city": "Ville",
-    "description": "Description",
-}
-_SIGMA_EVENT = {
-    "session_key": "Num. de session",
-    "start_date": "Date",
-    "end_date": "Date",
-    "start_time": "Heure de début",
-    "end_time": "Heure de fin",
-    "places": "Nb. de places",
-    "cancelled": "Nb. de places",
-    "address_line": "Libellé de la voie",
-    "postcode": "Code postal",
-    "city": "Ville",
-    "description": "Commentaire",
-}
-_SAM_FORMATION = {
-    "marche_numero": "marche/@numero",
-    "dossier": "marche/@dossier",
-    "lot": "lot/@numero",
-    "action_number": "action/@numero",
-    "holder_name": "titulaire/@raison-sociale",
-    "holder_siret": "titulaire/@siret",
-    "holder_nda": "titulaire/@nda",
-    "sessions_planned": "action/@sessions-envisagees",
-    "period_start": "lot/@debut",
-    "period_end": "lot/@fin",
-    "execution_end": "lot/@fin-execution",
-}
-_SIGMA_FORMATION = {
-    "marche_numero": "N° Contrat/Conv.",
-    "action_number": "N° Action",
-    "holder_name": "Titulaire/Mandataire",
-    "holder_siret": "SIRET titulaire",
-    "holder_nda": "NDA titulaire",
-    "period_start": "Date de début réelle",
-    "period_end": "Date de fin prévue",
-    "status": "Statut",
-}
-
-_SIGMA_ACTION = {
-    "action_key": "N°",
-    "postcode": "Code postal",
-    "city": "Ville",
-    "entry_mode": "Modalité entrées",
-}
-
-FIELD_NAMES: dict[str, dict[str, dict[str, str]]] = {
-    "sessions": {"eos": _EOS_SESSION, "sigma": _SIGMA_SESSION},
-    "actions": {"sigma": _SIGMA_ACTION},
-    "events": {"eos": _EOS_EVENT, "sigma": _SIGMA_EVENT},
-    "formations": {"sam": _SAM_FORMATION, "sigma": _SIGMA_FORMATION},
-}
+# Each source declares them next to its reader (``Source.field_names``, passerelle.sources).
 
 
 def field_name(source: str, canonical: str, table: str = "sessions") -> str:
     """The column name of ``canonical`` in the extract of ``source`` (canonical name if unknown)."""
-    return FIELD_NAMES.get(table, {}).get(source, {}).get(canonical, canonical)
+    from passerelle.sources.registry import field_name as declared
+
+    return declared(source, canonical, table)
 
 
 def source_field(rows: pd.DataFrame, canonical: str, table: str = "sessions") -> pd.Series:
     """Per row, the extract column name of ``canonical`` for the row's source."""
-    mapping = {src: cols.get(canonical, canonical) for src, cols in FIELD_NAMES.get(table, {}).items()}
-    return rows["source"].astype("string").map(mapping).fillna(canonical).astype("string")
+    from passerelle.sources.registry import per_row
+
+    return per_row(rows["source"], lambda s: s.field_name(canonical, table)).fillna(canonical).astype("string")
 
 
 # --- values -----------------------------------------------------------------------------------
@@ -446,7 +316,6 @@ __all__ = [
     "number_of",
     "pick",
     "text_of",
-    "FIELD_NAMES",
     "as_datetime",
     "as_number",
     "complete",

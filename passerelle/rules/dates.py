@@ -15,6 +15,8 @@ import pandas as pd
 
 from passerelle import model
 from passerelle.rules.common import as_datetime, combine, date_of, emit, field_of, flag, fr_date, source_field
+from passerelle.sources.registry import rule_value
+from passerelle.sources.spec import LOT_PERIOD
 
 
 def check_periods(sessions: pd.DataFrame) -> pd.DataFrame:
@@ -27,8 +29,7 @@ def check_periods(sessions: pd.DataFrame) -> pd.DataFrame:
     ps, pe = as_datetime(s["parent_period_start"]), as_datetime(s["parent_period_end"])
 
     def parent(rows: pd.DataFrame) -> pd.Series:
-        lot = pd.Series("période du lot jusqu'à sa fin d'exécution", index=rows.index, dtype="string")
-        return lot.mask(flag(rows["source"] == "sigma"), "période de la composante")
+        return rule_value(rows, "parent_period").fillna(LOT_PERIOD).astype("string")
 
     out = []
     for col in ("start_date", "end_date"):

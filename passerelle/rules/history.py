@@ -11,6 +11,7 @@ from passerelle.findings import FindingCollector
 from passerelle.lifecycle import GRACE_DAYS_DEFAULT, expired, last_day, vanished_since, withdrawn
 from passerelle.rules.common import combine, emit, flag, fr_date, iso_date, no_findings, text
 from passerelle.rules.registry import rule as get_rule
+from passerelle.sources.registry import source_of_keys
 
 # Statuses of the last published state that mean "no longer live": such a session may leave
 # the extract without being reported.
@@ -34,7 +35,7 @@ def check_vanished(previous: pd.DataFrame | None, sessions: pd.DataFrame, source
         return no_findings()
     p = previous
     key = text(p["session_key"])
-    prefix = key.str.split(":").str[0]
+    prefix = source_of_keys(key)
     src = text(p["source"]).fillna(prefix) if "source" in p else prefix
     closed = pd.Series(False, index=p.index)
     if "status" in p:

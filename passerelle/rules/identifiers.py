@@ -15,36 +15,38 @@ from stdnum.exceptions import InvalidChecksum, ValidationError
 from stdnum.fr import siret as stdnum_siret
 
 from passerelle.rules.common import combine, emit, flag, nonempty, text
-
-MARCHE_PATTERN = r"[A-Z]\d{7}"  # EOS / SAM: M1451401
-SIGMA_CONTRACT_PATTERN = r"\d{2}P\d{7}"  # SIGMA: 23P0000000
-MARCHE_EXPECTED = "une lettre majuscule et 7 chiffres, ex. M1451401"
-SIGMA_CONTRACT_EXPECTED = "2 chiffres, la lettre P et 7 chiffres, ex. 23P0000000"
+from passerelle.sources.registry import per_row, rule_flag, sources
 
 
-def _check_numbers(rows: pd.DataFrame, only: pd.Series, pattern: str, expected: str,
-                   table: str) -> list[pd.DataFrame]:
+def _check_numbers(rows: pd.DataFrame, parameter: str, table: str) -> list[pd.DataFrame]:
+    """DQ002 on the rows whose source declares ``parameter`` (a (regex, expected) pair), one
+    pass per distinct declaration, in the registry's order."""
+    declared = per_row(rows["source"], lambda s: (getattr(s.rules, parameter) or (None,))[0])
     num = text(rows["marche_numero"]).str.strip()
     present = nonempty(num)
-    bad_format = present & ~flag(num.str.fullmatch(pattern))
-    return [
-        emit("DQ002", rows, only & ~present, field="marche_numero", variant="missing", expected=expected,
-             table=table),
-        emit("DQ002", rows, only & bad_format, field="marche_numero", value=num, variant="format",
-             expected=expected, table=table),
-    ]
+    out = []
+    for pattern, expected in dict.fromkeys(getattr(s.rules, parameter) for s in sources()
+                                           if getattr(s.rules, parameter) is not None):
+        only = flag(declared == pattern)
+        bad_format = present & ~flag(num.str.fullmatch(pattern))
+        out += [
+            emit("DQ002", rows, only & ~present, field="marche_numero", variant="missing", expected=expected,
+                 table=table),
+            emit("DQ002", rows, only & bad_format, field="marche_numero", value=num, variant="format",
+                 expected=expected, table=table),
+        ]
+    return out
 
 
 def check_marche_numbers(sessions: pd.DataFrame, formations: pd.DataFrame) -> pd.DataFrame:
-    """DQ002 on EOS sessions (``N° marché``), SAM formations (``marche/@numero``) and SIGMA
-    formations (``N° Contrat/Conv.``, and ``N° Action`` starting with the contract number)."""
-    f_source = formations["source"]
-    sigma = flag(f_source == "sigma")
+    """DQ002 on the marché / contract numbers each source declares (``session_marche``,
+    ``formation_marche``: EOS sessions ``N° marché``, SAM formations ``marche/@numero``, SIGMA
+    formations ``N° Contrat/Conv.``), and ``N° Action`` starting with the contract number where
+    the source says so (``action_number_prefixed``: SIGMA)."""
     out: list[pd.DataFrame] = []
-    out += _check_numbers(sessions, flag(sessions["source"] == "eos"), MARCHE_PATTERN, MARCHE_EXPECTED, "sessions")
-    out += _check_numbers(formations, flag(f_source == "sam"), MARCHE_PATTERN, MARCHE_EXPECTED, "formations")
-    out += _check_numbers(formations, sigma, SIGMA_CONTRACT_PATTERN, SIGMA_CONTRACT_EXPECTED, "formations")
-    out.append(_check_action_prefix(formations, sigma))
+    out += _check_numbers(sessions, "session_marche", "sessions")
+    out += _check_numbers(formations, "formation_marche", "formations")
+    out.append(_check_action_prefix(formations, rule_flag(formations, "action_number_prefixed")))
     return combine(out)
 
 
@@ -94,10 +96,10 @@ def _check_sirets(rows: pd.DataFrame, column: str, table: str, required: pd.Seri
 
 
 def check_sirets(sessions: pd.DataFrame, formations: pd.DataFrame) -> pd.DataFrame:
-    """DQ016 on the sessions' ``siret_formateur`` (required for EOS, where the extract has the
-    column) and the formations' ``holder_siret`` (required: SAM ``titulaire/@siret``, SIGMA
-    ``SIRET titulaire``)."""
+    """DQ016 on the sessions' ``siret_formateur`` (required where the source declares it,
+    ``trainer_siret_required``: EOS, whose extract has the column) and the formations'
+    ``holder_siret`` (required: SAM ``titulaire/@siret``, SIGMA ``SIRET titulaire``)."""
     out: list[pd.DataFrame] = []
-    out += _check_sirets(sessions, "siret_formateur", "sessions", flag(sessions["source"] == "eos"))
+    out += _check_sirets(sessions, "siret_formateur", "sessions", rule_flag(sessions, "trainer_siret_required"))
     out += _check_sirets(formations, "holder_siret", "formations", pd.Series(True, index=formations.index))
     return combine(out)

@@ -7,7 +7,19 @@ from datetime import date
 
 import pandas as pd
 
-from passerelle.rules.common import as_datetime, as_number, combine, date_of, emit, flag, no_findings, number_of, pick, text
+from passerelle.rules.common import (
+    as_datetime,
+    as_number,
+    combine,
+    date_of,
+    emit,
+    flag,
+    no_findings,
+    number_of,
+    pick,
+    text,
+)
+from passerelle.sources.registry import rule_flag, rule_value
 
 LINEAGE_ORDER = ["source_file", "source_sheet", "source_line", "session_key"]
 
@@ -56,14 +68,14 @@ def check_planned_sessions(formations: pd.DataFrame, sessions: pd.DataFrame, run
     date), fewer EOS sessions finalised (publishable workflow, not cancelled) than
     ``sessions_planned``. Reported on the SAM action (no session key)."""
     f = formations
-    sam = flag(f["source"] == "sam")
+    planning = rule_flag(f, "plans_sessions")
     started = flag(as_datetime(f["period_start"]) <= pd.Timestamp(run_date))
     planned = as_number(f["sessions_planned"])
     s = sessions
-    finalised = flag(s["source"] == "eos") & flag(s["workflow_publishable"]) & ~flag(s["cancelled"])
+    finalised = rule_flag(s, "fills_plans") & flag(s["workflow_publishable"]) & ~flag(s["cancelled"])
     counts = s.loc[finalised.to_numpy(), "formation_key"].value_counts()
     count = text(f["formation_key"]).map(counts).fillna(0).astype("int64")
-    bad = sam & started & planned.notna() & flag(count < planned)
+    bad = planning & started & planned.notna() & flag(count < planned)
     return emit("DQ019", f, bad, field="sessions_planned", value=number_of("sessions_planned"), table="formations",
                 columns=("sessions_planned", "period_start"), count=count, start=date_of("period_start"))
 
@@ -75,7 +87,7 @@ def orphan_masks(sessions: pd.DataFrame, formations: pd.DataFrame, actions: pd.D
     s = sessions
     no_formation = ~flag(s["formation_key"].isin(formations["formation_key"].dropna().unique()))
     no_action = ~flag(s["action_key"].isin(actions["action_key"].dropna().unique()))
-    return no_formation, ~no_formation & flag(s["source"] == "sigma") & no_action
+    return no_formation, ~no_formation & rule_flag(s, "action_required") & no_action
 
 
 def orphan_keys(sessions: pd.DataFrame, formations: pd.DataFrame, actions: pd.DataFrame) -> set[str]:
@@ -90,9 +102,10 @@ def check_orphans(sessions: pd.DataFrame, formations: pd.DataFrame, actions: pd.
     (composante) no extract describes; events whose session is unknown."""
     s = sessions
     no_formation, no_action = orphan_masks(s, formations, actions)
-    eos = flag(s["source"] == "eos")
+    # how the source names a session's formation (Source.rules.formation_reference)
+    by_lot = flag(rule_value(s, "formation_reference") == "dossier_lot_action")
 
-    def eos_ids(rows: pd.DataFrame) -> pd.Series:
+    def lot_ids(rows: pd.DataFrame) -> pd.Series:
         return (text(rows["dossier"]).fillna("?") + " / " + text(rows["lot"]).fillna("?") + " / "
                 + text(rows["action_number"]).fillna("?"))
 
@@ -100,9 +113,9 @@ def check_orphans(sessions: pd.DataFrame, formations: pd.DataFrame, actions: pd.
     unknown = ~flag(e["session_key"].isin(s["session_key"].dropna().unique()))
     return combine(
         [
-            emit("DQ020", s, no_formation & eos, field="formation_key", value=eos_ids, variant="formation_eos",
+            emit("DQ020", s, no_formation & by_lot, field="formation_key", value=lot_ids, variant="formation_eos",
                  columns=("dossier", "lot", "action_number")),
-            emit("DQ020", s, no_formation & ~eos, field="formation_key", value=text(s["action_number"]),
+            emit("DQ020", s, no_formation & ~by_lot, field="formation_key", value=text(s["action_number"]),
                  variant="formation_sigma"),
             emit("DQ020", s, no_action, field="action_key", value=text(s["composante_number"]),
                  variant="action_sigma", action=text(s["action_number"])),

@@ -7,6 +7,7 @@ import pandas as pd
 
 from passerelle import model
 from passerelle.rules.common import as_number, emit, flag, fr_number, number_of, text, text_of
+from passerelle.sources.registry import rule_flag
 
 RECRUITMENT_LABELS = {
     model.RECRUITMENT_OPEN: "Ouvert",
@@ -21,7 +22,7 @@ def check_cancelled(sessions: pd.DataFrame) -> pd.DataFrame:
 
     def value(rows: pd.DataFrame) -> pd.Series:
         oui = pd.Series("Oui", index=rows.index, dtype="string")
-        return oui.mask(flag(rows["source"] == "sigma"), fr_number(rows["places"]))
+        return oui.mask(rule_flag(rows, "cancelled_by_places"), fr_number(rows["places"]))
 
     return emit("DQ003", s, s["cancelled"], field="cancelled", value=value, columns=("places",))
 

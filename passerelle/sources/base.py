@@ -22,16 +22,11 @@ import pandas as pd
 from passerelle.findings import findings_frame
 from passerelle.model import QUARANTINE, empty_frame
 
-# <source>_<kind>_<YYYYMMDD>.<ext>
-EXTRACT_NAME = re.compile(r"^(?P<source>[a-z]+)_(?P<kind>[a-z]+)_(?P<date>\d{8})\.(?P<ext>[A-Za-z0-9]+)$")
-
-# (source, kind) -> expected extension. The inbox contract of sources.md.
-EXTRACT_KINDS: dict[tuple[str, str], str] = {
-    ("sam", "offre"): "xml",
-    ("eos", "sessions"): "csv",
-    ("eos", "evenements"): "csv",
-    ("sigma", "actions"): "xlsx",
-}
+# <source>_<kind>_<YYYYMMDD>.<ext>; which (source, kind) and extension make an extract is
+# declared by each source (passerelle.sources.registry)
+EXTRACT_NAME = re.compile(
+    r"^(?P<source>[a-z]+)_(?P<kind>[a-z][a-z0-9]*)_(?P<date>\d{8})\.(?P<ext>[A-Za-z0-9]+(?:\.gz)?)$"
+)
 
 
 FORMACODE_VERSION_DEFAULT = "V14"
@@ -44,8 +39,12 @@ def formacode_version(source: str) -> str:
     ``PASSERELLE_FORMACODE_VERSION_SIGMA=V13`` for a financer still on the previous version)."""
     import os
 
-    name = f"PASSERELLE_FORMACODE_VERSION_{source.upper()}"
-    value = os.environ.get(name, "").strip().upper() or FORMACODE_VERSION_DEFAULT
+    from passerelle.sources.registry import spec
+
+    declared = spec(source)
+    name = f"PASSERELLE_FORMACODE_VERSION_{source.split(':', 1)[0].upper()}"
+    default = declared.formacode_default if declared is not None else FORMACODE_VERSION_DEFAULT
+    value = os.environ.get(name, "").strip().upper() or default
     if not _FORMACODE_VERSION.fullmatch(value):
         raise ValueError(f"{name}={value!r} : une version du FORMACODE s'écrit V suivi de son numéro (V13, V14).")
     return value
@@ -87,6 +86,15 @@ class ExtractFile:
     kind: str
     extract_date: date
     path: Path
+    ext: str = ""  # lower case, "xml.gz" for a gzipped XML
+
+    def declared(self) -> bool:
+        """A kind of extract some source declares, with its declared extension (a stray
+        ``eos_sessions_20261119.bak`` is not an extract)."""
+        from passerelle.sources.registry import kind_of
+
+        k = kind_of(self.source, self.kind)
+        return k is not None and self.ext in k.extensions
 
 
 def parse_extract_name(name: str) -> ExtractFile | None:
@@ -98,26 +106,28 @@ def parse_extract_name(name: str) -> ExtractFile | None:
         d = date(int(m["date"][:4]), int(m["date"][4:6]), int(m["date"][6:]))
     except ValueError:
         return None
-    return ExtractFile(m["source"], m["kind"], d, Path(name))
+    return ExtractFile(m["source"], m["kind"], d, Path(name), m["ext"].lower())
 
 
 def find_extracts(inbox: Path, day: date) -> dict[tuple[str, str], Path | None]:
-    """Per (source, kind) of the contract, the newest extract dated on or before ``day``.
+    """Per (source, kind), the newest extract dated on or before ``day``.
 
-    Only regular files directly inside ``inbox`` are considered (no recursion, no symlink
-    followed outside the inbox). Kinds without an extract map to None.
+    Every fixed kind the registry declares is a key (None when the inbox has none of it); a
+    per-producer source adds one key per producer found (``("lheo", "intercarif")``). Only
+    regular files directly inside ``inbox`` are considered (no recursion, no symlink followed
+    outside the inbox).
     """
+    from passerelle.sources.registry import fixed_kinds
+
     inbox = Path(inbox)
     found: dict[tuple[str, str], tuple[date, Path]] = {}
     if inbox.is_dir():
         root = inbox.resolve()
         for p in sorted(inbox.iterdir()):
             ef = parse_extract_name(p.name)
-            if ef is None or (ef.source, ef.kind) not in EXTRACT_KINDS:
-                continue
-            # the contract's extension only: a stray "eos_sessions_20261119.bak" sorts before
+            # the declared extension only: a stray "eos_sessions_20261119.bak" sorts before
             # the ".csv" of the same date and would otherwise be read in its place
-            if p.suffix.lstrip(".").lower() != EXTRACT_KINDS[(ef.source, ef.kind)]:
+            if ef is None or not ef.declared():
                 continue
             if ef.extract_date > day:
                 continue
@@ -126,7 +136,13 @@ def find_extracts(inbox: Path, day: date) -> dict[tuple[str, str], Path | None]:
             key = (ef.source, ef.kind)
             if key not in found or ef.extract_date > found[key][0]:
                 found[key] = (ef.extract_date, p)
-    return {key: (found[key][1] if key in found else None) for key in EXTRACT_KINDS}
+    out: dict[tuple[str, str], Path | None] = {}
+    for s, k in fixed_kinds():
+        out[(s.name, k.name)] = found[(s.name, k.name)][1] if (s.name, k.name) in found else None
+    for key in sorted(found):
+        if key not in out:
+            out[key] = found[key][1]
+    return out
 
 
 def sha256_file(path: Path) -> str:

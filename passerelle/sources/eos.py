@@ -29,7 +29,6 @@ import gc
 import hashlib
 import itertools
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,8 +39,9 @@ import pyarrow as pa
 from passerelle import model
 from passerelle.findings import FindingCollector, concat_findings, findings_from_frame
 from passerelle.model import EVENTS, QUARANTINE, SESSIONS, empty_frame
-from passerelle.sources import text
+from passerelle.sources import tabular, text
 from passerelle.sources.base import ExtractRead, extract_date_of
+from passerelle.sources.spec import ExtractKind, RuleParameters, Source
 
 SOURCE = "eos"
 EXPECTED_ENCODING = "cp1252"
@@ -341,17 +341,14 @@ def _read_file(path, kind, contract, essential, table, schema, extract_date) -> 
         return p
 
     # map the file's columns onto the contract
-    by_exact = {h: i for i, h in reversed(list(enumerate(names))) if h}
     norm_names = [_norm(h) if h else "" for h in names]
     positions: dict[str, int] = {}
     duplicated: list[str] = []
     for col in contract:
-        hits = [i for i, h in enumerate(names) if h and (h == col or norm_names[i] == _norm(col))]
+        hits = tabular.header_candidates(names, col, norm_names)
         if len(hits) > 1:
             duplicated.append(col)
-        if col in by_exact:
-            positions[col] = by_exact[col]
-        elif hits:
+        if hits:
             positions[col] = hits[0]
     if duplicated:
         reasons = []
@@ -574,16 +571,8 @@ def _clean_header(h: str) -> str:
     return h.replace("\ufeff", "").replace("\u00a0", " ").strip()
 
 
-def _norm(s: str) -> str:
-    """Case-, accent- and space-insensitive form of a header or an enumeration value."""
-    s = unicodedata.normalize("NFKD", s)
-    s = "".join(ch for ch in s if not unicodedata.combining(ch))
-    return "".join(s.lower().split())
-
-
-def _norm_series(s: pd.Series) -> pd.Series:
-    """:func:`_norm` over a Series (computed once per distinct value); null -> ""."""
-    return _via_uniques(s.fillna(""), lambda u: pd.Series([_norm(v) for v in u], dtype="string"))
+_norm = tabular.norm  # one normalisation for every tabular source
+_norm_series = tabular.norm_series
 
 
 def _via_uniques(s: pd.Series, fn):
@@ -606,8 +595,7 @@ def _via_uniques(s: pd.Series, fn):
     return tuple(expand(r) for r in res) if isinstance(res, tuple) else expand(res)
 
 
-def _short(s: str, n: int = 80) -> str:
-    return s if len(s) <= n else s[: n - 1] + "…"
+_short = tabular.short
 
 
 # --- quarantine and findings helpers ----------------------------------------------------------
@@ -642,13 +630,9 @@ def _raw_json(p: _Parsed, idx) -> pd.Series:
 def _quarantine(p: _Parsed, idx, reason, kind: str, session_key=None) -> None:
     if len(idx) == 0:
         return
-    q = _lineage(p, idx)
-    q["kind"] = kind
-    q["session_key"] = session_key if session_key is not None else pd.Series(pd.NA, index=idx, dtype="string")
-    q["rule"] = RULE_FILE
-    q["reason"] = reason
-    q["raw"] = _raw_json(p, idx)
-    p.quarantine_parts.append(q.reset_index(drop=True))
+    p.quarantine_parts.append(
+        tabular.quarantine_rows(SOURCE, p.read.file, "", p.lines.loc[idx], kind, reason, _raw_json(p, idx), session_key)
+    )
 
 
 def _quarantine_all(p: _Parsed, reason: str) -> None:
@@ -656,23 +640,8 @@ def _quarantine_all(p: _Parsed, reason: str) -> None:
     _quarantine(p, p.lines.index, reason, kind)
 
 
-def _cell_findings(ctx: pd.DataFrame, mask: pd.Series, column: str, raw: pd.Series, message: str, suffix: str | None = None,
-                   *, rule: str = RULE_FILE, severity: str = "error"):
-    """One finding per True cell of ``mask``, or None when there is none.
-
-    With ``suffix`` the message is ``message + « raw value » + suffix`` (built only for the
-    flagged cells); without it ``message`` is used as is.
-    """
-    mask = mask.fillna(False).astype(bool)
-    if not mask.any():
-        return None
-    value = raw[mask]
-    msg = message if suffix is None else message + _quote(value.str.strip()) + suffix
-    return findings_from_frame(ctx[mask], rule=rule, severity=severity, message=msg, field=column, value=value)
-
-
-def _quote(raw: pd.Series) -> pd.Series:
-    return "« " + raw.astype("string") + " »"
+_cell_findings = tabular.cell_findings
+_quote = tabular.quote
 
 
 def _parse_columns(f: pd.DataFrame, columns, parser) -> dict[str, tuple[pd.Series, pd.Series]]:
@@ -725,11 +694,8 @@ def _session_ids(p: _Parsed, kind: str) -> tuple[pd.Series, pd.Series]:
     if m.any():
         reason[m] = "Identifiant EOS " + _quote(raw[m]) + " invalide : un nombre entier est attendu ; la ligne est écartée."
     if kind == "session":
-        live = reason.isna()
-        live_key = key.where(live)
-        dup = (live & live_key.duplicated(keep="first") & key.notna()).astype(bool)
+        dup, first_line = tabular.duplicates(key, p.lines, live=reason.isna())
         if dup.any():
-            first_line = p.lines.groupby(live_key).transform("min")
             reason[dup] = (
                 "Identifiant EOS " + ident[dup] + " en double : déjà présent ligne "
                 + first_line[dup].astype("Int64").astype("string")
@@ -952,14 +918,91 @@ def _build_events(p: _Parsed) -> None:
     out["places"] = pd.Series(pd.NA, index=f.index, dtype="Int32")
     out["cancelled"] = False
 
-    # <session_key>:<type code>:<YYYYMMDD|nodate>:<HHMM|notime>, duplicates suffixed -2, -3 in file order
-    day = out["start_date"].dt.strftime("%Y%m%d").astype("string").fillna("nodate")
-    hhmm = out["start_time"].str.replace(":", "", regex=False).fillna("notime")
-    base = key + ":" + code + ":" + day + ":" + hhmm
-    rank = base.groupby(base).cumcount()
-    out["event_key"] = base.where(rank == 0, base + "-" + (rank + 1).astype("string"))
+    day = out["start_date"].dt.strftime("%Y%m%d").astype("string")
+    out["event_key"] = tabular.event_keys(key, code, day, out["start_time"])
 
     for c in ("source", "source_file", "source_sheet", "source_line"):
         out[c] = ctx[c]
     p.read.tables["events"] = model.to_frame(model.conform(out.reset_index(drop=True), EVENTS))
     p.extra_findings.extend(x for x in found if x is not None)
+
+
+# --- the source's declaration (passerelle.sources.registry) -------------------------------
+
+# The field as named in the extract, per canonical field: what a finding shows Carif staff.
+FIELD_NAMES_SESSIONS = {
+    "session_key": "Identifiant EOS",
+    "source_session_id": "Identifiant EOS",
+    "session_number": "N° ses.",
+    "marche_numero": "N° marché",
+    "dossier": "Dossier",
+    "lot": "Lot",
+    "action_number": "Action",
+    "formation_key": "Dossier / Lot / Action",
+    "action_key": "Dossier / Lot / Action",
+    "purchase_order": "N° BC",
+    "organisme_formateur": "Organisme formateur",
+    "siret_formateur": "SIRET formateur",
+    "address_line": "Nom voie",
+    "address_complement": "Complément d'adresse",
+    "postcode": "Code postal",
+    "city": "Ville",
+    "insee_code": "Code INSEE",
+    "place_label": "Lieu",
+    "start_date": "Date début session",
+    "end_date": "Date fin session",
+    "prescription_start": "Date début prescr.",
+    "prescription_end": "Date fin prescr.",
+    "parent_period_start": "Date début lot",
+    "parent_period_end": "Fin exéc.",
+    "lot_end": "Date fin lot",
+    "entry_mode": "Type entrée",
+    "places": "Eff. visé tot.",
+    "places_min": "Eff. min. MO",
+    "places_region": "Eff. visé région.",
+    "places_pole_emploi": "Eff. visé PE",
+    "trainees": "nb Stagiaires.",
+    "hours_centre_avg": "Durée moy stg Cent",
+    "hours_company_avg": "Durée moy stg Ent.",
+    "hours_centre_total": "Vol H Cent tot.",
+    "hours_company_total": "Vol H Ent. tot.",
+    "workflow_state": "Etat session",
+    "cancelled": "Session annulée",
+    "state_date": "Date état",
+    "recruitment_state": "Etat recrutement",
+    "contact_name": "Contact nom",
+    "contact_phone": "Contact tél",
+    "contact_email": "Contact mail",
+}
+FIELD_NAMES_EVENTS = {
+    "session_key": "Identifiant EOS",
+    "event_type": "Type",
+    "start_date": "Date de début",
+    "end_date": "Date de fin",
+    "start_time": "Heure de début",
+    "end_time": "Heure de fin",
+    "address_line": "Nom voie",
+    "postcode": "Code postal",
+    "city": "Ville",
+    "description": "Description",
+}
+
+SPEC = Source(
+    name=SOURCE,
+    label="EOS",
+    kinds=(
+        ExtractKind("sessions", ("csv",), "EOS sessions as finalised by the training bodies", read_sessions,
+                    asset="raw_eos_sessions", sessions=True),
+        ExtractKind("evenements", ("csv",), "EOS events (informations collectives, tests, interviews)", read_events,
+                    asset="raw_eos_events"),
+    ),
+    field_names={"sessions": FIELD_NAMES_SESSIONS, "events": FIELD_NAMES_EVENTS},
+    rules=RuleParameters(
+        session_marche=(r"[A-Z]\d{7}", "une lettre majuscule et 7 chiffres, ex. M1451401"),
+        trainer_siret_required=True,
+        fills_plans=True,
+        formation_reference="dossier_lot_action",
+    ),
+    session_key_pattern=r"eos:\d+",
+    derives_actions=True,
+)

@@ -145,6 +145,7 @@ from passerelle import model
 from passerelle.findings import FindingCollector, concat_findings
 from passerelle.model import ACTIONS, EVENTS, FORMATIONS, QUARANTINE, SESSIONS, conform, empty_frame, to_frame
 from passerelle.sources.base import ExtractRead
+from passerelle.sources.spec import ExtractKind, Source
 
 SOURCE = "lheo"
 RULE = "DQ000"
@@ -2854,3 +2855,29 @@ def _sorted(f: pd.DataFrame) -> pd.DataFrame:
     if len(f) > 1:
         f = f.sort_values("line", kind="stable", na_position="first").reset_index(drop=True)
     return f
+
+
+# --- the source's declaration (passerelle.sources.registry) -------------------------------
+# Each producer is a source of its own for the life of its sessions: ``lheo:<producer>``.
+
+SPEC = Source(
+    name=SOURCE,
+    label="LHEO",
+    kinds=(ExtractKind("producteur", ("xml", "xml.gz"), "LHEO offer published by another producer "
+                       "(Intercarif, another Carif, Onisep, EDOF)", read_lheo, asset="raw_lheo",
+                       sessions=True, required=False),),
+    # findings name the LHEO element (sources.md section 4) rather than the canonical field
+    field_names={
+        "sessions": {"session_key": "session/@numero", "start_date": "periode/debut", "end_date": "periode/fin",
+                     "entry_mode": "modalites-entrees-sorties", "siret_formateur": "SIRET-formateur/siret",
+                     "recruitment_state": "etat-recrutement", "postcode": "codepostal", "city": "ville",
+                     "contact_name": "coordonnees/nom", "contact_phone": "coordonnees/telfixe",
+                     "contact_email": "coordonnees/courriel", "title": "intitule-formation"},
+        "formations": {"holder_siret": "organisme-formation-responsable/SIRET-organisme-formation/siret",
+                       "holder_name": "organisme-formation-responsable/raison-sociale", "title": "intitule-formation"},
+        "actions": {"postcode": "codepostal", "city": "ville", "entry_mode": "modalites-entrees-sorties"},
+    },
+    session_key_pattern=r"lheo:[a-z][a-z0-9]*:.+",
+    filled_fields=(),
+    per_producer=True,
+)

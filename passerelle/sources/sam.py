@@ -46,7 +46,9 @@ from lxml import etree
 
 from passerelle.findings import FindingCollector
 from passerelle.model import FINANCER_REGION, FORMATIONS, QUARANTINE, conform, empty_frame, to_frame
+from passerelle.sources import tabular
 from passerelle.sources.base import ExtractRead, extract_date_of, formacode_version
+from passerelle.sources.spec import ExtractKind, RuleParameters, Source
 
 SOURCE = "sam"
 KIND = "offre"
@@ -763,10 +765,9 @@ def _build(actions, root, name, fc, lines, paths, flagged):
                "ne peuvent pas être rattachées à leurs sessions EOS. Renseigner l'attribut « dossier » du marché "
                "dans SAM.",
                df["p_m"] + "/@dossier", None)
-    dup = key.notna() & key.duplicated(keep="first") & reason.isna()
+    dup, first_line = tabular.duplicates(key, out["source_line"])
+    dup &= reason.isna()
     if dup.any():
-        first_line = out.loc[key.notna()].groupby(key[key.notna()])["source_line"].transform("first")
-        first_line = first_line.reindex(df.index)
         set_reason(dup,
                    "Action en double : même dossier, lot et numéro (" + key.fillna("") + ") que l'action de la ligne "
                    + first_line.astype("string").fillna("?") + " ; seule la première est gardée. Supprimer le doublon "
@@ -870,3 +871,35 @@ def _int_or_none(v) -> int | None:
 
 def _na_none(v):
     return None if v is None or pd.isna(v) else v
+
+
+# --- the source's declaration (passerelle.sources.registry) -------------------------------
+
+# The field as named in the extract, per canonical field: what a finding shows Carif staff.
+FIELD_NAMES_FORMATIONS = {
+    "marche_numero": "marche/@numero",
+    "dossier": "marche/@dossier",
+    "lot": "lot/@numero",
+    "action_number": "action/@numero",
+    "holder_name": "titulaire/@raison-sociale",
+    "holder_siret": "titulaire/@siret",
+    "holder_nda": "titulaire/@nda",
+    "sessions_planned": "action/@sessions-envisagees",
+    "period_start": "lot/@debut",
+    "period_end": "lot/@fin",
+    "execution_end": "lot/@fin-execution",
+}
+
+SPEC = Source(
+    name=SOURCE,
+    label="SAM",
+    kinds=(
+        ExtractKind("offre", ("xml",), "SAM offer (marchés, lots, actions) as answered to the call for tenders",
+                    read_offer, asset="raw_sam_offer", daily=False),
+    ),
+    field_names={"formations": FIELD_NAMES_FORMATIONS},
+    rules=RuleParameters(
+        formation_marche=(r"[A-Z]\d{7}", "une lettre majuscule et 7 chiffres, ex. M1451401"),
+        plans_sessions=True,
+    ),
+)

@@ -39,8 +39,6 @@ import hashlib
 import io
 import json
 import logging
-import re
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,8 +48,9 @@ import pandas as pd
 from passerelle import model
 from passerelle.findings import FindingCollector, concat_findings, findings_from_frame
 from passerelle.organisations import normalise_names
-from passerelle.sources import text
+from passerelle.sources import tabular, text
 from passerelle.sources.base import ExtractRead, extract_date_of, formacode_version
+from passerelle.sources.spec import ExtractKind, RuleParameters, Source
 
 log = logging.getLogger(__name__)
 
@@ -177,12 +176,7 @@ _SCHEMAS = {
 }
 
 
-def _norm(value: str) -> str:
-    """Case-, accent- and space-insensitive form of a header, sheet name or enumeration."""
-    s = unicodedata.normalize("NFKD", str(value).replace("°", "o").replace("º", "o"))
-    s = "".join(ch for ch in s if not unicodedata.combining(ch))
-    s = s.replace("\u2019", "'").replace("\u2018", "'").casefold()
-    return re.sub(r"\s+", "", s)
+_norm = tabular.norm  # one normalisation for every tabular source
 
 
 WORKFLOW_STATES = {_norm(s): s for s in ("Validée", "En attente d'émission")}
@@ -378,22 +372,14 @@ def _load_sheet(wb, spec: SheetSpec, fc: FindingCollector) -> _Sheet | None:
         sh.cols = {col.name: pd.Series([""] * len(data), index=data.index, dtype=object) for col in spec.columns}
         return sh
 
-    # match columns on their header: exact (trimmed), else case/accent/space-insensitive
-    by_header: dict[str, int] = {}
-    by_norm: dict[str, int] = {}
-    for i, h in enumerate(header_row):
-        if h:
-            by_header.setdefault(h, i)
-            by_norm.setdefault(_norm(h), i)
+    # match columns on their header: exact (trimmed), else case/accent/space-insensitive; a
+    # column named twice: the first is read, the other reported below
+    normed = [_norm(h) if h else "" for h in header_row]
     used: set[int] = set()
     missing_essential: list[str] = []
     empty = pd.Series([""] * len(data), index=data.index, dtype=object)
     for col in spec.columns:
-        i = by_header.get(col.header)
-        if i is None or i in used:
-            i = by_norm.get(_norm(col.header))
-            if i is not None and i in used:
-                i = None
+        i = next((c for c in tabular.header_candidates(header_row, col.header, normed) if c not in used), None)
         if i is None:
             sh.cols[col.name] = empty
             if col.essential:
@@ -770,8 +756,7 @@ def _keys(sh: _Sheet, parts: list[tuple[str, pd.Series]], key: pd.Series, file: 
         missing_names = missing_names.mask(
             miss, missing_names + np.where(missing_names == "", "", ", ") + f"« {header} »"
         )
-    live_key = key.where(~missing_any)
-    dup = live_key.duplicated(keep="first") & ~missing_any
+    dup, first_line = tabular.duplicates(key, pd.Series(sh.lines, index=idx), live=~missing_any)
     reason = pd.Series(pd.NA, index=idx, dtype="string")
     if missing_any.any():
         reason[missing_any] = (
@@ -782,7 +767,6 @@ def _keys(sh: _Sheet, parts: list[tuple[str, pd.Series]], key: pd.Series, file: 
             + " vide(s) ou illisible(s). La ligne n'est pas reprise ; compléter l'identifiant dans SIGMA."
         )
     if dup.any():
-        first_line = pd.Series(sh.lines, index=idx).groupby(live_key).transform("first")
         reason[dup] = (
             f"Feuille « {sh.spec.name} », ligne "
             + pd.Series(sh.lines, index=idx).astype("string")[dup]
@@ -820,13 +804,9 @@ def _quarantine(sh: _Sheet, file: str, drop: pd.Series, reason: pd.Series,
         json.dumps(dict(zip(keys, row)), ensure_ascii=False, default=_json_default)
         for row in raw_rows.itertuples(index=False, name=None)
     ]
-    df = pd.DataFrame(_lineage(sh, file, idx), index=idx)
-    df["kind"] = sh.spec.kind
-    df["session_key"] = session_key[idx] if session_key is not None else pd.Series(pd.NA, index=idx, dtype="string")
-    df["rule"] = "DQ000"
-    df["reason"] = reason[idx].astype("string")
-    df["raw"] = raws
-    return df.reset_index(drop=True)
+    lines = pd.Series(sh.lines, dtype="int32").reindex(idx)
+    return tabular.quarantine_rows(SOURCE, file, sh.spec.name, lines, sh.spec.kind, reason[idx], raws,
+                                   session_key[idx] if session_key is not None else None)
 
 
 def _json_default(v):
@@ -1107,15 +1087,7 @@ def _read_events(sh: _Sheet, file: str):
     start_time = cells.hour("start_time")
     end_time = cells.hour("end_time")
     places = cells.int("places")
-    base = (
-        skey
-        + ":ic:"
-        + day.astype("string").str.replace("-", "", regex=False).fillna("nodate")
-        + ":"
-        + start_time.str.replace(":", "", regex=False).fillna("notime")
-    )
-    rank = base.groupby(base).cumcount()
-    event_key = base.where(rank == 0, base + "-" + (rank + 1).astype("string"))
+    event_key = tabular.event_keys(skey, "ic", day.astype("string").str.replace("-", "", regex=False), start_time)
     street = _join([cells.text("street_number"), cells.text("street_ext"), cells.text("street_type"),
                     cells.text("street_name")])
     df = pd.DataFrame(
@@ -1139,3 +1111,86 @@ def _read_events(sh: _Sheet, file: str):
         index=idx,
     )
     return _finish(df, "events"), q, concat_findings([fq, *cells.frames])
+
+
+# --- the source's declaration (passerelle.sources.registry) -------------------------------
+
+# The field as named in the extract, per canonical field: what a finding shows Carif staff.
+FIELD_NAMES_SESSIONS = {
+    "session_key": "Num. de session",
+    "source_session_id": "Num. de session",
+    "session_number": "Num. de session",
+    "marche_numero": "N° Contrat/Conv.",
+    "action_number": "N° Action",
+    "formation_key": "N° Action",
+    "composante_number": "Composante",
+    "action_key": "Composante",
+    "site": "Lieu de la session",
+    "address_line": "Lieu de la session",
+    "postcode": "Lieu de la session",
+    "city": "Lieu de la session",
+    "organisme_formateur": "Lieu de la session",
+    "insee_code": "Code INSEE",
+    "siret_formateur": "SIRET titulaire",
+    "start_date": "Date début",
+    "end_date": "Date fin",
+    "parent_period_start": "Date début (composante)",
+    "parent_period_end": "Date fin (composante)",
+    "entry_mode": "Modalité entrées",
+    "places": "Nb. de places",
+    "cancelled": "Nb. de places",
+    "workflow_state": "Statut",
+    "contact_name": "Contact nom",
+    "contact_phone": "Contact tél",
+    "contact_email": "Contact mail",
+    "offer_info_code": "Code Offre Info",
+}
+FIELD_NAMES_EVENTS = {
+    "session_key": "Num. de session",
+    "start_date": "Date",
+    "end_date": "Date",
+    "start_time": "Heure de début",
+    "end_time": "Heure de fin",
+    "places": "Nb. de places",
+    "cancelled": "Nb. de places",
+    "address_line": "Libellé de la voie",
+    "postcode": "Code postal",
+    "city": "Ville",
+    "description": "Commentaire",
+}
+FIELD_NAMES_FORMATIONS = {
+    "marche_numero": "N° Contrat/Conv.",
+    "action_number": "N° Action",
+    "holder_name": "Titulaire/Mandataire",
+    "holder_siret": "SIRET titulaire",
+    "holder_nda": "NDA titulaire",
+    "period_start": "Date de début réelle",
+    "period_end": "Date de fin prévue",
+    "status": "Statut",
+}
+FIELD_NAMES_ACTIONS = {
+    "action_key": "N°",
+    "postcode": "Code postal",
+    "city": "Ville",
+    "entry_mode": "Modalité entrées",
+}
+
+SPEC = Source(
+    name=SOURCE,
+    label="SIGMA",
+    kinds=(
+        ExtractKind("actions", ("xlsx",),
+                    "SIGMA workbook: actions, composantes, sessions, informations collectives", read_workbook,
+                    asset="raw_sigma_workbook", sessions=True),
+    ),
+    field_names={"sessions": FIELD_NAMES_SESSIONS, "events": FIELD_NAMES_EVENTS,
+                 "formations": FIELD_NAMES_FORMATIONS, "actions": FIELD_NAMES_ACTIONS},
+    rules=RuleParameters(
+        formation_marche=(r"\d{2}P\d{7}", "2 chiffres, la lettre P et 7 chiffres, ex. 23P0000000"),
+        action_number_prefixed=True,
+        action_required=True,
+        parent_period="période de la composante",
+        cancelled_by_places=True,
+    ),
+    session_key_pattern=r"sigma:[^:]+:[^:]+:[^:]+",
+)

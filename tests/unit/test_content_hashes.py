@@ -77,3 +77,70 @@ def test_chunking_does_not_change_the_hashes(monkeypatch):
     monkeypatch.setattr(canonical, "HASH_CHUNK", 2)
     assert canonical.content_hashes(sessions, events).tolist() == PINNED_WITH_EVENTS
     assert HASH_CHUNK > 2
+
+
+# --- the explicit, versioned list of hashed fields ---------------------------------------------
+
+# sha256 of the field lists of each version ("|"-joined sessions, "||", events): changing the
+# lists without bumping CONTENT_HASH_VERSION (and saying so in the README) fails here.
+FIELD_LIST_DIGESTS = {1: "a5f7709819e84c179aef85be30296e463ea8f845495768dc3638ac3998252d7f"}
+
+
+def _digest(sessions: tuple[str, ...], events: tuple[str, ...]) -> str:
+    import hashlib
+
+    return hashlib.sha256(("|".join(sessions) + "||" + "|".join(events)).encode()).hexdigest()
+
+
+def test_field_list_is_versioned_and_in_the_model():
+    from passerelle.canonical import CONTENT_HASH_VERSION, EVENT_HASH_FIELDS, SESSION_HASH_FIELDS
+
+    assert FIELD_LIST_DIGESTS[CONTENT_HASH_VERSION] == _digest(SESSION_HASH_FIELDS, EVENT_HASH_FIELDS)
+    assert set(SESSION_HASH_FIELDS) <= set(model.SESSIONS.names)
+    assert set(EVENT_HASH_FIELDS) <= set(model.EVENTS.names)
+    assert len(set(SESSION_HASH_FIELDS)) == len(SESSION_HASH_FIELDS)
+    # lineage is never content: a session whose line moved is not modified
+    assert not {"source", "source_file", "source_sheet", "source_line"} & set(SESSION_HASH_FIELDS)
+
+
+def test_a_column_added_to_the_model_does_not_change_any_hash(monkeypatch):
+    import pyarrow as pa
+
+    import passerelle.canonical as canonical
+
+    sessions, events = _frames()
+    wider_sessions = model.SESSIONS.append(pa.field("new_session_column", pa.string()))
+    wider_events = model.EVENTS.append(pa.field("new_event_column", pa.string()))
+    monkeypatch.setattr(model, "SESSIONS", wider_sessions)
+    monkeypatch.setattr(model, "EVENTS", wider_events)
+    monkeypatch.setattr(canonical, "SESSIONS", wider_sessions)
+    monkeypatch.setattr(canonical, "EVENTS", wider_events)
+    s = sessions.assign(new_session_column=["a", "b", None])
+    e = events.assign(new_event_column=["x", None, "z"])
+    s = model.to_frame(model.conform(s, wider_sessions))
+    e = model.to_frame(model.conform(e, wider_events))
+    assert "new_session_column" in s.columns and s["new_session_column"].notna().any()
+    assert canonical.content_hashes(s, e).tolist() == PINNED_WITH_EVENTS
+    assert canonical.content_hashes(s, e.iloc[:0]).tolist() == PINNED_WITHOUT_EVENTS
+
+
+def test_a_listed_field_changes_the_hash_of_its_session_only():
+    from passerelle.canonical import SESSION_HASH_FIELDS
+
+    sessions, events = _frames()
+    for field in ("title", "start_date", "places", "contact_email"):
+        assert field in SESSION_HASH_FIELDS
+        changed = sessions.copy()
+        changed.loc[2, field] = {"title": "Soudeur", "start_date": date(2027, 2, 1), "places": 9,
+                                 "contact_email": "a@b.fr"}[field]
+        hashes = content_hashes(changed, events).tolist()
+        assert hashes[2] != PINNED_WITH_EVENTS[2], field
+        assert hashes[:2] == PINNED_WITH_EVENTS[:2], field
+
+
+def test_a_frame_missing_a_listed_field_fails_loudly():
+    sessions, events = _frames()
+    import pytest
+
+    with pytest.raises(KeyError):
+        content_hashes(sessions.drop(columns=["title"]), events)

@@ -86,7 +86,7 @@ def test_bad_source_value_fails():
     df.loc[0, "source"] = "edof"
     result = run_session_contract(df, None)
     assert not result.success
-    assert ("expect_column_values_to_be_in_set", "source") in failed_pairs(result)
+    assert ("expect_column_values_to_match_regex", "source") in failed_pairs(result)
     failure = next(f for f in result.failed if f["column"] == "source")
     assert "edof" in failure["observed"]
 

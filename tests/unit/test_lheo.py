@@ -613,15 +613,22 @@ def test_profile_catches_what_lheo_allows(tmp_path, case, mutate, expected):
 
 
 @needs_official
-def test_pole_emploi_profile_requires_the_marche_number(tmp_path):
+def test_pole_emploi_profile_takes_the_marche_number_when_the_session_has_one(tmp_path):
+    # a session of an LHEO producer has no marché (issue 16): the profile accepts it without
+    # one; a Région session without its marché number is reported by DQ002 (error)
     formations, actions, sessions, events = build_frames()
     sessions["marche_numero"] = pd.array([None] * len(sessions), dtype=sessions["marche_numero"].dtype)
     formations.loc[formations["formation_key"] == F_SAM, "marche_numero"] = None
     path = _write(tmp_path, "pe.xml", frames=(formations, actions, sessions, events), profile="pole_emploi")
     assert _official_errors(path) == []
+    assert validate.validate_file(path, PE_PROFILE) == []
+    # a marché number that is not one is still refused
+    formations, actions, sessions, events = build_frames()
+    sessions["marche_numero"] = pd.array(["R4218"] * len(sessions), dtype=sessions["marche_numero"].dtype)
+    path = _write(tmp_path, "pe-bad.xml", frames=(formations, actions, sessions, events), profile="pole_emploi")
     errors = validate.validate_file(path, PE_PROFILE)
     assert errors and all("line " in e for e in errors)
-    assert len(errors) >= 3  # the three SAM sessions lack their marché number
+    assert any("R4218" in e for e in errors), errors
 
 
 @needs_official
