@@ -33,6 +33,7 @@ import sys
 import time
 import uuid
 from datetime import date
+from functools import cache
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -97,10 +98,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 STEP_LABELS = {
-    "raw_sam_offer": "lecture SAM",
-    "raw_eos_sessions": "lecture EOS sessions",
-    "raw_eos_events": "lecture EOS événements",
-    "raw_sigma_workbook": "lecture SIGMA",
     "core_tables": "modèle canonique",
     "core_previous_publication": "état publié précédent",
     "core_findings": "règles qualité",
@@ -185,13 +182,22 @@ CHECK_LABELS = {
 }
 
 
+@cache
+def _read_labels() -> dict[str, str]:
+    """« lecture <source> [<kind>] » for each raw asset of the registry."""
+    from passerelle.sources import registry
+
+    return {k.asset: " ".join(filter(None, ("lecture", s.label, k.label))) for s in registry.sources() for k in s.kinds}
+
+
 def _step_label(step: str) -> str:
-    if step in STEP_LABELS:
-        return STEP_LABELS[step]
+    labels = STEP_LABELS | _read_labels()
+    if step in labels:
+        return labels[step]
     for suffix, label in CHECK_LABELS.items():
         if step.endswith("_" + suffix):
             asset = step[: -len(suffix) - 1]
-            return f"  contrôle {label} ({STEP_LABELS.get(asset, asset)})"
+            return f"  contrôle {label} ({labels.get(asset, asset)})"
     return step
 
 

@@ -992,9 +992,9 @@ SPEC = Source(
     label="EOS",
     kinds=(
         ExtractKind("sessions", ("csv",), "EOS sessions as finalised by the training bodies", read_sessions,
-                    asset="raw_eos_sessions", sessions=True),
+                    asset="raw_eos_sessions", sessions=True, label="sessions"),
         ExtractKind("evenements", ("csv",), "EOS events (informations collectives, tests, interviews)", read_events,
-                    asset="raw_eos_events"),
+                    asset="raw_eos_events", label="événements"),
     ),
     field_names={"sessions": FIELD_NAMES_SESSIONS, "events": FIELD_NAMES_EVENTS},
     rules=RuleParameters(

@@ -39,6 +39,7 @@ class ExtractKind:
     sessions: bool = False  # carries the source's sessions: a session missing from it vanished
     required: bool = True  # a complete day needs it (optional kinds are read when present)
     daily: bool = True  # dated the day itself; False: one dated on or before the day will do
+    label: str = ""  # French name of the kind where the source has several ("sessions", "événements")
 
 
 @dataclass(frozen=True)
