@@ -131,9 +131,9 @@ def post_webhook(webhook_url: str, payload: dict[str, Any]) -> int:
         headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": "passerelle-alerts"},
     )
     with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310 - configured URL
-        status = response.status
+        status, headers = response.status, response.headers
     if not 200 <= status < 300:
-        raise urllib.error.HTTPError(webhook_url, status, f"HTTP {status}", None, None)
+        raise urllib.error.HTTPError(webhook_url, status, f"HTTP {status}", headers, None)
     return status
 
 

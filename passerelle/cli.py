@@ -340,8 +340,8 @@ def cmd_run(args) -> int:
             print(line, file=sys.stderr)
         _alert(args.out, f"Passerelle : le run du {day} a échoué", [head, f"(run {result.run_id})", "", *lines], extra)
         return EXIT_FAILED
-    lines = _delivery_lines(args.out, args.db, result.run_id, args.date, deliveries) if deliveries else None
-    print(_summary(args.out, args.date, lines))
+    delivered = _delivery_lines(args.out, args.db, result.run_id, args.date, deliveries) if deliveries else None
+    print(_summary(args.out, args.date, delivered))
     print(f"  durée : {time.monotonic() - t0:.1f} s")
     return EXIT_OK
 

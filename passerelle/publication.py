@@ -20,7 +20,6 @@ Order of :func:`publish_day`, and what a crash at each point leaves (the crash p
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -28,9 +27,9 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from passerelle.daily import counts_by_rule, counts_by_severity, entity_versions, version_payloads
 from passerelle.canonical import CoreTables
 from passerelle.crashpoints import crash_point
+from passerelle.daily import counts_by_rule, counts_by_severity, entity_versions, version_payloads
 from passerelle.feeds.catalog import FeedResult
 from passerelle.feeds.current import published_feeds, switch_current
 from passerelle.feeds.manifest import build_manifest, write_manifest
@@ -38,7 +37,7 @@ from passerelle.feeds.publish import clean_stale_staging, commit, recover
 from passerelle.findings import concat_findings
 from passerelle.model import TABLES, conform
 from passerelle.publishable import Publication
-from passerelle.sources.base import ExtractRead, sha256_file
+from passerelle.sources.base import ExtractRead
 
 INPUTS_DIR = "inputs"
 

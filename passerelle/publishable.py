@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from passerelle.lifecycle import GRACE_DAYS_DEFAULT, expired, vanished_since
 from passerelle.lifecycle import withdrawn as withdrawn_after
-from passerelle.model import ACTIONS, EVENTS, FORMATIONS, SESSIONS, conform, empty_frame, to_frame
+from passerelle.model import EVENTS, SESSIONS, conform, empty_frame, to_frame
 
 STATUS_CURRENT = "current"  # from today's extract
 STATUS_KEPT = "kept"  # last good version re-emitted
@@ -225,7 +225,8 @@ def frames_from_payloads(payloads, schema) -> pd.DataFrame:
 def sessions_from_payloads(payloads: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
     import json
 
-    sess, evs = [], []
+    sess: list[dict] = []
+    evs: list[dict] = []
     for text in payloads.to_numpy(dtype=object):
         p = json.loads(text)
         sess.append(p["session"])

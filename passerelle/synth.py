@@ -548,7 +548,7 @@ class _Cell:
 
 def _date_cells(col: str, rows: list[str], day: date, offs: np.ndarray, as_text: np.ndarray,
                 empty: np.ndarray | None = None) -> list[str]:
-    txt = _fmt_days(day, offs, "%d/%m/%Y") if len(offs) else []
+    txt: list[str] | np.ndarray = _fmt_days(day, offs, "%d/%m/%Y") if len(offs) else []
     serial = (offs + (day - EXCEL_EPOCH).days).tolist()
     out = []
     for j, (r, t, s, a) in enumerate(zip(rows, txt, serial, as_text.tolist())):
@@ -561,7 +561,7 @@ def _date_cells(col: str, rows: list[str], day: date, offs: np.ndarray, as_text:
     return out
 
 
-def _mixed_cells(col: str, rows: list[str], values: list, as_number: np.ndarray) -> list[str]:
+def _mixed_cells(col: str, rows: list[str], values: list | np.ndarray, as_number: np.ndarray) -> list[str]:
     return [f'<c r="{col}{r}"><v>{int(v)}</v></c>' if num else
             (f'<c r="{col}{r}" t="inlineStr"><is><t>{_xml_escape(v)}</t></is></c>' if v != "" else "")
             for r, v, num in zip(rows, values, as_number.tolist())]
@@ -665,7 +665,7 @@ def _sigma(rng: np.random.Generator, n: int, day: date, planted: Counter, out: P
             zi = zipfile.ZipInfo(f"xl/worksheets/sheet{idx}.xml", date_time=zt)
             zi.compress_type = zipfile.ZIP_DEFLATED
             zi.external_attr = 0o600 << 16
-            zi._compresslevel = 1  # fast deflate for the big sheets (Python 3.11 attribute)
+            zi._compresslevel = 1  # type: ignore[attr-defined]  # fast deflate for the big sheets (Python 3.11 attribute)
             with zf.open(zi, "w", force_zip64=nrows > 2_000_000) as fh:
                 fh.write(_SHEET_HEAD.encode())
                 head = "".join(f'<c r="{_col(j)}1" t="inlineStr"><is><t>{_xml_escape(h)}</t></is></c>'

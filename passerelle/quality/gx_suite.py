@@ -22,6 +22,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -162,20 +163,18 @@ def run_session_contract(
     validation = context.validation_definitions.add(
         gx.ValidationDefinition(name="core_sessions_contract", data=batch_definition, suite=suite)
     )
-    actions = []
+    actions: list[Any] = []
     if docs_dir is not None:
         docs_dir = Path(docs_dir)
         docs_dir.mkdir(parents=True, exist_ok=True)
-        context.add_data_docs_site(
-            "passerelle_local",
-            {
+        site: Any = {
                 "class_name": "SiteBuilder",
                 "store_backend": {
                     "class_name": "TupleFilesystemStoreBackend",
                     "base_directory": str(docs_dir.resolve()),
                 },
-            },
-        )
+        }
+        context.add_data_docs_site("passerelle_local", site)
         actions.append(gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["passerelle_local"]))
     checkpoint = context.checkpoints.add(
         gx.Checkpoint(

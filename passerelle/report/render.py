@@ -25,6 +25,7 @@ import html
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from babel import Locale
 from babel.dates import format_date
@@ -37,7 +38,7 @@ TEMPLATES = Path(__file__).with_name("templates")
 _PLURAL = Locale.parse(LOCALE)
 
 
-def n(value: object) -> str:
+def n(value: Any) -> str:
     """Integer with French digit grouping; « – » when not a number."""
     try:
         return _grouped(int(value))
@@ -89,7 +90,7 @@ def long_date(value: object) -> str:
     return _fmt(day, "full") if day is not None else ""
 
 
-def plural(count: object, one: str, many: str) -> str:
+def plural(count: Any, one: str, many: str) -> str:
     try:
         c = int(count)
     except (TypeError, ValueError):

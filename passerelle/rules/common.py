@@ -21,6 +21,7 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -250,7 +251,7 @@ def emit(
     rows = pick(df, mask, *columns)
     keep = None if mask is None else mask.to_numpy()
 
-    def resolve(x: object) -> object:
+    def resolve(x: object) -> Any:
         if callable(x):
             return x(rows)
         if isinstance(x, pd.Series):

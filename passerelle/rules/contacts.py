@@ -32,7 +32,7 @@ import pandas as pd
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from passerelle.rules.common import combine, emit, flag, nonempty, text
+from passerelle.rules.common import combine, emit, nonempty, text
 
 OVERSEAS_PREFIXES = ("262", "269", "508", "590", "594", "596", "687", "689")
 

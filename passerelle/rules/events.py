@@ -18,7 +18,19 @@ from __future__ import annotations
 import pandas as pd
 
 from passerelle import model
-from passerelle.rules.common import as_datetime, combine, date_of, emit, flag, fr_date, lookup, no_findings, nonempty, number_of, text
+from passerelle.rules.common import (
+    as_datetime,
+    combine,
+    date_of,
+    emit,
+    flag,
+    fr_date,
+    lookup,
+    no_findings,
+    nonempty,
+    number_of,
+    text,
+)
 
 TIME_PATTERN = r"(?:[01]\d|2[0-3]):[0-5]\d"
 

@@ -222,11 +222,37 @@ class _Parsed:
     widths: pd.Series | None = None
     header_width: int = 0
     extra_findings: list = field(default_factory=list)
+
+    # the parsed state, once the file has been split (each property says so to the type checker)
+    @property
+    def fc(self) -> FindingCollector:
+        assert self.collector is not None, "no finding collector: the file was not opened"
+        return self.collector
+
+    @property
+    def rows(self) -> pd.DataFrame:
+        assert self.frame is not None, "the file was not split into records"
+        return self.frame
+
+    @property
+    def line_of(self) -> pd.Series:
+        assert self.lines is not None, "the file was not split into records"
+        return self.lines
+
+    @property
+    def wide(self) -> pd.Series:
+        assert self.too_wide is not None, "the file was not split into records"
+        return self.too_wide
+
+    @property
+    def width(self) -> pd.Series:
+        assert self.widths is not None, "the file was not split into records"
+        return self.widths
     quarantine_parts: list = field(default_factory=list)
 
     def fail(self, message: str, *, line: int | None = None, field_name: str | None = None, value=None) -> None:
         self.read.ok = False
-        self.collector.add(RULE_FILE, "error", message, line=line, field=field_name, value=value)
+        self.fc.add(RULE_FILE, "error", message, line=line, field=field_name, value=value)
 
     def finish(self) -> ExtractRead:
         r = self.read
@@ -273,7 +299,7 @@ def _read_file(path, kind, contract, essential, table, schema, extract_date) -> 
     read.encoding = encoding
     if utf8_lines:
         shown = ", ".join(map(str, utf8_lines[:10])) + (", …" if len(utf8_lines) > 10 else "")
-        p.collector.add(
+        p.fc.add(
             RULE_FILE,
             "warning",
             f"Encodages mélangés : {len(utf8_lines)} ligne(s) écrite(s) en UTF-8 dans un extrait en Windows-1252 "
@@ -391,7 +417,7 @@ def _read_file(path, kind, contract, essential, table, schema, extract_date) -> 
                 field_name=col,
             )
         else:
-            p.collector.add(
+            p.fc.add(
                 RULE_FILE,
                 "warning",
                 f"Colonne absente : « {col} ». Elle est lue comme vide ; la rajouter dans l'extrait EOS.",
@@ -403,7 +429,7 @@ def _read_file(path, kind, contract, essential, table, schema, extract_date) -> 
         if i in used:
             continue
         if h:
-            p.collector.add(
+            p.fc.add(
                 RULE_FILE,
                 "info",
                 f"Colonne inconnue du contrat EOS : « {h} ». Ses valeurs sont ignorées.",
@@ -411,7 +437,7 @@ def _read_file(path, kind, contract, essential, table, schema, extract_date) -> 
                 field=h,
             )
         elif i < last_named:
-            p.collector.add(
+            p.fc.add(
                 RULE_FILE,
                 "info",
                 f"Colonne sans en-tête en position {i + 1} : ses valeurs sont ignorées.",
@@ -608,7 +634,7 @@ def _lineage(p: _Parsed, idx) -> pd.DataFrame:
             "source": pd.Series([SOURCE] * n, index=idx, dtype="string"),
             "source_file": pd.Series([p.read.file] * n, index=idx, dtype="string"),
             "source_sheet": pd.Series([""] * n, index=idx, dtype="string"),
-            "source_line": p.lines.loc[idx].astype("int32"),
+            "source_line": p.line_of.loc[idx].astype("int32"),
         },
         index=idx,
     )
@@ -631,13 +657,13 @@ def _quarantine(p: _Parsed, idx, reason, kind: str, session_key=None) -> None:
     if len(idx) == 0:
         return
     p.quarantine_parts.append(
-        tabular.quarantine_rows(SOURCE, p.read.file, "", p.lines.loc[idx], kind, reason, _raw_json(p, idx), session_key)
+        tabular.quarantine_rows(SOURCE, p.read.file, "", p.line_of.loc[idx], kind, reason, _raw_json(p, idx), session_key)
     )
 
 
 def _quarantine_all(p: _Parsed, reason: str) -> None:
     kind = "session" if p.table == "sessions" else "event"
-    _quarantine(p, p.lines.index, reason, kind)
+    _quarantine(p, p.line_of.index, reason, kind)
 
 
 _cell_findings = tabular.cell_findings
@@ -671,19 +697,19 @@ def _session_ids(p: _Parsed, kind: str) -> tuple[pd.Series, pd.Series]:
 
     Returns ``(session_key, keep)`` aligned on the frame.
     """
-    f = p.frame
+    f = p.rows
     raw = f["Identifiant EOS"].str.strip()
     ok = raw.str.fullmatch("[0-9]+").fillna(False).astype(bool)
     ident = _strip_zeros(raw)
     key = ("eos:" + ident).where(ok)
 
-    wide = p.too_wide.reindex(f.index, fill_value=False).astype(bool)
+    wide = p.wide.reindex(f.index, fill_value=False).astype(bool)
     empty = (raw == "").fillna(True).astype(bool)
     reason = pd.Series(pd.NA, index=f.index, dtype="string")
     # messages are built for the flagged rows only
     if wide.any():
         reason[wide] = (
-            "La ligne compte " + p.widths[wide].astype(str)
+            "La ligne compte " + p.width[wide].astype(str)
             + f" champs pour {p.header_width} colonnes d'en-tête (point-virgule hors guillemets ?) : "
             "la ligne est écartée ; protéger le texte par des guillemets dans l'extrait."
         )
@@ -694,7 +720,7 @@ def _session_ids(p: _Parsed, kind: str) -> tuple[pd.Series, pd.Series]:
     if m.any():
         reason[m] = "Identifiant EOS " + _quote(raw[m]) + " invalide : un nombre entier est attendu ; la ligne est écartée."
     if kind == "session":
-        dup, first_line = tabular.duplicates(key, p.lines, live=reason.isna())
+        dup, first_line = tabular.duplicates(key, p.line_of, live=reason.isna())
         if dup.any():
             reason[dup] = (
                 "Identifiant EOS " + ident[dup] + " en double : déjà présent ligne "
@@ -723,7 +749,7 @@ def _kept_rows(p: _Parsed, kind: str):
     """The rows whose session id is usable, with their key, lineage context, an empty findings
     list and the output frame started with ``session_key`` (shared by sessions and events)."""
     key, keep = _session_ids(p, kind)
-    f = p.frame[keep.to_numpy()]
+    f = p.rows[keep.to_numpy()]
     key = key[keep].astype("string")
     ctx = _lineage(p, f.index)
     ctx["session_key"] = key

@@ -248,7 +248,7 @@ def read_workbook(path: Path | None, extract_date: _dt.date | None = None) -> Ex
 
 
 def _read_sheets(wb, res: ExtractRead, fc: FindingCollector) -> None:
-    name = res.file
+    name = str(res.file)
     sheets: dict[str, _Sheet] = {}
     for spec in SPECS:
         sh = _load_sheet(wb, spec, fc)

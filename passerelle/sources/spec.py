@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -34,7 +33,7 @@ class ExtractKind:
     name: str
     extensions: tuple[str, ...]  # lower case, without the leading dot ("csv", "xml.gz")
     description: str  # English, for engineers (Dagster asset description)
-    reader: Callable[[Path | None], Any]  # path -> ExtractRead; None: no extract in the inbox
+    reader: Callable[..., Any]  # (path, ...) -> ExtractRead; path None: no extract in the inbox
     asset: str  # the Dagster raw asset reading this kind
     sessions: bool = False  # carries the source's sessions: a session missing from it vanished
     required: bool = True  # a complete day needs it (optional kinds are read when present)
