@@ -10,7 +10,7 @@ DEMO_DATES := 2026-11-19 2026-11-20
 LOCK_FLAGS := --extra dev --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
               --generate-hashes --custom-compile-command "make lock"
 
-.PHONY: venv demo test dev bench docs reference clean lock lock-upgrade
+.PHONY: venv demo test lint dev bench docs reference clean lock lock-upgrade
 
 # Exactly the locked versions (hashes checked), then the project itself. Nothing is resolved:
 # the lock is complete (tests/unit/test_lock.py checks it), hence --no-deps, which also spares the
@@ -44,8 +44,14 @@ demo: $(STAMP)
 	done
 	$(BIN)/passerelle notify --out $(OUT) --date $(lastword $(DEMO_DATES)) --dry-run
 
-test: $(STAMP)
+# lint and types first (seconds), then the whole suite
+test: lint
 	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 dev: $(STAMP)
 	mkdir -p .dagster_home
