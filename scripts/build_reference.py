@@ -98,7 +98,10 @@ def local_tarball(package: str, folder: Path) -> dict:
     path = found[-1]
     digest = base64.b64encode(hashlib.sha512(path.read_bytes()).digest()).decode()
     with tarfile.open(path) as tar:
-        version = json.load(tar.extractfile("package/package.json"))["version"]
+        manifest = tar.extractfile("package/package.json")
+        if manifest is None:
+            raise SystemExit(f"{path.name}: package/package.json is not a file")
+        version = json.load(manifest)["version"]
     return {"name": package, "version": version, "integrity": f"sha512-{digest}", "tarball": path.name,
             "published": ""}
 
