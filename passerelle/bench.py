@@ -308,7 +308,7 @@ def bench_size(n: int, seed: int, repeat: int = 1) -> dict:
     """Run and floor of ``n`` sessions, ``repeat`` times each, alternated (run, floor, run,
     floor...): the machine is shared, so the fastest of each is kept, the others reported."""
     inbox, synth_secs = ensure_inbox(n, seed)
-    print(f"[bench] {n} sessions: inbox {inbox} ({'written in %.1f s' % synth_secs if synth_secs else 'cached'})",
+    print(f"[bench] {n} sessions: inbox {inbox} ({f'written in {synth_secs:.1f} s' if synth_secs else 'cached'})",
           flush=True)
     out = WORK / f"out-{n}"
     runs, floors = [], []

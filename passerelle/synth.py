@@ -239,11 +239,11 @@ class _Bodies:
         first = _pick(rng, FIRST, n)
         last = _pick(rng, LAST, n)
         civ = _pick(rng, ["Mme ", "M. ", ""], n)
-        self.contact = _obj(f"{c}{f} {l}" for c, f, l in zip(civ, first, last))
+        self.contact = _obj(f"{c}{f} {surname}" for c, f, surname in zip(civ, first, last))
         self.phone = _phones(rng, n)
         self.mail = _obj(
-            f"{f.translate(_ASCII).lower()}.{l.translate(_ASCII).lower().replace(' ', '')}@of{i:05d}.fr"
-            for i, (f, l) in enumerate(zip(first, last))
+            f"{f.translate(_ASCII).lower()}.{surname.translate(_ASCII).lower().replace(' ', '')}@of{i:05d}.fr"
+            for i, (f, surname) in enumerate(zip(first, last))
         )
         self.place = rng.integers(0, places_n, size=n)
 

@@ -403,7 +403,7 @@ def update_defects_md(section: str) -> None:
             "## SAM\n\n## EOS\n\n## SIGMA\n"
         )
     lines = text.splitlines(keepends=True)
-    start = next((i for i, l in enumerate(lines) if l.rstrip() == "## EOS"), None)
+    start = next((i for i, line in enumerate(lines) if line.rstrip() == "## EOS"), None)
     if start is None:
         new = text.rstrip("\n") + "\n\n" + section
     else:
