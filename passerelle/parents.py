@@ -21,9 +21,14 @@ finding without a key, not a parent's.
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from passerelle.findings import concat_findings, findings_frame
+
+# the head of the message of a session row given by a parent's error (see session_findings)
+PARENT_MESSAGE = re.compile(r"^(?P<parent>.+?) est en erreur \((?P<rule>DQ\d{3}), (?P<where>[^)]*)\) : ")
 
 PARENT_COLUMNS = ["file", "sheet", "line", "kind", "parent_key", "label"]
 
@@ -146,3 +151,40 @@ def with_parent_findings(findings: pd.DataFrame, formations: pd.DataFrame, actio
     if not len(extra):
         return findings
     return concat_findings([findings, extra])
+
+
+def parent_of(message: str) -> dict | None:
+    """``{"head", "parent", "rule", "where"}`` when ``message`` is a session row given by an error
+    on its parent (« L'action X est en erreur (DQ002, feuille Actions ligne 4) : … »), else None."""
+    m = PARENT_MESSAGE.match(message or "")
+    if not m:
+        return None
+    return {"head": m.group(0)[:-3], "parent": m["parent"], "rule": m["rule"], "where": m["where"]}
+
+
+def group_by_parent(blocks: list[dict], findings_key: str = "findings") -> list[dict]:
+    """Session blocks (``{"session_key", "s_title", "s_start", "s_end", findings_key: [...]}``,
+    each finding with a ``message``) with the rows a parent's error gave them taken out and shown
+    once per parent: a block ``{"kind": "parent", "parent", "rule", "where", "message", "finding",
+    "sessions", "count"}`` before the session blocks; a session block left without a finding of its own is
+    dropped (the session is listed under its parent)."""
+    parents: dict[str, dict] = {}
+    kept = []
+    for blk in blocks:
+        own = []
+        for f in blk.get(findings_key, []):
+            p = parent_of(str(f.get("message") or ""))
+            if p is None or blk.get("kind", "session") != "session":
+                own.append(f)
+                continue
+            group = parents.get(p["head"])
+            if group is None:
+                group = parents[p["head"]] = {
+                    "kind": "parent", **p, "finding": f, "sessions": [], "count": 0,
+                    "message": p["head"] + " : les sessions qui en dépendent ne sont pas publiées tant que ce "
+                                           "n'est pas corrigé (le constat est aussi sur la ligne du parent)."}
+            group["sessions"].append({k: blk.get(k) for k in ("session_key", "s_title", "s_start", "s_end")})
+            group["count"] += 1
+        if own:
+            kept.append({**blk, findings_key: own})
+    return list(parents.values()) + kept

@@ -53,3 +53,18 @@ def test_malformed_contract_on_the_actions_sheet_blocks_that_action_alone(tmp_pa
         assert r["rule"] == "DQ002" and r["severity"] == "error"
         assert r["message"].startswith("L'action 23X00003_QP_2 est en erreur (DQ002, feuille Actions ligne 8)")
     assert not [r for r in rows if r["rule"] == "DQ024"]
+
+    # the report and the body's message name the action once, with the sessions it blocks
+    report = (day / "quality/report.html").read_text(encoding="utf-8")
+    assert report.count("L&#x27;action 23X00003_QP_2</span> <span class=\"dates\">en erreur (DQ002, feuille Actions "
+                        "ligne 8) : 3 sessions bloquées") == 1
+    assert report.count("sigma:23X00003_QP_2:01:02") == 2  # in the parent's block, in the body's message
+    mails = [p for p in (day / "quality/messages").glob("*.eml") if "23X00003_QP_2" in p.read_bytes().decode("utf-8")]
+    assert len(mails) == 1
+    import email
+    import email.policy
+
+    text = email.message_from_bytes(mails[0].read_bytes(), policy=email.policy.default).get_content()
+    assert text.count("L'action 23X00003_QP_2 (feuille Actions ligne 8) : 3 sessions bloquées") == 1
+    assert "Sessions : sigma:23X00003_QP_2:01:01, sigma:23X00003_QP_2:01:02, sigma:23X00003_QP_2:01:03" in text
+    assert text.count("23X00003_QP_2 est en erreur") == 1
