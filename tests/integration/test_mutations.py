@@ -337,7 +337,22 @@ def fuzz_settings():
 @fuzz_settings()
 @given(muts=st.lists(mutation, min_size=1, max_size=4))
 def test_mutated_inbox_publishes_everything_else(work, muts):
-    check_run(work, muts)
+    """``PASSERELLE_FUZZ_LOG=<file>``: one line per example (ok / FAIL, the mutations, the
+    failure); with ``PASSERELLE_FUZZ_COLLECT=1`` a failure is only logged, so that a long
+    campaign lists every failure instead of stopping (and shrinking) at the first one."""
+    log = os.environ.get("PASSERELLE_FUZZ_LOG")
+    try:
+        check_run(work, muts)
+    except AssertionError as exc:
+        if log:
+            with open(log, "a", encoding="utf-8") as fh:
+                fh.write(f"FAIL {muts!r}\n     {' '.join(str(exc).split())[:1500]}\n")
+        if not os.environ.get("PASSERELLE_FUZZ_COLLECT"):
+            raise
+    else:
+        if log:
+            with open(log, "a", encoding="utf-8") as fh:
+                fh.write(f"ok   {muts!r}\n")
 
 
 # --- cases the fuzzing found or the issue names, kept as regressions ------------------------------
