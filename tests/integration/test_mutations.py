@@ -153,7 +153,12 @@ def mutate_sam(path: Path, muts: list[Mutation], base: "Baseline") -> set[str]:
 
 def mutate_csv(path: Path, muts: list[Mutation], base: "Baseline") -> set[str]:
     text = path.read_bytes().decode("cp1252")
-    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=";")
+    rows, starts, last = [], [], 0
+    for row in reader:  # the physical line where each record starts (a quoted cell may hold line breaks)
+        rows.append(row)
+        starts.append(last + 1)
+        last = reader.line_num
     header, data = rows[0], rows[1:]
     lines: set[int] = set()
     for m in muts:
@@ -161,7 +166,7 @@ def mutate_csv(path: Path, muts: list[Mutation], base: "Baseline") -> set[str]:
             break
         r = m.where % len(data)
         data[r][m.column % len(header)] = "" if m.value is None else str(m.value)
-        lines.add(r + 2)  # header = line 1; the sample has no multi-line record
+        lines.add(starts[r + 1])
     buf = io.StringIO(newline="")
     csv.writer(buf, delimiter=";", lineterminator="\r\n").writerows([header, *data])
     path.write_bytes(buf.getvalue().encode("cp1252", errors="replace"))
