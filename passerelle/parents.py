@@ -85,13 +85,23 @@ def parent_places(formations: pd.DataFrame, actions: pd.DataFrame, sessions: pd.
         return pd.DataFrame({c: pd.Series([], dtype="string") for c in PARENT_COLUMNS})
     places = pd.concat(frames, ignore_index=True)
     places = places[places["line"].notna() & places["parent_key"].notna()]
-    if len(sessions):
-        rows = pd.DataFrame({"file": _text(sessions["source_file"]), "sheet": _text(sessions["source_sheet"]),
-                             "line": sessions["source_line"].astype("Int64")}).drop_duplicates()
-        rows["_session_row"] = True
-        places = places.merge(rows, on=["file", "sheet", "line"], how="left")
-        places = places[places["_session_row"].isna()].drop(columns="_session_row")
+    places = _not_session_rows(places, sessions)
     return places.drop_duplicates(["file", "sheet", "line", "kind", "parent_key"]).reset_index(drop=True)
+
+
+def _not_session_rows(places: pd.DataFrame, sessions: pd.DataFrame | None) -> pd.DataFrame:
+    """``places`` without the lines that are also a session's row. Only the sessions on one of
+    those lines are looked at (a million sessions, a few parent lines)."""
+    if sessions is None or not len(sessions) or not len(places):
+        return places
+    on_line = sessions["source_line"].isin(places["line"].dropna().unique()).to_numpy(dtype=bool)
+    if not on_line.any():
+        return places
+    s = sessions[on_line]
+    rows = pd.DataFrame({"file": _text(s["source_file"]), "sheet": _text(s["source_sheet"]),
+                         "line": s["source_line"].astype("Int64"), "_session_row": True}).drop_duplicates()
+    places = places.merge(rows, on=["file", "sheet", "line"], how="left")
+    return places[places["_session_row"].isna()].drop(columns="_session_row")
 
 
 def _place_text(file: pd.Series, sheet: pd.Series, line: pd.Series) -> pd.Series:
@@ -110,7 +120,7 @@ def session_findings(findings: pd.DataFrame, formations: pd.DataFrame, actions: 
                       & (key == "").to_numpy(dtype=bool) & findings["line"].notna().to_numpy(dtype=bool)]
     if not len(errors):
         return findings_frame()
-    places = parent_places(formations, actions, sessions, parent_lines)
+    places = parent_places(formations, actions, None, parent_lines)
     if not len(places):
         return findings_frame()
     parent = pd.DataFrame({
@@ -118,7 +128,7 @@ def session_findings(findings: pd.DataFrame, formations: pd.DataFrame, actions: 
         "value": _text(errors["value"]), "file": _text(errors["file"]), "sheet": _text(errors["sheet"]).fillna(""),
         "line": errors["line"].astype("Int64"),
     }).drop_duplicates()
-    hits = parent.merge(places, on=["file", "sheet", "line"], how="inner")
+    hits = _not_session_rows(parent.merge(places, on=["file", "sheet", "line"], how="inner"), sessions)
     if not len(hits):
         return findings_frame()
     hits["where"] = _place_text(hits["file"], hits["sheet"], hits["line"])
@@ -140,8 +150,8 @@ def session_findings(findings: pd.DataFrame, formations: pd.DataFrame, actions: 
     rows["message"] = (label + " est en erreur (" + rows["rule"] + ", " + rows["where"] + ") : cette session n'est "
                        "pas publiée tant que ce n'est pas corrigé ; voir le constat sur " + rows["label"] + ".")
     rows = rows.drop_duplicates(["session_key", "rule", "field", "value", "message"])
-    return findings_frame(rows[["rule", "severity", "source", "file", "sheet", "line", "session_key", "field",
-                                "value", "message"]].to_dict("records"))
+    return concat_findings([rows[["rule", "severity", "source", "file", "sheet", "line", "session_key", "field",
+                                  "value", "message"]].reset_index(drop=True)])
 
 
 def with_parent_findings(findings: pd.DataFrame, formations: pd.DataFrame, actions: pd.DataFrame,
