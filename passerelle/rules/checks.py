@@ -120,6 +120,7 @@ def run_checks(ctx: CheckContext) -> pd.DataFrame:
     out.append(events.check_cancelled_information(ev))
     out.append(addresses.check_event_addresses(ev))
     out.append(addresses.check_event_communes(ev))
+    out.append(addresses.check_action_addresses(ctx.actions))
     out.append(addresses.check_action_communes(ctx.actions))
     return sort_findings(combine(out))
 

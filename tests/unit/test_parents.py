@@ -161,6 +161,20 @@ def test_dq000_on_a_composante_row_blocks_that_composante_only(tmp_path):
     assert set(others["session_key"]) == keys
 
 
+def test_dq015_on_a_composante_postcode(tmp_path):
+    """Found by the mutation test: a malformed composante postcode reached the Carif feed's
+    action address and only DQ024 caught it; DQ015 now names it on the composante."""
+    book = copy.deepcopy(GEN.DAY1_BOOK)
+    h, comps = book["Composantes"]
+    comps[3][6] = "ABCDE"  # NUM_1 composante 01
+    findings, core = sigma_findings(tmp_path, book)
+    assert len(parent_rows(findings, "DQ015", "Composantes", 5)) == 1
+    keys = set(core.sessions.loc[core.sessions["action_key"] == "sigma:26P0005678_NUM_1:01", "session_key"])
+    assert len(keys) == 3
+    assert_blocked(findings, core, "DQ015", keys, "La composante 01 de l'action 26P0005678_NUM_1 est en erreur "
+                                                  "(DQ015, feuille Composantes ligne 5)")
+
+
 def _sam_day(tmp_path: Path, edit) -> tuple[pd.DataFrame, object]:
     for f in ("eos_sessions_20261119.csv", "eos_evenements_20261119.csv"):
         shutil.copy(SAMPLES / f, tmp_path / f)
