@@ -348,7 +348,7 @@ def test_mutated_inbox_publishes_everything_else(work, muts):
     campaign lists every failure instead of stopping (and shrinking) at the first one."""
     log = os.environ.get("PASSERELLE_FUZZ_LOG")
     try:
-        check_run(work, muts)
+        day = check_run(work, muts)
     except AssertionError as exc:
         if log:
             with open(log, "a", encoding="utf-8") as fh:
@@ -356,9 +356,12 @@ def test_mutated_inbox_publishes_everything_else(work, muts):
         if not os.environ.get("PASSERELLE_FUZZ_COLLECT"):
             raise
     else:
-        if log:
+        if log:  # a DQ024 that fires means no earlier rule caught the value: worth a look
+            issues = pd.read_csv(day / "quality" / "issues.csv", dtype=str, keep_default_na=False)
+            dq024 = issues[issues["rule"] == "DQ024"]
+            seen = sorted({f"{r.field}={r.value[:40]!r}" for r in dq024.itertuples()})
             with open(log, "a", encoding="utf-8") as fh:
-                fh.write(f"ok   {muts!r}\n")
+                fh.write(f"ok   {muts!r}" + (f"\n     DQ024: {'; '.join(seen)}" if seen else "") + "\n")
 
 
 # --- cases the fuzzing found or the issue names, kept as regressions ------------------------------
