@@ -32,7 +32,7 @@ import os
 import re
 import shutil
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -124,7 +124,7 @@ def _sam_key(action) -> str | None:
         return None
 
 
-def mutate_sam(path: Path, muts: list[Mutation], base: "Baseline") -> set[str]:
+def mutate_sam(path: Path, muts: list[Mutation], base: Baseline) -> set[str]:
     tree = etree.parse(str(path))
     elements = [el for el in tree.iter() if isinstance(el.tag, str)]
     keys: set[str] = set()
@@ -151,7 +151,7 @@ def mutate_sam(path: Path, muts: list[Mutation], base: "Baseline") -> set[str]:
     return base.sessions_of("formation_key", keys)
 
 
-def mutate_csv(path: Path, muts: list[Mutation], base: "Baseline") -> set[str]:
+def mutate_csv(path: Path, muts: list[Mutation], base: Baseline) -> set[str]:
     text = path.read_bytes().decode("cp1252")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=";")
     rows, starts, last = [], [], 0
@@ -192,7 +192,7 @@ def _cell(m: Mutation) -> object:
     return value
 
 
-def mutate_sigma(path: Path, muts: list[Mutation], base: "Baseline") -> set[str]:
+def mutate_sigma(path: Path, muts: list[Mutation], base: Baseline) -> set[str]:
     wb = load_workbook(path)
     out: set[str] = set()
     for m in muts:

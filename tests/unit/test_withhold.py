@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from passerelle.feeds.catalog import FEEDS, produce_feeds
+from passerelle.feeds.catalog import produce_feeds
 from passerelle.feeds.conformance import SCHEMAS, official_lheo_xsd
 from passerelle.feeds.validate import validate_file
 from passerelle.feeds.withhold import locate, parse_error
