@@ -78,6 +78,28 @@ def locate(feed: Path, lines: set[int]) -> dict[int, tuple[str, str]]:
     return found
 
 
+_ELEMENT_TEXT = re.compile(rb">([^<]*)</")
+
+
+def line_values(feed: Path, lines: set[int]) -> dict[int, str]:
+    """The text of the element on each line of ``lines`` (for an error whose message gives no
+    value, e.g. a length facet), unescaped and cut to 200 characters."""
+    out: dict[int, str] = {}
+    if not lines:
+        return out
+    last = max(lines)
+    with open(feed, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            if number in lines:
+                m = _ELEMENT_TEXT.search(raw)
+                if m:
+                    text = unescape(m.group(1).decode("utf-8", "replace"))
+                    out[number] = text if len(text) <= 200 else text[:199] + "…"
+            if number >= last:
+                break
+    return out
+
+
 def _sessions_of(pub_sessions: pd.DataFrame, kind: str, numero: str) -> pd.DataFrame:
     column = {"formation": "formation_key", "action": "action_key", "session": "session_key"}[kind]
     return pub_sessions[(pub_sessions[column].astype("string") == numero).fillna(False).to_numpy(dtype=bool)]
@@ -130,6 +152,10 @@ def repair(spec, result, pub, staging: Path, run_date: date, previous_count: int
         errors = [e for e in (parse_error(x) for x in result.validation_errors) if e is not None]
         target = Path(staging) / result.path
         places = locate(target, {e["line"] for e in errors})
+        texts = line_values(target, {e["line"] for e in errors if e["value"] is None})
+        for e in errors:
+            if e["value"] is None and e["line"] in texts:
+                e["value"] = texts[e["line"]]
         sessions = current.lheo_sessions if spec.name == "carif_delta" else current.sessions
         rows: list[dict] = []
         keys: set[str] = set()

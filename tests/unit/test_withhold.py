@@ -98,3 +98,30 @@ def test_parse_and_locate(tmp_path):
     assert locate(feed, {1, 4, 6, 7, 8, 10, 12, 13}) == {
         4: ("formation", "f:1"), 6: ("action", "a&1"), 7: ("session", "s:1"), 8: ("session", "s:1"),
         10: ("action", "a&1"), 12: ("formation", "f:1")}
+
+
+def test_a_value_too_long_for_its_element_is_named_in_the_finding(pub, tmp_path):  # noqa: F811
+    key = str(pub.sessions.loc[pub.sessions["source"] == "eos", "session_key"].iloc[0])
+    sessions = pub.sessions.copy()
+    sessions.loc[sessions["session_key"] == key, "title"] = "T" * 400  # intitule: truncated by the writer
+    sessions.loc[sessions["session_key"] == key, "marche_numero"] = "M1" + "2" * 300
+    results = {r.name: r for r in produce_feeds(replace(pub, sessions=sessions), tmp_path, RUN_DATE, {},
+                                                parallel=False)}
+    f = results["pole_emploi"].findings
+    row = f[f["rule"] == "DQ024"].iloc[0]
+    assert row["value"] == "M1" + "2" * 300
+    assert results["pole_emploi"].validation_errors == []
+
+
+def test_a_long_event_place_is_cut_by_the_writer_not_withheld(pub, tmp_path):  # noqa: F811
+    """Found by the mutation test: an event's street of 2,274 characters made the Carif feeds
+    invalid (an ``extra`` holds 255 characters) and only DQ024 caught it; the writer cuts it."""
+    events = pub.events.copy()
+    assert len(events)
+    events.loc[events.index[0], "address_line"] = "x" * 2274
+    results = {r.name: r for r in produce_feeds(replace(pub, events=events), tmp_path, RUN_DATE, {},
+                                                parallel=False)}
+    for name in ("carif", "carif_delta", "pole_emploi"):
+        assert results[name].validation_errors == [] and results[name].withheld_sessions == [], name
+    text = (tmp_path / results["carif"].path).read_text(encoding="utf-8")
+    assert "x" * 200 in text and "x" * 255 not in text
