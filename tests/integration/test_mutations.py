@@ -373,6 +373,11 @@ def test_mutated_inbox_publishes_everything_else(work, muts):
     [Mutation(SIGMA, 0, 6, "postcode", "ABCDE", sheet=1)],
     # an event's street of 2,274 characters: the Carif feeds' event place (255 at most) is now cut
     [Mutation(EOS_E, 1890, 556, "long", "x" * 2274)],
+    # negative hours on the first session of an EOS action reached its nombre-heures-entreprise:
+    # DQ024 took out the other sessions of the action; now a DQ000 on that session alone
+    [Mutation(EOS_S, 10000, 419, "number_in_text", "-1238")],
+    # negative SIGMA places failed the blocking contract check of core_sessions: the run exited 1
+    [Mutation(SIGMA, 1, 6, "number_in_text", "-3", sheet=2)],
 ])
 def test_known_cases(work, muts):
     day = check_run(work, muts)
