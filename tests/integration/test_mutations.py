@@ -181,7 +181,7 @@ SIGMA_SHEETS = ("Actions", "Composantes", "Sessions", "Informations collectives"
 def _cell(m: Mutation) -> object:
     if m.value is None:
         return None
-    value = ILLEGAL_CHARACTERS_RE.sub("", str(m.value))[:32_000]
+    value = XML_ILLEGAL.sub("", ILLEGAL_CHARACTERS_RE.sub("", str(m.value)))[:32_000]  # a workbook is XML too
     if m.kind in ("number_in_text",) and re.fullmatch(r"-?\d{1,12}", value):
         return int(value)  # a number cell where text is expected
     if m.kind == "date" and m.column % 2:
