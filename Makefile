@@ -10,7 +10,7 @@ DEMO_DATES := 2026-11-19 2026-11-20
 LOCK_FLAGS := --extra dev --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
               --generate-hashes --custom-compile-command "make lock"
 
-.PHONY: venv demo test lint dev bench docs reference clean lock lock-upgrade
+.PHONY: venv demo test lint fuzz dev bench docs reference clean lock lock-upgrade
 
 # Exactly the locked versions (hashes checked), then the project itself. Nothing is resolved:
 # the lock is complete (tests/unit/test_lock.py checks it), hence --no-deps, which also spares the
@@ -52,6 +52,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# The mutation test with many examples (tests/integration/test_mutations.py; `make test` runs 8):
+# PASSERELLE_FUZZ_EXAMPLES (default 500), PASSERELLE_FUZZ_RANDOM=1 for new seeds, NO_SHRINK=1 to
+# report a failure at once.
+FUZZ_EXAMPLES ?= 500
+fuzz: $(STAMP)
+	PASSERELLE_FUZZ_EXAMPLES=$${PASSERELLE_FUZZ_EXAMPLES:-$(FUZZ_EXAMPLES)} $(BIN)/python -m pytest -q \
+	  -p no:cacheprovider tests/integration/test_mutations.py -k publishes_everything_else
 
 dev: $(STAMP)
 	mkdir -p .dagster_home

@@ -82,7 +82,9 @@ def out_feeds(context: AssetExecutionContext, outbox: OutboxResource, pub: Publi
                 passed=not result.validation_errors,
                 severity=AssetCheckSeverity.ERROR,
                 metadata={"errors": MetadataValue.md(
-                    "\n".join(f"- {e}" for e in result.validation_errors[:20]) or "aucune")},
+                    "\n".join(f"- {e}" for e in result.validation_errors[:20]) or "aucune"),
+                    **({"cause": MetadataValue.text(invalid_feed_cause(staging, result))}
+                       if result.validation_errors else {})},
             )
         if spec.guarded:
             # Passes when the feed respects the guard, or when the guard withheld it.
@@ -93,6 +95,19 @@ def out_feeds(context: AssetExecutionContext, outbox: OutboxResource, pub: Publi
                 metadata={"records": result.records, "published": result.published,
                           "withheld_reason": result.withheld_reason or ""},
             )
+
+
+def invalid_feed_cause(staging, result: FeedResult) -> str:
+    """French cause of a feed its validity check stops: file, line, element, value, record."""
+    from pathlib import Path
+
+    from passerelle.failures import feed_check_cause
+    from passerelle.feeds.withhold import locate, parse_error
+
+    path = Path(staging) / result.path
+    lines = {e["line"] for e in map(parse_error, result.validation_errors[:3]) if e is not None}
+    records = locate(path, lines) if path.is_file() else {}
+    return feed_check_cause(result.path, result.validation_errors, records)
 
 
 FEED_INS = {name: AssetIn(key) for name, key in FEED_ASSET_KEYS.items()}

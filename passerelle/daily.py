@@ -92,7 +92,8 @@ def load_day_context(store, run_date: date, grace: int | None = None) -> DayCont
 
 
 def check_day(core: CoreTables, reads: list[ExtractRead], day: DayContext, store=None) -> pd.DataFrame:
-    """All findings of the day: the readers' and the rules' (DQ001–DQ022)."""
+    """All findings of the day: the readers' and the rules' (DQ001–DQ022), and the rows an error on
+    a parent record gives each session under it (``passerelle.parents``)."""
     from passerelle.rules.checks import CheckContext, run_checks
 
     sources = sources_read_ok(reads)
@@ -119,7 +120,12 @@ def check_day(core: CoreTables, reads: list[ExtractRead], day: DayContext, store
         sources_read=sources,
         grace_days=day.grace_days,
     )
-    return concat_findings([core.reader_findings, run_checks(ctx)])
+    from passerelle.parents import with_parent_findings
+
+    findings = concat_findings([core.reader_findings, run_checks(ctx)])
+    # an error on a parent record (formation, action, XML marché/lot) reaches each session under it
+    return with_parent_findings(findings, core.formations, core.actions, core.sessions,
+                                [r.parent_lines for r in reads])
 
 
 def prepare_publication(

@@ -56,13 +56,25 @@ def _is_failed_blocking_check(event: DagsterEvent) -> bool:
 
 
 def failed_blocking_checks(events: Iterable[DagsterEvent]) -> list[str]:
-    """``asset / check`` of every failed blocking check among ``events``."""
+    """``asset / check`` of every failed blocking check among ``events``, followed by the
+    precise cause the check recorded (metadata ``cause``: file, line, element, value) when it did."""
     out = []
     for ev in events:
         if _is_failed_blocking_check(ev):
             data = ev.event_specific_data
-            out.append(f"{data.asset_key.to_user_string()} / {data.check_name}")
+            cause = (getattr(data, "metadata", None) or {}).get("cause")
+            cause = getattr(cause, "value", cause)
+            out.append(f"{data.asset_key.to_user_string()} / {data.check_name}" + (f" — {cause}" if cause else ""))
     return out
+
+
+def step_cause(error) -> str:
+    """The French cause of a failed step (:func:`passerelle.failures.exception_cause`)."""
+    from passerelle.failures import exception_cause
+
+    if error is None:
+        return "échec"
+    return exception_cause(error.cls_name, error.message, getattr(error, "stack", None))
 
 
 def lock_error(events: Iterable[DagsterEvent]):
@@ -90,7 +102,7 @@ def failure_lines(events: Iterable[DagsterEvent], label: Callable[[str], str] = 
             if (root_error(e.step_failure_data.error) or FAILED).cls_name != "DagsterAssetCheckFailedError"]
     for ev in told[:max_steps]:
         err = root_error(ev.step_failure_data.error)
-        lines.append(f"étape {label(ev.step_key).strip()} : {error_text(err)}")
+        lines.append(f"étape « {label(ev.step_key).strip()} » en échec : {step_cause(err)}")
     if len(told) > max_steps:
         lines.append(f"… et {len(told) - max_steps} autre(s) étape(s) en échec")
     for check in failed_blocking_checks(events):
@@ -130,7 +142,8 @@ def blocking_check_alert(context: HookContext) -> None:
         "",
         *[f"- {c}" for c in checks],
         "",
-        "Voir le détail du contrôle dans Dagster (métadonnées de l'évaluation) et le rapport qualité.",
+        f"Étape en échec : {context.step_key}. Le détail complet du contrôle est aussi dans Dagster (métadonnées de "
+        "l'évaluation) et le rapport qualité.",
     ])
     result = send_alert(context.resources.outbox.root(), subject, body,
                         extra={"run_id": context.run_id, "date": day, "checks": checks, "kind": "blocking_check"})

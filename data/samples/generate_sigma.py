@@ -157,7 +157,9 @@ SESSIONS_DAY1 = [
     # composante and session number typed as number cells: key sigma:26P0005678_SAN_1:01:03
     ([SAN, 1, 3, D(2027, 3, 1), T("27/08/2027"), L_ALB, 12, "OI26-000603", V, *C_SAN], None),
     # the only session of the DQ002 action (the finding is on the action's row, see ACTIONS_DEFECTS)
-    ([LOG, "01", "01", D(2027, 2, 15), D(2027, 6, 18), L_NIM, 10, "OI26-000701", V, *C_LOG], None),
+    ([LOG, "01", "01", D(2027, 2, 15), D(2027, 6, 18), L_NIM, 10, "OI26-000701", V, *C_LOG],
+     ("DQ002", "under action 26P0009021_LOG_1, in error (DQ002, Actions row 6): kept out of the feeds, with its own "
+               "DQ002 row naming the action")),
 ]
 
 # defects planted on the Actions sheet: N° Action -> (rule, description)

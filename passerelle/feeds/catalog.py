@@ -69,6 +69,7 @@ class FeedResult:
     validation_seconds: float = 0.0  # in a worker process when validated in parallel
     sha256: str | None = None  # of the staged file, when the validation worker read all of it
     size: int = -1  # bytes of the staged file that sha256 is of
+    withheld_sessions: list[str] = field(default_factory=list)  # DQ024: kept out of this feed alone
 
 
 def feed_session_columns() -> list[str]:
@@ -194,9 +195,27 @@ def produce_feeds(
     previous_counts = guard_baselines(previous_counts, pub)
     organisations = publication_organisations(pub)
     if not parallel:
-        return [produce_feed(spec, pub, staging, run_date, previous_counts.get(spec.name), organisations)
-                for spec in specs]
-    return _produce_in_parallel(pub, Path(staging), run_date, previous_counts, specs, organisations)
+        results = [produce_feed(spec, pub, staging, run_date, previous_counts.get(spec.name), organisations)
+                   for spec in specs]
+    else:
+        results = _produce_in_parallel(pub, Path(staging), run_date, previous_counts, specs, organisations)
+    return withhold_invalid_records(results, pub, Path(staging), run_date, previous_counts, specs, organisations)
+
+
+def withhold_invalid_records(results: list[FeedResult], pub: Publication, staging: Path, run_date: date,
+                             previous_counts: dict[str, int], specs: tuple[FeedSpec, ...],
+                             organisations: pd.DataFrame) -> list[FeedResult]:
+    """DQ024 (:mod:`passerelle.feeds.withhold`): each XML feed its validation rejects is written
+    again without the records the errors name, in this process; valid feeds are left alone."""
+    from passerelle.feeds.withhold import repair
+
+    out = []
+    for spec, result in zip(specs, results, strict=True):
+        if spec.profile_xsd and result.published and result.validation_errors:
+            result = repair(spec, result, pub, staging, run_date, previous_counts.get(spec.name), organisations,
+                            write_feed, feed_validation_errors)
+        out.append(result)
+    return out
 
 
 def _produce_in_parallel(pub: Publication, staging: Path, run_date: date, previous_counts: dict[str, int],

@@ -577,7 +577,7 @@ def _session_tail(s: dict) -> bytes:
             value = _clean(ev.get(col))
             if value:
                 out.append(f'{i5}<extra info="{info}">{_esc(value)}</extra>')
-        place = _event_place(ev)
+        place = _text(_event_place(ev), 255, None)  # an extra holds 255 characters at most
         if place:
             out.append(f'{i5}<extra info="lieu">{_esc(place)}</extra>')
         if ev.get("places") is not None:

@@ -385,6 +385,10 @@ def build_view(ctx: ReportContext) -> dict:
         blocks_of.setdefault(int(gids[a]), []).append(
             {"kind": "file" if head["session_key"] == "" else "session", **head, "findings": records[a:b]})
 
+    # the rows an error on a parent record gave its sessions: shown once per parent, with its sessions
+    from passerelle.parents import group_by_parent
+
+    blocks_of = {g: group_by_parent(blocks) for g, blocks in blocks_of.items()}
     aliases = f_all[f_all["body_names"] != ""].drop_duplicates("group").set_index("group")["body_names"].to_dict()
     sev_n, life_n = by_sev.to_numpy(dtype=int), by_life.to_numpy(dtype=int)
     listed_n, subs_n = listed.to_numpy(dtype=int), subs.to_numpy(dtype=int)

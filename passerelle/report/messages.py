@@ -101,11 +101,14 @@ def _sections(rows: list[dict]) -> list[dict]:
         part = [r for r in rows if (r["status"] == "new") == (kind == "new")]
         for r in part:
             if not blocks or blocks[-1]["session_key"] != r["session_key"]:
-                blocks.append({"session_key": r["session_key"], "s_title": r["s_title"], "s_start": r["s_start"],
+                blocks.append({"kind": "session", "session_key": r["session_key"], "s_title": r["s_title"], "s_start": r["s_start"],
                                "s_end": r["s_end"], "findings": []})
             blocks[-1]["findings"].append(r)
         if blocks:
-            sections.append({"kind": kind, "blocks": blocks, "count": len(part)})
+            from passerelle.parents import group_by_parent
+
+            # a parent's error named once, with the sessions it blocks (not once per session)
+            sections.append({"kind": kind, "blocks": group_by_parent(blocks), "count": len(part)})
     return sections
 
 

@@ -161,3 +161,14 @@ def check_action_communes(actions: pd.DataFrame) -> pd.DataFrame:
     if not own.any():
         return combine([])
     return _commune_findings(actions, "actions", has_insee=True, only=own)
+
+
+def check_action_addresses(actions: pd.DataFrame) -> pd.DataFrame:
+    """DQ015 on the places of the actions a source describes with their own address (SIGMA
+    composantes: Code postal): a postcode given but malformed is an error on the action, which
+    then keeps its sessions out (``passerelle.parents``); a missing one is not (the sessions
+    carry their own place)."""
+    own = flag(actions["source"] != "eos")
+    pc = text(actions["postcode"]).str.strip()
+    bad = own & nonempty(pc) & ~flag(pc.str.fullmatch(POSTCODE_PATTERN))
+    return emit("DQ015", actions, bad, field="postcode", value=pc, variant="postcode_format", table="actions")

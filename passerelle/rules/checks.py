@@ -12,7 +12,7 @@ Which sessions each rule looks at is data (``Rule.applies_to`` in the registry):
   sessions; events of unknown sessions only get DQ020.
 
 DQ000 comes from the readers, DQ023 from the publication step (``feed_guard``, re-exported
-here).
+here), DQ024 from the feeds' validation (``passerelle.feeds.withhold``).
 
 The predicates live in one module per idea: ``dates`` (DQ001, DQ005-DQ008), ``identifiers``
 (DQ002, DQ016), ``states`` (DQ003, DQ004, DQ018, DQ021), ``contacts`` (DQ009), ``headcounts``
@@ -120,6 +120,7 @@ def run_checks(ctx: CheckContext) -> pd.DataFrame:
     out.append(events.check_cancelled_information(ev))
     out.append(addresses.check_event_addresses(ev))
     out.append(addresses.check_event_communes(ev))
+    out.append(addresses.check_action_addresses(ctx.actions))
     out.append(addresses.check_action_communes(ctx.actions))
     return sort_findings(combine(out))
 
@@ -143,7 +144,7 @@ def check_registry() -> None:
     """Every rule of the registry is covered: a predicate here, the readers (DQ000) or the
     publication step (DQ023). Raises AssertionError otherwise (used by the tests)."""
     covered = set(SESSION_CHECKS) | {"DQ000", "DQ002", "DQ005", "DQ007", "DQ013", "DQ014", "DQ016", "DQ019", "DQ020",
-                                     "DQ022", "DQ023", "DQ025"}
+                                     "DQ022", "DQ023", "DQ024", "DQ025"}
     missing = {r.id for r in RULES} - covered
     assert not missing, f"rules without a check: {sorted(missing)}"
 

@@ -299,6 +299,21 @@ RULES: tuple[Rule, ...] = (
         ),
     ),
     Rule(
+        "DQ024", "error",
+        "Enregistrement qui rendrait un flux invalide",
+        "{detail}",
+        "Corriger la valeur nommée dans l'extrait (ou signaler le cas à l'équipe Passerelle si la valeur paraît juste) : "
+        "la session revient dans ce flux dès le run suivant.",
+        "Dernier garde-fou de publication : les consommateurs rejettent un fichier entier pour un seul enregistrement "
+        "invalide (notre profil XSD, XSD officiel LHEO 2.3)",
+        scope="feed", applies_to="other",
+        variants=(
+            ("invalid", "Le flux {feed} ({feed_file}) serait invalide pour {schema} à cause de {record} : élément "
+                        "« {element} », {value_text} ; le validateur indique : {detail}. Cette session est retirée "
+                        "de ce flux seulement (les autres flux la publient) ; corriger la valeur dans l'extrait."),
+        ),
+    ),
+    Rule(
         "DQ025", "warning",
         "Un SIRET, plusieurs organismes",
         "{detail}",

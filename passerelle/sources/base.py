@@ -65,6 +65,9 @@ class ExtractRead:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # "formations" | "actions" | "sessions" | "events"
     quarantine: pd.DataFrame = field(default_factory=lambda: empty_frame(QUARANTINE))
     findings: pd.DataFrame = field(default_factory=findings_frame)
+    # Lines of parent elements that are no canonical record of their own (SAM <marche>, <lot>):
+    # file, sheet, line, formation_key, label (French name of the element). See passerelle.parents.
+    parent_lines: pd.DataFrame | None = None
 
     @property
     def rows(self) -> int:

@@ -670,6 +670,15 @@ _cell_findings = tabular.cell_findings
 _quote = tabular.quote
 
 
+def _not_negative(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Headcounts and hours below zero (found by the mutation test: ``-1238`` hours reached the
+    feeds' ``nombre-heures-entreprise``, an ``xs:long`` >= 0): null, and the mask of those rows."""
+    negative = (pd.to_numeric(values, errors="coerce") < 0).fillna(False).astype(bool)
+    if negative.any():
+        values = values.mask(negative)
+    return values, negative
+
+
 def _parse_columns(f: pd.DataFrame, columns, parser) -> dict[str, tuple[pd.Series, pd.Series]]:
     """Run one vectorised parser over several columns at once (stacked), then split back."""
     columns = list(columns)
@@ -810,15 +819,23 @@ def _build_sessions(p: _Parsed) -> None:
             ctx, invalid, col, f[col], f"Date illisible dans la colonne « {col} » : ", f" (format attendu {date_formats[col]})",
         ))
     for col, (values, invalid) in _parse_columns(f, _INT_COLUMNS, text.parse_int).items():
-        out[SESSION_COLUMNS[col]] = values
+        out[SESSION_COLUMNS[col]], negative = _not_negative(values)
         found.append(_cell_findings(
             ctx, invalid, col, f[col], f"Nombre illisible dans la colonne « {col} » : ", " (nombre entier attendu)",
         ))
+        found.append(_cell_findings(
+            ctx, negative, col, f[col], f"Nombre négatif dans la colonne « {col} » : ",
+            " (un effectif est positif ou nul) ; la valeur est ignorée",
+        ))
     for col, (values, invalid) in _parse_columns(f, _DECIMAL_COLUMNS, text.parse_decimal).items():
-        out[SESSION_COLUMNS[col]] = values
+        out[SESSION_COLUMNS[col]], negative = _not_negative(values)
         found.append(_cell_findings(
             ctx, invalid, col, f[col], f"Nombre illisible dans la colonne « {col} » : ",
             " (nombre attendu, virgule décimale acceptée)",
+        ))
+        found.append(_cell_findings(
+            ctx, negative, col, f[col], f"Nombre négatif dans la colonne « {col} » : ",
+            " (une durée est positive ou nulle) ; la valeur est ignorée",
         ))
 
     # enumerations

@@ -234,7 +234,7 @@ def read_offer(path: Path | None) -> ExtractRead:
         flagged = _validate(root, tree, fc, lines, paths)
         _report_unknown_attributes(root, fc, lines, paths)
         _check_extract_date(root, res, fc, lines)
-        formations, quarantine = _build(actions, root, name, fc, lines, paths, flagged)
+        formations, quarantine, parent_lines = _build(actions, root, name, fc, lines, paths, flagged)
     except Exception as exc:  # a crash on an unforeseen input must not lose the file silently  # noqa: BLE001
         msg = (f"Le fichier SAM n'a pas pu être lu jusqu'au bout ({type(exc).__name__} : {exc}). "
                "Fichier non lu ; le signaler à l'équipe Passerelle avec le fichier.")
@@ -249,6 +249,7 @@ def read_offer(path: Path | None) -> ExtractRead:
         return res
     res.tables = {"formations": formations}
     res.quarantine = quarantine
+    res.parent_lines = parent_lines
     res.findings = _sorted_findings(fc)
     return res
 
@@ -651,7 +652,7 @@ def _build(actions, root, name, fc, lines, paths, flagged):
         })
 
     if not records:
-        return empty_frame(FORMATIONS), empty_frame(QUARANTINE)
+        return empty_frame(FORMATIONS), empty_frame(QUARANTINE), None
 
     raw_cols = ["line", "p_a", "misplaced", "p_m", "ln_m", "p_t", "ln_t", "p_l", "ln_l", "ln_a", "l_intitule",
                 *_ATTR_COLUMNS, *_TEXT_COLUMNS]
@@ -785,7 +786,26 @@ def _build(actions, root, name, fc, lines, paths, flagged):
 
     kept = out.loc[~quarantined].reset_index(drop=True)
     formations = to_frame(conform(kept, FORMATIONS))
-    return formations, quarantine
+    return formations, quarantine, _parent_lines(df.loc[~quarantined], key[~quarantined], name)
+
+
+def _parent_lines(df: pd.DataFrame, key: pd.Series, name: str) -> pd.DataFrame:
+    """The lines of the elements above each kept ``<action>`` (its ``<marche>``, ``<titulaire>``
+    and ``<lot>``) with the formation they hold and a French name of the element: a finding on
+    one of those lines applies to the sessions of those formations (``passerelle.parents``)."""
+    numero = df["m_numero"].fillna("?")
+    labels = {
+        "ln_m": "le marché " + numero,
+        "ln_t": "le titulaire du marché " + numero,
+        "ln_l": "le lot " + df["l_numero"].fillna("?") + " du marché " + numero,
+    }
+    frames = [
+        pd.DataFrame({"file": name, "sheet": "", "line": pd.array(df[col], dtype="Int32"),
+                      "formation_key": key.astype("string"), "label": label.astype("string")})
+        for col, label in labels.items()
+    ]
+    out = pd.concat(frames, ignore_index=True)
+    return out[out["line"].notna()].drop_duplicates(["line", "formation_key"]).reset_index(drop=True)
 
 
 def _quarantine_frame(rows: list[tuple[int | None, str, str]], name: str) -> pd.DataFrame:

@@ -206,7 +206,7 @@ def test_rule_ids_and_severities_are_those_of_rules_md():
         "DQ005": "error", "DQ006": "error", "DQ007": "warning", "DQ008": "error", "DQ009": "error",
         "DQ010": "error", "DQ011": "error", "DQ012": "warning", "DQ013": "error", "DQ014": "info",
         "DQ015": "error", "DQ016": "error", "DQ017": "warning", "DQ018": "info", "DQ019": "warning",
-        "DQ020": "error", "DQ021": "warning", "DQ022": "warning", "DQ023": "error", "DQ025": "warning",
+        "DQ020": "error", "DQ021": "warning", "DQ022": "warning", "DQ023": "error", "DQ024": "error", "DQ025": "warning",
         "DQ026": "warning",
     }
     assert {r.id: r.severity for r in RULES} == expected
