@@ -64,7 +64,7 @@ def test_manifest_accounts_for_every_session_and_file(demo):
     assert s["read"] > 40 and s["published"] > 15
     files = {i["file"] for i in m["inputs"]}
     assert files == {"sam_offre_20261119.xml", "eos_sessions_20261119.csv", "eos_evenements_20261119.csv",
-                     "sigma_actions_20261119.xlsx"}
+                     "sigma_actions_20261119.xlsx", "lheo_intercarif_20261119.xml"}
     for i in m["inputs"]:
         assert _sha(SAMPLES / i["file"]) == i["sha256"]
     for o in m["outputs"]:
@@ -211,6 +211,11 @@ def _defect_rows(day: date) -> list[dict]:
                 continue
             rows.append({"file": f"sigma_actions_{stamp}.xlsx", "sheet": cells[1], "line": cells[2], "rule": rule,
                          "key": cells[0].strip("`") if "(action)" not in cells[0] else ""})
+        elif section == "LHEO" and ("Day 1" in current if day == DAY1 else "Day 2" in current):
+            for line_no in cells[2].split(","):
+                if line_no.strip().isdigit():
+                    rows.append({"file": cells[1].strip("`"), "sheet": "", "line": line_no.strip(), "rule": rule,
+                                 "key": cells[0].strip("`")})
         elif section == "SAM" and day == DAY1:
             rows.append({"file": "sam_offre_20261119.xml", "sheet": "", "line": cells[1], "rule": rule, "key": ""})
     return rows
