@@ -69,10 +69,10 @@ def exception_cause(cls_name: str | None, message: str, stack: list[str] | None 
         text = f"clé absente {text}"
     elif text and not re.search(r"[A-Za-z]{3}", text):  # IndexError(3)... say more
         text = f"valeur {text}"
-    where = our_frame(stack)
+    frame = our_frame(stack)
     if ours:
-        return text + (f" ({where})" if where and cls not in ("RuntimeError", "ValueError") else "")
-    return f"erreur interne {cls} : {text or '(sans message)'}" + (f" — {where}" if where else "") + \
+        return text + (f" ({frame})" if frame and cls not in ("RuntimeError", "ValueError") else "")
+    return f"erreur interne {cls} : {text or '(sans message)'}" + (f" — {frame}" if frame else "") + \
         " ; à signaler à l'équipe Passerelle avec ce message"
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-from dagster import DagsterEvent, DagsterEventType, HookContext, failure_hook
+from dagster import AssetCheckEvaluation, DagsterEvent, DagsterEventType, HookContext, failure_hook
 
 from passerelle.alerts import send_alert
 
@@ -48,11 +48,14 @@ def error_text(error) -> str:
     return re.sub(rf"^[\w.]*{re.escape(error.cls_name or '')}: ", "", text) if error.cls_name else text
 
 
-def _is_failed_blocking_check(event: DagsterEvent) -> bool:
+def _failed_blocking_check(event: DagsterEvent) -> AssetCheckEvaluation | None:
+    """The evaluation an event carries when it is a failed blocking check, else None."""
     if event.event_type_value != DagsterEventType.ASSET_CHECK_EVALUATION.value:
-        return False
+        return None
     data = event.event_specific_data
-    return not data.passed and bool(getattr(data, "blocking", False))
+    if isinstance(data, AssetCheckEvaluation) and not data.passed and bool(getattr(data, "blocking", False)):
+        return data
+    return None
 
 
 def failed_blocking_checks(events: Iterable[DagsterEvent]) -> list[str]:
@@ -60,8 +63,8 @@ def failed_blocking_checks(events: Iterable[DagsterEvent]) -> list[str]:
     precise cause the check recorded (metadata ``cause``: file, line, element, value) when it did."""
     out = []
     for ev in events:
-        if _is_failed_blocking_check(ev):
-            data = ev.event_specific_data
+        data = _failed_blocking_check(ev)
+        if data is not None:
             cause = (getattr(data, "metadata", None) or {}).get("cause")
             cause = getattr(cause, "value", cause)
             out.append(f"{data.asset_key.to_user_string()} / {data.check_name}" + (f" — {cause}" if cause else ""))
@@ -102,7 +105,7 @@ def failure_lines(events: Iterable[DagsterEvent], label: Callable[[str], str] = 
             if (root_error(e.step_failure_data.error) or FAILED).cls_name != "DagsterAssetCheckFailedError"]
     for ev in told[:max_steps]:
         err = root_error(ev.step_failure_data.error)
-        lines.append(f"étape « {label(ev.step_key).strip()} » en échec : {step_cause(err)}")
+        lines.append(f"étape « {label(ev.step_key or '').strip()} » en échec : {step_cause(err)}")
     if len(told) > max_steps:
         lines.append(f"… et {len(told) - max_steps} autre(s) étape(s) en échec")
     for check in failed_blocking_checks(events):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -45,6 +46,13 @@ class FeedSpec:
     profile_xsd: str | None  # our XSD profile (XML feeds)
     guarded: bool  # DQ023 applies (full feeds only; a delta may be empty)
     description: str
+
+    @property
+    def xsd(self) -> str:
+        """Our XSD profile of an XML feed (a CSV feed has none: asking is a bug)."""
+        if self.profile_xsd is None:
+            raise ValueError(f"feed {self.name} has no XSD profile")
+        return self.profile_xsd
 
 
 FEEDS: tuple[FeedSpec, ...] = (
@@ -175,7 +183,7 @@ def produce_feed(
     result = write_feed(spec, pub, staging, run_date, previous_count, organisations)
     if needs_validation(spec, result):
         result.validation_errors, result.validation_seconds = feed_validation_errors(
-            str(Path(staging) / result.path), spec.profile_xsd)
+            str(Path(staging) / result.path), spec.xsd)
     return result
 
 
@@ -230,7 +238,7 @@ def _produce_in_parallel(pub: Publication, staging: Path, run_date: date, previo
 
     xml = [s for s in specs if s.profile_xsd]
     results: dict[str, FeedResult] = {}
-    futures: dict[str, object] = {}
+    futures: dict[str, Future] = {}
     with tempfile.TemporaryDirectory(prefix="passerelle-feeds-") as signals, \
             ProcessPoolExecutor(max_workers=max(1, len(xml)), mp_context=get_context("spawn")) as pool:
         # spawn, not fork: the parent is a large multi-threaded process (Dagster, Arrow pools).
@@ -242,7 +250,7 @@ def _produce_in_parallel(pub: Publication, staging: Path, run_date: date, previo
                 target.parent.mkdir(parents=True, exist_ok=True)
                 files[spec.name] = open(target, "wb", buffering=0)  # every write reaches the workers
                 futures[spec.name] = pool.submit(growing_feed_validation, str(target), str(markers[spec.name]),
-                                                 spec.profile_xsd)
+                                                 spec.xsd)
             started = time.perf_counter()
             counts = write_lheo_feeds(
                 [LheoTarget(files[s.name], _lheo_profile(s), delta=s.name == "carif_delta") for s in xml],
@@ -282,7 +290,7 @@ def _produce_in_parallel(pub: Publication, staging: Path, run_date: date, previo
             except BrokenProcessPool:
                 if result.published:
                     result.validation_errors, result.validation_seconds = feed_validation_errors(
-                        str(staging / result.path), spec.profile_xsd)
+                        str(staging / result.path), spec.xsd)
                 continue
             result.validation_errors, result.validation_seconds, result.sha256 = errors, secs, sha256
     return [results[s.name] for s in specs]

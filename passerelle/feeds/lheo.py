@@ -867,7 +867,7 @@ class _Formation:
         nda = _NON_DIGITS.sub("", _clean(f.get("holder_nda")) or "")
         self.holder_siret = self.orgs.siret(_clean(f.get("holder_siret")))
         self.holder_name = self.orgs.name(self.holder_siret, _clean(f.get("holder_name")))
-        name = _esc(_text(self.holder_name, 250))
+        name = _esc(_text(self.holder_name, 250) or "")
         self.holder_head = (
             f'{i2}<organisme-formation-responsable numero="{_attr(self.orgs.numero(self.holder_siret, self.holder_name))}">\n'
             f"{i3}<numero-activite>{nda if len(nda) == 11 else NDA_UNKNOWN}</numero-activite>\n"

@@ -35,6 +35,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -213,7 +214,7 @@ def _summary_view(ctx: ReportContext, counts: dict[str, int], life: dict[str, in
     prev_read = prev_s.get("read") or {}
     prev_f = prev_s.get("findings") or {}
 
-    def delta(cur: int, before: object, bad_when_up: bool | None) -> dict | None:
+    def delta(cur: int, before: Any, bad_when_up: bool | None) -> dict | None:
         if before is None or prev is None:
             return None
         diff = int(cur) - int(before)
@@ -272,7 +273,7 @@ def _trend_view(ctx: ReportContext, counts: dict[str, int], life: dict[str, int]
         cells = []
         for key, _, bad_up in cols:
             v = val(r, key)
-            cell = {"value": v, "delta": None}
+            cell: dict[str, Any] = {"value": v, "delta": None}
             if v is not None and i + 1 < len(rows) and key not in ("new", "resolved"):
                 before = val(rows[i + 1], key)
                 diff = v - before if before is not None else 0
@@ -392,7 +393,7 @@ def build_view(ctx: ReportContext) -> dict:
     aliases = f_all[f_all["body_names"] != ""].drop_duplicates("group").set_index("group")["body_names"].to_dict()
     sev_n, life_n = by_sev.to_numpy(dtype=int), by_life.to_numpy(dtype=int)
     listed_n, subs_n = listed.to_numpy(dtype=int), subs.to_numpy(dtype=int)
-    groups = []
+    groups: list[dict[str, Any]] = []
     for gidx, (gkey, name) in enumerate(order):
         blocks = blocks_of.get(gidx, [])
         kind = "files" if gkey.startswith("\x00") else ("unknown" if gkey.startswith("\x01") else "body")

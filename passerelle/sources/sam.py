@@ -416,7 +416,7 @@ def _validate(root, tree, fc: FindingCollector, lines: _LineMap, paths: _PathCac
     for err in sam_schema().iter_errors(tree):
         el = err.elem if err.elem is not None and isinstance(getattr(err.elem, "tag", None), str) else None
         tag = el.tag if el is not None else "?"
-        path = paths(el) if el is not None else (err.path or "")
+        path = str(paths(el) if el is not None else (err.path or ""))
         line = lines(el) if el is not None else err.sourceline
         reason = str(err.reason or "")
         m_missing = _ATTR_MISSING.search(reason)
