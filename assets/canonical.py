@@ -3,7 +3,6 @@
 Checks: row conservation (blocking): every input row is in a canonical table or in quarantine.
 """
 
-
 import pandas as pd
 from dagster import (
     AssetCheckResult,
@@ -66,9 +65,13 @@ def core_tables(context: AssetExecutionContext, **raw):
                 "rows": len(df),
                 "rows_by_source": MetadataValue.json(_counts_by_source(df)),
                 "preview": MetadataValue.md(
-                    df.drop(columns=[c for c in df.columns if c.startswith("source_")]).iloc[:5, :8]
-                    .astype("string").fillna("").to_markdown(index=False)
-                    if len(df) else "(vide)"
+                    df.drop(columns=[c for c in df.columns if c.startswith("source_")])
+                    .iloc[:5, :8]
+                    .astype("string")
+                    .fillna("")
+                    .to_markdown(index=False)
+                    if len(df)
+                    else "(vide)"
                 ),
             },
         )

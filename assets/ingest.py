@@ -1,7 +1,6 @@
 """raw_* assets: each reads, for the partition's date D, the newest extract of its kind dated
 on or before D, and reports its file contract (DQ000) as an asset check."""
 
-
 from datetime import date
 
 from dagster import (
@@ -19,6 +18,7 @@ from passerelle.ingest import read_extract, read_producers
 from passerelle.sources.base import ExtractRead
 from pipelines.partitions import daily_partitions
 from pipelines.resources import InboxResource
+
 
 def _raw_extracts() -> dict[str, tuple[str, str, str, bool]]:
     """Asset name -> (source, kind, description, per producer), one per kind the registry declares."""
@@ -82,20 +82,26 @@ def _raw_asset(name: str, source: str, kind: str, description: str, per_producer
         if per_producer:  # one read per producer found (none: nothing is missing)
             reads = read_producers(source, inbox.root(), partition_date(context))
             crash_point("after-read")  # PASSERELLE_CRASH_AT, tests only
-            context.add_output_metadata({
-                "files": MetadataValue.json([r.file for r in reads]),
-                "rows": sum(r.rows for r in reads),
-                "findings": sum(len(r.findings) for r in reads),
-                "per_producer": MetadataValue.json({r.source: r.rows for r in reads}),
-            })
+            context.add_output_metadata(
+                {
+                    "files": MetadataValue.json([r.file for r in reads]),
+                    "rows": sum(r.rows for r in reads),
+                    "findings": sum(len(r.findings) for r in reads),
+                    "per_producer": MetadataValue.json({r.source: r.rows for r in reads}),
+                }
+            )
             return reads
         read = read_extract(source, kind, inbox.root(), partition_date(context))
         crash_point("after-read")  # PASSERELLE_CRASH_AT, tests only
         context.add_output_metadata(_metadata(read))
         return read
 
-    @asset_check(asset=_asset, name="file_contract", partitions_def=daily_partitions,
-                 description="DQ000: the extract is readable and has its contract's columns")
+    @asset_check(
+        asset=_asset,
+        name="file_contract",
+        partitions_def=daily_partitions,
+        description="DQ000: the extract is readable and has its contract's columns",
+    )
     def _check(raw) -> AssetCheckResult:  # ExtractRead | list[ExtractRead]
         reads = list(raw) if isinstance(raw, list) else [raw]
         errors = [r.findings[(r.findings["rule"] == "DQ000") & (r.findings["severity"] == "error")] for r in reads]

@@ -3,10 +3,9 @@
 Checks: the GX contract on core_sessions (blocking).
 """
 
-
-import pandas as pd
 from datetime import date
 
+import pandas as pd
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
@@ -71,8 +70,16 @@ def core_previous_publication(context: AssetExecutionContext, store: StoreResour
     description="Every finding of the day: readers (DQ000) and rules DQ001–DQ022, one row each",
 )
 def core_findings(
-    context: AssetExecutionContext, store: StoreResource,
-    formations, actions, sessions, events, quarantine, reader_findings, day: DayContext, **raw,
+    context: AssetExecutionContext,
+    store: StoreResource,
+    formations,
+    actions,
+    sessions,
+    events,
+    quarantine,
+    reader_findings,
+    day: DayContext,
+    **raw,
 ) -> pd.DataFrame:
     core = _core(formations, actions, sessions, events, quarantine, reader_findings)
     st = store.open()
@@ -95,10 +102,17 @@ def core_findings(
     return findings
 
 
-@asset_check(asset="core_sessions", name="gx_contract", blocking=True, partitions_def=daily_partitions,
-             description="Great Expectations suite guarding the canonical session table's contract; "
-                         "its Data Docs go to <out>/<D>/quality/gx/")
-def gx_contract(context: AssetCheckExecutionContext, outbox: OutboxResource, sessions: pd.DataFrame) -> AssetCheckResult:
+@asset_check(
+    asset="core_sessions",
+    name="gx_contract",
+    blocking=True,
+    partitions_def=daily_partitions,
+    description="Great Expectations suite guarding the canonical session table's contract; "
+    "its Data Docs go to <out>/<D>/quality/gx/",
+)
+def gx_contract(
+    context: AssetCheckExecutionContext, outbox: OutboxResource, sessions: pd.DataFrame
+) -> AssetCheckResult:
     from passerelle.quality.gx_suite import run_session_contract
 
     d = date.fromisoformat(context.partition_key) if context.has_partition_key else None
@@ -121,8 +135,16 @@ def gx_contract(context: AssetCheckExecutionContext, outbox: OutboxResource, ses
     description="What goes to the consumers today: errors out, last good versions in, delta against the store",
 )
 def core_publishable(
-    context: AssetExecutionContext, store: StoreResource,
-    formations, actions, sessions, events, quarantine, reader_findings, findings: pd.DataFrame, day: DayContext,
+    context: AssetExecutionContext,
+    store: StoreResource,
+    formations,
+    actions,
+    sessions,
+    events,
+    quarantine,
+    reader_findings,
+    findings: pd.DataFrame,
+    day: DayContext,
     **raw,
 ) -> Publication:
     core = _core(formations, actions, sessions, events, quarantine, reader_findings)

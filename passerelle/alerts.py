@@ -27,7 +27,7 @@ import unicodedata
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -78,8 +78,9 @@ def _recipients() -> list[str]:
     return [a.strip() for a in os.environ.get(ENV_TO, "").split(",") if a.strip()]
 
 
-def send_mail(smtp_url: str, subject: str, body: str, *, sender: str | None = None,
-              recipients: list[str] | None = None) -> None:
+def send_mail(
+    smtp_url: str, subject: str, body: str, *, sender: str | None = None, recipients: list[str] | None = None
+) -> None:
     """Send one plain-text mail through ``smtp_url`` (raises on failure; :func:`send_alert` catches)."""
     url = urlsplit(smtp_url)
     if url.scheme not in ("smtp", "smtps"):
@@ -127,7 +128,9 @@ def post_webhook(webhook_url: str, payload: dict[str, Any]) -> int:
         raise ValueError(f"adresse de webhook « {webhook_url} » : attendu http(s)://…")
     data = json.dumps(payload, ensure_ascii=False, default=str).encode("utf-8")
     request = urllib.request.Request(
-        webhook_url, data=data, method="POST",
+        webhook_url,
+        data=data,
+        method="POST",
         headers={"Content-Type": "application/json; charset=utf-8", "User-Agent": "passerelle-alerts"},
     )
     with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:  # noqa: S310 - configured URL
@@ -138,7 +141,12 @@ def post_webhook(webhook_url: str, payload: dict[str, Any]) -> int:
 
 
 def send_alert(
-    out_dir: str | Path, subject: str, body: str, *, smtp_url: str | None = None, webhook_url: str | None = None,
+    out_dir: str | Path,
+    subject: str,
+    body: str,
+    *,
+    smtp_url: str | None = None,
+    webhook_url: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> AlertResult:
     """Write the alert under ``<out_dir>/alerts/`` and send it where configured.
@@ -146,7 +154,7 @@ def send_alert(
     ``smtp_url`` / ``webhook_url``: None reads ``PASSERELLE_ALERT_SMTP`` /
     ``PASSERELLE_ALERT_WEBHOOK``; an empty string disables that channel. Never raises.
     """
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     result = AlertResult(path=None)
     try:
         result.path = _write_file(Path(out_dir), subject, body, now)
@@ -163,8 +171,14 @@ def send_alert(
 
     webhook_url = os.environ.get(ENV_WEBHOOK, "") if webhook_url is None else webhook_url
     if webhook_url:
-        payload = {"subject": subject, "body": body, "file": str(result.path) if result.path else None,
-                   "host": socket.gethostname(), "sent_at": now.isoformat(), **(extra or {})}
+        payload = {
+            "subject": subject,
+            "body": body,
+            "file": str(result.path) if result.path else None,
+            "host": socket.gethostname(),
+            "sent_at": now.isoformat(),
+            **(extra or {}),
+        }
         try:
             post_webhook(webhook_url, payload)
             result.posted = True

@@ -37,7 +37,7 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,8 +69,12 @@ STAGES = [
     ("out_delivery", "delivery (none configured in the bench)"),
     ("overhead", "Dagster overhead"),
 ]
-FEED_KEYS = {"out_carif_lheo": "carif", "out_carif_delta": "carif_delta", "out_pole_emploi_lheo": "pole_emploi",
-             "out_mission_locale_csv": "mission_locale"}
+FEED_KEYS = {
+    "out_carif_lheo": "carif",
+    "out_carif_delta": "carif_delta",
+    "out_pole_emploi_lheo": "pole_emploi",
+    "out_mission_locale_csv": "mission_locale",
+}
 
 
 def _peak_rss_mb() -> float:
@@ -145,25 +149,44 @@ def child_run(inbox: Path, out: Path, result: Path) -> int:
     stop.set()
     watcher.join()
     day = out / RUN_DATE.isoformat()
-    manifest = json.loads((day / "manifest.json").read_text(encoding="utf-8")) if (day / "manifest.json").is_file() else {}
+    manifest = (
+        json.loads((day / "manifest.json").read_text(encoding="utf-8")) if (day / "manifest.json").is_file() else {}
+    )
     feed_seconds = {}  # per feed: writing (main process) and XSD validation (worker), from the metadata
     for ev in res.get_asset_materialization_events():
         key = ev.asset_key.to_user_string()
         if key in FEED_KEYS:
             meta = ev.materialization.metadata
-            feed_seconds[FEED_KEYS[key]] = {k: float(meta[k].value) for k in ("write_seconds", "validation_seconds")
-                                            if k in meta}
+            feed_seconds[FEED_KEYS[key]] = {
+                k: float(meta[k].value) for k in ("write_seconds", "validation_seconds") if k in meta
+            }
     feeds = {}
     for p in sorted(day.glob("*/*")):
         if p.parent.name in ("carif", "pole-emploi", "mission-locale") and p.is_file():
             feeds[f"{p.parent.name}/{p.name}"] = p.stat().st_size
-    result.write_text(json.dumps({
-        "success": bool(res.success), "failed_steps": failed, "wall": wall, "steps": steps,
-        "feed_seconds": feed_seconds, "rss_after_step_mb": rss_after, "rss_peak_in_step_mb": rss_peak, "peak_rss_mb": _peak_rss_mb(), "rss_before_run_mb": rss_before,
-        "children_peak_rss_mb": children_peak[0], "children_total_peak_rss_mb": children_peak[1],
-        "whole_peak_rss_mb": max(children_peak[2], _peak_rss_mb()),
-        "feeds": feeds, "sessions": manifest.get("sessions", {}), "findings": manifest.get("findings", {}),
-    }, indent=2), encoding="utf-8")
+    result.write_text(
+        json.dumps(
+            {
+                "success": bool(res.success),
+                "failed_steps": failed,
+                "wall": wall,
+                "steps": steps,
+                "feed_seconds": feed_seconds,
+                "rss_after_step_mb": rss_after,
+                "rss_peak_in_step_mb": rss_peak,
+                "peak_rss_mb": _peak_rss_mb(),
+                "rss_before_run_mb": rss_before,
+                "children_peak_rss_mb": children_peak[0],
+                "children_total_peak_rss_mb": children_peak[1],
+                "whole_peak_rss_mb": max(children_peak[2], _peak_rss_mb()),
+                "feeds": feeds,
+                "sessions": manifest.get("sessions", {}),
+                "findings": manifest.get("findings", {}),
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
     return 0 if res.success else 1
 
 
@@ -192,7 +215,7 @@ def child_floor(inbox: Path, day: Path, result: Path) -> int:
 
     def read_csv(path: Path) -> int:
         data = path.read_bytes().decode("cp1252").encode("utf-8")
-        names = [f"c{i}" for i in range(data[:data.index(b"\n")].count(b";") + 1)]
+        names = [f"c{i}" for i in range(data[: data.index(b"\n")].count(b";") + 1)]
         table = pacsv.read_csv(
             pa.py_buffer(data),
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
@@ -236,9 +259,15 @@ def child_floor(inbox: Path, day: Path, result: Path) -> int:
                         return schema.validate(etree.parse(str(target), parser))
                     # a 2 GB feed does not fit as one tree (~9x its size): one formation at a time
                     ok = True
-                    for _ev, el in etree.iterparse(str(target), events=("end",), tag=f"{{{NS}}}formation",
-                                                   resolve_entities=False, no_network=True, load_dtd=False,
-                                                   huge_tree=True):
+                    for _ev, el in etree.iterparse(
+                        str(target),
+                        events=("end",),
+                        tag=f"{{{NS}}}formation",
+                        resolve_entities=False,
+                        no_network=True,
+                        load_dtd=False,
+                        huge_tree=True,
+                    ):
                         ok &= schema.validate(el)
                         parent = el.getparent()
                         el.clear(keep_tail=True)
@@ -251,8 +280,12 @@ def child_floor(inbox: Path, day: Path, result: Path) -> int:
                     print(f"floor: {src.name} is not valid against {spec.profile_xsd}", file=sys.stderr)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    result.write_text(json.dumps({"parts": parts, "total": sum(parts.values()), "rows": rows,
-                                  "peak_rss_mb": _peak_rss_mb()}, indent=2), encoding="utf-8")
+    result.write_text(
+        json.dumps(
+            {"parts": parts, "total": sum(parts.values()), "rows": rows, "peak_rss_mb": _peak_rss_mb()}, indent=2
+        ),
+        encoding="utf-8",
+    )
     return 0
 
 
@@ -308,30 +341,43 @@ def bench_size(n: int, seed: int, repeat: int = 1) -> dict:
     """Run and floor of ``n`` sessions, ``repeat`` times each, alternated (run, floor, run,
     floor...): the machine is shared, so the fastest of each is kept, the others reported."""
     inbox, synth_secs = ensure_inbox(n, seed)
-    print(f"[bench] {n} sessions: inbox {inbox} ({f'written in {synth_secs:.1f} s' if synth_secs else 'cached'})",
-          flush=True)
+    print(
+        f"[bench] {n} sessions: inbox {inbox} ({f'written in {synth_secs:.1f} s' if synth_secs else 'cached'})",
+        flush=True,
+    )
     out = WORK / f"out-{n}"
     runs, floors = [], []
     for attempt in range(1, repeat + 1):
         shutil.rmtree(out, ignore_errors=True)
         t = time.perf_counter()
         one = _child(["_run", "--inbox", str(inbox), "--out", str(out)])
-        print(f"[bench] {n} #{attempt}: run {one['wall']:.1f} s (process {time.perf_counter() - t:.1f} s), "
-              f"peak RSS {one['peak_rss_mb']:.0f} MB, success={one['success']}", flush=True)
+        print(
+            f"[bench] {n} #{attempt}: run {one['wall']:.1f} s (process {time.perf_counter() - t:.1f} s), "
+            f"peak RSS {one['peak_rss_mb']:.0f} MB, success={one['success']}",
+            flush=True,
+        )
         floors.append(_child(["_floor", "--inbox", str(inbox), "--day", str(out / RUN_DATE.isoformat())]))
         runs.append(one)
         print(f"[bench] {n} #{attempt}: floor {floors[-1]['total']:.1f} s", flush=True)
     run = min(runs, key=lambda r: (not r["success"], r["wall"]))
     floor = min(floors, key=lambda f: f["total"])
-    print(f"[bench] {n}: best run {run['wall']:.1f} s / best floor {floor['total']:.1f} s -> ratio "
-          f"{run['wall'] / floor['total']:.2f}", flush=True)
+    print(
+        f"[bench] {n}: best run {run['wall']:.1f} s / best floor {floor['total']:.1f} s -> ratio "
+        f"{run['wall'] / floor['total']:.2f}",
+        flush=True,
+    )
     inputs = {p.name: p.stat().st_size for p in sorted(inbox.iterdir()) if p.suffix in (".xml", ".csv", ".xlsx")}
     return {
-        "sessions": n, "seed": seed, "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "run_seconds": round(run["wall"], 3), "floor_seconds": round(floor["total"], 3),
+        "sessions": n,
+        "seed": seed,
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "run_seconds": round(run["wall"], 3),
+        "floor_seconds": round(floor["total"], 3),
         "ratio": round(run["wall"] / floor["total"], 2) if floor["total"] else None,
-        "target_ratio": TARGETS.get(n), "peak_rss_mb": round(run["peak_rss_mb"], 1),
-        "target_rss_mb": RSS_TARGET_MB.get(n), "success": run["success"],
+        "target_ratio": TARGETS.get(n),
+        "peak_rss_mb": round(run["peak_rss_mb"], 1),
+        "target_rss_mb": RSS_TARGET_MB.get(n),
+        "success": run["success"],
         "stages": {k: round(v, 3) for k, v in stage_table(run).items()},
         "steps": {k: round(v, 3) for k, v in sorted(run["steps"].items())},
         "rss_after_step_mb": {k: round(v) for k, v in run.get("rss_after_step_mb", {}).items()},
@@ -342,9 +388,12 @@ def bench_size(n: int, seed: int, repeat: int = 1) -> dict:
         "whole_peak_rss_mb": round(run.get("whole_peak_rss_mb", run["peak_rss_mb"]), 1),
         "floor": {k: round(v, 3) for k, v in floor["parts"].items()},
         "floor_peak_rss_mb": round(floor["peak_rss_mb"], 1),
-        "feeds_bytes": run["feeds"], "inputs_bytes": inputs,
-        "sessions_summary": run["sessions"], "findings": run["findings"],
-        "all_run_seconds": [round(r["wall"], 1) for r in runs], "all_floor_seconds": [round(f["total"], 1) for f in floors],
+        "feeds_bytes": run["feeds"],
+        "inputs_bytes": inputs,
+        "sessions_summary": run["sessions"],
+        "findings": run["findings"],
+        "all_run_seconds": [round(r["wall"], 1) for r in runs],
+        "all_floor_seconds": [round(f["total"], 1) for f in floors],
         "success_all": all(r["success"] for r in runs),
     }
 
@@ -400,47 +449,74 @@ def markdown(results: dict) -> str:
         "",
         "## Summary",
         "",
-        head, sep,
+        head,
+        sep,
         "| run (s), fastest of the runs | " + " | ".join(f"{r['run_seconds']:.1f}" for r in sizes) + " |",
         "| floor (s), fastest of the floors | " + " | ".join(f"{r['floor_seconds']:.1f}" for r in sizes) + " |",
-        "| **run / floor** | " + " | ".join(
-            f"**{r['ratio']:.2f}**" + _verdict(r["ratio"], r.get("target_ratio"), "≤") for r in sizes) + " |",
-        "| peak RSS, run process + validation workers (MB) | " + " | ".join(
-            _mb(whole_rss_mb(r)) + _verdict(whole_rss_mb(r), r.get("target_rss_mb"), "<") for r in sizes) + " |",
+        "| **run / floor** | "
+        + " | ".join(f"**{r['ratio']:.2f}**" + _verdict(r["ratio"], r.get("target_ratio"), "≤") for r in sizes)
+        + " |",
+        "| peak RSS, run process + validation workers (MB) | "
+        + " | ".join(_mb(whole_rss_mb(r)) + _verdict(whole_rss_mb(r), r.get("target_rss_mb"), "<") for r in sizes)
+        + " |",
         "| &nbsp;&nbsp;↳ run process alone (MB) | " + " | ".join(_mb(r["peak_rss_mb"]) for r in sizes) + " |",
-        "| &nbsp;&nbsp;↳ validation workers together (MB) | " + " | ".join(
-            _mb(r.get("validation_workers_peak_rss_mb", r.get("validation_worker_peak_rss_mb", 0))) for r in sizes) + " |",
-        "| every measurement: runs / floors (s) | " + " | ".join(
-            ", ".join(f"{v:.1f}" for v in r.get("all_run_seconds", [r["run_seconds"]])) + " / "
-            + ", ".join(f"{v:.1f}" for v in r.get("all_floor_seconds", [r["floor_seconds"]])) for r in sizes) + " |",
+        "| &nbsp;&nbsp;↳ validation workers together (MB) | "
+        + " | ".join(
+            _mb(r.get("validation_workers_peak_rss_mb", r.get("validation_worker_peak_rss_mb", 0))) for r in sizes
+        )
+        + " |",
+        "| every measurement: runs / floors (s) | "
+        + " | ".join(
+            ", ".join(f"{v:.1f}" for v in r.get("all_run_seconds", [r["run_seconds"]]))
+            + " / "
+            + ", ".join(f"{v:.1f}" for v in r.get("all_floor_seconds", [r["floor_seconds"]]))
+            for r in sizes
+        )
+        + " |",
         "| measured | " + " | ".join(r["measured_at"][:16].replace("T", " ") for r in sizes) + " |",
         "",
         "## Seconds per stage (run)",
         "",
-        head, sep,
+        head,
+        sep,
     ]
     for step, label in STAGES:
         lines.append(f"| {label} | " + " | ".join(f"{r['stages'].get(step, 0.0):.2f}" for r in sizes) + " |")
         if step == "out_feeds":  # inside the step, not added to the total
-            for label, feed, k in (("3 LHEO feeds: one writing pass", "carif", "write_seconds"),
-                                   ("carif: validation (worker, while written)", "carif", "validation_seconds"),
-                                   ("carif_delta: validation (worker, while written)", "carif_delta", "validation_seconds"),
-                                   ("pole_emploi: validation (worker, while written)", "pole_emploi", "validation_seconds"),
-                                   ("mission_locale: write", "mission_locale", "write_seconds")):
+            for label, feed, k in (
+                ("3 LHEO feeds: one writing pass", "carif", "write_seconds"),
+                ("carif: validation (worker, while written)", "carif", "validation_seconds"),
+                ("carif_delta: validation (worker, while written)", "carif_delta", "validation_seconds"),
+                ("pole_emploi: validation (worker, while written)", "pole_emploi", "validation_seconds"),
+                ("mission_locale: write", "mission_locale", "write_seconds"),
+            ):
                 cells = [r.get("feed_seconds", {}).get(feed, {}).get(k) for r in sizes]
                 if any(cells):
-                    lines.append(f"| &nbsp;&nbsp;↳ _{label}_ | " + " | ".join(
-                        f"_{c:.2f}_" if c is not None else "—" for c in cells) + " |")
-    lines += ["| **total** | " + " | ".join(f"**{r['run_seconds']:.2f}**" for r in sizes) + " |", "",
-              "## Resident memory of the run process per step (MB): peak during the step / after it", "",
-              head, sep]
+                    lines.append(
+                        f"| &nbsp;&nbsp;↳ _{label}_ | "
+                        + " | ".join(f"_{c:.2f}_" if c is not None else "—" for c in cells)
+                        + " |"
+                    )
+    lines += [
+        "| **total** | " + " | ".join(f"**{r['run_seconds']:.2f}**" for r in sizes) + " |",
+        "",
+        "## Resident memory of the run process per step (MB): peak during the step / after it",
+        "",
+        head,
+        sep,
+    ]
     for step, label in STAGES:
         peaks = [r.get("rss_peak_in_step_mb", {}).get(step) for r in sizes]
         after = [r.get("rss_after_step_mb", {}).get(step) for r in sizes]
         if any(c is not None for c in after):
-            lines.append(f"| {label} | " + " | ".join(
-                (_mb(p) if p is not None else "—") + " / " + (_mb(a) if a is not None else "—")
-                for p, a in zip(peaks, after)) + " |")
+            lines.append(
+                f"| {label} | "
+                + " | ".join(
+                    (_mb(p) if p is not None else "—") + " / " + (_mb(a) if a is not None else "—")
+                    for p, a in zip(peaks, after)
+                )
+                + " |"
+            )
     lines += ["", "## Floor (same files)", "", head, sep]
     parts = []
     for r in sizes:
@@ -449,8 +525,14 @@ def markdown(results: dict) -> str:
                 parts.append(k)
     for k in parts:
         lines.append(f"| {k} | " + " | ".join(f"{r['floor'].get(k, 0.0):.2f}" for r in sizes) + " |")
-    lines += ["| **total** | " + " | ".join(f"**{r['floor_seconds']:.2f}**" for r in sizes) + " |", "",
-              "## Sizes (MB)", "", head, sep]
+    lines += [
+        "| **total** | " + " | ".join(f"**{r['floor_seconds']:.2f}**" for r in sizes) + " |",
+        "",
+        "## Sizes (MB)",
+        "",
+        head,
+        sep,
+    ]
     names = []
     for r in sizes:
         for k in list(r["inputs_bytes"]) + list(r["feeds_bytes"]):
@@ -463,8 +545,12 @@ def markdown(results: dict) -> str:
             allf = {_generic(k): v for k, v in {**r["inputs_bytes"], **r["feeds_bytes"]}.items()}
             cells.append(_fmt_mb(allf[g]) if g in allf else "—")
         lines.append(f"| {g} | " + " | ".join(cells) + " |")
-    lines += ["", "Reproduce: `make bench` (10k and 100k sessions, 3 measurements each), `BENCH_FULL=1 make bench` "
-              "(adds 1M, measured once; `BENCH_REPEAT=N` to repeat).", ""]
+    lines += [
+        "",
+        "Reproduce: `make bench` (10k and 100k sessions, 3 measurements each), `BENCH_FULL=1 make bench` "
+        "(adds 1M, measured once; `BENCH_REPEAT=N` to repeat).",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -480,9 +566,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", default=",".join(str(s) for s in DEFAULT_SIZES))
     p.add_argument("--full", action="store_true", help=f"add {FULL_SIZE} sessions (also BENCH_FULL=1)")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--repeat", type=int, default=None,
-                   help="measurements of run and floor per size, alternated, the fastest kept (also BENCH_REPEAT; "
-                        f"default {DEFAULT_REPEAT} up to 100k sessions, 1 above)")
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help="measurements of run and floor per size, alternated, the fastest kept (also BENCH_REPEAT; "
+        f"default {DEFAULT_REPEAT} up to 100k sessions, 1 above)",
+    )
     p.add_argument("--inbox", type=Path)
     p.add_argument("--out", type=Path)
     p.add_argument("--day", type=Path)
@@ -499,8 +589,11 @@ def main(argv: list[str] | None = None) -> int:
     WORK.mkdir(parents=True, exist_ok=True)
     path = BENCH / "results.json"
     results = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"sizes": {}}
-    results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
-                          "system": f"{platform.system()} {platform.machine()}"}
+    results["machine"] = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "system": f"{platform.system()} {platform.machine()}",
+    }
     failed = False
     for n in sizes:
         r = bench_size(n, args.seed, repeats(n, args.repeat, os.environ.get("BENCH_REPEAT", "")))

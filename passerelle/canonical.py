@@ -48,18 +48,72 @@ DERIVED = [f.name for f in COG_FIELDS]
 # (source, file, sheet, line) and the COG-derived columns excluded: the hashes the store holds.
 CONTENT_HASH_VERSION = 1
 SESSION_HASH_FIELDS: tuple[str, ...] = (
-    "session_key", "action_key", "formation_key", "source_session_id", "session_number", "marche_numero",
-    "dossier", "lot", "action_number", "composante_number", "purchase_order", "obligation", "programme", "title",
-    "organisme_formateur", "siret_formateur", "site", "address_line", "address_complement", "postcode", "city",
-    "insee_code", "place_label", "start_date", "end_date", "prescription_start", "prescription_end",
-    "parent_period_start", "parent_period_end", "lot_end", "entry_mode", "places", "places_min", "places_region",
-    "places_pole_emploi", "trainees", "hours_centre_avg", "hours_company_avg", "hours_centre_total",
-    "hours_company_total", "workflow_state", "workflow_publishable", "cancelled", "state_date",
-    "recruitment_state", "contact_name", "contact_phone", "contact_email", "offer_info_code", "financer",
+    "session_key",
+    "action_key",
+    "formation_key",
+    "source_session_id",
+    "session_number",
+    "marche_numero",
+    "dossier",
+    "lot",
+    "action_number",
+    "composante_number",
+    "purchase_order",
+    "obligation",
+    "programme",
+    "title",
+    "organisme_formateur",
+    "siret_formateur",
+    "site",
+    "address_line",
+    "address_complement",
+    "postcode",
+    "city",
+    "insee_code",
+    "place_label",
+    "start_date",
+    "end_date",
+    "prescription_start",
+    "prescription_end",
+    "parent_period_start",
+    "parent_period_end",
+    "lot_end",
+    "entry_mode",
+    "places",
+    "places_min",
+    "places_region",
+    "places_pole_emploi",
+    "trainees",
+    "hours_centre_avg",
+    "hours_company_avg",
+    "hours_centre_total",
+    "hours_company_total",
+    "workflow_state",
+    "workflow_publishable",
+    "cancelled",
+    "state_date",
+    "recruitment_state",
+    "contact_name",
+    "contact_phone",
+    "contact_email",
+    "offer_info_code",
+    "financer",
 )
 EVENT_HASH_FIELDS: tuple[str, ...] = (
-    "event_key", "session_key", "event_type", "is_information_collective", "start_date", "end_date",
-    "start_time", "end_time", "places", "cancelled", "address_line", "postcode", "city", "description",
+    "event_key",
+    "session_key",
+    "event_type",
+    "is_information_collective",
+    "start_date",
+    "end_date",
+    "start_time",
+    "end_time",
+    "places",
+    "cancelled",
+    "address_line",
+    "postcode",
+    "city",
+    "description",
 )
 
 
@@ -91,8 +145,17 @@ def derive_actions(sessions: pd.DataFrame) -> pd.DataFrame:
         return empty_frame(ACTIONS)
     first = derived.sort_values(["action_key", "source_line"], kind="stable").drop_duplicates("action_key")
     cols = [
-        "action_key", "formation_key", *LINEAGE, "organisme_formateur", "siret_formateur",
-        "address_line", "postcode", "city", "insee_code", *DERIVED, "entry_mode",
+        "action_key",
+        "formation_key",
+        *LINEAGE,
+        "organisme_formateur",
+        "siret_formateur",
+        "address_line",
+        "postcode",
+        "city",
+        "insee_code",
+        *DERIVED,
+        "entry_mode",
     ]
     return first[cols].reset_index(drop=True)
 
@@ -108,26 +171,39 @@ def enrich_addresses(*frames: pd.DataFrame) -> tuple[pd.DataFrame, ...] | pd.Dat
 
     sizes = [len(df) for df in frames]
     if sum(sizes):
+
         def column(df: pd.DataFrame, name: str) -> pd.Series:
             if name in df and len(df):
                 return df[name].astype("string").reset_index(drop=True)
             return pd.Series(pd.NA, index=pd.RangeIndex(len(df)), dtype="string")
 
-        found = resolve_addresses(*(pd.concat([column(df, c) for df in frames], ignore_index=True)
-                                    for c in ("postcode", "city", "insee_code")))
+        found = resolve_addresses(
+            *(
+                pd.concat([column(df, c) for df in frames], ignore_index=True)
+                for c in ("postcode", "city", "insee_code")
+            )
+        )
     out = []
     start = 0
     for df, n in zip(frames, sizes, strict=True):
         if not n:
             out.append(df)
             continue
-        part = found.iloc[start:start + n]
+        part = found.iloc[start : start + n]
         start += n
         df = df.copy()
-        for col, src in (("commune_code", "insee_code"), ("departement", "departement"), ("region", "region"),
-                         ("country", "country"), ("address_status", "status")):
-            df[col] = pd.Series(pa.array(part[src].to_numpy(dtype=object, na_value=None), pa.string()),
-                                index=df.index, dtype=pd.ArrowDtype(pa.string()))
+        for col, src in (
+            ("commune_code", "insee_code"),
+            ("departement", "departement"),
+            ("region", "region"),
+            ("country", "country"),
+            ("address_status", "status"),
+        ):
+            df[col] = pd.Series(
+                pa.array(part[src].to_numpy(dtype=object, na_value=None), pa.string()),
+                index=df.index,
+                dtype=pd.ArrowDtype(pa.string()),
+            )
         out.append(df)
     return out[0] if len(out) == 1 else tuple(out)
 
@@ -138,7 +214,8 @@ def build_core(reads: list[ExtractRead]) -> CoreTables:
 
     formations = _typed(tables("formations"), FORMATIONS)
     sessions, events, read_actions = enrich_addresses(
-        _typed(tables("sessions"), SESSIONS), _typed(tables("events"), EVENTS), _typed(tables("actions"), ACTIONS))
+        _typed(tables("sessions"), SESSIONS), _typed(tables("events"), EVENTS), _typed(tables("actions"), ACTIONS)
+    )
     if len(sessions):
         # a body named without a SIRET (SIGMA Lieu that is not the titulaire) gets the SIRET
         # its name carries elsewhere in the day's extracts, when exactly one does
@@ -232,7 +309,7 @@ def content_hashes(sessions: pd.DataFrame, events: pd.DataFrame) -> pd.Series:
         per_session = (runs.values, joined)
     hashes: list[str] = []
     for start in range(0, len(sessions), HASH_CHUNK):
-        part = sessions.iloc[start:start + HASH_CHUNK]
+        part = sessions.iloc[start : start + HASH_CHUNK]
         text = _row_strings(part, s_cols)
         if per_session is not None:
             keys, joined = per_session

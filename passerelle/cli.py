@@ -64,29 +64,51 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", required=True, type=Path, help="output folder (one sub-folder per date)")
     run.add_argument("--date", required=True, type=_parse_date, help="date D of the run, YYYY-MM-DD")
     run.add_argument("--db", default="", help="store URL (default: SQLite file under --out)")
-    run.add_argument("--wait", type=_parse_wait, default=0.0, metavar="SECONDS",
-                     help="when another run holds the store's run lock, wait up to SECONDS for it (default 0)")
+    run.add_argument(
+        "--wait",
+        type=_parse_wait,
+        default=0.0,
+        metavar="SECONDS",
+        help="when another run holds the store's run lock, wait up to SECONDS for it (default 0)",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress lines")
-    run.add_argument("--deliveries", default=None, metavar="FILE",
-                     help="deliveries.yaml: send the feeds to their consumers at the end of the run "
-                          "(default: $PASSERELLE_DELIVERIES, none when unset)")
+    run.add_argument(
+        "--deliveries",
+        default=None,
+        metavar="FILE",
+        help="deliveries.yaml: send the feeds to their consumers at the end of the run "
+        "(default: $PASSERELLE_DELIVERIES, none when unset)",
+    )
 
     dl = sub.add_parser("deliver", help="send the files published for one date to their consumers")
     dl.add_argument("--out", required=True, type=Path, help="output folder of the runs")
     dl.add_argument("--date", required=True, type=_parse_date, help="date D of the published files, YYYY-MM-DD")
     dl.add_argument("--config", required=True, type=Path, metavar="FILE", help="deliveries.yaml")
-    dl.add_argument("--to", default=None, metavar="CONSUMER",
-                    help="only this consumer, and send its files of D again even if already delivered")
+    dl.add_argument(
+        "--to",
+        default=None,
+        metavar="CONSUMER",
+        help="only this consumer, and send its files of D again even if already delivered",
+    )
     dl.add_argument("--db", default="", help="store URL (default: SQLite file under --out)")
-    dl.add_argument("--wait", type=_parse_wait, default=0.0, metavar="SECONDS",
-                    help="when a run holds the store's run lock, wait up to SECONDS for it (default 0)")
+    dl.add_argument(
+        "--wait",
+        type=_parse_wait,
+        default=0.0,
+        metavar="SECONDS",
+        help="when a run holds the store's run lock, wait up to SECONDS for it (default 0)",
+    )
 
     notify = sub.add_parser("notify", help="send the day's messages to the training bodies (SMTP)")
     notify.add_argument("--out", required=True, type=Path, help="output folder of the runs")
     notify.add_argument("--date", required=True, type=_parse_date, help="date D of the run, YYYY-MM-DD")
     notify.add_argument("--db", default="", help="store URL (default: SQLite file under --out)")
-    notify.add_argument("--config", type=Path, default=None,
-                        help="YAML: smtp, from, reply_to, resend_days (default: PASSERELLE_ALERT_SMTP / _FROM, 7 days)")
+    notify.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="YAML: smtp, from, reply_to, resend_days (default: PASSERELLE_ALERT_SMTP / _FROM, 7 days)",
+    )
     notify.add_argument("--dry-run", action="store_true", help="list what would be sent; send and record nothing")
 
     synth = sub.add_parser("synth", help="write a synthetic inbox of N sessions (benchmarks)")
@@ -109,8 +131,16 @@ STEP_LABELS = {
 }
 
 
-def run_daily(inbox: Path, out: Path, run_date: date, db: str = "", progress=None, log_level: str = "CRITICAL",
-              lock_wait_seconds: float = 0, deliveries: str = ""):
+def run_daily(
+    inbox: Path,
+    out: Path,
+    run_date: date,
+    db: str = "",
+    progress=None,
+    log_level: str = "CRITICAL",
+    lock_wait_seconds: float = 0,
+    deliveries: str = "",
+):
     """Execute ``daily_job`` for one partition in process. Returns the ExecuteInProcessResult.
 
     Step outputs go through :class:`pipelines.io_managers.SpillingIOManager`: tables are kept
@@ -126,7 +156,8 @@ def run_daily(inbox: Path, out: Path, run_date: date, db: str = "", progress=Non
     run_id = str(uuid.uuid4())
     spill = out / SPILL_DIR / run_id
     resources = resources_for(str(inbox), str(out), db, lock_wait_seconds, deliveries) | {
-        "io_manager": SpillingIOManager(base_dir=str(spill))}
+        "io_manager": SpillingIOManager(base_dir=str(spill))
+    }
     job = defs.resolve_job_def("daily_job")
     try:
         return _execute(job, resources, run_date, run_id, progress, log_level)
@@ -222,21 +253,28 @@ def _summary(out: Path, run_date: date, deliveries: list[str] | None = None) -> 
         f"  dans les flux : {s['in_feeds']} sessions (dernières versions valides conservées {s['kept']},"
         f" disparues signalées {s['vanished']})",
     ]
-    gone = [f"{label} {s[key]}" for key, label in (("expired", "terminées"),
-                                                    ("withdrawn", "retirées après le délai de grâce")) if s.get(key)]
+    gone = [
+        f"{label} {s[key]}"
+        for key, label in (("expired", "terminées"), ("withdrawn", "retirées après le délai de grâce"))
+        if s.get(key)
+    ]
     if gone:
         lines.append("  sorties des flux depuis la dernière publication : " + ", ".join(gone))
     lines.append(f"  constats : {f['error']} erreurs, {f['warning']} avertissements, {f['info']} infos")
     life = manifest.get("findings_life")
     if life is not None:
-        lines.append(f"  depuis le contrôle précédent : {life['new']} nouveaux, {life['open']} toujours ouverts"
-                     f" (dont {life['old']} depuis plus de 7 jours), {life['resolved']} résolus")
+        lines.append(
+            f"  depuis le contrôle précédent : {life['new']} nouveaux, {life['open']} toujours ouverts"
+            f" (dont {life['old']} depuis plus de 7 jours), {life['resolved']} résolus"
+        )
     messages = manifest.get("messages")
     if messages is not None:
         manual = sum(1 for m in messages if not m.get("recipients"))
-        lines.append(f"  messages aux organismes : {len(messages)} dans {out / run_date.isoformat() / 'quality' / 'messages'}"
-                     + (f" (dont {manual} sans adresse, à envoyer à la main)" if manual else "")
-                     + (" ; envoi : passerelle notify" if messages else ""))
+        lines.append(
+            f"  messages aux organismes : {len(messages)} dans {out / run_date.isoformat() / 'quality' / 'messages'}"
+            + (f" (dont {manual} sans adresse, à envoyer à la main)" if manual else "")
+            + (" ; envoi : passerelle notify" if messages else "")
+        )
     for w in manifest.get("withheld", []):
         lines.append(f"  FLUX NON PUBLIÉ : {w['file']} — {w['reason']}")
     day = out / run_date.isoformat()
@@ -294,8 +332,10 @@ def _delivery_lines(out: Path, db: str, run_id: str, run_date: date, config_path
 
 def _delivery_counts(run) -> str:
     counts = run.counts()
-    return (f"{counts['delivered']} livré(s), {counts['already']} déjà livré(s) avant, {counts['failed']} en échec, "
-            f"{counts['withheld']} non publié(s)")
+    return (
+        f"{counts['delivered']} livré(s), {counts['already']} déjà livré(s) avant, {counts['failed']} en échec, "
+        f"{counts['withheld']} non publié(s)"
+    )
 
 
 def cmd_run(args) -> int:
@@ -313,13 +353,21 @@ def cmd_run(args) -> int:
     day = args.date.isoformat()
     t0 = time.monotonic()
     try:
-        result = run_daily(args.inbox, args.out, args.date, args.db, progress=progress, lock_wait_seconds=args.wait,
-                           deliveries=deliveries)
+        result = run_daily(
+            args.inbox,
+            args.out,
+            args.date,
+            args.db,
+            progress=progress,
+            lock_wait_seconds=args.wait,
+            deliveries=deliveries,
+        )
     except Exception as exc:  # the run could not even start (database unreachable, bad URL...)
         line = f"passerelle: le run du {day} n'a pas pu démarrer : {exc}"
         print(line, file=sys.stderr)
-        _alert(args.out, f"Passerelle : le run du {day} n'a pas pu démarrer", [line],
-               {"date": day, "kind": "run_failure"})
+        _alert(
+            args.out, f"Passerelle : le run du {day} n'a pas pu démarrer", [line], {"date": day, "kind": "run_failure"}
+        )
         return EXIT_FAILED
     if not result.success:
         from pipelines.alerting import error_text, failure_lines, lock_error
@@ -332,8 +380,10 @@ def cmd_run(args) -> int:
             print(line, file=sys.stderr)
             _alert(args.out, f"Passerelle : run du {day} non lancé, un autre run est en cours", [line], extra)
             return EXIT_FAILED
-        head = (f"passerelle: le run du {day} n'a pas pu aboutir ; rien n'a été publié "
-                f"sous {args.out / day} (les flux précédents sont intacts).")
+        head = (
+            f"passerelle: le run du {day} n'a pas pu aboutir ; rien n'a été publié "
+            f"sous {args.out / day} (les flux précédents sont intacts)."
+        )
         lines = [f"  {line}" for line in failure_lines(events, label=_step_label)]
         print(head, file=sys.stderr)
         for line in lines:
@@ -365,8 +415,11 @@ def cmd_deliver(args) -> int:
     day = args.date
     batch_id = f"deliver-{_uuid.uuid4()}"
     if not args.db and not (args.out / DEFAULT_DB_FILE).is_file():
-        print(f"passerelle: pas de base {args.out / DEFAULT_DB_FILE} : --out n'est pas le dossier de sortie des runs "
-              "(ou donnez --db).", file=sys.stderr)
+        print(
+            f"passerelle: pas de base {args.out / DEFAULT_DB_FILE} : --out n'est pas le dossier de sortie des runs "
+            "(ou donnez --db).",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     try:
         store = open_store(args.db or default_store_url(args.out))

@@ -33,8 +33,17 @@ CRASH_ENV = "PASSERELLE_CRASH_AT"
 CRASH_EXIT_CODE = 137  # what a shell reports for a process killed by SIGKILL
 
 POINTS = (
-    "locked", "after-read", "staged", "versions-saved", "before-fsync", "before-swap", "between-renames",
-    "after-swap", "moved", "publication-recorded", "finished",
+    "locked",
+    "after-read",
+    "staged",
+    "versions-saved",
+    "before-fsync",
+    "before-swap",
+    "between-renames",
+    "after-swap",
+    "moved",
+    "publication-recorded",
+    "finished",
 )
 
 

@@ -1,8 +1,8 @@
 """The steps of one daily run, as plain functions (the Dagster assets call these).
 
-    reads ─► build_core ─► check_day ─► prepare_publication ─► write_feeds ─► finalize
-                              │               │                                  │
-                           store: known keys, last published state, payloads     store: versions, publication
+reads ─► build_core ─► check_day ─► prepare_publication ─► write_feeds ─► finalize
+                          │               │                                  │
+                       store: known keys, last published state, payloads     store: versions, publication
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from passerelle.publishable import (
     sessions_from_payloads,
 )
 from passerelle.sources.base import ExtractRead
+
 
 def check_settings() -> None:
     """Check the settings of the feeds (``PASSERELLE_GRACE_DAYS``,
@@ -87,8 +88,9 @@ def load_day_context(store, run_date: date, grace: int | None = None) -> DayCont
         state = pd.DataFrame({"session_key": [], "content_hash": [], "status": [], "since_date": []})
     counts = store.publication_counts(prev_date) if prev_date else {}
     entities = store.published_entities(prev_date) if prev_date else None
-    return DayContext(run_date, prev_date, state, set(store.known_session_keys(before=run_date)), counts,
-                      entities, grace_days(grace))
+    return DayContext(
+        run_date, prev_date, state, set(store.known_session_keys(before=run_date)), counts, entities, grace_days(grace)
+    )
 
 
 def check_day(core: CoreTables, reads: list[ExtractRead], day: DayContext, store=None) -> pd.DataFrame:
@@ -105,8 +107,11 @@ def check_day(core: CoreTables, reads: list[ExtractRead], day: DayContext, store
             payloads = store.session_payloads(gone[["session_key", "content_hash"]])
             prev_sessions, _ = sessions_from_payloads(payloads["payload"]) if len(payloads) else (None, None)
             if prev_sessions is not None and len(prev_sessions):
-                state_cols = [c for c in ("session_key", "content_hash", "status", "since_date", "vanished_date")
-                              if c in gone.columns]
+                state_cols = [
+                    c
+                    for c in ("session_key", "content_hash", "status", "since_date", "vanished_date")
+                    if c in gone.columns
+                ]
                 previous = prev_sessions.merge(gone[state_cols], on="session_key", how="left")
     ctx = CheckContext(
         run_date=day.run_date,
@@ -124,8 +129,7 @@ def check_day(core: CoreTables, reads: list[ExtractRead], day: DayContext, store
 
     findings = concat_findings([core.reader_findings, run_checks(ctx)])
     # an error on a parent record (formation, action, XML marché/lot) reaches each session under it
-    return with_parent_findings(findings, core.formations, core.actions, core.sessions,
-                                [r.parent_lines for r in reads])
+    return with_parent_findings(findings, core.formations, core.actions, core.sessions, [r.parent_lines for r in reads])
 
 
 def prepare_publication(
@@ -142,8 +146,9 @@ def prepare_publication(
     ended = expired(core.sessions, day.run_date) & classes.eq("published").to_numpy(dtype=bool)
     classes = classes.mask(ended.to_numpy(dtype=bool), "not_publishable")
     hashes = content_hashes(core.sessions, core.events)
-    restore = keys_to_restore(core.sessions, classes, day.previous_state, sources_read_ok(reads),
-                              ended=expired(core.sessions, day.run_date))
+    restore = keys_to_restore(
+        core.sessions, classes, day.previous_state, sources_read_ok(reads), ended=expired(core.sessions, day.run_date)
+    )
 
     restored_sessions, restored_events = sessions_from_payloads(pd.Series([], dtype="string"))
     restored_formations = frames_from_payloads([], FORMATIONS)
@@ -158,23 +163,36 @@ def prepare_publication(
         # versions stored before the COG columns existed get them; the others are resolved again
         # with today's reference (derived data, not part of a version's content hash)
         restored_sessions, restored_events, restored_actions = enrich_addresses(
-            restored_sessions, restored_events, restored_actions)
+            restored_sessions, restored_events, restored_actions
+        )
 
     quarantined_rows = int((core.quarantine["kind"] == "session").sum()) if len(core.quarantine) else 0
     pub = select(
-        core.sessions, core.events, core.formations, core.actions, hashes, classes, day.previous_state,
-        restore, restored_sessions, restored_events, restored_formations, restored_actions,
-        day.run_date, quarantined_rows=quarantined_rows, columns=feed_session_columns(),
-        previous_entities=day.previous_entities, grace=day.grace_days, ended=ended,
+        core.sessions,
+        core.events,
+        core.formations,
+        core.actions,
+        hashes,
+        classes,
+        day.previous_state,
+        restore,
+        restored_sessions,
+        restored_events,
+        restored_formations,
+        restored_actions,
+        day.run_date,
+        quarantined_rows=quarantined_rows,
+        columns=feed_session_columns(),
+        previous_entities=day.previous_entities,
+        grace=day.grace_days,
+        ended=ended,
     )
     pub.counts["read_by_source"] = {
         **{s.name: 0 for s in session_sources() if not s.per_producer},
         **{str(k): int(v) for k, v in core.sessions["source"].value_counts().items()},
     }
     pub.counts["formations_read"] = {str(k): int(v) for k, v in core.formations["source"].value_counts().items()}
-    versions = pd.DataFrame(
-        {"session_key": core.sessions["session_key"], "content_hash": hashes, "classes": classes}
-    )
+    versions = pd.DataFrame({"session_key": core.sessions["session_key"], "content_hash": hashes, "classes": classes})
     return pub, versions
 
 
@@ -199,8 +217,10 @@ def version_payloads(core: CoreTables, versions: pd.DataFrame, store, chunk: int
     chunk_of[positions] = np.arange(len(positions), dtype=np.int64) // chunk
     events = core.events
     if len(events):
-        where = pc.index_in(pa.array(events["session_key"], from_pandas=True),
-                            value_set=pa.array(sessions["session_key"], from_pandas=True))
+        where = pc.index_in(
+            pa.array(events["session_key"], from_pandas=True),
+            value_set=pa.array(sessions["session_key"], from_pandas=True),
+        )
         event_chunk = chunk_of[pc.fill_null(where, 0).to_numpy(zero_copy_only=False).astype(np.int64)]
         event_chunk[pc.is_null(where).to_numpy(zero_copy_only=False)] = -1
     else:
@@ -209,14 +229,16 @@ def version_payloads(core: CoreTables, versions: pd.DataFrame, store, chunk: int
     bounds = np.searchsorted(event_chunk[event_order], np.arange(-1, len(positions) // chunk + 2), side="left")
     hashes = versions["content_hash"]
     for number, start in enumerate(range(0, len(positions), chunk)):
-        rows = positions[start:start + chunk]
+        rows = positions[start : start + chunk]
         sess = sessions.iloc[rows]
-        ev = events.iloc[event_order[bounds[number + 1]:bounds[number + 2]]]
-        yield pd.DataFrame({
-            "session_key": sess["session_key"].reset_index(drop=True),
-            "content_hash": hashes.iloc[rows].reset_index(drop=True),
-            "payload": build_payloads(sess, ev).reset_index(drop=True),
-        })
+        ev = events.iloc[event_order[bounds[number + 1] : bounds[number + 2]]]
+        yield pd.DataFrame(
+            {
+                "session_key": sess["session_key"].reset_index(drop=True),
+                "content_hash": hashes.iloc[rows].reset_index(drop=True),
+                "payload": build_payloads(sess, ev).reset_index(drop=True),
+            }
+        )
 
 
 PAYLOAD_CHUNK = 25_000

@@ -32,8 +32,15 @@ ERRNO_FR = {
 _ERRNO = re.compile(r"\[Errno (\d+)\] [^:]*(?::\s*(?P<path>.+))?$")
 _FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>\S+)')
 _DB_CLASSES = ("OperationalError", "InterfaceError", "StoreError", "DatabaseError")
-_OS_CLASSES = ("OSError", "PermissionError", "FileNotFoundError", "IsADirectoryError", "NotADirectoryError",
-               "FileExistsError", "IOError")
+_OS_CLASSES = (
+    "OSError",
+    "PermissionError",
+    "FileNotFoundError",
+    "IsADirectoryError",
+    "NotADirectoryError",
+    "FileExistsError",
+    "IOError",
+)
 _OUR_CODE = re.compile(r"(?:^|/)(passerelle|assets|pipelines)/")
 
 
@@ -46,7 +53,7 @@ def our_frame(stack: list[str] | None) -> str | None:
             path = m["file"].replace("\\", "/")
             mark = _OUR_CODE.search(path)
             if mark:
-                found = f"{path[mark.start(1):]}, ligne {m['line']}, dans {m['func']}"
+                found = f"{path[mark.start(1) :]}, ligne {m['line']}, dans {m['func']}"
     return found
 
 
@@ -72,16 +79,20 @@ def exception_cause(cls_name: str | None, message: str, stack: list[str] | None 
     frame = our_frame(stack)
     if ours:
         return text + (f" ({frame})" if frame and cls not in ("RuntimeError", "ValueError") else "")
-    return f"erreur interne {cls} : {text or '(sans message)'}" + (f" — {frame}" if frame else "") + \
-        " ; à signaler à l'équipe Passerelle avec ce message"
+    return (
+        f"erreur interne {cls} : {text or '(sans message)'}"
+        + (f" — {frame}" if frame else "")
+        + " ; à signaler à l'équipe Passerelle avec ce message"
+    )
 
 
 def _french(text: str) -> bool:
     return bool(re.search(r"[éèàù]|\b(le|la|les|du|des|est|pas|une?)\b", text))
 
 
-def feed_check_cause(path: str, errors: list[str], records: dict[int, tuple[str, str]] | None = None,
-                     limit: int = 3) -> str:
+def feed_check_cause(
+    path: str, errors: list[str], records: dict[int, tuple[str, str]] | None = None, limit: int = 3
+) -> str:
     """« flux pole-emploi/offres-2026-11-19.xml invalide : ligne 12, élément « extra », valeur
     « 23X00003 » (session sigma:…) : <message> » for the first ``limit`` errors."""
     from passerelle.feeds.withhold import parse_error

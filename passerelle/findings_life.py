@@ -87,12 +87,14 @@ def _isin(s: pd.Series, values) -> np.ndarray:
 
 
 def _body_columns(x: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame({
-        "session_key": _text(x, "session_key"),
-        "body_name": _squeeze(_text(x, "organisme_formateur"), " "),  # one line
-        "siret": _squeeze(_text(x, "siret_formateur"), ""),
-        "contact_email": _text(x, "contact_email"),
-    })
+    return pd.DataFrame(
+        {
+            "session_key": _text(x, "session_key"),
+            "body_name": _squeeze(_text(x, "organisme_formateur"), " "),  # one line
+            "siret": _squeeze(_text(x, "siret_formateur"), ""),
+            "contact_email": _text(x, "contact_email"),
+        }
+    )
 
 
 def sessions_of_bodies(sessions: pd.DataFrame, keys) -> pd.DataFrame:
@@ -157,8 +159,11 @@ def identity(findings: pd.DataFrame) -> pd.Series:
 
 
 def compute_life(
-    findings: pd.DataFrame, sessions: pd.DataFrame, run_date: date,
-    previous: pd.DataFrame | None = None, files_read: list[str] | None = None,
+    findings: pd.DataFrame,
+    sessions: pd.DataFrame,
+    run_date: date,
+    previous: pd.DataFrame | None = None,
+    files_read: list[str] | None = None,
     stored_sessions: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Today's finding states (``STATE_COLUMNS`` plus ``days_open``, ``old``), from today's
@@ -172,17 +177,25 @@ def compute_life(
     """
     findings = findings.reset_index(drop=True)
     n = len(findings)
-    today = pd.DataFrame({c: _text(findings, c) for c in
-                          ("rule", "severity", "source", "file", "sheet", "session_key", "field", "value", "message")})
-    today["line"] = (pd.to_numeric(findings["line"], errors="coerce") if "line" in findings.columns
-                     else pd.Series(np.nan, index=today.index)).astype("Int32")
+    today = pd.DataFrame(
+        {
+            c: _text(findings, c)
+            for c in ("rule", "severity", "source", "file", "sheet", "session_key", "field", "value", "message")
+        }
+    )
+    today["line"] = (
+        pd.to_numeric(findings["line"], errors="coerce")
+        if "line" in findings.columns
+        else pd.Series(np.nan, index=today.index)
+    ).astype("Int32")
     today["finding_key"] = identity(findings) if n else pd.Series([], dtype=STR)
     # findings with the very same identity and value (a rule reporting twice): one state
     today = today.drop_duplicates("finding_key", keep="first")
 
     prev = previous if previous is not None and len(previous) else empty_states()
-    bodies = body_keys(sessions_of_bodies(sessions, set(today["session_key"]) | set(_text(prev, "session_key"))),
-                       stored_sessions)
+    bodies = body_keys(
+        sessions_of_bodies(sessions, set(today["session_key"]) | set(_text(prev, "session_key"))), stored_sessions
+    )
     today = today.merge(bodies[["session_key", "body_key", "body_name"]], on="session_key", how="left")
     prev_open = prev[prev["status"].astype(str).isin(["new", "open"])]
     prev_idx = prev_open.drop_duplicates("finding_key").set_index(prev_open["finding_key"].astype(str).to_numpy())
@@ -192,13 +205,19 @@ def compute_life(
     # a session that left today's extracts (DQ022) keeps the body it had
     for col in ("body_key", "body_name"):
         mine = today[col].astype(STR).fillna("")
-        carried = (pd.Series(prev_idx[col].reindex(keys).to_numpy(dtype=object), index=today.index, dtype=STR).fillna("")
-                   if len(prev_idx) else pd.Series("", index=today.index, dtype=STR))
+        carried = (
+            pd.Series(prev_idx[col].reindex(keys).to_numpy(dtype=object), index=today.index, dtype=STR).fillna("")
+            if len(prev_idx)
+            else pd.Series("", index=today.index, dtype=STR)
+        )
         today[col] = mine.where(mine != "", carried)
 
     today["status"] = np.where(seen, "open", "new")
-    since_prev = pd.to_datetime(prev_idx["since_date"].astype(object).reindex(keys), errors="coerce").to_numpy() \
-        if len(prev_idx) else np.full(len(today), np.datetime64("NaT"))
+    since_prev = (
+        pd.to_datetime(prev_idx["since_date"].astype(object).reindex(keys), errors="coerce").to_numpy()
+        if len(prev_idx)
+        else np.full(len(today), np.datetime64("NaT"))
+    )
     today["since_date"] = pd.to_datetime(np.where(seen, since_prev, np.datetime64(run_date, "ns")))
     today["resolution"] = ""
 
@@ -206,11 +225,17 @@ def compute_life(
     gone_rows = prev_open[~_isin(prev_open["finding_key"], keys)].copy()
     subject = _text(gone_rows, "session_key")
     files = pd.DataFrame({"file": [f for f in (files_read or []) if f]})
-    in_sessions = (pc.is_in(pa.array(subject, type=pa.string()), value_set=pa.array(_text(sessions, "session_key"),
-                                                                                    type=pa.string()))
-                   .to_numpy(zero_copy_only=False) if len(gone_rows) else np.zeros(0, dtype=bool))
+    in_sessions = (
+        pc.is_in(
+            pa.array(subject, type=pa.string()), value_set=pa.array(_text(sessions, "session_key"), type=pa.string())
+        ).to_numpy(zero_copy_only=False)
+        if len(gone_rows)
+        else np.zeros(0, dtype=bool)
+    )
     still_there = pd.Series(in_sessions, index=gone_rows.index) & (subject != "")
-    still_there |= (subject == "") & identity_subjects(gone_rows).isin(set(identity_subjects(files)) if len(files) else set())
+    still_there |= (subject == "") & identity_subjects(gone_rows).isin(
+        set(identity_subjects(files)) if len(files) else set()
+    )
     gone_rows["status"] = "resolved"
     gone_rows["resolution"] = np.where(still_there.to_numpy(dtype=bool), "fixed", "gone")
     gone_rows["since_date"] = pd.to_datetime(gone_rows["since_date"].astype(object), errors="coerce")
@@ -223,8 +248,11 @@ def compute_life(
     out["old"] = (out["status"] != "resolved") & (out["days_open"] > OLD_AFTER_DAYS)
     # every name today's extracts give the body (not stored: the report shows them)
     names = bodies.drop_duplicates("body_key").set_index("body_key")["body_names"] if len(bodies) else None
-    out["body_names"] = (out["body_key"].astype(str).map(names).astype(STR).fillna("") if names is not None
-                         else pd.Series("", index=out.index, dtype=STR))
+    out["body_names"] = (
+        out["body_key"].astype(str).map(names).astype(STR).fillna("")
+        if names is not None
+        else pd.Series("", index=out.index, dtype=STR)
+    )
     return out.sort_values(["status", "finding_key"], kind="mergesort").reset_index(drop=True)
 
 

@@ -25,8 +25,11 @@ def configure_arrow_pool() -> str:
     if choice not in POOLS:
         raise ValueError(f"PASSERELLE_ARROW_POOL={choice!r}: expected one of {', '.join(POOLS)}")
     try:
-        pool = {"jemalloc": pa.jemalloc_memory_pool, "mimalloc": pa.mimalloc_memory_pool,
-                "system": pa.system_memory_pool}[choice]()
+        pool = {
+            "jemalloc": pa.jemalloc_memory_pool,
+            "mimalloc": pa.mimalloc_memory_pool,
+            "system": pa.system_memory_pool,
+        }[choice]()
     except NotImplementedError:  # a pyarrow built without it: keep the default
         return pa.default_memory_pool().backend_name
     pa.set_memory_pool(pool)

@@ -28,7 +28,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -68,17 +68,22 @@ class NotifySettings:
                 raise NotifyError(f"configuration « {config} » : attendu des clés smtp, from, reply_to, resend_days")
             unknown = sorted(set(data) - {"smtp", "from", "reply_to", "resend_days"})
             if unknown:
-                raise NotifyError(f"configuration « {config} » : clé(s) inconnue(s) {', '.join(unknown)} "
-                                  "(attendu smtp, from, reply_to, resend_days)")
+                raise NotifyError(
+                    f"configuration « {config} » : clé(s) inconnue(s) {', '.join(unknown)} "
+                    "(attendu smtp, from, reply_to, resend_days)"
+                )
         try:
             resend = int(data.get("resend_days", RESEND_DAYS))
         except (TypeError, ValueError):
             resend = -1
         if resend < 1:
             raise NotifyError(f"resend_days = « {data.get('resend_days')} » : attendu un nombre de jours >= 1")
-        return cls(smtp=str(data.get("smtp") or os.environ.get(ENV_SMTP, "")),
-                   sender=str(data.get("from") or os.environ.get(ENV_FROM, "")),
-                   reply_to=str(data.get("reply_to") or ""), resend_days=resend)
+        return cls(
+            smtp=str(data.get("smtp") or os.environ.get(ENV_SMTP, "")),
+            sender=str(data.get("from") or os.environ.get(ENV_FROM, "")),
+            reply_to=str(data.get("reply_to") or ""),
+            resend_days=resend,
+        )
 
 
 @dataclass
@@ -117,15 +122,19 @@ def plan(out: Path, run_date: date, store, settings: NotifySettings, now: dateti
     from passerelle.report.render import d
     from passerelle.store.findings import last_notification
 
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     day = Path(out) / run_date.isoformat()
     if not day.is_dir():
-        raise NotifyError(f"aucun contrôle publié pour le {run_date:%d/%m/%Y} : le dossier {day} n'existe pas "
-                          "(lancez d'abord passerelle run pour cette date)")
+        raise NotifyError(
+            f"aucun contrôle publié pour le {run_date:%d/%m/%Y} : le dossier {day} n'existe pas "
+            "(lancez d'abord passerelle run pour cette date)"
+        )
     names = {}
     manifest = day / "manifest.json"
     if manifest.is_file():
-        names = {m["file"]: m.get("name", "") for m in json.loads(manifest.read_text(encoding="utf-8")).get("messages", [])}
+        names = {
+            m["file"]: m.get("name", "") for m in json.loads(manifest.read_text(encoding="utf-8")).get("messages", [])
+        }
     decisions = []
     for path in sorted((day / MESSAGES_DIR).glob("*.eml")):
         rel = f"{MESSAGES_DIR}/{path.name}"
@@ -156,8 +165,9 @@ def plan(out: Path, run_date: date, store, settings: NotifySettings, now: dateti
     return decisions
 
 
-def notify(out: Path, run_date: date, store, settings: NotifySettings, *, dry_run: bool = False,
-           now: datetime | None = None) -> list[Decision]:
+def notify(
+    out: Path, run_date: date, store, settings: NotifySettings, *, dry_run: bool = False, now: datetime | None = None
+) -> list[Decision]:
     """Send what :func:`plan` decides (unless ``dry_run``), recording each message in the store."""
     from passerelle.store.findings import record_notification
 
@@ -178,7 +188,7 @@ def notify(out: Path, run_date: date, store, settings: NotifySettings, *, dry_ru
         for dec in to_send:
             path = day / dec.file
             raw = path.read_bytes()
-            sent_at = datetime.now(timezone.utc)
+            sent_at = datetime.now(UTC)
             try:
                 if client is None:
                     raise RuntimeError(connect_error)
@@ -192,9 +202,18 @@ def notify(out: Path, run_date: date, store, settings: NotifySettings, *, dry_ru
             except Exception as exc:  # noqa: BLE001 - one failure must not stop the others
                 dec.outcome, dec.error = "failed", str(exc)
             record_notification(
-                store, body_key=dec.body_key, run_date=run_date, sent_at=sent_at, outcome=dec.outcome,
-                reason=dec.action, recipients=dec.recipients, subject=dec.subject, message_file=dec.file,
-                sha256=hashlib.sha256(raw).hexdigest(), finding_keys=dec.finding_keys, error=dec.error or None,
+                store,
+                body_key=dec.body_key,
+                run_date=run_date,
+                sent_at=sent_at,
+                outcome=dec.outcome,
+                reason=dec.action,
+                recipients=dec.recipients,
+                subject=dec.subject,
+                message_file=dec.file,
+                sha256=hashlib.sha256(raw).hexdigest(),
+                finding_keys=dec.finding_keys,
+                error=dec.error or None,
             )
     finally:
         if client is not None:
@@ -218,14 +237,20 @@ def _stamp(msg: EmailMessage, settings: NotifySettings, sent_at: datetime) -> No
         msg["Reply-To"] = settings.reply_to
 
 
-ACTION_LABELS = {"first": "à envoyer", "new": "à envoyer", "reminder": "à envoyer (rappel)",
-                 "unchanged": "pas d'envoi", "manual": "à envoyer à la main"}
+ACTION_LABELS = {
+    "first": "à envoyer",
+    "new": "à envoyer",
+    "reminder": "à envoyer (rappel)",
+    "unchanged": "pas d'envoi",
+    "manual": "à envoyer à la main",
+}
 
 
 def listing(decisions: list[Decision], run_date: date, dry_run: bool) -> list[str]:
     """French lines for the command line."""
-    head = (f"Passerelle — messages aux organismes, contrôle du {run_date:%d/%m/%Y}"
-            + (" (simulation : rien n'est envoyé)" if dry_run else ""))
+    head = f"Passerelle — messages aux organismes, contrôle du {run_date:%d/%m/%Y}" + (
+        " (simulation : rien n'est envoyé)" if dry_run else ""
+    )
     lines = [head]
     if not decisions:
         lines.append("  aucun organisme n'a de constat ouvert à corriger : aucun message.")
@@ -243,8 +268,12 @@ def listing(decisions: list[Decision], run_date: date, dry_run: bool) -> list[st
     would = sum(dec.to_send for dec in decisions)
     manual = sum(dec.action == "manual" for dec in decisions)
     if dry_run:
-        lines.append(f"  {would} à envoyer, {len(decisions) - would - manual} sans changement, {manual} à envoyer à la main")
+        lines.append(
+            f"  {would} à envoyer, {len(decisions) - would - manual} sans changement, {manual} à envoyer à la main"
+        )
     else:
-        lines.append(f"  {sent} envoyé(s), {failed} en échec, {len(decisions) - sent - failed - manual} sans changement, "
-                     f"{manual} à envoyer à la main")
+        lines.append(
+            f"  {sent} envoyé(s), {failed} en échec, {len(decisions) - sent - failed - manual} sans changement, "
+            f"{manual} à envoyer à la main"
+        )
     return lines

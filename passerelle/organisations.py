@@ -65,8 +65,13 @@ def valid_sirets(sirets: pd.Series) -> pd.Series:
     codes, uniques = pd.factorize(text)
     u = pd.Series(uniques, dtype="string").str.replace(r"[\s.\-]", "", regex=True)
     u = u.where(u.str.fullmatch(SIRET_PATTERN).fillna(False).astype(bool))
-    out = pd.Series(pd.array(u.to_numpy(dtype=object, na_value=None), dtype="string")[codes], index=sirets.index,
-                    dtype="string") if len(u) else pd.Series(pd.NA, index=sirets.index, dtype="string")
+    out = (
+        pd.Series(
+            pd.array(u.to_numpy(dtype=object, na_value=None), dtype="string")[codes], index=sirets.index, dtype="string"
+        )
+        if len(u)
+        else pd.Series(pd.NA, index=sirets.index, dtype="string")
+    )
     if len(u):
         out[codes < 0] = pd.NA
     return out
@@ -88,21 +93,40 @@ def _pairs(formations: pd.DataFrame, sessions: pd.DataFrame, actions: pd.DataFra
     import pyarrow as pa
 
     parts = []
-    for df, siret, name, priority in ((formations, "holder_siret", "holder_name", PRIORITY_HOLDER),
-                                      (sessions, "siret_formateur", "organisme_formateur", PRIORITY_TRAINER),
-                                      (actions, "siret_formateur", "organisme_formateur", PRIORITY_TRAINER)):
+    for df, siret, name, priority in (
+        (formations, "holder_siret", "holder_name", PRIORITY_HOLDER),
+        (sessions, "siret_formateur", "organisme_formateur", PRIORITY_TRAINER),
+        (actions, "siret_formateur", "organisme_formateur", PRIORITY_TRAINER),
+    ):
         if df is None or not len(df):
             continue
-        table = pa.table({"siret": pa.array(df[siret].astype("string"), pa.string()),
-                          "name": pa.array(df[name].astype("string"), pa.string())})
+        table = pa.table(
+            {
+                "siret": pa.array(df[siret].astype("string"), pa.string()),
+                "name": pa.array(df[name].astype("string"), pa.string()),
+            }
+        )
         counted = table.group_by(["siret", "name"], use_threads=False).aggregate([([], "count_all")])
-        parts.append(pd.DataFrame({"siret": counted["siret"].to_pandas().astype("string"),
-                                   "name": counted["name"].to_pandas().astype("string"),
-                                   "priority": priority, "count": counted["count_all"].to_numpy()}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "siret": counted["siret"].to_pandas().astype("string"),
+                    "name": counted["name"].to_pandas().astype("string"),
+                    "priority": priority,
+                    "count": counted["count_all"].to_numpy(),
+                }
+            )
+        )
     if not parts:
-        return pd.DataFrame({"siret": pd.Series([], dtype="string"), "name": pd.Series([], dtype="string"),
-                             "norm": pd.Series([], dtype="string"), "priority": pd.Series([], dtype="int64"),
-                             "count": pd.Series([], dtype="int64")})
+        return pd.DataFrame(
+            {
+                "siret": pd.Series([], dtype="string"),
+                "name": pd.Series([], dtype="string"),
+                "norm": pd.Series([], dtype="string"),
+                "priority": pd.Series([], dtype="int64"),
+                "count": pd.Series([], dtype="int64"),
+            }
+        )
     pairs = pd.concat(parts, ignore_index=True)
     pairs["siret"] = valid_sirets(pairs["siret"])
     pairs["name"] = pairs["name"].astype("string").str.strip()
@@ -126,10 +150,13 @@ def directory(formations: pd.DataFrame, sessions: pd.DataFrame, actions: pd.Data
     pairs = _pairs(formations, sessions, actions)
     pairs = pairs[pairs["siret"].notna()]
     if pairs.empty:
-        return pd.DataFrame({c: pd.Series([], dtype="string") for c in ("siret", "name", "norm", "numero")}
-                            | {"names": pd.Series([], dtype="int64")})
-    ranked = pairs.sort_values(["siret", "priority", "count", "norm", "name"],
-                               ascending=[True, True, False, True, True], kind="stable")
+        return pd.DataFrame(
+            {c: pd.Series([], dtype="string") for c in ("siret", "name", "norm", "numero")}
+            | {"names": pd.Series([], dtype="int64")}
+        )
+    ranked = pairs.sort_values(
+        ["siret", "priority", "count", "norm", "name"], ascending=[True, True, False, True, True], kind="stable"
+    )
     best = ranked.drop_duplicates("siret")[["siret", "name", "norm"]].reset_index(drop=True)
     names = pairs.groupby("siret")["norm"].nunique()
     best["names"] = best["siret"].map(names).astype("int64")
@@ -137,8 +164,7 @@ def directory(formations: pd.DataFrame, sessions: pd.DataFrame, actions: pd.Data
     return best
 
 
-def sirets_by_name(formations: pd.DataFrame, sessions: pd.DataFrame,
-                   actions: pd.DataFrame | None = None) -> pd.Series:
+def sirets_by_name(formations: pd.DataFrame, sessions: pd.DataFrame, actions: pd.DataFrame | None = None) -> pd.Series:
     """Normalised name -> SIRET, for the names that exactly one SIRET carries today."""
     pairs = _pairs(formations, sessions, actions)
     pairs = pairs[pairs["siret"].notna() & pairs["norm"].notna()]
@@ -148,8 +174,9 @@ def sirets_by_name(formations: pd.DataFrame, sessions: pd.DataFrame,
     return pd.Series(known["siret"].to_numpy(), index=known["norm"].to_numpy(), dtype="string")
 
 
-def fill_sirets_by_name(sessions: pd.DataFrame, formations: pd.DataFrame,
-                        actions: pd.DataFrame | None = None) -> pd.Series:
+def fill_sirets_by_name(
+    sessions: pd.DataFrame, formations: pd.DataFrame, actions: pd.DataFrame | None = None
+) -> pd.Series:
     """``siret_formateur`` of the sessions, completed for the bodies named without a SIRET whose
     name exactly one SIRET carries in the day's records (see the module doc)."""
     siret = sessions["siret_formateur"].astype("string")
@@ -172,8 +199,19 @@ def published_names(sirets: pd.Series, names: pd.Series, table: pd.DataFrame) ->
     return out.fillna(names.astype("string")).astype("string")
 
 
-CARD_COLUMNS = ("contact_name", "contact_phone", "contact_email", "address_line", "address_complement", "postcode",
-                "city", "commune_code", "departement", "region", "country")
+CARD_COLUMNS = (
+    "contact_name",
+    "contact_phone",
+    "contact_email",
+    "address_line",
+    "address_complement",
+    "postcode",
+    "city",
+    "commune_code",
+    "departement",
+    "region",
+    "country",
+)
 
 
 def cards(formations: pd.DataFrame, sessions: pd.DataFrame, actions: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -194,7 +232,9 @@ def cards(formations: pd.DataFrame, sessions: pd.DataFrame, actions: pd.DataFram
     s = s.assign(siret=valid_sirets(s["siret_formateur"]))
     own = s[s["siret"].notna()].drop_duplicates("siret")
     first_of_formation = s.drop_duplicates("formation_key")
-    holder = pd.Series(valid_sirets(formations["holder_siret"]).to_numpy(), index=formations["formation_key"].to_numpy())
+    holder = pd.Series(
+        valid_sirets(formations["holder_siret"]).to_numpy(), index=formations["formation_key"].to_numpy()
+    )
     holder = holder[~holder.index.duplicated()]
     held = first_of_formation.assign(siret=first_of_formation["formation_key"].map(holder).astype("string"))
     held = held[held["siret"].notna()].drop_duplicates("siret")

@@ -52,35 +52,62 @@ def _action_labels(actions: pd.DataFrame, formations: pd.DataFrame) -> pd.Series
     """French name of each action: « la composante 01 de l'action X » when it has a number, else its key."""
     number = _text(actions["composante_number"]).str.strip()
     ref = formations.drop_duplicates("formation_key").set_index("formation_key")["action_number"]
-    parent = pd.Series(ref.reindex(actions["formation_key"].to_numpy()).to_numpy(), index=actions.index,
-                       dtype="string")
+    parent = pd.Series(ref.reindex(actions["formation_key"].to_numpy()).to_numpy(), index=actions.index, dtype="string")
     parent = parent.fillna(_text(actions["formation_key"]))
     named = "la composante " + number + " de l'action " + parent
     return named.where(number.fillna("").str.len() > 0, "l'action " + _text(actions["action_key"]))
 
 
-def parent_places(formations: pd.DataFrame, actions: pd.DataFrame, sessions: pd.DataFrame,
-                  parent_lines: list[pd.DataFrame] | None = None) -> pd.DataFrame:
+def parent_places(
+    formations: pd.DataFrame,
+    actions: pd.DataFrame,
+    sessions: pd.DataFrame,
+    parent_lines: list[pd.DataFrame] | None = None,
+) -> pd.DataFrame:
     """Every place (file, sheet, line) of a parent record: kind (formation | action), its key
     and French name. Lines that are also session rows are left out."""
     frames = []
     if len(formations):
-        frames.append(pd.DataFrame({
-            "file": _text(formations["source_file"]), "sheet": _text(formations["source_sheet"]),
-            "line": formations["source_line"].astype("Int64"), "kind": "formation",
-            "parent_key": _text(formations["formation_key"]), "label": _formation_labels(formations)}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "file": _text(formations["source_file"]),
+                    "sheet": _text(formations["source_sheet"]),
+                    "line": formations["source_line"].astype("Int64"),
+                    "kind": "formation",
+                    "parent_key": _text(formations["formation_key"]),
+                    "label": _formation_labels(formations),
+                }
+            )
+        )
     if len(actions):
-        frames.append(pd.DataFrame({
-            "file": _text(actions["source_file"]), "sheet": _text(actions["source_sheet"]),
-            "line": actions["source_line"].astype("Int64"), "kind": "action",
-            "parent_key": _text(actions["action_key"]), "label": _action_labels(actions, formations)}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "file": _text(actions["source_file"]),
+                    "sheet": _text(actions["source_sheet"]),
+                    "line": actions["source_line"].astype("Int64"),
+                    "kind": "action",
+                    "parent_key": _text(actions["action_key"]),
+                    "label": _action_labels(actions, formations),
+                }
+            )
+        )
     for extra in parent_lines or []:
         if extra is None or not len(extra):
             continue
-        frames.append(pd.DataFrame({
-            "file": _text(extra["file"]), "sheet": _text(extra["sheet"]).fillna(""),
-            "line": extra["line"].astype("Int64"), "kind": "formation",
-            "parent_key": _text(extra["formation_key"]), "label": _text(extra["label"])}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "file": _text(extra["file"]),
+                    "sheet": _text(extra["sheet"]).fillna(""),
+                    "line": extra["line"].astype("Int64"),
+                    "kind": "formation",
+                    "parent_key": _text(extra["formation_key"]),
+                    "label": _text(extra["label"]),
+                }
+            )
+        )
     if not frames:
         return pd.DataFrame({c: pd.Series([], dtype="string") for c in PARENT_COLUMNS})
     places = pd.concat(frames, ignore_index=True)
@@ -98,8 +125,14 @@ def _not_session_rows(places: pd.DataFrame, sessions: pd.DataFrame | None) -> pd
     if not on_line.any():
         return places
     s = sessions[on_line]
-    rows = pd.DataFrame({"file": _text(s["source_file"]), "sheet": _text(s["source_sheet"]),
-                         "line": s["source_line"].astype("Int64"), "_session_row": True}).drop_duplicates()
+    rows = pd.DataFrame(
+        {
+            "file": _text(s["source_file"]),
+            "sheet": _text(s["source_sheet"]),
+            "line": s["source_line"].astype("Int64"),
+            "_session_row": True,
+        }
+    ).drop_duplicates()
     places = places.merge(rows, on=["file", "sheet", "line"], how="left")
     return places[places["_session_row"].isna()].drop(columns="_session_row")
 
@@ -110,24 +143,38 @@ def _place_text(file: pd.Series, sheet: pd.Series, line: pd.Series) -> pd.Series
     return where + " ligne " + line.astype("string")
 
 
-def session_findings(findings: pd.DataFrame, formations: pd.DataFrame, actions: pd.DataFrame,
-                     sessions: pd.DataFrame, parent_lines: list[pd.DataFrame] | None = None) -> pd.DataFrame:
+def session_findings(
+    findings: pd.DataFrame,
+    formations: pd.DataFrame,
+    actions: pd.DataFrame,
+    sessions: pd.DataFrame,
+    parent_lines: list[pd.DataFrame] | None = None,
+) -> pd.DataFrame:
     """One error row per (error finding on a parent record, session under that parent)."""
     if findings is None or not len(findings) or not len(sessions):
         return findings_frame()
     key = findings["session_key"].astype("string").fillna("")
-    errors = findings[(findings["severity"] == "error").fillna(False).to_numpy(dtype=bool)
-                      & (key == "").to_numpy(dtype=bool) & findings["line"].notna().to_numpy(dtype=bool)]
+    errors = findings[
+        (findings["severity"] == "error").fillna(False).to_numpy(dtype=bool)
+        & (key == "").to_numpy(dtype=bool)
+        & findings["line"].notna().to_numpy(dtype=bool)
+    ]
     if not len(errors):
         return findings_frame()
     places = parent_places(formations, actions, None, parent_lines)
     if not len(places):
         return findings_frame()
-    parent = pd.DataFrame({
-        "rule": _text(errors["rule"]), "severity": _text(errors["severity"]), "field": _text(errors["field"]),
-        "value": _text(errors["value"]), "file": _text(errors["file"]), "sheet": _text(errors["sheet"]).fillna(""),
-        "line": errors["line"].astype("Int64"),
-    }).drop_duplicates()
+    parent = pd.DataFrame(
+        {
+            "rule": _text(errors["rule"]),
+            "severity": _text(errors["severity"]),
+            "field": _text(errors["field"]),
+            "value": _text(errors["value"]),
+            "file": _text(errors["file"]),
+            "sheet": _text(errors["sheet"]).fillna(""),
+            "line": errors["line"].astype("Int64"),
+        }
+    ).drop_duplicates()
     hits = _not_session_rows(parent.merge(places, on=["file", "sheet", "line"], how="inner"), sessions)
     if not len(hits):
         return findings_frame()
@@ -138,24 +185,42 @@ def session_findings(findings: pd.DataFrame, formations: pd.DataFrame, actions: 
         h = hits[hits["kind"] == kind]
         if not len(h):
             continue
-        s = pd.DataFrame({"parent_key": _text(sessions[column]), "session_key": _text(sessions["session_key"]),
-                          "source": _text(sessions["source"]), "file": _text(sessions["source_file"]),
-                          "sheet": _text(sessions["source_sheet"]),
-                          "line": sessions["source_line"].astype("Int64")})
+        s = pd.DataFrame(
+            {
+                "parent_key": _text(sessions[column]),
+                "session_key": _text(sessions["session_key"]),
+                "source": _text(sessions["source"]),
+                "file": _text(sessions["source_file"]),
+                "sheet": _text(sessions["source_sheet"]),
+                "line": sessions["source_line"].astype("Int64"),
+            }
+        )
         under.append(h.merge(s, on="parent_key", how="inner"))
     rows = pd.concat(under, ignore_index=True) if under else pd.DataFrame()
     if not len(rows):
         return findings_frame()
     label = rows["label"].str.slice(0, 1).str.upper() + rows["label"].str.slice(1)
-    rows["message"] = (label + " est en erreur (" + rows["rule"] + ", " + rows["where"] + ") : cette session n'est "
-                       "pas publiée tant que ce n'est pas corrigé ; voir le constat sur " + rows["label"] + ".")
+    rows["message"] = (
+        label + " est en erreur (" + rows["rule"] + ", " + rows["where"] + ") : cette session n'est "
+        "pas publiée tant que ce n'est pas corrigé ; voir le constat sur " + rows["label"] + "."
+    )
     rows = rows.drop_duplicates(["session_key", "rule", "field", "value", "message"])
-    return concat_findings([rows[["rule", "severity", "source", "file", "sheet", "line", "session_key", "field",
-                                  "value", "message"]].reset_index(drop=True)])
+    return concat_findings(
+        [
+            rows[
+                ["rule", "severity", "source", "file", "sheet", "line", "session_key", "field", "value", "message"]
+            ].reset_index(drop=True)
+        ]
+    )
 
 
-def with_parent_findings(findings: pd.DataFrame, formations: pd.DataFrame, actions: pd.DataFrame,
-                         sessions: pd.DataFrame, parent_lines: list[pd.DataFrame] | None = None) -> pd.DataFrame:
+def with_parent_findings(
+    findings: pd.DataFrame,
+    formations: pd.DataFrame,
+    actions: pd.DataFrame,
+    sessions: pd.DataFrame,
+    parent_lines: list[pd.DataFrame] | None = None,
+) -> pd.DataFrame:
     """``findings`` plus the session rows of :func:`session_findings`."""
     extra = session_findings(findings, formations, actions, sessions, parent_lines)
     if not len(extra):
@@ -190,9 +255,14 @@ def group_by_parent(blocks: list[dict], findings_key: str = "findings") -> list[
             group = parents.get(p["head"])
             if group is None:
                 group = parents[p["head"]] = {
-                    "kind": "parent", **p, "finding": f, "sessions": [], "count": 0,
+                    "kind": "parent",
+                    **p,
+                    "finding": f,
+                    "sessions": [],
+                    "count": 0,
                     "message": p["head"] + " : les sessions qui en dépendent ne sont pas publiées tant que ce "
-                                           "n'est pas corrigé (le constat est aussi sur la ligne du parent)."}
+                    "n'est pas corrigé (le constat est aussi sur la ligne du parent).",
+                }
             group["sessions"].append({k: blk.get(k) for k in ("session_key", "s_title", "s_start", "s_end")})
             group["count"] += 1
         if own:

@@ -21,7 +21,7 @@ Order of :func:`publish_day`, and what a crash at each point leaves (the crash p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -71,18 +71,33 @@ def read_counts(counts: dict) -> dict[str, int]:
 
 def inputs_of(reads: list[ExtractRead]) -> list[dict]:
     return [
-        {"file": r.file, "source": r.source, "kind": r.kind, "sha256": r.sha256, "rows": r.rows,
-         "encoding": r.encoding, "ok": r.ok}
+        {
+            "file": r.file,
+            "source": r.source,
+            "kind": r.kind,
+            "sha256": r.sha256,
+            "rows": r.rows,
+            "encoding": r.encoding,
+            "ok": r.ok,
+        }
         for r in reads
         if r.file is not None
     ]
 
 
 def write_quality_outputs(
-    staging: Path, run_date: date, run_id: str, findings: pd.DataFrame, sessions: pd.DataFrame,
-    pub: Publication, feeds: list[FeedResult], reads: list[ExtractRead], history: list[dict],
+    staging: Path,
+    run_date: date,
+    run_id: str,
+    findings: pd.DataFrame,
+    sessions: pd.DataFrame,
+    pub: Publication,
+    feeds: list[FeedResult],
+    reads: list[ExtractRead],
+    history: list[dict],
     deliveries_section: str = "",
-    previous: pd.DataFrame | None = None, previous_date: date | None = None,
+    previous: pd.DataFrame | None = None,
+    previous_date: date | None = None,
     stored_sessions: pd.DataFrame | None = None,
 ) -> QualityOutputs:
     """issues.csv, the finding states of the day (against ``previous``, the states recorded at
@@ -98,25 +113,41 @@ def write_quality_outputs(
     issues = Path(staging) / "quality" / "issues.csv"
     issues.parent.mkdir(parents=True, exist_ok=True)
     write_issues_csv(all_findings, issues)
-    life = compute_life(all_findings, sessions, run_date, previous,
-                        files_read=[r.file for r in reads if r.file],
-                        stored_sessions=stored_sessions)
+    life = compute_life(
+        all_findings,
+        sessions,
+        run_date,
+        previous,
+        files_read=[r.file for r in reads if r.file],
+        stored_sessions=stored_sessions,
+    )
     summary = dict(pub.counts)
     summary["read"] = read_counts(pub.counts)
     summary["findings"] = counts_by_severity(all_findings)
     summary["life"] = life_counts(life)
-    summary["feeds"] = {f.name: {"records": f.records, "published": f.published, "withheld": f.withheld_reason} for f in feeds}
+    summary["feeds"] = {
+        f.name: {"records": f.records, "published": f.published, "withheld": f.withheld_reason} for f in feeds
+    }
     ctx = ReportContext(
-        run_date=run_date, run_id=run_id, findings=all_findings, sessions=sessions, summary=summary,
-        history=[h for h in history if str(h.get("run_date")) < run_date.isoformat()], inputs=inputs_of(reads),
-        life=life, previous_date=previous_date, stored_sessions=stored_sessions,
+        run_date=run_date,
+        run_id=run_id,
+        findings=all_findings,
+        sessions=sessions,
+        summary=summary,
+        history=[h for h in history if str(h.get("run_date")) < run_date.isoformat()],
+        inputs=inputs_of(reads),
+        life=life,
+        previous_date=previous_date,
+        stored_sessions=stored_sessions,
         deliveries_section=deliveries_section,
     )
     view = build_view(ctx)
     write_messages(Path(staging) / MESSAGES_DIR, view["messages"], run_date)
     write_report(view, Path(staging) / "quality" / "report.html")
-    messages = [{"file": f"{MESSAGES_DIR}/{m.filename}", "body_key": m.body_key, "name": m.name,
-                 "recipients": m.recipients} for m in sorted(view["messages"].values(), key=lambda m: m.filename)]
+    messages = [
+        {"file": f"{MESSAGES_DIR}/{m.filename}", "body_key": m.body_key, "name": m.name, "recipients": m.recipients}
+        for m in sorted(view["messages"].values(), key=lambda m: m.filename)
+    ]
     return QualityOutputs(all_findings, len(all_findings), "quality/issues.csv", "quality/report.html", life, messages)
 
 
@@ -138,8 +169,11 @@ def archive_inputs(staging: Path, inbox: str | Path, reads: list[ExtractRead]) -
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{r.file}.gz"
         digest = hashlib.sha256()
-        with open(Path(inbox) / r.file, "rb") as src, open(target, "wb") as raw, \
-                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=3) as gz:
+        with (
+            open(Path(inbox) / r.file, "rb") as src,
+            open(target, "wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=3) as gz,
+        ):
             for chunk in iter(lambda: src.read(1 << 20), b""):
                 digest.update(chunk)
                 gz.write(chunk)
@@ -167,12 +201,24 @@ def write_canonical(staging: Path, canonical: dict[str, pd.DataFrame]) -> dict[s
 
 
 def publish_day(
-    *, store, out_dir: Path, staging: Path, run_date: date, run_id: str, started_at: datetime, inbox: str,
-    canonical: dict[str, pd.DataFrame], pub: Publication, quality: QualityOutputs,
-    feeds: list[FeedResult], reads: list[ExtractRead], crash_hook=None,
+    *,
+    store,
+    out_dir: Path,
+    staging: Path,
+    run_date: date,
+    run_id: str,
+    started_at: datetime,
+    inbox: str,
+    canonical: dict[str, pd.DataFrame],
+    pub: Publication,
+    quality: QualityOutputs,
+    feeds: list[FeedResult],
+    reads: list[ExtractRead],
+    crash_hook=None,
 ) -> dict:
     """Write the canonical Parquet and the manifest, move the day folder into place, then commit
     the store. Returns a summary (folder, manifest)."""
+
     def hook(point: str) -> None:
         if crash_hook is not None:
             crash_hook(point)
@@ -191,10 +237,15 @@ def publish_day(
     counts.update({k: pub.counts.get(k, 0) for k in ("ended", "expired", "withdrawn")})
     findings_counts = counts_by_severity(quality.findings)
     manifest = build_manifest(
-        run_date=run_date, run_id=run_id, started_at=started_at.astimezone(timezone.utc).isoformat(),
-        finished_at=datetime.now(timezone.utc).isoformat(),
-        inputs=[{**i, "archive": archived.get(i["file"])} for i in inputs], day_folder=staging, records=records,
-        sessions=counts, findings=findings_counts,
+        run_date=run_date,
+        run_id=run_id,
+        started_at=started_at.astimezone(UTC).isoformat(),
+        finished_at=datetime.now(UTC).isoformat(),
+        inputs=[{**i, "archive": archived.get(i["file"])} for i in inputs],
+        day_folder=staging,
+        records=records,
+        sessions=counts,
+        findings=findings_counts,
         withheld=[{"feed": f.name, "file": f.path, "reason": f.withheld_reason} for f in feeds if not f.published],
         known_sha256={f.path: (f.sha256, f.size) for f in feeds if f.published and f.sha256},
     )
@@ -209,8 +260,13 @@ def publish_day(
 
     # Session versions are stored before the move (they are content-addressed: harmless if the
     # run dies after), the publication only after the move.
-    core = CoreTables(canonical["core_formations"], canonical["core_actions"], canonical["core_sessions"],
-                      canonical["core_events"], canonical["core_quarantine"])
+    core = CoreTables(
+        canonical["core_formations"],
+        canonical["core_actions"],
+        canonical["core_sessions"],
+        canonical["core_events"],
+        canonical["core_quarantine"],
+    )
     store.begin_run(run_id, run_date, inbox, str(out_dir))
     store.record_inputs(run_id, inputs)
     for versions in version_payloads(core, pub.versions, store):
@@ -222,9 +278,18 @@ def publish_day(
     final = commit(Path(staging), Path(out_dir), run_date, crash_hook=hook)
     hook("moved")
     store.record_publication(
-        run_id, run_date,
-        [{"feed": f.name, "file": f.path, "sha256": next((o["sha256"] for o in manifest["outputs"] if o["file"] == f.path), None),
-          "records": f.records} for f in feeds if f.published],
+        run_id,
+        run_date,
+        [
+            {
+                "feed": f.name,
+                "file": f.path,
+                "sha256": next((o["sha256"] for o in manifest["outputs"] if o["file"] == f.path), None),
+                "records": f.records,
+            }
+            for f in feeds
+            if f.published
+        ],
         pub.state,
         pub.entities,
     )
@@ -235,11 +300,15 @@ def publish_day(
     hook("publication-recorded")
     switch_current(out_dir, run_date, run_id, published_feeds(feeds, manifest))
     # Same shape as the report's summary, so that the next reports can draw the trend from it.
-    summary = {**{k: v for k, v in counts.items() if k != "read"},
-               "read": read_counts(pub.counts),
-               "sessions": counts, "findings": findings_counts, "findings_by_rule": manifest["findings_by_rule"],
-               **({"life": manifest["findings_life"]} if "findings_life" in manifest else {}),
-               "feeds": {f.name: {"records": f.records, "published": f.published} for f in feeds}}
+    summary = {
+        **{k: v for k, v in counts.items() if k != "read"},
+        "read": read_counts(pub.counts),
+        "sessions": counts,
+        "findings": findings_counts,
+        "findings_by_rule": manifest["findings_by_rule"],
+        **({"life": manifest["findings_life"]} if "findings_life" in manifest else {}),
+        "feeds": {f.name: {"records": f.records, "published": f.published} for f in feeds},
+    }
     store.finish_run(run_id, "succeeded", summary)
     hook("finished")
     clean_stale_staging(out_dir, run_date)

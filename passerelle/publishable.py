@@ -47,7 +47,7 @@ class PreviousPublication:
     payloads: pd.DataFrame  # session_key, content_hash, payload (JSON) — for the keys asked
 
     @classmethod
-    def none(cls) -> "PreviousPublication":
+    def none(cls) -> PreviousPublication:
         return cls(
             None,
             pd.DataFrame({"session_key": [], "content_hash": [], "status": [], "since_date": []}),
@@ -130,8 +130,10 @@ def _json_values(col: pa.ChunkedArray) -> pa.ChunkedArray:
     else:  # anything else (lists, structs...): the standard encoder, value by value
         import json
 
-        out = pa.array([None if v is None else json.dumps(v, ensure_ascii=False, default=str) for v in col.to_pylist()],
-                       pa.large_string())
+        out = pa.array(
+            [None if v is None else json.dumps(v, ensure_ascii=False, default=str) for v in col.to_pylist()],
+            pa.large_string(),
+        )
     return pc.fill_null(out, _lit("null"))
 
 
@@ -194,8 +196,9 @@ def build_payloads(sessions: pd.DataFrame, events: pd.DataFrame) -> pd.Series:
         order = pc.sort_indices(keys)  # a stable sort: each session's events keep their order
         runs = pc.run_end_encode(keys.take(order))
         run_ends = runs.run_ends.to_numpy().astype(np.int64)
-        per_key = pa.LargeListArray.from_arrays(pa.array(np.concatenate([[0], run_ends]), pa.int64()),
-                                                _array(pc.take(e_json, order)))
+        per_key = pa.LargeListArray.from_arrays(
+            pa.array(np.concatenate([[0], run_ends]), pa.int64()), _array(pc.take(e_json, order))
+        )
         joined = pc.binary_join(per_key, _lit(","))
         where = pc.index_in(_array(sessions["session_key"]), value_set=runs.values)
         ev = pc.fill_null(pc.take(joined, where), _lit(""))
@@ -242,7 +245,10 @@ def source_of(keys: pd.Series) -> pd.Series:
 
 
 def keys_to_restore(
-    sessions: pd.DataFrame, classes: pd.Series, previous_state: pd.DataFrame, sources_read: set[str],
+    sessions: pd.DataFrame,
+    classes: pd.Series,
+    previous_state: pd.DataFrame,
+    sources_read: set[str],
     ended: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Previously published sessions that must be re-emitted from the store today.
@@ -275,7 +281,8 @@ def keys_to_restore(
     # the first day missing: kept from the last publication while the session stays vanished
     was_vanished = out["status"].astype("string").eq(STATUS_VANISHED).fillna(False) if "status" in out else False
     out["vanished_date"] = out["vanished_date"].where(
-        out["publication_status"].eq(STATUS_VANISHED) & was_vanished, None)
+        out["publication_status"].eq(STATUS_VANISHED) & was_vanished, None
+    )
     return out[cols].reset_index(drop=True)
 
 
@@ -288,16 +295,22 @@ def _dates_of(keys: pd.Series, prev: pd.DataFrame, column: str) -> pd.Series:
     if isinstance(values.dtype, pd.ArrowDtype) and pa.types.is_date(values.dtype.pyarrow_dtype):
         days = pc.cast(_array(values), pa.timestamp("s"))
     else:
-        days = pa.array(pd.to_datetime(values.astype(object), errors="coerce").to_numpy().astype("datetime64[s]"),
-                        pa.timestamp("s"), from_pandas=True)
+        days = pa.array(
+            pd.to_datetime(values.astype(object), errors="coerce").to_numpy().astype("datetime64[s]"),
+            pa.timestamp("s"),
+            from_pandas=True,
+        )
     where = pc.index_in(_array(keys.astype("string")), value_set=_array(prev["session_key"].astype("string")))
     found = pc.take(days, where).to_numpy(zero_copy_only=False).astype("datetime64[s]")
     return pd.Series(found, index=keys.index, dtype="datetime64[s]")
 
 
 def _as_date32(values: pd.Series) -> pd.Series:
-    return pd.Series(pa.array(pd.to_datetime(values).to_numpy().astype("datetime64[D]"), pa.date32(),
-                              from_pandas=True), index=values.index, dtype=pd.ArrowDtype(pa.date32()))
+    return pd.Series(
+        pa.array(pd.to_datetime(values).to_numpy().astype("datetime64[D]"), pa.date32(), from_pandas=True),
+        index=values.index,
+        dtype=pd.ArrowDtype(pa.date32()),
+    )
 
 
 def select(
@@ -370,11 +383,16 @@ def select(
         expired_restored = int(restored.loc[gone, "session_key"].isin(prev_keys).sum())
         restored = restored[~gone]
         vanished = restored["publication_status"].eq(STATUS_VANISHED).fillna(False).to_numpy(dtype=bool)
-        status_before = restored["session_key"].map(
-            pd.Series(prev["status"].to_numpy(), index=prev["session_key"].to_numpy())) if len(prev) else None
+        status_before = (
+            restored["session_key"].map(pd.Series(prev["status"].to_numpy(), index=prev["session_key"].to_numpy()))
+            if len(prev)
+            else None
+        )
         since_v = vanished_since(
             status_before if status_before is not None else pd.Series(None, index=restored.index, dtype="string"),
-            _dates_of(restored["session_key"], prev, "vanished_date"), run_date)
+            _dates_of(restored["session_key"], prev, "vanished_date"),
+            run_date,
+        )
         out = vanished & withdrawn_after(since_v, run_date, grace).to_numpy(dtype=bool)
         restored["vanished_date"] = pd.Series(since_v, index=restored.index).where(vanished, None)
         withdrawn = restored[out].copy()
@@ -405,10 +423,13 @@ def select(
 
     # Store state: one row per published session with its movement on this date.
     status = all_sessions["change"].astype("string")
-    status = status.fillna(pd.Series(
-        ["unchanged" if s == STATUS_CURRENT else s for s in all_sessions["publication_status"]],
-        index=all_sessions.index, dtype="string",
-    ))
+    status = status.fillna(
+        pd.Series(
+            ["unchanged" if s == STATUS_CURRENT else s for s in all_sessions["publication_status"]],
+            index=all_sessions.index,
+            dtype="string",
+        )
+    )
     state = pd.DataFrame(
         {
             "session_key": all_sessions["session_key"].astype("string"),
@@ -424,8 +445,10 @@ def select(
     feed_keys = pub_keys | set(withdrawn["session_key"]) if len(withdrawn) else pub_keys
     ev = events[events["session_key"].isin(current["session_key"]).to_numpy(dtype=bool)]
     if len(restored_events):
-        ev = pd.concat([ev, restored_events[restored_events["session_key"].isin(feed_keys).to_numpy(dtype=bool)]],
-                       ignore_index=True)
+        ev = pd.concat(
+            [ev, restored_events[restored_events["session_key"].isin(feed_keys).to_numpy(dtype=bool)]],
+            ignore_index=True,
+        )
     ev = _sorted_by(ev, "event_key")
 
     in_feeds = pd.concat([all_sessions, withdrawn], ignore_index=True) if len(withdrawn) else all_sessions
@@ -462,8 +485,9 @@ def select(
 # --- formations and actions: hashes as published, first published, last changed ---------------
 
 
-def _entity_hashes(records: pd.DataFrame, key: str, child_parent: pd.Series, child_key: pd.Series,
-                   child_hash: pd.Series) -> pd.Series:
+def _entity_hashes(
+    records: pd.DataFrame, key: str, child_parent: pd.Series, child_key: pd.Series, child_hash: pd.Series
+) -> pd.Series:
     """sha256 of each record as published: its fields (lineage and COG columns excluded) and the
     keys and hashes of its children (sessions of an action, actions of a formation), by child
     key. Arrow kernels; one Python call per record only for the digest."""
@@ -472,18 +496,27 @@ def _entity_hashes(records: pd.DataFrame, key: str, child_parent: pd.Series, chi
     if records.empty:
         return pd.Series([], index=records.index, dtype="string")
     skip = {*LINEAGE, *DERIVED, *DATES}
-    own = pc.cast(_row_strings(records, [c for c in records.columns if c not in skip]).combine_chunks(),
-                  pa.large_string())
-    children = pa.table({"parent": _array(child_parent.astype("string")),
-                         "text": _join(pc.cast(_array(child_key.astype("string")), pa.large_string()), _lit("="),
-                                       pc.cast(_array(child_hash.astype("string")), pa.large_string()))})
+    own = pc.cast(
+        _row_strings(records, [c for c in records.columns if c not in skip]).combine_chunks(), pa.large_string()
+    )
+    children = pa.table(
+        {
+            "parent": _array(child_parent.astype("string")),
+            "text": _join(
+                pc.cast(_array(child_key.astype("string")), pa.large_string()),
+                _lit("="),
+                pc.cast(_array(child_hash.astype("string")), pa.large_string()),
+            ),
+        }
+    )
     children = children.filter(pc.and_(pc.is_valid(children["parent"]), pc.is_valid(children["text"])))
     if children.num_rows:
         children = children.take(pc.sort_indices(children, sort_keys=[("parent", "ascending"), ("text", "ascending")]))
         runs = pc.run_end_encode(children["parent"].combine_chunks())
         offsets = np.concatenate([[0], runs.run_ends.to_numpy().astype(np.int64)])
-        joined = pc.binary_join(pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()),
-                                                              children["text"].combine_chunks()), _lit(","))
+        joined = pc.binary_join(
+            pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), children["text"].combine_chunks()), _lit(",")
+        )
         where = pc.index_in(_array(records[key].astype("string")), value_set=runs.values)
         own = _join(own, _lit("\x1d"), pc.fill_null(pc.take(joined, where), _lit("")))
     return pd.Series(_sha256(pa.chunked_array([own])), index=records.index, dtype="string")
@@ -492,21 +525,32 @@ def _entity_hashes(records: pd.DataFrame, key: str, child_parent: pd.Series, chi
 DATES = ("since_date", "changed_date")
 
 
-def entity_dates(formations: pd.DataFrame, actions: pd.DataFrame, sessions: pd.DataFrame,
-                 previous: pd.DataFrame | None, run_date: date) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def entity_dates(
+    formations: pd.DataFrame,
+    actions: pd.DataFrame,
+    sessions: pd.DataFrame,
+    previous: pd.DataFrame | None,
+    run_date: date,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """The formations and actions with ``since_date`` (first published) and ``changed_date``
     (the day their published content last changed: their record, or any action or session
     under them), and the state to store (``kind, entity_key, content_hash, since_date,
     changed_date``)."""
-    a_hash = _entity_hashes(actions, "action_key", sessions["action_key"], sessions["session_key"],
-                            sessions["content_hash"])
+    a_hash = _entity_hashes(
+        actions, "action_key", sessions["action_key"], sessions["session_key"], sessions["content_hash"]
+    )
     f_hash = _entity_hashes(formations, "formation_key", actions["formation_key"], actions["action_key"], a_hash)
-    prev = previous if previous is not None and len(previous) else pd.DataFrame(
-        {c: [] for c in ("kind", "entity_key", "content_hash", "since_date", "changed_date")})
+    prev = (
+        previous
+        if previous is not None and len(previous)
+        else pd.DataFrame({c: [] for c in ("kind", "entity_key", "content_hash", "since_date", "changed_date")})
+    )
     out = []
     states = []
-    for kind, df, key, hashes in (("formation", formations, "formation_key", f_hash),
-                                  ("action", actions, "action_key", a_hash)):
+    for kind, df, key, hashes in (
+        ("formation", formations, "formation_key", f_hash),
+        ("action", actions, "action_key", a_hash),
+    ):
         p = prev[prev["kind"] == kind].rename(columns={"entity_key": "session_key"})
         keys = df[key].astype("string")
         before = keys.map(pd.Series(p["content_hash"].to_numpy(), index=p["session_key"].to_numpy()))
@@ -518,8 +562,17 @@ def entity_dates(formations: pd.DataFrame, actions: pd.DataFrame, sessions: pd.D
         df["since_date"] = _as_date32(since)
         df["changed_date"] = _as_date32(changed)
         out.append(df)
-        states.append(pd.DataFrame({"kind": kind, "entity_key": keys.to_numpy(), "content_hash": hashes.to_numpy(),
-                                    "since_date": df["since_date"].to_numpy(), "changed_date": df["changed_date"].to_numpy()}))
+        states.append(
+            pd.DataFrame(
+                {
+                    "kind": kind,
+                    "entity_key": keys.to_numpy(),
+                    "content_hash": hashes.to_numpy(),
+                    "since_date": df["since_date"].to_numpy(),
+                    "changed_date": df["changed_date"].to_numpy(),
+                }
+            )
+        )
     entities = pd.concat(states, ignore_index=True)
     entities["since_date"] = _as_date32(entities["since_date"])
     entities["changed_date"] = _as_date32(entities["changed_date"])

@@ -31,7 +31,7 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from passerelle.crashpoints import crash_point
@@ -53,7 +53,7 @@ def _paris(moment: datetime | None) -> str:
         local = moment.astimezone(ZoneInfo("Europe/Paris"))
         return f"le {local:%d/%m/%Y à %H:%M:%S} (heure de Paris)"
     except Exception:  # noqa: BLE001 - no time zone database: say it in UTC
-        return f"le {moment.astimezone(timezone.utc):%d/%m/%Y à %H:%M:%S} UTC"
+        return f"le {moment.astimezone(UTC):%d/%m/%Y à %H:%M:%S} UTC"
 
 
 def process_alive(pid: int) -> bool:
@@ -81,8 +81,13 @@ def this_host() -> str:
     return socket.gethostname()
 
 
-def stale_reason(holder: dict[str, Any], *, stale_after: timedelta = DEFAULT_STALE_AFTER,
-                 now: datetime | None = None, host: str | None = None) -> str | None:
+def stale_reason(
+    holder: dict[str, Any],
+    *,
+    stale_after: timedelta = DEFAULT_STALE_AFTER,
+    now: datetime | None = None,
+    host: str | None = None,
+) -> str | None:
     """Why the lock ``holder`` (a :meth:`Store.lock_holder` dict) is stale, in French, or None
     when it must be respected."""
     host = host or this_host()
@@ -91,7 +96,7 @@ def stale_reason(holder: dict[str, Any], *, stale_after: timedelta = DEFAULT_STA
     if pid is not None and holder_host == host and not process_alive(int(pid)):
         return f"le processus {pid} qui le tenait sur {host} n'existe plus (run interrompu)"
     acquired = holder.get("acquired_at")
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     if acquired is not None and now - acquired > stale_after:
         hours = stale_after.total_seconds() / 3600
         return f"il a été pris {_paris(acquired)}, il y a plus de {hours:g} h"
@@ -110,8 +115,9 @@ def describe_holder(holder: dict[str, Any]) -> str:
 class RunLockedError(StoreLockedError):
     """Another run holds the store-wide run lock (message in French, for whoever runs Passerelle)."""
 
-    def __init__(self, holder: dict[str, Any], detail: str | None, waited: float,
-                 stale_after: timedelta = DEFAULT_STALE_AFTER) -> None:
+    def __init__(
+        self, holder: dict[str, Any], detail: str | None, waited: float, stale_after: timedelta = DEFAULT_STALE_AFTER
+    ) -> None:
         self.holder = holder
         self.name = LOCK_NAME
         self.holder_run_id = holder.get("holder_run_id")
@@ -129,8 +135,14 @@ class RunLockedError(StoreLockedError):
 
 
 def acquire_run_lock(
-    store, run_id: str, *, detail: str | None = None, wait_seconds: float = 0, stale_after: timedelta = DEFAULT_STALE_AFTER,
-    poll_seconds: float = POLL_SECONDS, warn: Callable[[str], None] | None = None,
+    store,
+    run_id: str,
+    *,
+    detail: str | None = None,
+    wait_seconds: float = 0,
+    stale_after: timedelta = DEFAULT_STALE_AFTER,
+    poll_seconds: float = POLL_SECONDS,
+    warn: Callable[[str], None] | None = None,
 ) -> bool:
     """Take the run lock for ``run_id``. True when taken, False when ``run_id`` already held it
     (re-entrant: the caller must then not release it). Raises :class:`RunLockedError` when
@@ -166,8 +178,10 @@ def acquire_run_lock(
         if waited >= wait_seconds:
             raise RunLockedError(holder, detail, waited, stale_after)
         if not told_waiting:
-            warn(f"Verrou « {LOCK_NAME} » tenu par le {describe_holder(holder)} depuis {_paris(holder.get('acquired_at'))} : "
-                 f"attente de sa fin, {wait_seconds:g} s au plus.")
+            warn(
+                f"Verrou « {LOCK_NAME} » tenu par le {describe_holder(holder)} depuis {_paris(holder.get('acquired_at'))} : "
+                f"attente de sa fin, {wait_seconds:g} s au plus."
+            )
             told_waiting = True
         time.sleep(max(0.05, min(poll_seconds, wait_seconds - waited)))
 
@@ -188,15 +202,27 @@ def release_run_lock(store, run_id: str) -> bool:
 
 @contextmanager
 def run_lock(
-    store, run_id: str, *, detail: str | None = None, wait_seconds: float = 0,
-    stale_after: timedelta = DEFAULT_STALE_AFTER, poll_seconds: float = POLL_SECONDS,
+    store,
+    run_id: str,
+    *,
+    detail: str | None = None,
+    wait_seconds: float = 0,
+    stale_after: timedelta = DEFAULT_STALE_AFTER,
+    poll_seconds: float = POLL_SECONDS,
     warn: Callable[[str], None] | None = None,
 ) -> Iterator[bool]:
     """``with run_lock(store, run_id, detail="run du 2026-11-20"):`` — hold the store-wide run
     lock for the block, release it at the end whatever happens (unless it was already held by
     the same run). Yields whether this block took it."""
-    taken = acquire_run_lock(store, run_id, detail=detail, wait_seconds=wait_seconds, stale_after=stale_after,
-                             poll_seconds=poll_seconds, warn=warn)
+    taken = acquire_run_lock(
+        store,
+        run_id,
+        detail=detail,
+        wait_seconds=wait_seconds,
+        stale_after=stale_after,
+        poll_seconds=poll_seconds,
+        warn=warn,
+    )
     try:
         yield taken
     finally:

@@ -57,10 +57,14 @@ CATALOGUE = [
     ("Préparation aux métiers de la logistique & du transport", "31760", "N1105", "", 210, 70, "PREP"),
     ("Remise à niveau - savoirs de base (« Compétences clés »)", "15041", "K2111", "", 140, 0, "RAN"),
 ]
-OBJECTIF = ("Acquérir les compétences du métier de {l}.\nPréparer et obtenir la certification visée ; "
-            "s'insérer durablement dans l'emploi.")
-CONTENU = ("Modules techniques du métier ; mises en situation professionnelle.\nSanté & sécurité au travail, "
-           "prévention des risques.\nTechniques de recherche d'emploi.\nStage en entreprise ({h} heures).")
+OBJECTIF = (
+    "Acquérir les compétences du métier de {l}.\nPréparer et obtenir la certification visée ; "
+    "s'insérer durablement dans l'emploi."
+)
+CONTENU = (
+    "Modules techniques du métier ; mises en situation professionnelle.\nSanté & sécurité au travail, "
+    "prévention des risques.\nTechniques de recherche d'emploi.\nStage en entreprise ({h} heures)."
+)
 PREREQUIS = "Niveau 3e ou CAP. Projet professionnel validé avec le conseiller (Pôle emploi, Mission Locale)."
 
 AURA_PLACES = [  # postcode, city, INSEE, street kind, street
@@ -86,57 +90,221 @@ AURA_PLACES = [  # postcode, city, INSEE, street kind, street
     ("26200", "Montélimar", "26198", "avenue", "Saint-Martin"),
 ]
 OCC_PLACES = [  # CITY, postcode, street kind, street
-    ("BEZIERS", "34500", "avenue", "Jean Moulin"), ("RODEZ", "12000", "rue", "de la Roque"),
-    ("PERPIGNAN", "66000", "avenue", "Paul Pascot"), ("TOULOUSE", "31000", "rue", "Bayard"),
-    ("MONTPELLIER", "34000", "place", "de la Comédie"), ("ALBI", "81000", "boulevard", "Sibille"),
-    ("NIMES", "30000", "rue", "de la République"), ("CARCASSONNE", "11000", "boulevard", "Barbès"),
-    ("TARBES", "65000", "rue", "Larrey"), ("MONTAUBAN", "82000", "faubourg", "Lacapelle"),
-    ("CAHORS", "46000", "boulevard", "Gambetta"), ("AUCH", "32000", "rue", "Victor Hugo"),
-    ("FOIX", "09000", "allée", "de Villote"), ("MENDE", "48000", "avenue", "Foch"),
-    ("NARBONNE", "11100", "quai", "Vallière"), ("SETE", "34200", "quai", "d'Alger"),
+    ("BEZIERS", "34500", "avenue", "Jean Moulin"),
+    ("RODEZ", "12000", "rue", "de la Roque"),
+    ("PERPIGNAN", "66000", "avenue", "Paul Pascot"),
+    ("TOULOUSE", "31000", "rue", "Bayard"),
+    ("MONTPELLIER", "34000", "place", "de la Comédie"),
+    ("ALBI", "81000", "boulevard", "Sibille"),
+    ("NIMES", "30000", "rue", "de la République"),
+    ("CARCASSONNE", "11000", "boulevard", "Barbès"),
+    ("TARBES", "65000", "rue", "Larrey"),
+    ("MONTAUBAN", "82000", "faubourg", "Lacapelle"),
+    ("CAHORS", "46000", "boulevard", "Gambetta"),
+    ("AUCH", "32000", "rue", "Victor Hugo"),
+    ("FOIX", "09000", "allée", "de Villote"),
+    ("MENDE", "48000", "avenue", "Foch"),
+    ("NARBONNE", "11100", "quai", "Vallière"),
+    ("SETE", "34200", "quai", "d'Alger"),
 ]
 BODY_PREFIX = ["GRETA", "AFPA", "INSTITUT", "CENTRE DE FORMATION", "ÉCOLE", "CFA", "ŒUVRE", "ACADÉMIE", "ATELIER"]
 BODY_WORD = ["DES MÉTIERS", "PROFESSIONNEL", "HORIZONS", "AVENIR", "COMPÉTENCES", "EMPLOI", "SAVOIRS", "TREMPLIN"]
-FIRST = ["Sandrine", "Loïc", "Chloé", "Hervé", "Agnès", "Benoît", "Sébastien", "Zoé", "Noël", "Inès", "Karim",
-         "Marie", "Paul", "Claire", "Jordi", "Lucas", "Nadia", "Thierry", "Isabelle", "Pascal"]
-LAST = ["Coulomb", "Perrier", "Vuillermoz", "Delorme", "Faure", "Benali", "Marchetti", "Rochette", "Gauthier",
-        "Roux", "Dupont", "Marty", "Puig", "Fabre", "Haddad", "Lefèvre", "Gérard", "Müller", "N'Diaye", "Castéra"]
+FIRST = [
+    "Sandrine",
+    "Loïc",
+    "Chloé",
+    "Hervé",
+    "Agnès",
+    "Benoît",
+    "Sébastien",
+    "Zoé",
+    "Noël",
+    "Inès",
+    "Karim",
+    "Marie",
+    "Paul",
+    "Claire",
+    "Jordi",
+    "Lucas",
+    "Nadia",
+    "Thierry",
+    "Isabelle",
+    "Pascal",
+]
+LAST = [
+    "Coulomb",
+    "Perrier",
+    "Vuillermoz",
+    "Delorme",
+    "Faure",
+    "Benali",
+    "Marchetti",
+    "Rochette",
+    "Gauthier",
+    "Roux",
+    "Dupont",
+    "Marty",
+    "Puig",
+    "Fabre",
+    "Haddad",
+    "Lefèvre",
+    "Gérard",
+    "Müller",
+    "N'Diaye",
+    "Castéra",
+]
 _ASCII = str.maketrans("éèêëàâîïôöûüçÉÈŒœ'", "eeeeaaiioouucEEOo-")
 
 EOS_SESSION_HEADER = [
-    "Dossier", "Lot", "Intitulé du lot", "Programme", "Date début lot", "Date fin lot", "Fin exéc.",
-    "N° marché", "Identifiant EOS", "N° ses.", "N° BC", "Action", "Oblig/Facul/Suppl",
-    "Libellé grand public", "Organisme formateur", "SIRET formateur", "N° voie", "Bis/Ter",
-    "Nature voie", "Nom voie", "Complément d'adresse", "Code postal", "Ville", "Code INSEE", "Lieu",
+    "Dossier",
+    "Lot",
+    "Intitulé du lot",
+    "Programme",
+    "Date début lot",
+    "Date fin lot",
+    "Fin exéc.",
+    "N° marché",
+    "Identifiant EOS",
+    "N° ses.",
+    "N° BC",
+    "Action",
+    "Oblig/Facul/Suppl",
+    "Libellé grand public",
+    "Organisme formateur",
+    "SIRET formateur",
+    "N° voie",
+    "Bis/Ter",
+    "Nature voie",
+    "Nom voie",
+    "Complément d'adresse",
+    "Code postal",
+    "Ville",
+    "Code INSEE",
+    "Lieu",
     "Commentaire interne",  # not in the contract: one DQ000 info finding
-    "Durée moy stg Cent", "Durée moy stg Ent.", "Eff. visé tot.", "Eff. min. MO", "Eff. visé région.",
-    "Eff. visé PE", "nb Stagiaires.", "Vol H Cent tot.", "Vol H Ent. tot.", "Date début prescr.",
-    "Date fin prescr.", "Date début session", "Date fin session", "Type entrée", "Etat session",
-    "Session annulée", "Date état", "Contact nom", "Contact tél", "Contact mail", "Etat recrutement",
-    "", "",  # trailing empty columns of the Excel export
+    "Durée moy stg Cent",
+    "Durée moy stg Ent.",
+    "Eff. visé tot.",
+    "Eff. min. MO",
+    "Eff. visé région.",
+    "Eff. visé PE",
+    "nb Stagiaires.",
+    "Vol H Cent tot.",
+    "Vol H Ent. tot.",
+    "Date début prescr.",
+    "Date fin prescr.",
+    "Date début session",
+    "Date fin session",
+    "Type entrée",
+    "Etat session",
+    "Session annulée",
+    "Date état",
+    "Contact nom",
+    "Contact tél",
+    "Contact mail",
+    "Etat recrutement",
+    "",
+    "",  # trailing empty columns of the Excel export
 ]
 EOS_EVENT_HEADER = [
-    "Identifiant EOS", "Type", "Date de début", "Date de fin", "Heure de début", "Heure de fin",
-    "N° voie", "Nom voie", "Code postal", "Ville", "Description",
+    "Identifiant EOS",
+    "Type",
+    "Date de début",
+    "Date de fin",
+    "Heure de début",
+    "Heure de fin",
+    "N° voie",
+    "Nom voie",
+    "Code postal",
+    "Ville",
+    "Description",
 ]
 SIGMA_HEADERS = {
-    "Actions": ["N° Contrat/Conv.", "N° Action", "Intitulé de l'action", "Statut", "Année",
-                "Date de début réelle", "Date de fin prévue", "Titulaire/Mandataire", "SIRET titulaire",
-                "NDA titulaire", "Dispositif", "Programme", "Formacode", "Code ROME"],
-    "Composantes": ["N° Action", "N°", "Composante", "Date début", "Date fin", "Ville", "Code postal", "Effectif",
-                    "Volume moyen hc", "Volume moyen he", "Modalité entrées"],
-    "Sessions": ["N° Action", "Composante", "Num. de session", "Date début", "Date fin", "Lieu de la session",
-                 "Nb. de places", "Code Offre Info", "Statut", "Contact nom", "Contact tél", "Contact mail"],
-    "Informations collectives": ["N° Action", "Composante", "Num. de session", "Date", "Heure de début",
-                                 "Heure de fin", "Nb. de places", "Commentaire", "N° de voie", "Extension voie",
-                                 "Type de voie", "Libellé de la voie", "Code postal", "Ville"],
+    "Actions": [
+        "N° Contrat/Conv.",
+        "N° Action",
+        "Intitulé de l'action",
+        "Statut",
+        "Année",
+        "Date de début réelle",
+        "Date de fin prévue",
+        "Titulaire/Mandataire",
+        "SIRET titulaire",
+        "NDA titulaire",
+        "Dispositif",
+        "Programme",
+        "Formacode",
+        "Code ROME",
+    ],
+    "Composantes": [
+        "N° Action",
+        "N°",
+        "Composante",
+        "Date début",
+        "Date fin",
+        "Ville",
+        "Code postal",
+        "Effectif",
+        "Volume moyen hc",
+        "Volume moyen he",
+        "Modalité entrées",
+    ],
+    "Sessions": [
+        "N° Action",
+        "Composante",
+        "Num. de session",
+        "Date début",
+        "Date fin",
+        "Lieu de la session",
+        "Nb. de places",
+        "Code Offre Info",
+        "Statut",
+        "Contact nom",
+        "Contact tél",
+        "Contact mail",
+    ],
+    "Informations collectives": [
+        "N° Action",
+        "Composante",
+        "Num. de session",
+        "Date",
+        "Heure de début",
+        "Heure de fin",
+        "Nb. de places",
+        "Commentaire",
+        "N° de voie",
+        "Extension voie",
+        "Type de voie",
+        "Libellé de la voie",
+        "Code postal",
+        "Ville",
+    ],
 }
 EOS_PROGRAMME = "Former Pour l'Emploi 2026-2029"
 SIGMA_PROGRAMME = "Programme Régional de Formation 2026-2027"
 
 # planted defects, in the order they are dealt round-robin to the chosen sessions
-EOS_DEFECTS = ["DQ001", "DQ002", "DQ004", "DQ005", "DQ006", "DQ007", "DQ008", "DQ009", "DQ010", "DQ011",
-               "DQ012", "DQ013", "DQ015", "DQ016", "DQ017", "DQ018", "DQ020", "DQ021", "DQ000"]
+EOS_DEFECTS = [
+    "DQ001",
+    "DQ002",
+    "DQ004",
+    "DQ005",
+    "DQ006",
+    "DQ007",
+    "DQ008",
+    "DQ009",
+    "DQ010",
+    "DQ011",
+    "DQ012",
+    "DQ013",
+    "DQ015",
+    "DQ016",
+    "DQ017",
+    "DQ018",
+    "DQ020",
+    "DQ021",
+    "DQ000",
+]
 SIGMA_DEFECTS = ["DQ001", "DQ005", "DQ006", "DQ009", "DQ013", "DQ015", "DQ018", "DQ020", "DQ000"]
 DEFECT_RATE = 0.03
 CANCEL_RATE = 0.02
@@ -185,7 +353,7 @@ def _luhn_digit(prefix: np.ndarray, width: int) -> np.ndarray:
 
 def _sirets(rng: np.random.Generator, n: int) -> np.ndarray:
     """Valid SIRETs: a Luhn-valid SIREN (9 digits) + NIC, the 14 digits Luhn-valid too."""
-    siren8 = rng.integers(10 ** 7, 10 ** 8 - 1, size=n)
+    siren8 = rng.integers(10**7, 10**8 - 1, size=n)
     siren = siren8 * 10 + _luhn_digit(siren8, 8)
     body13 = siren * 10_000 + rng.integers(1, 100, size=n) * 10
     siret = body13 * 10 + _luhn_digit(body13, 13)
@@ -223,7 +391,7 @@ def _deal(rng: np.random.Generator, n: int, rate: float, rules: list[str], exclu
     k = min(len(pool), int(round(n * rate)))
     chosen = np.sort(rng.choice(pool, size=k, replace=False)) if k else np.zeros(0, dtype=np.int64)
     order = rng.permutation(k)
-    return {r: chosen[order[i::len(rules)]] for i, r in enumerate(rules)}
+    return {r: chosen[order[i :: len(rules)]] for i, r in enumerate(rules)}
 
 
 # --- bodies (training organisations) --------------------------------------------------------------
@@ -235,7 +403,7 @@ class _Bodies:
             f"{BODY_PREFIX[i % len(BODY_PREFIX)]} {BODY_WORD[(i // 7) % len(BODY_WORD)]} {i:05d}" for i in range(n)
         )
         self.siret = _sirets(rng, n)
-        self.nda = _obj(f"{x:011d}" for x in rng.integers(10 ** 10, 10 ** 11 - 1, size=n).tolist())
+        self.nda = _obj(f"{x:011d}" for x in rng.integers(10**10, 10**11 - 1, size=n).tolist())
         first = _pick(rng, FIRST, n)
         last = _pick(rng, LAST, n)
         civ = _pick(rng, ["Mme ", "M. ", ""], n)
@@ -279,8 +447,9 @@ def _eos(rng: np.random.Generator, n: int, day: date, planted: Counter, out: Pat
     n_bodies = max(1, n // 40)
     bodies = _Bodies(rng, n_bodies, len(AURA_PLACES))
     marche_body = rng.integers(0, n_bodies, size=n_marches)
-    action_body = np.where(rng.random(n_actions) < 0.8, marche_body[lot_marche[action_lot]],
-                           rng.integers(0, n_bodies, size=n_actions))
+    action_body = np.where(
+        rng.random(n_actions) < 0.8, marche_body[lot_marche[action_lot]], rng.integers(0, n_bodies, size=n_actions)
+    )
     decimal_hours = rng.random(n_actions) < 0.03
 
     # sessions
@@ -326,35 +495,59 @@ def _eos(rng: np.random.Generator, n: int, day: date, planted: Counter, out: Pat
     insee_override = {}
     vol_factor = np.ones(n)
     fin_exec_s = fin_exec[s_lot]
-    i = d["DQ001"]; end[i] = fin_exec_s[i] + 40
-    i = d["DQ002"]; marche_col[i] = _obj(f"R{4200 + j % 100}" for j in range(len(i)))
-    i = d["DQ004"]; cancelled[i] = True; trainees[i] = np.maximum(trainees[i], 3)
-    i = d["DQ005"]; has_end[i] = False
-    i = d["DQ006"]; end[i] = start[i] - 20; prescr_start[i] = start[i] - 90; prescr_end[i] = start[i] - 40
-    i = d["DQ007"]; start[i] = -3; prescr_start[i] = -60; prescr_end[i] = -6
-    i = d["DQ008"]; prescr_end[i] = end[i] + 15
+    i = d["DQ001"]
+    end[i] = fin_exec_s[i] + 40
+    i = d["DQ002"]
+    marche_col[i] = _obj(f"R{4200 + j % 100}" for j in range(len(i)))
+    i = d["DQ004"]
+    cancelled[i] = True
+    trainees[i] = np.maximum(trainees[i], 3)
+    i = d["DQ005"]
+    has_end[i] = False
+    i = d["DQ006"]
+    end[i] = start[i] - 20
+    prescr_start[i] = start[i] - 90
+    prescr_end[i] = start[i] - 40
+    i = d["DQ007"]
+    start[i] = -3
+    prescr_start[i] = -60
+    prescr_end[i] = -6
+    i = d["DQ008"]
+    prescr_end[i] = end[i] + 15
     i = d["DQ009"]
     third = len(i) // 3
     phone_col[i[:third]] = _obj(p[:-3] for p in phone_col[i[:third]])
-    contact_col[i[third:2 * third]] = ""
-    mail_col[i[2 * third:]] = _obj(m.replace("@", "@@") for m in mail_col[i[2 * third:]])
-    i = d["DQ010"]; pe[i] = 2; region[i] = tot[i] - 2
-    i = d["DQ011"]; region[i] = tot[i] + 2
-    i = d["DQ012"]; vol_factor[i] = 0.9
+    contact_col[i[third : 2 * third]] = ""
+    mail_col[i[2 * third :]] = _obj(m.replace("@", "@@") for m in mail_col[i[2 * third :]])
+    i = d["DQ010"]
+    pe[i] = 2
+    region[i] = tot[i] - 2
+    i = d["DQ011"]
+    region[i] = tot[i] + 2
+    i = d["DQ012"]
+    vol_factor[i] = 0.9
     events_dq013 = d["DQ013"]  # planted on one of the session's events (created below)
     i = d["DQ015"]
     for j in i.tolist():
         insee_override[j] = "63113" if AURA_PLACES[s_place[j]][0][:2] != "63" else "69383"
-    i = d["DQ016"]; siret_col[i] = _obj(s[:-1] + str((int(s[-1]) + 1) % 10) for s in siret_col[i])
+    i = d["DQ016"]
+    siret_col[i] = _obj(s[:-1] + str((int(s[-1]) + 1) % 10) for s in siret_col[i])
     i = d["DQ017"]
     dup = i[s_rank[i] > 0]  # copy the previous session of the same action (dates and place)
-    start[dup] = start[dup - 1]; end[dup] = end[dup - 1]; s_place[dup] = s_place[dup - 1]
-    prescr_start[dup] = prescr_start[dup - 1]; prescr_end[dup] = prescr_end[dup - 1]
+    start[dup] = start[dup - 1]
+    end[dup] = end[dup - 1]
+    s_place[dup] = s_place[dup - 1]
+    prescr_start[dup] = prescr_start[dup - 1]
+    prescr_end[dup] = prescr_end[dup - 1]
     d["DQ017"] = dup
-    i = d["DQ018"]; state[i] = "A finaliser"
-    i = d["DQ020"]; dossier_col[i] = _obj(f"{day.year}C9{j:08d}" for j in range(len(i)))
-    i = d["DQ021"]; recruit[i] = "Fermé"
-    i = d["DQ000"]; state_date_txt[i] = "31/02/27"
+    i = d["DQ018"]
+    state[i] = "A finaliser"
+    i = d["DQ020"]
+    dossier_col[i] = _obj(f"{day.year}C9{j:08d}" for j in range(len(i)))
+    i = d["DQ021"]
+    recruit[i] = "Fermé"
+    i = d["DQ000"]
+    state_date_txt[i] = "31/02/27"
     for r, idx in d.items():
         planted[f"eos:{r}"] += len(idx)
     planted["eos:DQ003 (cancelled)"] += int(cancelled.sum())
@@ -369,13 +562,32 @@ def _eos(rng: np.random.Generator, n: int, day: date, planted: Counter, out: Pat
     planted["sam:DQ019"] += int(dq019.sum())
     sam_path = out / f"sam_offre_{stamp}.xml"
     cat_label = _obj(c[0] for c in CATALOGUE)
-    lot_titles = _obj(f"Lot {x:03d} - {cat_label[c].split(' - ')[0]}" for x, c in
-                      zip(lot_num.tolist(), action_cat[np.cumsum(lot_sizes) - lot_sizes].tolist()))
-    _write_sam(sam_path, day, dossier, marche, bodies, marche_body, lot_marche, lot_num, lot_titles, lot_start,
-               lot_end, fin_exec, action_lot, action_num, action_cat, envisaged)
+    lot_titles = _obj(
+        f"Lot {x:03d} - {cat_label[c].split(' - ')[0]}"
+        for x, c in zip(lot_num.tolist(), action_cat[np.cumsum(lot_sizes) - lot_sizes].tolist())
+    )
+    _write_sam(
+        sam_path,
+        day,
+        dossier,
+        marche,
+        bodies,
+        marche_body,
+        lot_marche,
+        lot_num,
+        lot_titles,
+        lot_start,
+        lot_end,
+        fin_exec,
+        action_lot,
+        action_num,
+        action_cat,
+        envisaged,
+    )
 
     # EOS sessions
-    h_c = np.array([c[4] for c in CATALOGUE]); h_e = np.array([c[5] for c in CATALOGUE])
+    h_c = np.array([c[4] for c in CATALOGUE])
+    h_e = np.array([c[5] for c in CATALOGUE])
     s_cat = action_cat[s_action]
     hc = h_c[s_cat] + np.where(decimal_hours[s_action], 0.5, 0.0)
     he = h_e[s_cat]
@@ -394,8 +606,10 @@ def _eos(rng: np.random.Generator, n: int, day: date, planted: Counter, out: Pat
     street = _obj(p[4] for p in place)
     street_no = _obj(str(x) for x in rng.integers(1, 120, size=n).tolist())
     bis = rng.choice(np.array(["", "", "", "", "", "", "", "", "bis", "ter"], dtype=object), size=n)
-    complement = rng.choice(np.array(["", "", "", "Bâtiment B – accès par l’entrée nord", "2ème étage",
-                                      "Salle Œillet"], dtype=object), size=n)
+    complement = rng.choice(
+        np.array(["", "", "", "Bâtiment B – accès par l’entrée nord", "2ème étage", "Salle Œillet"], dtype=object),
+        size=n,
+    )
     public = np.where(rng.random(n) < 0.2, _obj(f"{cat_label[c]} à {pc[1]}" for c, pc in zip(s_cat, place)), "")
     ses_rank = _rank(np.bincount(s_marche, minlength=n_marches)) + 1
     ses_no = _obj(str(x) for x in ses_rank.tolist())
@@ -414,14 +628,55 @@ def _eos(rng: np.random.Generator, n: int, day: date, planted: Counter, out: Pat
     ps_txt = np.where(s_perm, "", dd(prescr_start))
     pe_txt = np.where(s_perm, "", dd(prescr_end))
     cols = [
-        dossier_col, lot_txt, lot_title, np.full(n, EOS_PROGRAMME, dtype=object), ddl(lot_start)[s_lot],
-        ddl(lot_end)[s_lot], ddl(fin_exec)[s_lot], marche_col, _obj(str(200000 + j) for j in range(n)), ses_no,
-        bc, action_txt, np.where(rng.random(n) < 0.9, "O", "F"), public, bodies.name[s_body], siret_col,
-        street_no, bis, street_kind, street, complement, postcode, city, insee, city, blank,
-        hc_txt, he_txt, _obj(map(str, tot.tolist())), _obj(str(max(t - 4, 1)) for t in tot.tolist()),
-        _obj(map(str, region.tolist())), _obj(map(str, pe.tolist())), _obj(map(str, trainees.tolist())),
-        vol_c, vol_e, ps_txt, pe_txt, start_txt, end_txt, entry, state, np.where(cancelled, "Oui", ""),
-        state_date_txt, contact_col, phone_col, mail_col, recruit, blank, blank,
+        dossier_col,
+        lot_txt,
+        lot_title,
+        np.full(n, EOS_PROGRAMME, dtype=object),
+        ddl(lot_start)[s_lot],
+        ddl(lot_end)[s_lot],
+        ddl(fin_exec)[s_lot],
+        marche_col,
+        _obj(str(200000 + j) for j in range(n)),
+        ses_no,
+        bc,
+        action_txt,
+        np.where(rng.random(n) < 0.9, "O", "F"),
+        public,
+        bodies.name[s_body],
+        siret_col,
+        street_no,
+        bis,
+        street_kind,
+        street,
+        complement,
+        postcode,
+        city,
+        insee,
+        city,
+        blank,
+        hc_txt,
+        he_txt,
+        _obj(map(str, tot.tolist())),
+        _obj(str(max(t - 4, 1)) for t in tot.tolist()),
+        _obj(map(str, region.tolist())),
+        _obj(map(str, pe.tolist())),
+        _obj(map(str, trainees.tolist())),
+        vol_c,
+        vol_e,
+        ps_txt,
+        pe_txt,
+        start_txt,
+        end_txt,
+        entry,
+        state,
+        np.where(cancelled, "Oui", ""),
+        state_date_txt,
+        contact_col,
+        phone_col,
+        mail_col,
+        recruit,
+        blank,
+        blank,
     ]
     s_path = out / f"eos_sessions_{stamp}.csv"
     _write_csv(s_path, EOS_SESSION_HEADER, cols, n)
@@ -433,9 +688,12 @@ def _eos(rng: np.random.Generator, n: int, day: date, planted: Counter, out: Pat
     m = len(e_s)
     e_rank = _rank(n_ev)
     e_start = np.where(s_perm[e_s], rng.integers(10, 60, size=m), start[e_s] - rng.integers(4, 40, size=m) - 7 * e_rank)
-    e_start = np.minimum(np.maximum(e_start, 1), np.where(s_perm[e_s], 10 ** 6, start[e_s]))
-    e_type = rng.choice(np.array(["Information Collective", "Test", "Entretien", "Bilan"], dtype=object), size=m,
-                        p=[0.7, 0.1, 0.15, 0.05])
+    e_start = np.minimum(np.maximum(e_start, 1), np.where(s_perm[e_s], 10**6, start[e_s]))
+    e_type = rng.choice(
+        np.array(["Information Collective", "Test", "Entretien", "Bilan"], dtype=object),
+        size=m,
+        p=[0.7, 0.1, 0.15, 0.05],
+    )
     hour = rng.choice(np.array([9, 10, 14]), size=m)
     hfmt = rng.integers(0, 4, size=m)
     seps = ("{:02d}:00", "{:02d}.00", "{:02d}h00", "{:02d} : 00")
@@ -447,15 +705,27 @@ def _eos(rng: np.random.Generator, n: int, day: date, planted: Counter, out: Pat
     remote = rng.random(m) < 0.1
     e_place = [AURA_PLACES[p] for p in s_place[e_s].tolist()]
     desc_kind = rng.integers(0, 10, size=m)
-    descs = ["Présentation de la formation et des métiers", "Réunion d’information ; présentation du plateau technique"
-             "\r\nApporter CV et attestation France Travail", "Tests de positionnement (« savoirs de base »)",
-             "Entretiens individuels sur rendez-vous"]
-    desc = _obj("À distance (visio) : le lien est envoyé par mail" if r else descs[k_ % len(descs)]
-                for r, k_ in zip(remote.tolist(), desc_kind.tolist()))
+    descs = [
+        "Présentation de la formation et des métiers",
+        "Réunion d’information ; présentation du plateau technique\r\nApporter CV et attestation France Travail",
+        "Tests de positionnement (« savoirs de base »)",
+        "Entretiens individuels sur rendez-vous",
+    ]
+    desc = _obj(
+        "À distance (visio) : le lien est envoyé par mail" if r else descs[k_ % len(descs)]
+        for r, k_ in zip(remote.tolist(), desc_kind.tolist())
+    )
     ev_cols = [
-        _obj(str(200000 + j) for j in e_s.tolist()), e_type, ddl(e_start), ddl(e_start), h_start, h_end,
-        np.where(remote, "", street_no[e_s]), _obj("" if r else f"{p[3]} {p[4]}" for r, p in zip(remote, e_place)),
-        _obj("" if r else p[0] for r, p in zip(remote, e_place)), _obj("" if r else p[1] for r, p in zip(remote, e_place)),
+        _obj(str(200000 + j) for j in e_s.tolist()),
+        e_type,
+        ddl(e_start),
+        ddl(e_start),
+        h_start,
+        h_end,
+        np.where(remote, "", street_no[e_s]),
+        _obj("" if r else f"{p[3]} {p[4]}" for r, p in zip(remote, e_place)),
+        _obj("" if r else p[0] for r, p in zip(remote, e_place)),
+        _obj("" if r else p[1] for r, p in zip(remote, e_place)),
         desc,
     ]
     e_path = out / f"eos_evenements_{stamp}.csv"
@@ -470,8 +740,24 @@ def _xml_escape(s: str) -> str:
     return s
 
 
-def _write_sam(path: Path, day: date, dossier, marche, bodies: _Bodies, marche_body, lot_marche, lot_num, lot_titles,
-               lot_start, lot_end, fin_exec, action_lot, action_num, action_cat, envisaged) -> None:
+def _write_sam(
+    path: Path,
+    day: date,
+    dossier,
+    marche,
+    bodies: _Bodies,
+    marche_body,
+    lot_marche,
+    lot_num,
+    lot_titles,
+    lot_start,
+    lot_end,
+    fin_exec,
+    action_lot,
+    action_num,
+    action_cat,
+    envisaged,
+) -> None:
     iso = lambda offs: _fmt_days(day, offs, "%Y-%m-%d")  # noqa: E731
     ls, le, fe = iso(lot_start), iso(lot_end), iso(fin_exec)
     # lots and actions are consecutive groups: index ranges per marché / per lot
@@ -481,7 +767,7 @@ def _write_sam(path: Path, day: date, dossier, marche, bodies: _Bodies, marche_b
     for label, formacode, rome, rncp, hc, he, _code in CATALOGUE:
         lab = _xml_escape(label)
         rncp_attr = f' certifiante="oui" code-rncp="{rncp}"' if rncp else ' certifiante="non"'
-        cat_texts.append((
+        cat_texts.append(
             f'              duree-centre="{hc}" duree-entreprise="{he}"\n'
             f'              formacode="{formacode}" rome="{rome}"{rncp_attr}>\n'
             f"        <intitule>{lab}</intitule>\n"
@@ -489,7 +775,7 @@ def _write_sam(path: Path, day: date, dossier, marche, bodies: _Bodies, marche_b
             f"        <contenu>{_xml_escape(CONTENU.format(h=he))}</contenu>\n"
             f"        <prerequis>{_xml_escape(PREREQUIS)}</prerequis>\n"
             "      </action>\n"
-        ))
+        )
     with open(path, "w", encoding="utf-8", newline="\n") as fh:
         fh.write(f'<?xml version="1.0" encoding="UTF-8"?>\n<sam-export date-extraction="{day.isoformat()}">\n')
         buf = []
@@ -501,11 +787,14 @@ def _write_sam(path: Path, day: date, dossier, marche, bodies: _Bodies, marche_b
                 f'raison-sociale="{_xml_escape(bodies.name[b])}"/>\n'
             )
             for lt in range(lots_of[m], lots_of[m + 1]):
-                buf.append(f'    <lot numero="{lot_num[lt]:03d}" debut="{ls[lt]}" fin="{le[lt]}" '
-                           f'fin-execution="{fe[lt]}">\n      <intitule>{_xml_escape(lot_titles[lt])}</intitule>\n')
+                buf.append(
+                    f'    <lot numero="{lot_num[lt]:03d}" debut="{ls[lt]}" fin="{le[lt]}" '
+                    f'fin-execution="{fe[lt]}">\n      <intitule>{_xml_escape(lot_titles[lt])}</intitule>\n'
+                )
                 for a in range(acts_of[lt], acts_of[lt + 1]):
-                    buf.append(f'      <action numero="{action_num[a]}" sessions-envisagees="{envisaged[a]}" '
-                               f'effectif="12"\n')
+                    buf.append(
+                        f'      <action numero="{action_num[a]}" sessions-envisagees="{envisaged[a]}" effectif="12"\n'
+                    )
                     buf.append(cat_texts[action_cat[a]])
                 buf.append("    </lot>\n")
             buf.append("  </marche>\n")
@@ -521,7 +810,7 @@ def _write_csv(path: Path, header: list[str], cols: list[np.ndarray], n: int) ->
         w = csv.writer(fh, delimiter=";", quotechar='"', quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
         w.writerow(header)
         for lo in range(0, n, CHUNK):
-            w.writerows(zip(*(c[lo:lo + CHUNK].tolist() for c in cols)))
+            w.writerows(zip(*(c[lo : lo + CHUNK].tolist() for c in cols)))
 
 
 # --- SIGMA ----------------------------------------------------------------------------------------
@@ -534,8 +823,10 @@ class _Cell:
 
     @staticmethod
     def text(col: str, rows: list[str], values) -> list[str]:
-        return [f'<c r="{col}{r}" t="inlineStr"><is><t>{_xml_escape(v)}</t></is></c>' if v != "" else ""
-                for r, v in zip(rows, values)]
+        return [
+            f'<c r="{col}{r}" t="inlineStr"><is><t>{_xml_escape(v)}</t></is></c>' if v != "" else ""
+            for r, v in zip(rows, values)
+        ]
 
     @staticmethod
     def number(col: str, rows: list[str], values) -> list[str]:
@@ -546,8 +837,9 @@ class _Cell:
         return [f'<c r="{col}{r}" s="{style}"><v>{v}</v></c>' for r, v in zip(rows, values)]
 
 
-def _date_cells(col: str, rows: list[str], day: date, offs: np.ndarray, as_text: np.ndarray,
-                empty: np.ndarray | None = None) -> list[str]:
+def _date_cells(
+    col: str, rows: list[str], day: date, offs: np.ndarray, as_text: np.ndarray, empty: np.ndarray | None = None
+) -> list[str]:
     txt: list[str] | np.ndarray = _fmt_days(day, offs, "%d/%m/%Y") if len(offs) else []
     serial = (offs + (day - EXCEL_EPOCH).days).tolist()
     out = []
@@ -562,13 +854,17 @@ def _date_cells(col: str, rows: list[str], day: date, offs: np.ndarray, as_text:
 
 
 def _mixed_cells(col: str, rows: list[str], values: list | np.ndarray, as_number: np.ndarray) -> list[str]:
-    return [f'<c r="{col}{r}"><v>{int(v)}</v></c>' if num else
-            (f'<c r="{col}{r}" t="inlineStr"><is><t>{_xml_escape(v)}</t></is></c>' if v != "" else "")
-            for r, v, num in zip(rows, values, as_number.tolist())]
+    return [
+        f'<c r="{col}{r}"><v>{int(v)}</v></c>'
+        if num
+        else (f'<c r="{col}{r}" t="inlineStr"><is><t>{_xml_escape(v)}</t></is></c>' if v != "" else "")
+        for r, v, num in zip(rows, values, as_number.tolist())
+    ]
 
 
-def _sigma(rng: np.random.Generator, n: int, day: date, planted: Counter, out: Path, stamp: str,
-           when: datetime) -> Path:
+def _sigma(
+    rng: np.random.Generator, n: int, day: date, planted: Counter, out: Path, stamp: str, when: datetime
+) -> Path:
     yy = day.year % 100
     # composantes -> sessions; ~10% permanent-entry composantes with one spanning session
     perm_c = rng.random(n + 1) < 0.10
@@ -587,8 +883,10 @@ def _sigma(rng: np.random.Generator, n: int, day: date, planted: Counter, out: P
     act_rank = _rank(contract_sizes) + 1
     act_cat = rng.integers(0, len(CATALOGUE), size=n_act)
     contract = _obj(f"{yy:02d}P{j:07d}" for j in range(n_contract))
-    action_id = _obj(f"{contract[c]}_{CATALOGUE[t][6]}_{r}" for c, t, r in
-                     zip(act_contract.tolist(), act_cat.tolist(), act_rank.tolist()))
+    action_id = _obj(
+        f"{contract[c]}_{CATALOGUE[t][6]}_{r}"
+        for c, t, r in zip(act_contract.tolist(), act_cat.tolist(), act_rank.tolist())
+    )
     c_act = np.repeat(np.arange(n_act), comp_sizes)
     c_num = _rank(comp_sizes) + 1
     n_bodies = max(1, n // 40)
@@ -608,7 +906,7 @@ def _sigma(rng: np.random.Generator, n: int, day: date, planted: Counter, out: P
     c_end = np.where(perm_c, c_start + 300, c_max + rng.integers(0, 30, size=n_comp))
     start = np.where(s_perm, c_start[s_comp], start)
     end = np.where(s_perm, c_end[s_comp], end)
-    a_start = np.full(n_act, 10 ** 6, dtype=np.int64)
+    a_start = np.full(n_act, 10**6, dtype=np.int64)
     np.minimum.at(a_start, c_act, c_start)
     a_end = np.zeros(n_act, dtype=np.int64)
     np.maximum.at(a_end, c_act, c_end)
@@ -624,22 +922,32 @@ def _sigma(rng: np.random.Generator, n: int, day: date, planted: Counter, out: P
     s_place = c_place[s_comp]
     city = _obj(OCC_PLACES[p][0] for p in s_place.tolist())
     pc = _obj(OCC_PLACES[p][1] for p in s_place.tolist())
-    lieu = _obj(f"{bodies.name[b]} / SITE {OCC_PLACES[p][0].title()} / {c} / {z}"
-                for b, p, c, z in zip(s_body.tolist(), s_place.tolist(), city, pc))
+    lieu = _obj(
+        f"{bodies.name[b]} / SITE {OCC_PLACES[p][0].title()} / {c} / {z}"
+        for b, p, c, z in zip(s_body.tolist(), s_place.tolist(), city, pc)
+    )
     phone = bodies.phone[s_body].copy()
     comp_txt = _obj(f"{x:02d}" for x in c_num[s_comp].tolist())
     has_end = np.ones(n, dtype=bool)
 
     d = _deal(rng, n, DEFECT_RATE, SIGMA_DEFECTS, exclude=cancelled | s_perm)
-    i = d["DQ001"]; end[i] = c_end[s_comp[i]] + 12
-    i = d["DQ005"]; has_end[i] = False
-    i = d["DQ006"]; end[i] = start[i] - 5  # still inside the composante: DQ006 only
-    i = d["DQ009"]; phone[i] = _obj(p[:-3] for p in phone[i])
+    i = d["DQ001"]
+    end[i] = c_end[s_comp[i]] + 12
+    i = d["DQ005"]
+    has_end[i] = False
+    i = d["DQ006"]
+    end[i] = start[i] - 5  # still inside the composante: DQ006 only
+    i = d["DQ009"]
+    phone[i] = _obj(p[:-3] for p in phone[i])
     ic_dq013 = d["DQ013"]
-    i = d["DQ015"]; lieu[i] = _obj(s[:-1] for s in lieu[i])  # 4-digit postcode
-    i = d["DQ018"]; status[i] = "En attente d'émission"
-    i = d["DQ020"]; comp_txt[i] = "09"
-    i = d["DQ000"]; lieu[i] = _obj(s.split(" / ", 1)[1] for s in lieu[i])  # 3 parts only
+    i = d["DQ015"]
+    lieu[i] = _obj(s[:-1] for s in lieu[i])  # 4-digit postcode
+    i = d["DQ018"]
+    status[i] = "En attente d'émission"
+    i = d["DQ020"]
+    comp_txt[i] = "09"
+    i = d["DQ000"]
+    lieu[i] = _obj(s.split(" / ", 1)[1] for s in lieu[i])  # 3 parts only
     for r, idx in d.items():
         planted[f"sigma:{r}"] += len(idx)
     # a composante N° 09 would really exist for an action with 9 composantes: never (max 3)
@@ -647,6 +955,7 @@ def _sigma(rng: np.random.Generator, n: int, day: date, planted: Counter, out: P
     path = out / f"sigma_actions_{stamp}.xlsx"
     zt = when.timetuple()[:6]
     with zipfile.ZipFile(path, "w") as zf:
+
         def part(name: str, data: str) -> None:
             zi = zipfile.ZipInfo(name, date_time=zt)
             zi.compress_type = zipfile.ZIP_DEFLATED
@@ -668,13 +977,18 @@ def _sigma(rng: np.random.Generator, n: int, day: date, planted: Counter, out: P
             zi._compresslevel = 1  # type: ignore[attr-defined]  # fast deflate for the big sheets (Python 3.11 attribute)
             with zf.open(zi, "w", force_zip64=nrows > 2_000_000) as fh:
                 fh.write(_SHEET_HEAD.encode())
-                head = "".join(f'<c r="{_col(j)}1" t="inlineStr"><is><t>{_xml_escape(h)}</t></is></c>'
-                               for j, h in enumerate(header))
+                head = "".join(
+                    f'<c r="{_col(j)}1" t="inlineStr"><is><t>{_xml_escape(h)}</t></is></c>'
+                    for j, h in enumerate(header)
+                )
                 fh.write(f'<row r="1">{head}</row>'.encode())
                 for lo in range(0, nrows, CHUNK):
-                    chunk = [c[lo:lo + CHUNK] for c in cols]
-                    fh.write("".join(f'<row r="{lo + j + 2}">{"".join(cells)}</row>'
-                                     for j, cells in enumerate(zip(*chunk))).encode("utf-8"))
+                    chunk = [c[lo : lo + CHUNK] for c in cols]
+                    fh.write(
+                        "".join(
+                            f'<row r="{lo + j + 2}">{"".join(cells)}</row>' for j, cells in enumerate(zip(*chunk))
+                        ).encode("utf-8")
+                    )
                 fh.write(b"</sheetData></worksheet>")
 
         T, N = _Cell.text, _Cell.number
@@ -684,12 +998,18 @@ def _sigma(rng: np.random.Generator, n: int, day: date, planted: Counter, out: P
         txt_date = rng.random(n_act) < 0.3
         year_txt = rng.random(n_act) < 0.3
         cols = [
-            T("A", rows, contract[act_contract]), T("B", rows, action_id),
-            T("C", rows, (CATALOGUE[t][0] for t in act_cat.tolist())), T("D", rows, ["EC"] * n_act),
+            T("A", rows, contract[act_contract]),
+            T("B", rows, action_id),
+            T("C", rows, (CATALOGUE[t][0] for t in act_cat.tolist())),
+            T("D", rows, ["EC"] * n_act),
             _mixed_cells("E", rows, [str(day.year)] * n_act, ~year_txt),
-            _date_cells("F", rows, day, a_start, txt_date), _date_cells("G", rows, day, a_end, txt_date),
-            T("H", rows, bodies.name[act_body]), T("I", rows, bodies.siret[act_body]),
-            T("J", rows, bodies.nda[act_body]), T("K", rows, ["PRF"] * n_act), T("L", rows, [SIGMA_PROGRAMME] * n_act),
+            _date_cells("F", rows, day, a_start, txt_date),
+            _date_cells("G", rows, day, a_end, txt_date),
+            T("H", rows, bodies.name[act_body]),
+            T("I", rows, bodies.siret[act_body]),
+            T("J", rows, bodies.nda[act_body]),
+            T("K", rows, ["PRF"] * n_act),
+            T("L", rows, [SIGMA_PROGRAMME] * n_act),
             T("M", rows, (CATALOGUE[t][1] for t in act_cat.tolist())),
             T("N", rows, (CATALOGUE[t][2] for t in act_cat.tolist())),
         ]
@@ -704,7 +1024,8 @@ def _sigma(rng: np.random.Generator, n: int, day: date, planted: Counter, out: P
             T("A", rows, action_id[c_act]),
             _mixed_cells("B", rows, [f"{x:02d}" for x in c_num.tolist()], rng.random(n_comp) < 0.1),
             T("C", rows, np.where(c_num == 1, "FORQ - Formation Qualifiante", "FORP - Formation Projet Pro")),
-            _date_cells("D", rows, day, c_start, txt_date), _date_cells("E", rows, day, c_end, txt_date),
+            _date_cells("D", rows, day, c_start, txt_date),
+            _date_cells("E", rows, day, c_end, txt_date),
             T("F", rows, (OCC_PLACES[p][0] for p in c_place.tolist())),
             _mixed_cells("G", rows, [OCC_PLACES[p][1] for p in c_place.tolist()], rng.random(n_comp) < 0.1),
             N("H", rows, (k * 12).tolist()),
@@ -725,13 +1046,17 @@ def _sigma(rng: np.random.Generator, n: int, day: date, planted: Counter, out: P
             T("A", rows, action_id[s_act]),
             _mixed_cells("B", rows, comp_txt, (rng.random(n) < 0.05) & (comp_txt != "09")),
             _mixed_cells("C", rows, ses_num, rng.random(n) < 0.05),
-            _date_cells("D", rows, day, start, txt_date), _date_cells("E", rows, day, end, txt_date, ~has_end),
-            T("F", rows, lieu), N("G", rows, places.tolist()),
-            T("H", rows, (f"OI{yy:02d}-{j:07d}" for j in range(n))), T("I", rows, status),
+            _date_cells("D", rows, day, start, txt_date),
+            _date_cells("E", rows, day, end, txt_date, ~has_end),
+            T("F", rows, lieu),
+            N("G", rows, places.tolist()),
+            T("H", rows, (f"OI{yy:02d}-{j:07d}" for j in range(n))),
+            T("I", rows, status),
             T("J", rows, bodies.contact[s_body]),
-            [f'<c r="K{r}"><v>{int(dg)}</v></c>' if num else
-             f'<c r="K{r}" t="inlineStr"><is><t>{p}</t></is></c>'
-             for r, p, dg, num in zip(rows, phone, phone_digits, phone_num.tolist())],
+            [
+                f'<c r="K{r}"><v>{int(dg)}</v></c>' if num else f'<c r="K{r}" t="inlineStr"><is><t>{p}</t></is></c>'
+                for r, p, dg, num in zip(rows, phone, phone_digits, phone_num.tolist())
+            ],
             T("L", rows, bodies.mail[s_body]),
         ]
         sheet(3, SIGMA_HEADERS["Sessions"], cols, n)
@@ -753,22 +1078,35 @@ def _sigma(rng: np.random.Generator, n: int, day: date, planted: Counter, out: P
         h_end = hour + np.where(bad, -2, 2)
 
         def hours(col: str, rws: list[str], hh: np.ndarray) -> list[str]:
-            return [f'<c r="{col}{r}" s="2"><v>{h / 24!r}</v></c>' if f == 3 else
-                    f'<c r="{col}{r}" t="inlineStr"><is><t>{seps[f].format(h)}</t></is></c>'
-                    for r, h, f in zip(rws, hh.tolist(), fmt.tolist())]
+            return [
+                f'<c r="{col}{r}" s="2"><v>{h / 24!r}</v></c>'
+                if f == 3
+                else f'<c r="{col}{r}" t="inlineStr"><is><t>{seps[f].format(h)}</t></is></c>'
+                for r, h, f in zip(rws, hh.tolist(), fmt.tolist())
+            ]
 
         ic_places = np.where(rng.random(m) < 0.01, 0, rng.integers(10, 25, size=m))
         planted["sigma:DQ014 (cancelled IC)"] += int((ic_places == 0).sum())
         planted["sigma:informations collectives"] += m
         ic_place = s_place[ic_s]
         rows = [str(j) for j in range(2, m + 2)]
-        comments = np.array(["Présentation de la formation, des métiers et des modalités de sélection",
-                             "Visite du plateau technique", "Réunion d'information; tests de positionnement"],
-                            dtype=object)
+        comments = np.array(
+            [
+                "Présentation de la formation, des métiers et des modalités de sélection",
+                "Visite du plateau technique",
+                "Réunion d'information; tests de positionnement",
+            ],
+            dtype=object,
+        )
         cols = [
-            T("A", rows, action_id[s_act[ic_s]]), T("B", rows, comp_txt[ic_s]), T("C", rows, (ses_num[j] for j in ic_s)),
-            _date_cells("D", rows, day, ic_day, rng.random(m) < 0.3), hours("E", rows, hour), hours("F", rows, h_end),
-            N("G", rows, ic_places.tolist()), T("H", rows, comments[rng.integers(0, 3, size=m)]),
+            T("A", rows, action_id[s_act[ic_s]]),
+            T("B", rows, comp_txt[ic_s]),
+            T("C", rows, (ses_num[j] for j in ic_s)),
+            _date_cells("D", rows, day, ic_day, rng.random(m) < 0.3),
+            hours("E", rows, hour),
+            hours("F", rows, h_end),
+            N("G", rows, ic_places.tolist()),
+            T("H", rows, comments[rng.integers(0, 3, size=m)]),
             N("I", rows, rng.integers(1, 120, size=m).tolist()),
             T("J", rows, rng.choice(np.array(["", "", "", "", "bis"], dtype=object), size=m)),
             T("K", rows, (OCC_PLACES[p][2] for p in ic_place.tolist())),
@@ -789,8 +1127,10 @@ def _col(j: int) -> str:
     return s
 
 
-_SHEET_HEAD = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-               '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>')
+_SHEET_HEAD = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+)
 _ROOT_RELS = (
     '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
     '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
@@ -804,7 +1144,7 @@ _CORE = (
     '<cp:coreProperties xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" '
     'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/" '
     'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
-    '<dc:creator>SIGMA - Région Occitanie</dc:creator>'
+    "<dc:creator>SIGMA - Région Occitanie</dc:creator>"
     '<dcterms:created xsi:type="dcterms:W3CDTF">{ts}</dcterms:created>'
     '<dcterms:modified xsi:type="dcterms:W3CDTF">{ts}</dcterms:modified></cp:coreProperties>'
 )
@@ -856,13 +1196,18 @@ def _workbook(names: list[str]) -> str:
 def _workbook_rels(n: int) -> str:
     rels = "".join(
         f'<Relationship Id="rId{i}" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" '
-        f'Target="worksheets/sheet{i}.xml"/>' for i in range(1, n + 1)
+        f'Target="worksheets/sheet{i}.xml"/>'
+        for i in range(1, n + 1)
     )
-    rels += (f'<Relationship Id="rId{n + 1}" '
-             'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/>')
-    return ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-            '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
-            f"{rels}</Relationships>")
+    rels += (
+        f'<Relationship Id="rId{n + 1}" '
+        'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles" Target="styles.xml"/>'
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        f"{rels}</Relationships>"
+    )
 
 
 # --- entry point ----------------------------------------------------------------------------------
@@ -882,11 +1227,15 @@ def write_inbox(out: Path, n_sessions: int, *, seed: int = 42, extract_date: dat
     stamp = extract_date.strftime("%Y%m%d")
     planted: Counter = Counter()
     when = datetime(extract_date.year, extract_date.month, extract_date.day, 5, 30, 0)
-    paths = _eos(np.random.default_rng(rng.integers(2 ** 63)), n_eos, extract_date, planted, out, stamp)
-    paths.append(_sigma(np.random.default_rng(rng.integers(2 ** 63)), n_sigma, extract_date, planted, out, stamp, when))
+    paths = _eos(np.random.default_rng(rng.integers(2**63)), n_eos, extract_date, planted, out, stamp)
+    paths.append(_sigma(np.random.default_rng(rng.integers(2**63)), n_sigma, extract_date, planted, out, stamp, when))
     meta = {
-        "sessions": n_sessions, "eos_sessions": n_eos, "sigma_sessions": n_sigma, "seed": seed,
-        "extract_date": extract_date.isoformat(), "files": [p.name for p in paths],
+        "sessions": n_sessions,
+        "eos_sessions": n_eos,
+        "sigma_sessions": n_sigma,
+        "seed": seed,
+        "extract_date": extract_date.isoformat(),
+        "files": [p.name for p in paths],
         "planted": dict(sorted(planted.items())),
     }
     (out / "SYNTH.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

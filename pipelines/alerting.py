@@ -92,8 +92,9 @@ def lock_error(events: Iterable[DagsterEvent]):
     return None
 
 
-def failure_lines(events: Iterable[DagsterEvent], label: Callable[[str], str] = lambda step: step,
-                  max_steps: int = 5) -> list[str]:
+def failure_lines(
+    events: Iterable[DagsterEvent], label: Callable[[str], str] = lambda step: step, max_steps: int = 5
+) -> list[str]:
     """French lines saying why a run failed: failed steps (root cause), failed blocking checks,
     resources that could not start."""
     events = list(events)
@@ -101,8 +102,11 @@ def failure_lines(events: Iterable[DagsterEvent], label: Callable[[str], str] = 
     seen: set[str] = set()
     step_failures = [e for e in events if e.is_step_failure]
     # a step failed by its blocking checks is told by the check lines below
-    told = [e for e in step_failures
-            if (root_error(e.step_failure_data.error) or FAILED).cls_name != "DagsterAssetCheckFailedError"]
+    told = [
+        e
+        for e in step_failures
+        if (root_error(e.step_failure_data.error) or FAILED).cls_name != "DagsterAssetCheckFailedError"
+    ]
     for ev in told[:max_steps]:
         err = root_error(ev.step_failure_data.error)
         lines.append(f"étape « {label(ev.step_key or '').strip()} » en échec : {step_cause(err)}")
@@ -133,21 +137,29 @@ def _partition_of(instance, run_id: str) -> str | None:
 def blocking_check_alert(context: HookContext) -> None:
     """Alert when a step failed because a blocking check of that step failed."""
     logs = context.instance.all_logs(context.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
-    events = [e.dagster_event for e in logs if e.dagster_event is not None and e.dagster_event.step_key == context.step_key]
+    events = [
+        e.dagster_event for e in logs if e.dagster_event is not None and e.dagster_event.step_key == context.step_key
+    ]
     checks = failed_blocking_checks(events)
     if not checks:
         return
     day = _partition_of(context.instance, context.run_id) or "?"
     subject = f"Passerelle : contrôle bloquant en échec, run du {day} non publié"
-    body = "\n".join([
-        f"Le run {context.run_id} (job {context.job_name}, date {day}) s'arrête : un contrôle bloquant a échoué,",
-        "rien n'est publié pour cette date (les flux précédents restent en place).",
-        "",
-        *[f"- {c}" for c in checks],
-        "",
-        f"Étape en échec : {context.step_key}. Le détail complet du contrôle est aussi dans Dagster (métadonnées de "
-        "l'évaluation) et le rapport qualité.",
-    ])
-    result = send_alert(context.resources.outbox.root(), subject, body,
-                        extra={"run_id": context.run_id, "date": day, "checks": checks, "kind": "blocking_check"})
+    body = "\n".join(
+        [
+            f"Le run {context.run_id} (job {context.job_name}, date {day}) s'arrête : un contrôle bloquant a échoué,",
+            "rien n'est publié pour cette date (les flux précédents restent en place).",
+            "",
+            *[f"- {c}" for c in checks],
+            "",
+            f"Étape en échec : {context.step_key}. Le détail complet du contrôle est aussi dans Dagster (métadonnées de "
+            "l'évaluation) et le rapport qualité.",
+        ]
+    )
+    result = send_alert(
+        context.resources.outbox.root(),
+        subject,
+        body,
+        extra={"run_id": context.run_id, "date": day, "checks": checks, "kind": "blocking_check"},
+    )
     context.log.warning(f"alerte écrite : {result.path}")

@@ -17,7 +17,6 @@ executor (resources set up once per run), so it is the default executor of every
 UI materialisations included.
 """
 
-
 import os
 
 from dagster import Definitions, EnvVar, FilesystemIOManager, in_process_executor
@@ -32,8 +31,17 @@ from pipelines.resources import DeliveriesResource, InboxResource, OutboxResourc
 from pipelines.schedules import daily_schedule
 from pipelines.sensors import complete_extracts_sensor, run_failure_alert
 
-ASSETS = [*raw_assets, core_tables, core_previous_publication, core_findings, core_publishable,
-          out_feeds, out_quality_report, out_publication, out_delivery]
+ASSETS = [
+    *raw_assets,
+    core_tables,
+    core_previous_publication,
+    core_findings,
+    core_publishable,
+    out_feeds,
+    out_quality_report,
+    out_publication,
+    out_delivery,
+]
 CHECKS = [*raw_checks, gx_contract, delivered]
 
 
@@ -50,11 +58,15 @@ def resources_for(inbox: str, out: str, db: str = "", lock_wait_seconds: float =
 def _deployed_resources() -> dict:
     out = os.environ.get("PASSERELLE_OUT", "out")
     return {
-        "inbox": InboxResource(path=EnvVar("PASSERELLE_INBOX")) if "PASSERELLE_INBOX" in os.environ
+        "inbox": InboxResource(path=EnvVar("PASSERELLE_INBOX"))
+        if "PASSERELLE_INBOX" in os.environ
         else InboxResource(path="data/samples"),
         "outbox": OutboxResource(path=out),
-        "store": StoreResource(url=os.environ.get("PASSERELLE_DB", ""), default_dir=out,
-                               lock_wait_seconds=float(os.environ.get("PASSERELLE_LOCK_WAIT", "1800") or 0)),
+        "store": StoreResource(
+            url=os.environ.get("PASSERELLE_DB", ""),
+            default_dir=out,
+            lock_wait_seconds=float(os.environ.get("PASSERELLE_LOCK_WAIT", "1800") or 0),
+        ),
         "deliveries": DeliveriesResource(config=os.environ.get("PASSERELLE_DELIVERIES", "")),
         "io_manager": FilesystemIOManager(base_dir=os.path.join(out, ".dagster-storage")),
     }

@@ -32,8 +32,8 @@ def execute_daily(job: JobDefinition, *, resources: Mapping[str, object], partit
         type_check_and_normalize_args,
     )
 
-    run_config, op_selection, asset_selection, resource_defs, key, input_values = (
-        type_check_and_normalize_args(run_config=run_config, partition_key=partition_key, resources=resources)
+    run_config, op_selection, asset_selection, resource_defs, key, input_values = type_check_and_normalize_args(
+        run_config=run_config, partition_key=partition_key, resources=resources
     )
     ephemeral = job.as_ephemeral_job(resource_defs=resource_defs, input_values=input_values,
                                      op_selection=op_selection, asset_selection=asset_selection)  # fmt: skip
@@ -47,8 +47,14 @@ def execute_daily(job: JobDefinition, *, resources: Mapping[str, object], partit
         instance=instance,
         output_capturing_enabled=False,
         raise_on_error=raise_on_error,
-        run_tags=merge_run_tags(job_def=job, partition_key=key, tags=None, asset_selection=asset_selection,
-                                instance=instance, run_config=run_config),  # fmt: skip
+        run_tags=merge_run_tags(
+            job_def=job,
+            partition_key=key,
+            tags=None,
+            asset_selection=asset_selection,
+            instance=instance,
+            run_config=run_config,
+        ),  # fmt: skip
         run_id=run_id,
         asset_selection=frozenset(asset_selection),
     )

@@ -39,8 +39,14 @@ SPILLED_TYPES = (pd.DataFrame, Publication)
 
 
 def _arrow_backed(df: pd.DataFrame) -> bool:
-    return all(isinstance(t, pd.ArrowDtype) or (isinstance(t, pd.StringDtype) and t.storage == "pyarrow")
-               for t in df.dtypes) and df.columns.is_unique and all(isinstance(c, str) for c in df.columns)
+    return (
+        all(
+            isinstance(t, pd.ArrowDtype) or (isinstance(t, pd.StringDtype) and t.storage == "pyarrow")
+            for t in df.dtypes
+        )
+        and df.columns.is_unique
+        and all(isinstance(c, str) for c in df.columns)
+    )
 
 
 class _Pickler(pickle.Pickler):

@@ -1,6 +1,6 @@
 """Jobs: the daily run (one partition) and the backfill of a range of dates."""
 
-from dagster import AssetSelection, define_asset_job, in_process_executor, multiprocess_executor
+from dagster import AssetSelection, define_asset_job, in_process_executor
 
 from pipelines.alerting import blocking_check_alert
 from pipelines.hooks import release_memory

@@ -1,7 +1,6 @@
 """Dagster resources: where extracts land (inbox), where feeds go (outbox), the store, and who
 gets the feeds (deliveries)."""
 
-
 import logging
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -93,8 +92,9 @@ class StoreResource(ConfigurableResource):
 
         store = self.open()
         try:
-            taken = acquire_run_lock(store, run_id, detail=detail, wait_seconds=self.lock_wait_seconds,
-                                     stale_after=stale_after, warn=warn)
+            taken = acquire_run_lock(
+                store, run_id, detail=detail, wait_seconds=self.lock_wait_seconds, stale_after=stale_after, warn=warn
+            )
         finally:
             store.dispose()  # no connection kept open during the run
         try:
@@ -104,8 +104,10 @@ class StoreResource(ConfigurableResource):
                 try:
                     release_run_lock(store, run_id)
                 except Exception as exc:  # noqa: BLE001 - never hide the run's own error
-                    warn(f"Le verrou « daily-run » n'a pas pu être rendu ({exc}) ; le prochain run le reprendra "
-                         "quand ce processus sera terminé.")
+                    warn(
+                        f"Le verrou « daily-run » n'a pas pu être rendu ({exc}) ; le prochain run le reprendra "
+                        "quand ce processus sera terminé."
+                    )
                 finally:
                     store.dispose()
 

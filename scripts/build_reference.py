@@ -61,8 +61,12 @@ CODES_POSTAUX = "codes-postaux"
 OUT = ROOT / "data" / "reference"
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "reference_source.md.j2"
 
-KIND = {"commune-actuelle": "commune", "arrondissement-municipal": "arrondissement",
-        "commune-deleguee": "deleguee", "commune-associee": "associee"}
+KIND = {
+    "commune-actuelle": "commune",
+    "arrondissement-municipal": "arrondissement",
+    "commune-deleguee": "deleguee",
+    "commune-associee": "associee",
+}
 TIER_OFFICIAL, TIER_ACHEMINEMENT, TIER_OTHER = 1, 2, 3
 
 # Former codes the package does not list: Saint-Barthélemy and Saint-Martin left Guadeloupe on
@@ -77,16 +81,30 @@ AREA_COLUMNS = ["level", "code", "name", "region"]
 
 # --- fetching the packages -----------------------------------------------------------------------
 
+
 def npm_pack(package: str, version: str | None, into: Path) -> dict:
     """``npm pack`` one package into ``into``; its metadata (version, integrity, file, date)."""
     spec = f"{package}@{version}" if version else package
-    out = subprocess.run(["npm", "pack", "--json", "--silent", spec], cwd=into, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        ["npm", "pack", "--json", "--silent", spec], cwd=into, check=True, capture_output=True, text=True
+    ).stdout
     meta = json.loads(out)[0]
-    times = json.loads(subprocess.run(["npm", "view", f"{package}@{meta['version']}", "time", "--json"],
-                                      check=True, capture_output=True, text=True).stdout or "{}")
-    return {"name": package, "version": meta["version"], "integrity": meta["integrity"],
-            "tarball": meta["filename"], "published": times.get(meta["version"], "")[:10]}
+    times = json.loads(
+        subprocess.run(
+            ["npm", "view", f"{package}@{meta['version']}", "time", "--json"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        or "{}"
+    )
+    return {
+        "name": package,
+        "version": meta["version"],
+        "integrity": meta["integrity"],
+        "tarball": meta["filename"],
+        "published": times.get(meta["version"], "")[:10],
+    }
 
 
 def local_tarball(package: str, folder: Path) -> dict:
@@ -102,8 +120,7 @@ def local_tarball(package: str, folder: Path) -> dict:
         if manifest is None:
             raise SystemExit(f"{path.name}: package/package.json is not a file")
         version = json.load(manifest)["version"]
-    return {"name": package, "version": version, "integrity": f"sha512-{digest}", "tarball": path.name,
-            "published": ""}
+    return {"name": package, "version": version, "integrity": f"sha512-{digest}", "tarball": path.name, "published": ""}
 
 
 def unpack(tarball: Path, into: Path) -> Path:
@@ -114,19 +131,30 @@ def unpack(tarball: Path, into: Path) -> Path:
 
 # --- the tables ----------------------------------------------------------------------------------
 
+
 def communes_table(communes: list[dict]) -> pd.DataFrame:
     """Every commune code a source may carry, and what it resolves to."""
     current = {e["code"]: e for e in communes if e["type"] in ("commune-actuelle", "arrondissement-municipal")}
     rows = []
     for e in current.values():
         arr = e["type"] == "arrondissement-municipal"
-        rows.append((e["code"], KIND[e["type"]], e["nom"], e["code"], e["commune"] if arr else e["code"],
-                     e["departement"], e["region"]))
+        rows.append(
+            (
+                e["code"],
+                KIND[e["type"]],
+                e["nom"],
+                e["code"],
+                e["commune"] if arr else e["code"],
+                e["departement"],
+                e["region"],
+            )
+        )
     for e in communes:
         if e["type"] in ("commune-deleguee", "commune-associee") and e["code"] not in current:
             chef = current[e["chefLieu"]]
-            rows.append((e["code"], KIND[e["type"]], e["nom"], chef["code"], chef["code"], chef["departement"],
-                         chef["region"]))
+            rows.append(
+                (e["code"], KIND[e["type"]], e["nom"], chef["code"], chef["code"], chef["departement"], chef["region"])
+            )
     known = {r[0] for r in rows}
     for e in current.values():
         for old in e.get("anciensCodes", []):
@@ -189,13 +217,15 @@ def postcodes_table(communes: list[dict], cog: pd.DataFrame, laposte: list[dict]
     key, _ = match_keys(table["label"])
     table["match_name"] = key.astype(object).where(key.notna(), None)
     table = table.dropna(subset=["match_name"])
-    table = (table.sort_values(["postcode", "insee_code", "match_name", "tier", "label"], kind="stable")
-             .drop_duplicates(["postcode", "insee_code", "match_name"], keep="first"))
+    table = table.sort_values(["postcode", "insee_code", "match_name", "tier", "label"], kind="stable").drop_duplicates(
+        ["postcode", "insee_code", "match_name"], keep="first"
+    )
     stats["pairs"] = len(pairs)
     return table[POSTCODE_COLUMNS].reset_index(drop=True), stats
 
 
 # --- writing -------------------------------------------------------------------------------------
+
 
 def areas_table(regions: list[dict], departements: list[dict]) -> pd.DataFrame:
     """Régions and départements (and overseas collectivities, as the package lists them): names."""
@@ -220,14 +250,21 @@ def build(decoupage_dir: Path, codes_postaux_dir: Path, packages: list[dict], ou
     laposte = json.loads((codes_postaux_dir / "codes-postaux-full.json").read_text("utf-8"))
     seen, distinct = set(), []
     for e in laposte:  # the full file repeats a commune for each street: keep its distinct rows
-        k = (e["codePostal"], e["codeCommune"], e.get("codeAncienneCommune"), e["libelleAcheminement"],
-             e.get("nomCommune"))
+        k = (
+            e["codePostal"],
+            e["codeCommune"],
+            e.get("codeAncienneCommune"),
+            e["libelleAcheminement"],
+            e.get("nomCommune"),
+        )
         if k not in seen:
             seen.add(k)
             distinct.append(e)
     cog = communes_table(communes)
-    areas = areas_table(json.loads((decoupage_dir / "data" / "regions.json").read_text("utf-8")),
-                        json.loads((decoupage_dir / "data" / "departements.json").read_text("utf-8")))
+    areas = areas_table(
+        json.loads((decoupage_dir / "data" / "regions.json").read_text("utf-8")),
+        json.loads((decoupage_dir / "data" / "departements.json").read_text("utf-8")),
+    )
     postcodes, stats = postcodes_table(communes, cog, distinct)
     stats["codes_postaux_rows"] = len(laposte)
     for pkg, folder in zip(packages, (decoupage_dir, codes_postaux_dir)):
@@ -245,19 +282,25 @@ def build(decoupage_dir: Path, codes_postaux_dir: Path, packages: list[dict], ou
     }
     versions["packages"][DECOUPAGE].update(
         upstream="INSEE, Code officiel géographique (communes, arrondissements municipaux, communes déléguées "
-                 "et associées, départements, régions) et La Poste, base officielle des codes postaux",
+        "et associées, départements, régions) et La Poste, base officielle des codes postaux",
         cog_year=_cog_year(packages[0]["version"], decoupage_dir),
         licence_data="Licence Ouverte / Open Licence (Etalab) ; code MIT",
     )
     versions["packages"][CODES_POSTAUX].update(
         upstream="INSEE, Code officiel géographique et DGFiP, FIMOCT (codes postaux et libellés "
-                 "d'acheminement par commune et par voie)",
+        "d'acheminement par commune et par voie)",
         licence_data="MIT (fichier produit par la Base Adresse Nationale à partir de données sous Licence Ouverte)",
     )
-    (out / "versions.json").write_text(json.dumps(versions, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
-                                       encoding="utf-8")
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE.parent), autoescape=False,
-                             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    (out / "versions.json").write_text(
+        json.dumps(versions, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATE.parent),
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     (out / "SOURCE.md").write_text(env.get_template(TEMPLATE.name).render(v=versions), encoding="utf-8")
     return versions
 

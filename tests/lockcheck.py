@@ -29,9 +29,15 @@ from packaging.version import Version
 
 LOCK_NAME = "requirements.lock"
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)")
-TARGET = {"sys_platform": "linux", "platform_system": "Linux", "platform_machine": "x86_64",
-          "os_name": "posix", "implementation_name": "cpython", "platform_python_implementation": "CPython",
-          "python_version": "3.11"}
+TARGET = {
+    "sys_platform": "linux",
+    "platform_system": "Linux",
+    "platform_machine": "x86_64",
+    "os_name": "posix",
+    "implementation_name": "cpython",
+    "platform_python_implementation": "CPython",
+    "python_version": "3.11",
+}
 
 
 class Installed:
@@ -77,8 +83,8 @@ def _requirements_of(installed: Installed, name: str, extras: Iterable[str] = ()
         req = Requirement(text)
         if extras:
             if req.marker is not None and any(
-                    req.marker.evaluate(_environment(e)) and not req.marker.evaluate(_environment(""))
-                    for e in extras):
+                req.marker.evaluate(_environment(e)) and not req.marker.evaluate(_environment("")) for e in extras
+            ):
                 out.append(req)
         elif _applies(req):
             out.append(req)
@@ -90,8 +96,10 @@ def _pin_problem(req: Requirement, pins: dict[str, Version], asked_by: str) -> s
     if name not in pins:
         return f"{asked_by} asks for « {req} » but {LOCK_NAME} has no {name}: run `make lock`"
     if req.specifier and not req.specifier.contains(pins[name], prereleases=True):
-        return (f"{asked_by} asks for « {req} » but {LOCK_NAME} pins {name}=={pins[name]}: "
-                "run `make lock` (or `make lock-upgrade PACKAGES=" + name + "`)")
+        return (
+            f"{asked_by} asks for « {req} » but {LOCK_NAME} pins {name}=={pins[name]}: "
+            "run `make lock` (or `make lock-upgrade PACKAGES=" + name + "`)"
+        )
     return None
 
 
@@ -102,8 +110,10 @@ def lock_problems(pyproject: dict, lock_text: str, installed: Installed | None =
     problems: list[str] = []
     project = pyproject.get("project", {})
     direct = [("pyproject.toml [project].dependencies", r) for r in project.get("dependencies", [])]
-    direct += [("pyproject.toml [project.optional-dependencies].dev", r)
-               for r in project.get("optional-dependencies", {}).get("dev", [])]
+    direct += [
+        ("pyproject.toml [project.optional-dependencies].dev", r)
+        for r in project.get("optional-dependencies", {}).get("dev", [])
+    ]
     for where, text in direct:
         req = Requirement(text)
         if not _applies(req):
@@ -131,4 +141,3 @@ def lock_problems(pyproject: dict, lock_text: str, installed: Installed | None =
             if problem:
                 problems.append(problem)
     return problems
-

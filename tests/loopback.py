@@ -84,8 +84,13 @@ class WebhookServer(HTTPServer):
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server API
                 length = int(self.headers["Content-Length"])
-                received.append({"path": self.path, "type": self.headers["Content-Type"],
-                                 "json": json.loads(self.rfile.read(length).decode("utf-8"))})
+                received.append(
+                    {
+                        "path": self.path,
+                        "type": self.headers["Content-Type"],
+                        "json": json.loads(self.rfile.read(length).decode("utf-8")),
+                    }
+                )
                 self.send_response(server.status)
                 self.end_headers()
 

@@ -78,8 +78,12 @@ def can_mount_tmpfs() -> str | None:
         return "unshare (util-linux) not found"
     probe = tempfile.mkdtemp(prefix="passerelle-tmpfs-probe-")
     try:
-        done = subprocess.run([*_unshare(), "mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", probe],
-                              capture_output=True, text=True, timeout=30)
+        done = subprocess.run(
+            [*_unshare(), "mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", probe],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     finally:
         os.rmdir(probe)
     if done.returncode != 0:
@@ -91,8 +95,15 @@ def small_tmpfs(folder: Path, size: str, owner: int | None = None) -> list[str]:
     """A command prefix that runs the rest of the command line with a ``size`` tmpfs mounted on
     ``folder`` (in a private mount namespace: nothing is left mounted when it ends)."""
     opts = f"size={size},mode=0755" + (f",uid={owner}" if owner is not None else "")
-    return [*_unshare(), "sh", "-c", 'mount -t tmpfs -o "$1" tmpfs "$2" && shift 2 && exec "$@"', "sh", opts,
-            str(folder)]
+    return [
+        *_unshare(),
+        "sh",
+        "-c",
+        'mount -t tmpfs -o "$1" tmpfs "$2" && shift 2 && exec "$@"',
+        "sh",
+        opts,
+        str(folder),
+    ]
 
 
 def _keygen(path: Path, comment: str) -> str:
@@ -125,24 +136,28 @@ class SftpServer:
         self.write_known_hosts(self.port)
         self.log_path = self.base / "sshd.log"
         self.config = self.base / "sshd_config"
-        self.config.write_text("\n".join([
-            "ListenAddress 127.0.0.1",
-            f"HostKey {self.host_key}",
-            f"PidFile {self.base / 'sshd.pid'}",
-            f"AuthorizedKeysFile {authorized}",
-            "PubkeyAuthentication yes",
-            "PasswordAuthentication no",
-            "KbdInteractiveAuthentication no",
-            "UsePAM no",
-            "StrictModes no",
-            "PermitRootLogin no",
-            f"AllowUsers {self.user.pw_name}",
-            f"Subsystem sftp internal-sftp {sftp_flags}".rstrip(),
-            f"ForceCommand internal-sftp {sftp_flags}".rstrip(),
-            "MaxStartups 50",
-            "LogLevel VERBOSE",
-            "",
-        ]))
+        self.config.write_text(
+            "\n".join(
+                [
+                    "ListenAddress 127.0.0.1",
+                    f"HostKey {self.host_key}",
+                    f"PidFile {self.base / 'sshd.pid'}",
+                    f"AuthorizedKeysFile {authorized}",
+                    "PubkeyAuthentication yes",
+                    "PasswordAuthentication no",
+                    "KbdInteractiveAuthentication no",
+                    "UsePAM no",
+                    "StrictModes no",
+                    "PermitRootLogin no",
+                    f"AllowUsers {self.user.pw_name}",
+                    f"Subsystem sftp internal-sftp {sftp_flags}".rstrip(),
+                    f"ForceCommand internal-sftp {sftp_flags}".rstrip(),
+                    "MaxStartups 50",
+                    "LogLevel VERBOSE",
+                    "",
+                ]
+            )
+        )
         self.process: subprocess.Popen | None = None
 
     def write_known_hosts(self, port: int, line: str | None = None) -> None:
@@ -153,8 +168,12 @@ class SftpServer:
 
     def start(self, timeout: float = 20) -> SftpServer:
         log = open(self.log_path, "ab")
-        self.process = subprocess.Popen([*self.wrap, SSHD, "-D", "-e", "-f", str(self.config), "-p", str(self.port)],
-                                        stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [*self.wrap, SSHD, "-D", "-e", "-f", str(self.config), "-p", str(self.port)],
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+        )
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

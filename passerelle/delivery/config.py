@@ -39,8 +39,16 @@ from urllib.parse import unquote, urlsplit
 ENV_CONFIG = "PASSERELLE_DELIVERIES"
 SCHEMES = ("sftp", "file")
 VERIFY_MODES = ("sha256", "size")
-DEFAULTS: dict[str, Any] = {"attempts": 3, "backoff_seconds": 30.0, "timeout_seconds": 60.0, "verify": "sha256",
-                            "catch_up_days": 7, "key": None, "known_hosts": None, "passphrase_env": None}
+DEFAULTS: dict[str, Any] = {
+    "attempts": 3,
+    "backoff_seconds": 30.0,
+    "timeout_seconds": 60.0,
+    "verify": "sha256",
+    "catch_up_days": 7,
+    "key": None,
+    "known_hosts": None,
+    "passphrase_env": None,
+}
 CONSUMER_KEYS = ("feeds", "target", *DEFAULTS)
 SFTP_ONLY = ("key", "known_hosts", "passphrase_env")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -106,7 +114,8 @@ class DeliveryConfig:
                 return c
         raise DeliveryConfigError(
             f"Partenaire « {name} » inconnu dans {self.source or 'la configuration des livraisons'} "
-            f"(partenaires configurés : {', '.join(self.names)}).")
+            f"(partenaires configurés : {', '.join(self.names)})."
+        )
 
 
 def known_feed_templates() -> dict[str, str]:
@@ -128,12 +137,15 @@ def _expand(value: str, where: str) -> str:
 
 def parse_target(text: str, where: str) -> Target:
     if not isinstance(text, str) or not text.strip():
-        raise DeliveryConfigError(f"{where} : « target » manquant (sftp://utilisateur@hôte:port/dossier/ ou "
-                                  "file:///dossier/).")
+        raise DeliveryConfigError(
+            f"{where} : « target » manquant (sftp://utilisateur@hôte:port/dossier/ ou file:///dossier/)."
+        )
     url = urlsplit(text.strip())
     if url.scheme not in SCHEMES:
-        raise DeliveryConfigError(f"{where} : destination « {text} » non prise en charge "
-                                  "(attendu sftp://utilisateur@hôte:port/dossier/ ou file:///dossier/).")
+        raise DeliveryConfigError(
+            f"{where} : destination « {text} » non prise en charge "
+            "(attendu sftp://utilisateur@hôte:port/dossier/ ou file:///dossier/)."
+        )
     if url.query or url.fragment:
         raise DeliveryConfigError(f"{where} : la destination « {text} » ne doit porter ni « ? » ni « # ».")
     path = unquote(url.path)
@@ -144,15 +156,21 @@ def parse_target(text: str, where: str) -> Target:
     path = posixpath.normpath(path)
     if url.scheme == "file":
         if url.netloc not in ("", "localhost"):
-            raise DeliveryConfigError(f"{where} : file:// désigne un dossier de cette machine : écrivez "
-                                      f"file:///chemin/ (hôte « {url.netloc} » refusé).")
+            raise DeliveryConfigError(
+                f"{where} : file:// désigne un dossier de cette machine : écrivez "
+                f"file:///chemin/ (hôte « {url.netloc} » refusé)."
+            )
         return Target("file", path)
     if url.password is not None:
-        raise DeliveryConfigError(f"{where} : mot de passe refusé dans « {url.scheme}://… » : l'authentification "
-                                  "se fait par clé (« key »), jamais par mot de passe écrit dans un fichier.")
+        raise DeliveryConfigError(
+            f"{where} : mot de passe refusé dans « {url.scheme}://… » : l'authentification "
+            "se fait par clé (« key »), jamais par mot de passe écrit dans un fichier."
+        )
     if not url.username or not url.hostname:
-        raise DeliveryConfigError(f"{where} : la destination sftp doit nommer l'utilisateur et l'hôte "
-                                  f"(sftp://utilisateur@hôte:port/dossier/), reçu « {text} ».")
+        raise DeliveryConfigError(
+            f"{where} : la destination sftp doit nommer l'utilisateur et l'hôte "
+            f"(sftp://utilisateur@hôte:port/dossier/), reçu « {text} »."
+        )
     try:
         port = url.port or 22
     except ValueError as exc:
@@ -161,9 +179,14 @@ def parse_target(text: str, where: str) -> Target:
 
 
 def _number(value: Any, where: str, key: str, kind: type, minimum: float) -> Any:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not float(value).is_integer()):
-        raise DeliveryConfigError(f"{where} : « {key} » doit être un nombre{' entier' if kind is int else ''}, "
-                                  f"reçu {value!r}.")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (kind is int and not float(value).is_integer())
+    ):
+        raise DeliveryConfigError(
+            f"{where} : « {key} » doit être un nombre{' entier' if kind is int else ''}, reçu {value!r}."
+        )
     if value < minimum:
         raise DeliveryConfigError(f"{where} : « {key} » doit valoir au moins {minimum:g}, reçu {value!r}.")
     return kind(value)
@@ -204,13 +227,13 @@ def _unknown(raw: dict, allowed: tuple[str, ...], where: str) -> None:
 def _feeds(raw: Any, where: str) -> tuple[str, ...]:
     known = known_feed_templates()
     if not isinstance(raw, list) or not raw or not all(isinstance(f, str) for f in raw):
-        raise DeliveryConfigError(f"{where} : « feeds » doit être une liste non vide de fichiers, par exemple "
-                                  f"[{next(iter(known))}].")
+        raise DeliveryConfigError(
+            f"{where} : « feeds » doit être une liste non vide de fichiers, par exemple [{next(iter(known))}]."
+        )
     feeds = tuple(f.strip() for f in raw)
     for f in feeds:
         if f not in known:
-            raise DeliveryConfigError(f"{where} : flux « {f} » inconnu ; les flux publiés sont : "
-                                      f"{', '.join(known)}.")
+            raise DeliveryConfigError(f"{where} : flux « {f} » inconnu ; les flux publiés sont : {', '.join(known)}.")
     names = [posixpath.basename(f) for f in feeds]
     if len(set(names)) != len(names) or len(set(feeds)) != len(feeds):
         raise DeliveryConfigError(f"{where} : deux flux porteraient le même nom chez le partenaire.")
@@ -253,12 +276,18 @@ def parse_config(data: Any, source: str = "") -> DeliveryConfig:
         target = parse_target(_expand(str(raw.get("target") or ""), where), where)
         if target.scheme == "sftp":
             _check_file(settings["key"], where, "key", "la clé privée de connexion")
-            _check_file(settings["known_hosts"], where, "known_hosts",
-                        "les clés de serveur acceptées, jamais acceptées à l'aveugle")
+            _check_file(
+                settings["known_hosts"],
+                where,
+                "known_hosts",
+                "les clés de serveur acceptées, jamais acceptées à l'aveugle",
+            )
         else:
             given = [k for k in SFTP_ONLY if k in raw]
             if given:
-                raise DeliveryConfigError(f"{where} : {', '.join(given)} ne s'applique(nt) qu'aux destinations sftp://.")
+                raise DeliveryConfigError(
+                    f"{where} : {', '.join(given)} ne s'applique(nt) qu'aux destinations sftp://."
+                )
             settings.update(dict.fromkeys(SFTP_ONLY))
         consumers.append(Consumer(name=name, feeds=_feeds(raw.get("feeds"), where), target=target, **settings))
     return DeliveryConfig(tuple(consumers), source=source)
@@ -280,7 +309,9 @@ def load_config(path: str | Path) -> DeliveryConfig:
     except yaml.YAMLError as exc:
         hint = ""
         if "{date}" in text:
-            hint = (" Entre crochets ou accolades, écrivez les flux entre guillemets "
-                    "(« [\"carif/lheo-{date}.xml\"] ») : sinon YAML lit « { » comme le début d'un dictionnaire.")
+            hint = (
+                " Entre crochets ou accolades, écrivez les flux entre guillemets "
+                '(« ["carif/lheo-{date}.xml"] ») : sinon YAML lit « { » comme le début d\'un dictionnaire.'
+            )
         raise DeliveryConfigError(f"{path} n'est pas un YAML valide : {exc}.{hint}") from exc
     return parse_config(data, str(path))

@@ -34,7 +34,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +98,7 @@ class DeliveryRun:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def withheld_reasons(out_dir: Path, run_date: date) -> dict[str, str]:
@@ -110,8 +110,9 @@ def withheld_reasons(out_dir: Path, run_date: date) -> dict[str, str]:
     return {w["file"]: w.get("reason") or "flux non publié" for w in manifest.get("withheld", []) if w.get("file")}
 
 
-def plan(consumer: Consumer, store, deliveries: DeliveryLog, out_dir: Path, run_date: date, *,
-         force: bool = False) -> list[Item]:
+def plan(
+    consumer: Consumer, store, deliveries: DeliveryLog, out_dir: Path, run_date: date, *, force: bool = False
+) -> list[Item]:
     """The files to deliver to ``consumer`` for ``run_date`` (catch-up first), with those withheld
     and those already delivered marked as such."""
     items: list[Item] = []
@@ -144,8 +145,15 @@ def plan(consumer: Consumer, store, deliveries: DeliveryLog, out_dir: Path, run_
 
 
 def deliver(
-    config: DeliveryConfig, store, out_dir: str | Path, run_date: date, *, batch_id: str | None = None,
-    only: str | None = None, alert: bool = True, sleep: Callable[[float], None] = time.sleep,
+    config: DeliveryConfig,
+    store,
+    out_dir: str | Path,
+    run_date: date,
+    *,
+    batch_id: str | None = None,
+    only: str | None = None,
+    alert: bool = True,
+    sleep: Callable[[float], None] = time.sleep,
     progress: Callable[[Item], None] | None = None,
 ) -> DeliveryRun:
     """Deliver the files of ``run_date`` (see the module doc). ``only``: one consumer, whose files
@@ -154,7 +162,8 @@ def deliver(
     if not store.publications(run_date):
         raise NothingPublishedError(
             f"Rien n'a été publié pour le {run_date:%d/%m/%Y} (aucun run réussi de cette date dans la base) : "
-            "rien à livrer. Lancez d'abord « passerelle run » pour cette date.")
+            "rien à livrer. Lancez d'abord « passerelle run » pour cette date."
+        )
     deliveries = DeliveryLog(store)
     run = DeliveryRun(run_date, batch_id or f"deliver-{uuid.uuid4()}")
     consumers = [config.consumer(only)] if only else list(config.consumers)
@@ -167,8 +176,15 @@ def deliver(
     return run
 
 
-def _send(consumer: Consumer, items: list[Item], deliveries: DeliveryLog, out_dir: Path, batch_id: str,
-          sleep: Callable[[float], None], progress: Callable[[Item], None] | None) -> None:
+def _send(
+    consumer: Consumer,
+    items: list[Item],
+    deliveries: DeliveryLog,
+    out_dir: Path,
+    batch_id: str,
+    sleep: Callable[[float], None],
+    progress: Callable[[Item], None] | None,
+) -> None:
     common = {"batch_id": batch_id, "consumer": consumer.name, "target": consumer.target.url}
     session = None
     unreachable: str | None = None
@@ -176,13 +192,26 @@ def _send(consumer: Consumer, items: list[Item], deliveries: DeliveryLog, out_di
         for item in items:
             if item.status == WITHHELD:
                 if not deliveries.withheld_recorded(consumer.name, item.run_date, item.file):
-                    deliveries.record(outcome=WITHHELD, error=item.error, run_date=item.run_date, file=item.file,
-                                      sha256=None, bytes=None, attempt=0, **common)
+                    deliveries.record(
+                        outcome=WITHHELD,
+                        error=item.error,
+                        run_date=item.run_date,
+                        file=item.file,
+                        sha256=None,
+                        bytes=None,
+                        attempt=0,
+                        **common,
+                    )
             if item.status != "pending":
                 _tell(progress, item)
                 continue
-            fields: dict[str, Any] = {**common, "run_date": item.run_date, "file": item.file, "sha256": item.sha256,
-                      "forced": item.forced}
+            fields: dict[str, Any] = {
+                **common,
+                "run_date": item.run_date,
+                "file": item.file,
+                "sha256": item.sha256,
+                "forced": item.forced,
+            }
             if unreachable is not None:
                 item.status, item.error = NOT_ATTEMPTED, f"non tenté : {unreachable}"
                 deliveries.record(outcome=FAILED, error=item.error, bytes=None, attempt=0, **fields)
@@ -208,8 +237,14 @@ def _send(consumer: Consumer, items: list[Item], deliveries: DeliveryLog, out_di
                     deliveries.finish(attempt_id, FAILED, failure.message)
                     item.status, item.error = FAILED, failure.message
                     item.errors.append(failure.message)
-                    log.info("delivery of %s to %s failed (attempt %d/%d): %s", item.file, consumer.name,
-                                attempt, consumer.attempts, failure.message)
+                    log.info(
+                        "delivery of %s to %s failed (attempt %d/%d): %s",
+                        item.file,
+                        consumer.name,
+                        attempt,
+                        consumer.attempts,
+                        failure.message,
+                    )
                     if session is not None:
                         session.close()
                         session = None
@@ -242,12 +277,22 @@ def _alert(out_dir: Path, run: DeliveryRun, config: DeliveryConfig) -> list[str]
     for item in run.failed:
         by_consumer.setdefault(item.consumer, []).append(item)
     for consumer, items in by_consumer.items():
-        subject, body = failure_alert(config.consumer(consumer), items, run, out_dir=out_dir,
-                                      config_source=config.source)
-        result = send_alert(out_dir, subject, body, extra={
-            "kind": "delivery_failure", "date": run.run_date.isoformat(), "batch_id": run.batch_id,
-            "consumer": consumer, "target": items[0].target,
-            "files": [{"file": i.file, "date": i.run_date.isoformat(), "error": i.error} for i in items]})
+        subject, body = failure_alert(
+            config.consumer(consumer), items, run, out_dir=out_dir, config_source=config.source
+        )
+        result = send_alert(
+            out_dir,
+            subject,
+            body,
+            extra={
+                "kind": "delivery_failure",
+                "date": run.run_date.isoformat(),
+                "batch_id": run.batch_id,
+                "consumer": consumer,
+                "target": items[0].target,
+                "files": [{"file": i.file, "date": i.run_date.isoformat(), "error": i.error} for i in items],
+            },
+        )
         if result.path is not None:
             paths.append(str(result.path))
     return paths
@@ -265,8 +310,16 @@ def summarize(config: DeliveryConfig, store, out_dir: str | Path, run_date: date
         status = {"delivered": SENT, "withheld": WITHHELD}.get(r["outcome"], FAILED)
         if r["outcome"] == "failed" and r["attempt"] == 0:
             status = NOT_ATTEMPTED
-        item = done.get(key) or Item(r["consumer"], r["target"], r["run_date"], r["file"], r["sha256"], r["bytes"],
-                                     forced=r["forced"], catch_up=r["run_date"] != run_date)
+        item = done.get(key) or Item(
+            r["consumer"],
+            r["target"],
+            r["run_date"],
+            r["file"],
+            r["sha256"],
+            r["bytes"],
+            forced=r["forced"],
+            catch_up=r["run_date"] != run_date,
+        )
         item.status, item.error, item.when = status, r["error"], r["finished_at"]
         item.attempts = max(item.attempts, r["attempt"])
         done[key] = item
@@ -280,13 +333,31 @@ def summarize(config: DeliveryConfig, store, out_dir: str | Path, run_date: date
                 continue
             if rel not in published:
                 reason = withheld.get(rel) or f"aucune publication de ce flux pour le {run_date:%d/%m/%Y}"
-                mine.append(Item(consumer.name, consumer.target.url, run_date, rel, status=WITHHELD,
-                                 error=f"non publié : {reason}"))
+                mine.append(
+                    Item(
+                        consumer.name,
+                        consumer.target.url,
+                        run_date,
+                        rel,
+                        status=WITHHELD,
+                        error=f"non publié : {reason}",
+                    )
+                )
                 continue
             first = deliveries.delivered(consumer.name, rel, published[rel]["sha256"])
             if first is not None:
-                mine.append(Item(consumer.name, consumer.target.url, run_date, rel, first["sha256"], first["bytes"],
-                                 status=ALREADY, when=first["finished_at"]))
+                mine.append(
+                    Item(
+                        consumer.name,
+                        consumer.target.url,
+                        run_date,
+                        rel,
+                        first["sha256"],
+                        first["bytes"],
+                        status=ALREADY,
+                        when=first["finished_at"],
+                    )
+                )
         order = {rel: n for n, rel in enumerate(consumer.files(run_date))}
         run.items.extend(sorted(mine, key=lambda i: (i.run_date, order.get(i.file, -1))))
     return run

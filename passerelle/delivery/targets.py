@@ -79,7 +79,9 @@ def _os_error_text(exc: OSError, folder: Path) -> tuple[str, bool]:
 def _changed_since_publication(local: Path, expected: str, got: str) -> DeliveryFailure:
     return DeliveryFailure(
         f"le fichier {local} ne correspond plus à ce qui a été publié (sha256 {got[:12]}… au lieu de "
-        f"{expected[:12]}…) : il n'est pas envoyé. Relancez la publication de cette date.", permanent=True)
+        f"{expected[:12]}…) : il n'est pas envoyé. Relancez la publication de cette date.",
+        permanent=True,
+    )
 
 
 # --- file:// -------------------------------------------------------------------------------------
@@ -93,8 +95,9 @@ class FileSession:
         self.folder = Path(consumer.target.path)
         where = f"le dossier {self.folder}"
         if not self.folder.is_dir():
-            raise DeliveryFailure(f"{where} n'existe pas ou n'est pas un dossier (partage non monté ?).",
-                                  permanent=True, connection=True)
+            raise DeliveryFailure(
+                f"{where} n'existe pas ou n'est pas un dossier (partage non monté ?).", permanent=True, connection=True
+            )
 
     def put(self, local: Path, name: str, sha256: str, size: int) -> Sent:
         where = f"le dossier {self.folder}"
@@ -129,8 +132,10 @@ class FileSession:
             if self.consumer.verify == "sha256":
                 back = _sha256_of(open(tmp, "rb"))
                 if back != sha256:
-                    raise DeliveryFailure(f"le fichier relu dans {where} n'a pas le sha256 envoyé ({back[:12]}… au "
-                                          f"lieu de {sha256[:12]}…).")
+                    raise DeliveryFailure(
+                        f"le fichier relu dans {where} n'a pas le sha256 envoyé ({back[:12]}… au "
+                        f"lieu de {sha256[:12]}…)."
+                    )
             os.replace(tmp, final)
             fsync_path(self.folder)
         except DeliveryFailure:
@@ -202,15 +207,27 @@ class SftpSession:
         try:
             self.client.load_host_keys(consumer.known_hosts)
         except (OSError, paramiko.SSHException) as exc:
-            raise DeliveryFailure(f"fichier known_hosts {consumer.known_hosts} illisible ({exc}) : aucune connexion "
-                                  "sans clé de serveur vérifiée.", permanent=True, connection=True) from exc
+            raise DeliveryFailure(
+                f"fichier known_hosts {consumer.known_hosts} illisible ({exc}) : aucune connexion "
+                "sans clé de serveur vérifiée.",
+                permanent=True,
+                connection=True,
+            ) from exc
         self.client.set_missing_host_key_policy(_reject_policy())
         timeout = consumer.timeout_seconds
         try:
             self.client.connect(
-                t.host, port=t.port, username=t.user, key_filename=consumer.key, passphrase=consumer.passphrase(),
-                timeout=timeout, banner_timeout=timeout, auth_timeout=timeout, channel_timeout=timeout,
-                allow_agent=False, look_for_keys=False,
+                t.host,
+                port=t.port,
+                username=t.user,
+                key_filename=consumer.key,
+                passphrase=consumer.passphrase(),
+                timeout=timeout,
+                banner_timeout=timeout,
+                auth_timeout=timeout,
+                channel_timeout=timeout,
+                allow_agent=False,
+                look_for_keys=False,
             )
             self.sftp = self.client.open_sftp()
             self.sftp.get_channel().settimeout(timeout)
@@ -238,35 +255,51 @@ class SftpSession:
             return DeliveryFailure(
                 f"le serveur {server} présente la clé {_fingerprint(exc.key)}, absente de {kh} : connexion refusée "
                 "(une clé de serveur n'est jamais acceptée à l'aveugle). Vérifiez cette empreinte auprès du "
-                "partenaire, puis ajoutez-la à known_hosts.", permanent=True, connection=True)
+                "partenaire, puis ajoutez-la à known_hosts.",
+                permanent=True,
+                connection=True,
+            )
         if isinstance(exc, paramiko.BadHostKeyException):
             return DeliveryFailure(
                 f"la clé présentée par {server} ({_fingerprint(exc.key)}) n'est pas celle de {kh} "
                 f"({_fingerprint(exc.expected_key)}) : connexion refusée. Le serveur a changé de clé ou la connexion "
                 "est interceptée : vérifiez auprès du partenaire avant de mettre known_hosts à jour.",
-                permanent=True, connection=True)
+                permanent=True,
+                connection=True,
+            )
         if isinstance(exc, paramiko.PasswordRequiredException):
             return DeliveryFailure(
                 f"la clé {self.consumer.key} est protégée par une phrase secrète : donnez-la par la variable nommée "
-                "dans « passphrase_env ».", permanent=True, connection=True)
+                "dans « passphrase_env ».",
+                permanent=True,
+                connection=True,
+            )
         if isinstance(exc, paramiko.AuthenticationException):
             return DeliveryFailure(
                 f"authentification refusée par {server} pour l'utilisateur « {self.consumer.target.user} » avec la clé "
-                f"{self.consumer.key} (clé publique non autorisée chez le partenaire ?).", permanent=True,
-                connection=True)
+                f"{self.consumer.key} (clé publique non autorisée chez le partenaire ?).",
+                permanent=True,
+                connection=True,
+            )
         if isinstance(exc, (OSError, paramiko.SSHException)) and "private key" in str(exc).lower():
             return DeliveryFailure(f"clé {self.consumer.key} illisible : {exc}.", permanent=True, connection=True)
         if isinstance(exc, FileNotFoundError):
             return DeliveryFailure(f"clé {self.consumer.key} introuvable.", permanent=True, connection=True)
         if isinstance(exc, (socket.timeout, TimeoutError)):
-            return DeliveryFailure(f"le serveur {server} ne répond pas (délai de {self.consumer.timeout_seconds:g} s "
-                                   "dépassé).", connection=True)
+            return DeliveryFailure(
+                f"le serveur {server} ne répond pas (délai de {self.consumer.timeout_seconds:g} s dépassé).",
+                connection=True,
+            )
         if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
-            return DeliveryFailure(f"connexion impossible à {server} (connexion refusée : serveur arrêté ou port "
-                                   "fermé).", connection=True)
+            return DeliveryFailure(
+                f"connexion impossible à {server} (connexion refusée : serveur arrêté ou port fermé).", connection=True
+            )
         if isinstance(exc, paramiko.SSHException) and "banner" in str(exc).lower():
-            return DeliveryFailure(f"le serveur {server} a fermé la connexion sans répondre (service SSH arrêté ou "
-                                   f"surchargé : {_plain(exc)}).", connection=True)
+            return DeliveryFailure(
+                f"le serveur {server} a fermé la connexion sans répondre (service SSH arrêté ou "
+                f"surchargé : {_plain(exc)}).",
+                connection=True,
+            )
         if isinstance(exc, socket.gaierror):
             return DeliveryFailure(f"nom d'hôte {self.consumer.target.host} inconnu ({exc.strerror}).", connection=True)
         return DeliveryFailure(f"connexion impossible à {server} : {_plain(exc)}.", connection=True)
@@ -274,15 +307,22 @@ class SftpSession:
     def _transfer_failure(self, exc: Exception, what: str, connection: bool = False) -> DeliveryFailure:
         server = self.server
         if self._connection_lost(exc):
-            return DeliveryFailure(f"connexion à {server} perdue pendant l'envoi ({_plain(exc)}).", connection=connection)
+            return DeliveryFailure(
+                f"connexion à {server} perdue pendant l'envoi ({_plain(exc)}).", connection=connection
+            )
         if isinstance(exc, OSError) and exc.errno == errno.EACCES:
-            return DeliveryFailure(f"écriture refusée par {server} dans {what} (droits insuffisants).", permanent=True,
-                                   connection=connection)
+            return DeliveryFailure(
+                f"écriture refusée par {server} dans {what} (droits insuffisants).",
+                permanent=True,
+                connection=connection,
+            )
         if isinstance(exc, OSError) and exc.errno == errno.ENOENT:
             return DeliveryFailure(f"{what} n'existe pas sur {server}.", permanent=True, connection=connection)
         return DeliveryFailure(
             f"le serveur {server} a refusé l'écriture dans {what} (« {_plain(exc)} » : disque plein, quota atteint ou "
-            "erreur du serveur).", connection=connection)
+            "erreur du serveur).",
+            connection=connection,
+        )
 
     def _connection_lost(self, exc: Exception) -> bool:
         """Whether ``exc`` means the connection is gone (not an SFTP status such as « Failure »)."""
@@ -313,16 +353,20 @@ class SftpSession:
             actual = self.sftp.stat(tmp).st_size
             if actual != size:
                 self._remove_quietly(tmp)
-                raise DeliveryFailure(f"le serveur {self.server} n'a gardé que {actual} octets sur {size} (disque "
-                                      "plein, quota atteint ou écriture interrompue).")
+                raise DeliveryFailure(
+                    f"le serveur {self.server} n'a gardé que {actual} octets sur {size} (disque "
+                    "plein, quota atteint ou écriture interrompue)."
+                )
             if self.consumer.verify == "sha256":
                 with self.sftp.open(tmp, "rb") as back_fh:
                     back_fh.prefetch(size)
                     back = _sha256_of(back_fh)
                 if back != sha256:
                     self._remove_quietly(tmp)
-                    raise DeliveryFailure(f"le fichier relu sur {self.server} n'a pas le sha256 envoyé ({back[:12]}… "
-                                          f"au lieu de {sha256[:12]}…).")
+                    raise DeliveryFailure(
+                        f"le fichier relu sur {self.server} n'a pas le sha256 envoyé ({back[:12]}… "
+                        f"au lieu de {sha256[:12]}…)."
+                    )
             self._rename(tmp, final)
         except DeliveryFailure:
             raise

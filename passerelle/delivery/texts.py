@@ -44,9 +44,14 @@ def _fr_datetime(value) -> str:
 def _env():
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-    env = Environment(loader=PackageLoader("passerelle.delivery", "templates"),
-                      autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env = Environment(
+        loader=PackageLoader("passerelle.delivery", "templates"),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
     env.filters["fr_date"] = _fr_date
     env.filters["fr_datetime"] = _fr_datetime
     return env
@@ -56,10 +61,20 @@ def failure_alert(consumer, items, run, *, out_dir, config_source: str) -> tuple
     """Subject and body of the alert for ``consumer``'s files still undelivered."""
     names = ", ".join(i.name for i in items[:3]) + (f" et {len(items) - 3} autre(s)" if len(items) > 3 else "")
     subject = f"Passerelle : livraison à « {consumer.name} » en échec ({names})"
-    body = _env().get_template("failure_alert.txt").render(
-        consumer=consumer.name, target=consumer.target.url, items=items, run_date=run.run_date,
-        batch_id=run.batch_id, catch_up_days=consumer.catch_up_days, out_dir=str(out_dir),
-        config_source=config_source)
+    body = (
+        _env()
+        .get_template("failure_alert.txt")
+        .render(
+            consumer=consumer.name,
+            target=consumer.target.url,
+            items=items,
+            run_date=run.run_date,
+            batch_id=run.batch_id,
+            catch_up_days=consumer.catch_up_days,
+            out_dir=str(out_dir),
+            config_source=config_source,
+        )
+    )
     return subject, body
 
 
@@ -80,27 +95,43 @@ def report_section(store, config_path: str, run_date: date, feeds: list, out_dir
             config_error = str(exc)
 
     since, until = run_date - timedelta(days=REPORT_DAYS), run_date - timedelta(days=1)
-    context: dict[str, Any] = {"error": config_error, "consumers": [], "pending": [], "recent": [], "since": since, "until": until}
+    context: dict[str, Any] = {
+        "error": config_error,
+        "consumers": [],
+        "pending": [],
+        "recent": [],
+        "since": since,
+        "until": until,
+    }
     if config is not None and config_error is None:
         withheld = {f.path: f.withheld_reason or "flux non publié" for f in feeds if not f.published}
         deliveries = DeliveryLog(store)
         for consumer in config.consumers:
-            files = [{"name": posixpath.basename(rel), "withheld": withheld.get(rel),
-                      "delivered": deliveries.last_delivered(consumer.name, run_date, rel)}
-                     for rel in consumer.files(run_date)]
+            files = [
+                {
+                    "name": posixpath.basename(rel),
+                    "withheld": withheld.get(rel),
+                    "delivered": deliveries.last_delivered(consumer.name, run_date, rel),
+                }
+                for rel in consumer.files(run_date)
+            ]
             context["consumers"].append({"name": consumer.name, "target": consumer.target.url, "files": files})
             for item in plan(consumer, store, deliveries, out_dir, run_date):
                 if item.catch_up:
                     last = _last_failure(deliveries, item)
-                    context["pending"].append({"consumer": consumer.name, "name": item.name,
-                                               "run_date": item.run_date, "error": last})
+                    context["pending"].append(
+                        {"consumer": consumer.name, "name": item.name, "run_date": item.run_date, "error": last}
+                    )
         context["recent"] = _latest_per_file(deliveries.between(since, until))
     return _env().get_template("report_section.html").render(**context)
 
 
 def _last_failure(deliveries, item) -> str | None:
-    rows = [r for r in deliveries.between(item.run_date, item.run_date)
-            if r["consumer"] == item.consumer and r["file"] == item.file and r["outcome"] in ("failed", "running")]
+    rows = [
+        r
+        for r in deliveries.between(item.run_date, item.run_date)
+        if r["consumer"] == item.consumer and r["file"] == item.file and r["outcome"] in ("failed", "running")
+    ]
     return rows[-1]["error"] if rows else None
 
 
@@ -113,8 +144,12 @@ def _latest_per_file(rows: list[dict]) -> list[dict]:
         attempts = (seen["attempts"] if seen else 0) + (1 if r["attempt"] else 0)
         if seen is not None and seen["outcome"] == "delivered" and r["outcome"] == "withheld":
             continue
-        latest[key] = {**r, "name": posixpath.basename(r["file"]), "attempts": attempts,
-                       "when": r["finished_at"] or r["started_at"]}
+        latest[key] = {
+            **r,
+            "name": posixpath.basename(r["file"]),
+            "attempts": attempts,
+            "when": r["finished_at"] or r["started_at"],
+        }
     by_file = sorted(latest.values(), key=lambda r: (r["consumer"], r["file"]))
     return sorted(by_file, key=lambda r: r["run_date"], reverse=True)  # newest date first
 

@@ -57,9 +57,27 @@ class FeedSpec:
 
 FEEDS: tuple[FeedSpec, ...] = (
     FeedSpec("carif", "carif/lheo-{d}.xml", "lheo-carif-profile.xsd", True, "Catalogue complet LHEO 2.3 pour le Carif"),
-    FeedSpec("carif_delta", "carif/lheo-delta-{d}.xml", "lheo-carif-profile.xsd", False, "Mouvements depuis la dernière publication (LHEO 2.3)"),
-    FeedSpec("pole_emploi", "pole-emploi/offres-{d}.xml", "lheo-pole-emploi-profile.xsd", True, "LHEO 2.3 pour les applications Pôle emploi"),
-    FeedSpec("mission_locale", "mission-locale/sessions-{d}.csv", None, True, "CSV pour les applications des Missions Locales"),
+    FeedSpec(
+        "carif_delta",
+        "carif/lheo-delta-{d}.xml",
+        "lheo-carif-profile.xsd",
+        False,
+        "Mouvements depuis la dernière publication (LHEO 2.3)",
+    ),
+    FeedSpec(
+        "pole_emploi",
+        "pole-emploi/offres-{d}.xml",
+        "lheo-pole-emploi-profile.xsd",
+        True,
+        "LHEO 2.3 pour les applications Pôle emploi",
+    ),
+    FeedSpec(
+        "mission_locale",
+        "mission-locale/sessions-{d}.csv",
+        None,
+        True,
+        "CSV pour les applications des Missions Locales",
+    ),
 )
 BY_NAME = {f.name: f for f in FEEDS}
 
@@ -90,8 +108,12 @@ def feed_session_columns() -> list[str]:
 
     needed = set(lheo.SESSION_COLUMNS) | set(mission_locale.SESSION_COLUMNS)
     needed |= {f.name for f in model.SESSIONS if not f.nullable}
-    return [c for c in model.SESSIONS.names if c in needed] + ["content_hash", "publication_status", "change",
-                                                               *lheo.DATE_COLUMNS]
+    return [c for c in model.SESSIONS.names if c in needed] + [
+        "content_hash",
+        "publication_status",
+        "change",
+        *lheo.DATE_COLUMNS,
+    ]
 
 
 def feed_path(spec: FeedSpec, run_date: date) -> str:
@@ -103,7 +125,11 @@ def _lheo_profile(spec: FeedSpec) -> str:
 
 
 def write_feed(
-    spec: FeedSpec, pub: Publication, staging: Path, run_date: date, previous_count: int | None,
+    spec: FeedSpec,
+    pub: Publication,
+    staging: Path,
+    run_date: date,
+    previous_count: int | None,
     organisations: pd.DataFrame | None = None,
 ) -> FeedResult:
     """Write one feed into the staging folder and apply the DQ023 guard (no validation yet).
@@ -119,20 +145,31 @@ def write_feed(
 
         if organisations is None:
             organisations = publication_organisations(pub)
-        n = write_mission_locale_csv(target, pub.formations, pub.actions, sessions, pub.events, run_date=run_date,
-                                     organisations=organisations)
+        n = write_mission_locale_csv(
+            target, pub.formations, pub.actions, sessions, pub.events, run_date=run_date, organisations=organisations
+        )
     else:
         from passerelle.feeds.lheo import write_lheo
 
         if organisations is None:
             organisations = publication_organisations(pub)
-        n = write_lheo(target, pub.formations, pub.actions, sessions, pub.events, profile=_lheo_profile(spec),
-                       delta=spec.name == "carif_delta", run_date=run_date, organisations=organisations)
+        n = write_lheo(
+            target,
+            pub.formations,
+            pub.actions,
+            sessions,
+            pub.events,
+            profile=_lheo_profile(spec),
+            delta=spec.name == "carif_delta",
+            run_date=run_date,
+            organisations=organisations,
+        )
     return settle_feed(spec, Path(staging), rel, n, time.perf_counter() - started, previous_count)
 
 
-def settle_feed(spec: FeedSpec, staging: Path, rel: str, n: int, write_seconds: float,
-                previous_count: int | None) -> FeedResult:
+def settle_feed(
+    spec: FeedSpec, staging: Path, rel: str, n: int, write_seconds: float, previous_count: int | None
+) -> FeedResult:
     """A written feed's fate: a delta without movement is not published (LHEO needs at least
     one formation); a guarded feed that fails DQ023 is withheld. The file is removed then."""
     from passerelle.rules.checks import feed_guard
@@ -176,20 +213,29 @@ def needs_validation(spec: FeedSpec, result: FeedResult) -> bool:
 
 
 def produce_feed(
-    spec: FeedSpec, pub: Publication, staging: Path, run_date: date, previous_count: int | None,
+    spec: FeedSpec,
+    pub: Publication,
+    staging: Path,
+    run_date: date,
+    previous_count: int | None,
     organisations: pd.DataFrame | None = None,
 ) -> FeedResult:
     """Write one feed, guard it, validate it (in this process)."""
     result = write_feed(spec, pub, staging, run_date, previous_count, organisations)
     if needs_validation(spec, result):
         result.validation_errors, result.validation_seconds = feed_validation_errors(
-            str(Path(staging) / result.path), spec.xsd)
+            str(Path(staging) / result.path), spec.xsd
+        )
     return result
 
 
 def produce_feeds(
-    pub: Publication, staging: Path, run_date: date, previous_counts: dict[str, int],
-    specs: tuple[FeedSpec, ...] = FEEDS, parallel: bool | None = None,
+    pub: Publication,
+    staging: Path,
+    run_date: date,
+    previous_counts: dict[str, int],
+    specs: tuple[FeedSpec, ...] = FEEDS,
+    parallel: bool | None = None,
 ) -> list[FeedResult]:
     """All the feeds of the day, in ``specs`` order (see the module doc for the two ways).
 
@@ -198,21 +244,30 @@ def produce_feeds(
     If the workers cannot run (a broken pool), the feeds are validated here afterwards.
     """
     if parallel is None:
-        parallel = (len(pub.sessions) >= PARALLEL_VALIDATION_MIN_SESSIONS
-                    and os.environ.get("PASSERELLE_PARALLEL_VALIDATION", "1").strip() != "0")
+        parallel = (
+            len(pub.sessions) >= PARALLEL_VALIDATION_MIN_SESSIONS
+            and os.environ.get("PASSERELLE_PARALLEL_VALIDATION", "1").strip() != "0"
+        )
     previous_counts = guard_baselines(previous_counts, pub)
     organisations = publication_organisations(pub)
     if not parallel:
-        results = [produce_feed(spec, pub, staging, run_date, previous_counts.get(spec.name), organisations)
-                   for spec in specs]
+        results = [
+            produce_feed(spec, pub, staging, run_date, previous_counts.get(spec.name), organisations) for spec in specs
+        ]
     else:
         results = _produce_in_parallel(pub, Path(staging), run_date, previous_counts, specs, organisations)
     return withhold_invalid_records(results, pub, Path(staging), run_date, previous_counts, specs, organisations)
 
 
-def withhold_invalid_records(results: list[FeedResult], pub: Publication, staging: Path, run_date: date,
-                             previous_counts: dict[str, int], specs: tuple[FeedSpec, ...],
-                             organisations: pd.DataFrame) -> list[FeedResult]:
+def withhold_invalid_records(
+    results: list[FeedResult],
+    pub: Publication,
+    staging: Path,
+    run_date: date,
+    previous_counts: dict[str, int],
+    specs: tuple[FeedSpec, ...],
+    organisations: pd.DataFrame,
+) -> list[FeedResult]:
     """DQ024 (:mod:`passerelle.feeds.withhold`): each XML feed its validation rejects is written
     again without the records the errors name, in this process; valid feeds are left alone."""
     from passerelle.feeds.withhold import repair
@@ -220,14 +275,29 @@ def withhold_invalid_records(results: list[FeedResult], pub: Publication, stagin
     out = []
     for spec, result in zip(specs, results, strict=True):
         if spec.profile_xsd and result.published and result.validation_errors:
-            result = repair(spec, result, pub, staging, run_date, previous_counts.get(spec.name), organisations,
-                            write_feed, feed_validation_errors)
+            result = repair(
+                spec,
+                result,
+                pub,
+                staging,
+                run_date,
+                previous_counts.get(spec.name),
+                organisations,
+                write_feed,
+                feed_validation_errors,
+            )
         out.append(result)
     return out
 
 
-def _produce_in_parallel(pub: Publication, staging: Path, run_date: date, previous_counts: dict[str, int],
-                         specs: tuple[FeedSpec, ...], organisations: pd.DataFrame) -> list[FeedResult]:
+def _produce_in_parallel(
+    pub: Publication,
+    staging: Path,
+    run_date: date,
+    previous_counts: dict[str, int],
+    specs: tuple[FeedSpec, ...],
+    organisations: pd.DataFrame,
+) -> list[FeedResult]:
     import tempfile
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
@@ -239,8 +309,10 @@ def _produce_in_parallel(pub: Publication, staging: Path, run_date: date, previo
     xml = [s for s in specs if s.profile_xsd]
     results: dict[str, FeedResult] = {}
     futures: dict[str, Future] = {}
-    with tempfile.TemporaryDirectory(prefix="passerelle-feeds-") as signals, \
-            ProcessPoolExecutor(max_workers=max(1, len(xml)), mp_context=get_context("spawn")) as pool:
+    with (
+        tempfile.TemporaryDirectory(prefix="passerelle-feeds-") as signals,
+        ProcessPoolExecutor(max_workers=max(1, len(xml)), mp_context=get_context("spawn")) as pool,
+    ):
         # spawn, not fork: the parent is a large multi-threaded process (Dagster, Arrow pools).
         markers = {s.name: Path(signals) / f"{s.name}.complete" for s in xml}
         files = {}
@@ -249,13 +321,19 @@ def _produce_in_parallel(pub: Publication, staging: Path, run_date: date, previo
                 target = staging / feed_path(spec, run_date)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 files[spec.name] = open(target, "wb", buffering=0)  # every write reaches the workers
-                futures[spec.name] = pool.submit(growing_feed_validation, str(target), str(markers[spec.name]),
-                                                 spec.xsd)
+                futures[spec.name] = pool.submit(
+                    growing_feed_validation, str(target), str(markers[spec.name]), spec.xsd
+                )
             started = time.perf_counter()
             counts = write_lheo_feeds(
                 [LheoTarget(files[s.name], _lheo_profile(s), delta=s.name == "carif_delta") for s in xml],
-                pub.formations, pub.actions, pub.lheo_sessions, pub.events, run_date=run_date,
-                organisations=organisations)
+                pub.formations,
+                pub.actions,
+                pub.lheo_sessions,
+                pub.events,
+                run_date=run_date,
+                organisations=organisations,
+            )
             seconds = time.perf_counter() - started
             for fh in files.values():
                 fh.close()
@@ -279,8 +357,9 @@ def _produce_in_parallel(pub: Publication, staging: Path, run_date: date, previo
                 fh.close()
         for spec in specs:  # the other feeds, while the workers finish
             if spec.name not in results:
-                results[spec.name] = write_feed(spec, pub, staging, run_date, previous_counts.get(spec.name),
-                                                organisations)
+                results[spec.name] = write_feed(
+                    spec, pub, staging, run_date, previous_counts.get(spec.name), organisations
+                )
         for spec in xml:
             result = results[spec.name]
             try:
@@ -290,7 +369,8 @@ def _produce_in_parallel(pub: Publication, staging: Path, run_date: date, previo
             except BrokenProcessPool:
                 if result.published:
                     result.validation_errors, result.validation_seconds = feed_validation_errors(
-                        str(staging / result.path), spec.xsd)
+                        str(staging / result.path), spec.xsd
+                    )
                 continue
             result.validation_errors, result.validation_seconds, result.sha256 = errors, secs, sha256
     return [results[s.name] for s in specs]

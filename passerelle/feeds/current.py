@@ -24,7 +24,7 @@ import errno
 import json
 import os
 import shutil
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from passerelle.feeds.publish import fsync_path
@@ -80,14 +80,19 @@ def switch_current(out_dir: str | Path, run_date: date, run_id: str, feeds: list
         _link_or_copy(out_dir / run_date.isoformat() / feed["file"], tmp)
         os.replace(tmp, target)
         fsync_path(target.parent)
-        entries[feed["name"]] = {"feed": feed["name"], "file": rel, "date": run_date.isoformat(),
-                                 "source": f"{run_date.isoformat()}/{feed['file']}", "sha256": feed["sha256"],
-                                 "records": feed["records"], "run_id": run_id}
+        entries[feed["name"]] = {
+            "feed": feed["name"],
+            "file": rel,
+            "date": run_date.isoformat(),
+            "source": f"{run_date.isoformat()}/{feed['file']}",
+            "sha256": feed["sha256"],
+            "records": feed["records"],
+            "run_id": run_id,
+        }
         switched.append(rel)
     if switched:
         root.mkdir(parents=True, exist_ok=True)
-        body = {"updated_at": datetime.now(timezone.utc).isoformat(),
-                "feeds": sorted(entries.values(), key=lambda e: e["file"])}
+        body = {"updated_at": datetime.now(UTC).isoformat(), "feeds": sorted(entries.values(), key=lambda e: e["file"])}
         tmp = root / f".{MANIFEST}.{tag}.tmp"
         tmp.write_text(json.dumps(body, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, root / MANIFEST)
@@ -101,6 +106,14 @@ def published_feeds(feeds: list, manifest: dict) -> list[dict]:
     from passerelle.feeds.catalog import BY_NAME
 
     outputs = {o["file"]: o for o in manifest["outputs"]}
-    return [{"name": f.name, "path_template": BY_NAME[f.name].path_template, "file": f.path,
-             "sha256": outputs[f.path]["sha256"], "records": f.records}
-            for f in feeds if f.published and f.name in BY_NAME and f.path in outputs]
+    return [
+        {
+            "name": f.name,
+            "path_template": BY_NAME[f.name].path_template,
+            "file": f.path,
+            "sha256": outputs[f.path]["sha256"],
+            "records": f.records,
+        }
+        for f in feeds
+        if f.published and f.name in BY_NAME and f.path in outputs
+    ]

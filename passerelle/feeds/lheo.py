@@ -193,7 +193,9 @@ _OVERSEAS_REGIONS = ("RE", "YT", "GP", "MQ", "GF")
 # space, dot or dash, or not at all): its national format is the same ten digits by pairs.
 # 08 numbers (0 800 12 34 56) and the overseas prefixes below go through phonenumbers.
 _FR_PLAIN_PHONE = re.compile(r"0([1-79])([ .\-]?)([0-9][0-9])\2([0-9][0-9])\2([0-9][0-9])\2([0-9][0-9])")
-_OVERSEAS_PREFIXES = frozenset({"262", "263", "269", "590", "594", "596", "639", "690", "691", "692", "693", "694", "696", "697"})
+_OVERSEAS_PREFIXES = frozenset(
+    {"262", "263", "269", "590", "594", "596", "639", "690", "691", "692", "693", "694", "696", "697"}
+)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -358,8 +360,7 @@ _I6 = "  " * 8
 
 
 @functools.lru_cache(maxsize=1 << 14, typed=True)
-def _adresse_text(ind: str, line, complement, postcode, city, insee, departement, region, country,
-                  denomination) -> str:
+def _adresse_text(ind: str, line, complement, postcode, city, insee, departement, region, country, denomination) -> str:
     """``<adresse>`` as text (see :func:`_adresse`); the same address recurs on many sessions."""
     i2 = ind + "  "
     out = [f"{ind}<adresse>"]
@@ -391,8 +392,16 @@ def _adresse_text(ind: str, line, complement, postcode, city, insee, departement
 
 def _place_of(row: dict, complement: bool = True) -> tuple:
     """The address fields of a canonical row (session, action or event), in :func:`_adresse_text` order."""
-    return (row.get("address_line"), row.get("address_complement") if complement else None, row.get("postcode"),
-            row.get("city"), row.get("commune_code"), row.get("departement"), row.get("region"), row.get("country"))
+    return (
+        row.get("address_line"),
+        row.get("address_complement") if complement else None,
+        row.get("postcode"),
+        row.get("city"),
+        row.get("commune_code"),
+        row.get("departement"),
+        row.get("region"),
+        row.get("country"),
+    )
 
 
 def _adresse(out: list[str], ind: str, addr: dict, denomination: str | None = None) -> None:
@@ -478,7 +487,10 @@ def _event_type(event: dict) -> str:
 
 
 def _event_place(event: dict) -> str | None:
-    parts = [_clean(event.get("address_line")), " ".join(p for p in (_clean(event.get("postcode")), _clean(event.get("city"))) if p)]
+    parts = [
+        _clean(event.get("address_line")),
+        " ".join(p for p in (_clean(event.get("postcode")), _clean(event.get("city"))) if p),
+    ]
     text = ", ".join(p for p in parts if p)
     return text or None
 
@@ -517,8 +529,9 @@ def _span_attrs(sessions: list[dict]) -> str:
     sessions describe): created with its first session, changed with its last change."""
     created = [s["since_date"] for s in sessions if s.get("since_date")]
     changed = [s["changed_date"] for s in sessions if s.get("changed_date")]
-    return _dates_attrs({"since_date": min(created) if created else None,
-                         "changed_date": max(changed) if changed else None})
+    return _dates_attrs(
+        {"since_date": min(created) if created else None, "changed_date": max(changed) if changed else None}
+    )
 
 
 def _session_head(s: dict, action: dict | None, cancelled: bool) -> bytes:
@@ -597,7 +610,9 @@ def _session_parts(s: dict, formation: dict, delta: bool, pole_emploi: bool) -> 
         change = s["change"]
         if change is not None:  # a moved session (the others are not in the delta feed)
             if change not in CHANGES:
-                raise ValueError(f"session {s['session_key']}: delta feed needs change in {sorted(CHANGES)}, got {change!r}")
+                raise ValueError(
+                    f"session {s['session_key']}: delta feed needs change in {sorted(CHANGES)}, got {change!r}"
+                )
             mouvement = _MOUVEMENT[change]
             # cancelled since the last publication, whatever today's flag says
             head_delta = _session_head(s, action, True) if change == "cancelled" and not cancelled else head
@@ -697,8 +712,12 @@ def _action_parts(action_key: str, sessions: list[dict], texts: list[tuple], act
     if card is None:
         contact_session = next((s for s in sessions if _has_contact(s)), None)
         if contact_session is not None:
-            card = (contact_session["contact_name"], contact_session["contact_phone"],
-                    contact_session["contact_email"], where)
+            card = (
+                contact_session["contact_name"],
+                contact_session["contact_phone"],
+                contact_session["contact_email"],
+                where,
+            )
     reach = _reach_text(i3 + "  ", card[1], card[2]) if card is not None else ""
     entry = a.get("entry_mode") or first["entry_mode"]
     head = "\n".join((
@@ -721,7 +740,9 @@ def _action_parts(action_key: str, sessions: list[dict], texts: list[tuple], act
         _adresse(out, i3, info_address)
         out.append(f"{i2}</adresse-information>")
     for d in _next_information_dates(sessions, run_date):
-        out.append(f"{i2}<date-information>\n{i3}<date>{_lheo_date(d, DATE_UNKNOWN_START)}</date>\n{i2}</date-information>")
+        out.append(
+            f"{i2}<date-information>\n{i3}<date>{_lheo_date(d, DATE_UNKNOWN_START)}</date>\n{i2}</date-information>"
+        )
     if hours_centre is not None:
         out.append(_leaf(i2, "nombre-heures-centre", _whole(hours_centre)))
     if hours_company is not None:
@@ -817,8 +838,14 @@ class _Formation:
     full feeds share one, the delta feed another unless every session moved); an action whose
     sessions all moved is shared between both lists."""
 
-    def __init__(self, formation_key: str, formation: dict | None, run_date: date | None, pole_emploi: bool,
-                 orgs: _Orgs | None = None):
+    def __init__(
+        self,
+        formation_key: str,
+        formation: dict | None,
+        run_date: date | None,
+        pole_emploi: bool,
+        orgs: _Orgs | None = None,
+    ):
         f = self.f = formation or {}
         self.run_date = run_date
         self.pole_emploi = pole_emploi
@@ -856,8 +883,9 @@ class _Formation:
         rncp = (_clean(f.get("rncp")) or "").upper().replace(" ", "")
         if _RNCP.match(rncp) and not rncp.startswith("RS"):
             certification.append(f"{i3}<code-RNCP>{_esc(rncp)}</code-RNCP>")
-        certification.extend(f"{i3}<code-CERTIFINFO>{code}</code-CERTIFINFO>"
-                             for code in _codes(f.get("certifinfo"), _CERTIFINFO, 1))
+        certification.extend(
+            f"{i3}<code-CERTIFINFO>{code}</code-CERTIFINFO>" for code in _codes(f.get("certifinfo"), _CERTIFINFO, 1)
+        )
         if _RNCP.match(rncp) and rncp.startswith("RS"):
             certification.append(f"{i3}<code-RS>{_esc(rncp)}</code-RS>")
         if certification:
@@ -936,8 +964,9 @@ class _Formation:
         closing = self.closing
         if closing is None:  # a holder no session describes (no SIRET): the formation's first contact
             c = contact or first
-            closing = self._closing((c["contact_name"], c["contact_phone"], c["contact_email"],
-                                     _session_place(c, c["_action"])))
+            closing = self._closing(
+                (c["contact_name"], c["contact_phone"], c["contact_email"], _session_place(c, c["_action"]))
+            )
         return (head, actions, closing)
 
 
@@ -1101,8 +1130,9 @@ def write_lheo(path: Path, formations: pd.DataFrame, actions: pd.DataFrame, sess
     return written
 
 
-def _orgs_of(organisations: pd.DataFrame | None, formations: pd.DataFrame, actions: pd.DataFrame,
-             sessions: pd.DataFrame) -> _Orgs:
+def _orgs_of(
+    organisations: pd.DataFrame | None, formations: pd.DataFrame, actions: pd.DataFrame, sessions: pd.DataFrame
+) -> _Orgs:
     if organisations is None:
         from passerelle.organisations import cards
 
@@ -1157,7 +1187,9 @@ def _check_caller_columns(s_table: pa.Table, delta: bool) -> None:
         change = s_table.column("change")
         bad = pc.filter(change, pc.invert(pc.fill_null(pc.is_in(change, pa.array(list(CHANGES))), False)))
         if len(bad):
-            raise ValueError(f"the delta feed needs change in {sorted(CHANGES)} on every session, got {bad[0].as_py()!r}")
+            raise ValueError(
+                f"the delta feed needs change in {sorted(CHANGES)} on every session, got {bad[0].as_py()!r}"
+            )
 
 
 def _check_target_columns(s_table: pa.Table, delta: bool) -> None:
@@ -1261,5 +1293,3 @@ def _write_feeds(targets: list[LheoTarget], f_table: pa.Table, a_table: pa.Table
         buf.append(b"\n")  # the file ends with a newline after the document
         _write_all(t.sink, b"".join(buf))
     return written
-
-

@@ -114,8 +114,14 @@ def write_mission_locale_csv(path: Path, formations: pd.DataFrame, actions: pd.D
 class _Lookups:
     """Formation / action fallbacks and next information collective, keyed for merging."""
 
-    def __init__(self, formations: pd.DataFrame, actions: pd.DataFrame, events: pd.DataFrame, run_date: date | None,
-                 organisations: pd.DataFrame):
+    def __init__(
+        self,
+        formations: pd.DataFrame,
+        actions: pd.DataFrame,
+        events: pd.DataFrame,
+        run_date: date | None,
+        organisations: pd.DataFrame,
+    ):
         f = model.to_frame(to_table(formations, model.FORMATIONS))
         f = f[["formation_key", "title", "marche_numero", "financer"]].drop_duplicates("formation_key")
         f.columns = ["formation_key", "f_title", "f_marche", "f_financer"]
@@ -133,17 +139,24 @@ class _Lookups:
         text = _ddmmyyyy(e["start_date"])
         time = e["start_time"].astype("string").fillna("")
         e = pd.DataFrame({"session_key": e["session_key"], "next_ic": (text + " " + time).str.strip()})
-        self.names = pd.Series(organisations["name"].to_numpy(), index=organisations["siret"].to_numpy(),
-                               dtype="string") if len(organisations) else pd.Series([], dtype="string")
+        self.names = (
+            pd.Series(organisations["name"].to_numpy(), index=organisations["siret"].to_numpy(), dtype="string")
+            if len(organisations)
+            else pd.Series([], dtype="string")
+        )
         # Arrow tables looked up by position: each session's row in each of them is found once
         # for the whole feed (a merge or a reindex per chunk would hash the lookup again and again).
-        self.tables = [(key, pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False))
-                       for key, df in (("formation_key", f), ("action_key", a), ("session_key", e))]
+        self.tables = [
+            (key, pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False))
+            for key, df in (("formation_key", f), ("action_key", a), ("session_key", e))
+        ]
 
     def positions(self, sessions: pa.Table) -> list[pa.Array]:
         """For each lookup, the row of each session (null when it has none)."""
-        return [pc.index_in(sessions.column(key), value_set=table.column(key).combine_chunks())
-                for key, table in self.tables]
+        return [
+            pc.index_in(sessions.column(key), value_set=table.column(key).combine_chunks())
+            for key, table in self.tables
+        ]
 
     def join(self, chunk: pa.Table, positions: list[pa.Array]) -> pd.DataFrame:
         """``chunk`` with the columns of its formation, its action and its next information collective."""
@@ -158,8 +171,7 @@ class _Lookups:
 
 def _ddmmyyyy(s: pd.Series) -> pd.Series:
     """Dates as ``dd/mm/yyyy`` text, ``""`` when missing."""
-    arr = pa.array(s.astype(object), type=pa.date32(), from_pandas=True) if not _is_arrow_date(s) \
-        else pa.array(s.array)
+    arr = pa.array(s.astype(object), type=pa.date32(), from_pandas=True) if not _is_arrow_date(s) else pa.array(s.array)
     text = pc.fill_null(pc.strftime(arr, format="%d/%m/%Y"), "")
     return pd.Series(pd.arrays.ArrowExtensionArray(text), index=s.index).astype("string")
 
@@ -213,7 +225,9 @@ def _rows(df: pd.DataFrame, names: pd.Series) -> dict[str, list]:
         "contact_tel": phones.map(formatted).astype("string"),
         "contact_mail": _str(df["contact_email"]),
         "prochaine_info_collective": _str(df["next_ic"]),
-        "financeur": financer.map(lambda c: FINANCER_LABELS.get(c, c) if isinstance(c, str) else "").astype("string").fillna(""),
+        "financeur": financer.map(lambda c: FINANCER_LABELS.get(c, c) if isinstance(c, str) else "")
+        .astype("string")
+        .fillna(""),
         "numero_marche": _str(df["marche_numero"].astype("string").fillna(df["f_marche"].astype("string"))),
         "source": _str(df["source"]),
     }

@@ -49,8 +49,13 @@ def parse_error(error: str) -> dict | None:
     if el:
         element = el["name"] + (f"/@{el['attr']}" if el["attr"] else "")
     value = None if val is None else (val["value"] if val["value"] is not None else val["value2"])
-    return {"line": int(m["line"]), "message": message, "official": bool(m["official"]), "element": element,
-            "value": value}
+    return {
+        "line": int(m["line"]),
+        "message": message,
+        "official": bool(m["official"]),
+        "element": element,
+        "value": value,
+    }
 
 
 def locate(feed: Path, lines: set[int]) -> dict[int, tuple[str, str]]:
@@ -107,6 +112,7 @@ def _sessions_of(pub_sessions: pd.DataFrame, kind: str, numero: str) -> pd.DataF
 
 def without_sessions(pub, keys: set[str]):
     """A copy of the publication ``pub`` without the sessions ``keys`` (and their events)."""
+
     def drop(df: pd.DataFrame | None) -> pd.DataFrame | None:
         if df is None or not len(df):
             return df
@@ -115,30 +121,52 @@ def without_sessions(pub, keys: set[str]):
     return replace(pub, sessions=drop(pub.sessions), withdrawn=drop(pub.withdrawn), events=drop(pub.events))
 
 
-def _finding_rows(feed_name: str, feed_file: str, sessions: pd.DataFrame, kind: str, numero: str,
-                  error: dict) -> list[dict]:
+def _finding_rows(
+    feed_name: str, feed_file: str, sessions: pd.DataFrame, kind: str, numero: str, error: dict
+) -> list[dict]:
     from passerelle.rules.registry import rule
 
     template = rule("DQ024").template("invalid")
     value = error["value"]
     message = template.format(
-        feed=feed_name, feed_file=feed_file,
+        feed=feed_name,
+        feed_file=feed_file,
         schema="le XSD officiel LHEO 2.3" if error["official"] else "notre profil XSD",
-        record=f"{KIND_FR[kind]} {numero}", element=error["element"] or "?",
+        record=f"{KIND_FR[kind]} {numero}",
+        element=error["element"] or "?",
         value_text=f"la valeur « {value} »" if value is not None else "sa valeur",
-        detail=error["message"].rstrip(". "))
+        detail=error["message"].rstrip(". "),
+    )
     rows = []
     for s in sessions.itertuples(index=False):
-        rows.append({
-            "rule": "DQ024", "severity": "error", "source": s.source, "file": s.source_file,
-            "sheet": s.source_sheet or "", "line": s.source_line, "session_key": s.session_key,
-            "field": error["element"], "value": value, "message": message,
-        })
+        rows.append(
+            {
+                "rule": "DQ024",
+                "severity": "error",
+                "source": s.source,
+                "file": s.source_file,
+                "sheet": s.source_sheet or "",
+                "line": s.source_line,
+                "session_key": s.session_key,
+                "field": error["element"],
+                "value": value,
+                "message": message,
+            }
+        )
     return rows
 
 
-def repair(spec, result, pub, staging: Path, run_date: date, previous_count: int | None,
-           organisations: pd.DataFrame | None, write, validate):
+def repair(
+    spec,
+    result,
+    pub,
+    staging: Path,
+    run_date: date,
+    previous_count: int | None,
+    organisations: pd.DataFrame | None,
+    write,
+    validate,
+):
     """Withhold from the feed of ``result`` the records its validation errors name, rewrite it
     with ``write(spec, pub, staging, run_date, previous_count, organisations)`` and check it again
     with ``validate(path, profile_xsd)``, until it is valid or no error can be placed. Returns

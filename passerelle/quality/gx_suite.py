@@ -64,10 +64,14 @@ SESSION_EXPECTATIONS: tuple[tuple[str, dict], ...] = (
     ("ExpectColumnValuesToNotBeNull", {"column": "workflow_publishable"}),
     ("ExpectColumnValuesToNotBeNull", {"column": "cancelled"}),
     # completeness, on the sessions of the sources that declare they fill the field
-    ("ExpectColumnValuesToNotBeNull", {"column": "contact_name", "mostly": 0.9,
-                                       **_of_sources(registry.filling("contact_name"))}),
-    ("ExpectColumnValuesToNotBeNull", {"column": "start_date", "mostly": 0.8,
-                                       **_of_sources(registry.filling("start_date"))}),
+    (
+        "ExpectColumnValuesToNotBeNull",
+        {"column": "contact_name", "mostly": 0.9, **_of_sources(registry.filling("contact_name"))},
+    ),
+    (
+        "ExpectColumnValuesToNotBeNull",
+        {"column": "start_date", "mostly": 0.8, **_of_sources(registry.filling("start_date"))},
+    ),
     ("ExpectColumnValuesToBeBetween", {"column": "places", "min_value": 0, "mostly": 1.0}),
 )
 
@@ -168,11 +172,11 @@ def run_session_contract(
         docs_dir = Path(docs_dir)
         docs_dir.mkdir(parents=True, exist_ok=True)
         site: Any = {
-                "class_name": "SiteBuilder",
-                "store_backend": {
-                    "class_name": "TupleFilesystemStoreBackend",
-                    "base_directory": str(docs_dir.resolve()),
-                },
+            "class_name": "SiteBuilder",
+            "store_backend": {
+                "class_name": "TupleFilesystemStoreBackend",
+                "base_directory": str(docs_dir.resolve()),
+            },
         }
         context.add_data_docs_site("passerelle_local", site)
         actions.append(gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["passerelle_local"]))

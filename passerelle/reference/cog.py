@@ -59,8 +59,16 @@ STATUS_CITY_NOT_SERVED = "city_not_served"
 STATUS_INSEE_MISMATCH = "insee_mismatch"
 STATUS_INSEE_UNKNOWN = "insee_unknown"
 STATUS_AMBIGUOUS = "ambiguous"
-STATUSES = (STATUS_OK, STATUS_DERIVED, STATUS_MISSING, STATUS_UNKNOWN_POSTCODE, STATUS_CITY_NOT_SERVED,
-            STATUS_INSEE_MISMATCH, STATUS_INSEE_UNKNOWN, STATUS_AMBIGUOUS)
+STATUSES = (
+    STATUS_OK,
+    STATUS_DERIVED,
+    STATUS_MISSING,
+    STATUS_UNKNOWN_POSTCODE,
+    STATUS_CITY_NOT_SERVED,
+    STATUS_INSEE_MISMATCH,
+    STATUS_INSEE_UNKNOWN,
+    STATUS_AMBIGUOUS,
+)
 RESOLVED_STATUSES = (STATUS_OK, STATUS_DERIVED)  # no finding
 
 RESULT_COLUMNS = ["insee_code", "departement", "region", "country", "commune_name", "status", "message"]
@@ -72,9 +80,14 @@ _LIST_MAX = 6  # communes listed in a message
 
 # --- the tables -----------------------------------------------------------------------------------
 
+
 def _read(path: Path, types: dict[str, pa.DataType] | None = None) -> pd.DataFrame:
-    table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
-        column_types=types, strings_can_be_null=False, quoted_strings_can_be_null=False, null_values=[]))
+    table = pacsv.read_csv(
+        path,
+        convert_options=pacsv.ConvertOptions(
+            column_types=types, strings_can_be_null=False, quoted_strings_can_be_null=False, null_values=[]
+        ),
+    )
     return table.to_pandas(types_mapper=pd.ArrowDtype)
 
 
@@ -83,8 +96,23 @@ class Reference:
 
     def __init__(self, folder: Path = REFERENCE_DIR):
         self.folder = folder
-        strings = {c: pa.string() for c in ("code", "kind", "name", "resolved", "commune", "departement", "region",
-                                             "postcode", "insee_code", "match_name", "label", "level")}
+        strings = {
+            c: pa.string()
+            for c in (
+                "code",
+                "kind",
+                "name",
+                "resolved",
+                "commune",
+                "departement",
+                "region",
+                "postcode",
+                "insee_code",
+                "match_name",
+                "label",
+                "level",
+            )
+        }
         communes = _read(folder / "cog_communes.csv.gz", strings)
         self.communes = communes.set_index("code", drop=False)
         postcodes = _read(folder / "cog_postcodes.csv.gz", strings | {"tier": pa.int8()})
@@ -101,15 +129,19 @@ class Reference:
     def served(self) -> pd.Index:
         """``postcode|code`` for every commune or arrondissement a postcode serves, and its city."""
         p = self.postcodes
-        return pd.Index(pd.concat([_pair_keys(p["postcode"], p["insee_code"]),
-                                   _pair_keys(p["postcode"], p["commune"])]).unique())
+        return pd.Index(
+            pd.concat([_pair_keys(p["postcode"], p["insee_code"]), _pair_keys(p["postcode"], p["commune"])]).unique()
+        )
 
     @cached_property
     def named(self) -> pd.Index:
         """``code|key`` for every name a commune, arrondissement or its city goes by."""
         p = self.postcodes
-        return pd.Index(pd.concat([_pair_keys(p["insee_code"], p["match_name"]),
-                                   _pair_keys(p["commune"], p["match_name"])]).unique())
+        return pd.Index(
+            pd.concat(
+                [_pair_keys(p["insee_code"], p["match_name"]), _pair_keys(p["commune"], p["match_name"])]
+            ).unique()
+        )
 
     @cached_property
     def postcode_departements(self) -> pd.Index:
@@ -121,8 +153,11 @@ class Reference:
     def by_departement(self) -> pd.DataFrame:
         """Names per département (for CEDEX postcodes, absent from both bases)."""
         p = self.postcodes
-        return (p[["departement", "match_name", "insee_code", "commune", "tier"]]
-                .sort_values("tier", kind="stable").drop_duplicates(["departement", "match_name", "insee_code"]))
+        return (
+            p[["departement", "match_name", "insee_code", "commune", "tier"]]
+            .sort_values("tier", kind="stable")
+            .drop_duplicates(["departement", "match_name", "insee_code"])
+        )
 
     @cached_property
     def postcode_departement(self) -> pd.Series:
@@ -174,6 +209,7 @@ def __getattr__(name: str):  # REGION_NAMES / DEPARTEMENT_NAMES, read lazily wit
 
 
 # --- helpers for the rules ------------------------------------------------------------------------
+
 
 def _as_series(values) -> tuple[pd.Series, bool]:
     if isinstance(values, pd.Series):
@@ -247,7 +283,7 @@ def postcode_in_departement(postcode, departement):
     served = _member(ref.postcode_departements, pc, dep)
     prefix = _obj(_prefix_departement(pc))
     dep_obj = _obj(dep)
-    corsica_any = (pd.isna(prefix) & (_obj(pc.str.slice(0, 2)) == "20") & np.isin(dep_obj, ["2A", "2B"]))
+    corsica_any = pd.isna(prefix) & (_obj(pc.str.slice(0, 2)) == "20") & np.isin(dep_obj, ["2A", "2B"])
     by_digits = ~known & (((prefix == dep_obj) & pd.notna(prefix)) | corsica_any)
     result = pd.Series(served | by_digits, index=pcs.index, dtype=bool)
     return bool(result.iloc[0]) if scalar else result
@@ -262,6 +298,7 @@ def region_of_departement(departement):
 
 
 # --- the lookup -----------------------------------------------------------------------------------
+
 
 def resolve_addresses(postcode: pd.Series, city: pd.Series, insee: pd.Series | None = None) -> pd.DataFrame:
     """Index aligned with the inputs; string columns (Arrow-backed), null when unknown:
@@ -292,9 +329,13 @@ def resolve_addresses(postcode: pd.Series, city: pd.Series, insee: pd.Series | N
     inverse, uniques = pd.factorize(combined)
     first = np.empty(len(uniques), dtype=np.int64)
     first[inverse[::-1]] = np.arange(n - 1, -1, -1)
-    triples = pd.DataFrame({"postcode": _clean(columns[0].take(first)).to_numpy(),
-                            "city": columns[1].take(first).astype(STR).to_numpy(),
-                            "insee": _clean(columns[2].take(first)).str.upper().to_numpy()})
+    triples = pd.DataFrame(
+        {
+            "postcode": _clean(columns[0].take(first)).to_numpy(),
+            "city": columns[1].take(first).astype(STR).to_numpy(),
+            "insee": _clean(columns[2].take(first)).str.upper().to_numpy(),
+        }
+    )
     for col in triples.columns:
         triples[col] = triples[col].astype(STR)
     resolved = _resolve(triples, reference())
@@ -306,9 +347,13 @@ def resolve_addresses(postcode: pd.Series, city: pd.Series, insee: pd.Series | N
 def _pick(candidates: pd.DataFrame, size: int) -> pd.DataFrame:
     """Per triple ``i``: the best tier's candidates -> ``code`` (one commune, or one city of
     several arrondissements) or ``count`` > 1 (ambiguous), and the list of candidates."""
-    result = pd.DataFrame({"code": pd.Series(pd.NA, index=range(size), dtype=object),
-                           "count": np.zeros(size, dtype=np.int64),
-                           "listing": pd.Series(pd.NA, index=range(size), dtype=object)})
+    result = pd.DataFrame(
+        {
+            "code": pd.Series(pd.NA, index=range(size), dtype=object),
+            "count": np.zeros(size, dtype=np.int64),
+            "listing": pd.Series(pd.NA, index=range(size), dtype=object),
+        }
+    )
     if candidates.empty:
         return result
     c = candidates.astype({"insee_code": object, "commune": object})
@@ -363,11 +408,14 @@ def _resolve(t: pd.DataFrame, ref: Reference) -> pd.DataFrame:
     # candidates of (postcode, city)
     direct = t.loc[pc_known & has_city, ["i", "postcode", "key"]].merge(
         ref.postcodes[["postcode", "match_name", "insee_code", "commune", "tier"]],
-        left_on=["postcode", "key"], right_on=["postcode", "match_name"])
+        left_on=["postcode", "key"],
+        right_on=["postcode", "match_name"],
+    )
     via_dept = t.loc[cedex_mode, ["i", "pc_dept", "key"]]
     corsica = via_dept["pc_dept"].isna().to_numpy()  # a 20xxx naming neither 2A nor 2B: both
-    via_dept = pd.concat([via_dept[~corsica], via_dept[corsica].assign(pc_dept="2A"),
-                          via_dept[corsica].assign(pc_dept="2B")]).astype({"pc_dept": STR})
+    via_dept = pd.concat(
+        [via_dept[~corsica], via_dept[corsica].assign(pc_dept="2A"), via_dept[corsica].assign(pc_dept="2B")]
+    ).astype({"pc_dept": STR})
     via_dept = via_dept.merge(ref.by_departement, left_on=["pc_dept", "key"], right_on=["departement", "match_name"])
     cols = ["i", "insee_code", "commune", "tier"]
     picked = _pick(pd.concat([direct[cols], via_dept[cols]], ignore_index=True), m)
@@ -401,17 +449,27 @@ def _resolve(t: pd.DataFrame, ref: Reference) -> pd.DataFrame:
         g_served,
         g_named,
     ]
-    statuses: list[Any] = [STATUS_MISSING, STATUS_INSEE_UNKNOWN, np.where(g_is_current, STATUS_OK, STATUS_DERIVED),
-                STATUS_UNKNOWN_POSTCODE, STATUS_UNKNOWN_POSTCODE, STATUS_DERIVED, STATUS_INSEE_MISMATCH,
-                np.where(has_g, STATUS_INSEE_MISMATCH, STATUS_AMBIGUOUS),
-                STATUS_CITY_NOT_SERVED, STATUS_INSEE_MISMATCH]
+    statuses: list[Any] = [
+        STATUS_MISSING,
+        STATUS_INSEE_UNKNOWN,
+        np.where(g_is_current, STATUS_OK, STATUS_DERIVED),
+        STATUS_UNKNOWN_POSTCODE,
+        STATUS_UNKNOWN_POSTCODE,
+        STATUS_DERIVED,
+        STATUS_INSEE_MISMATCH,
+        np.where(has_g, STATUS_INSEE_MISMATCH, STATUS_AMBIGUOUS),
+        STATUS_CITY_NOT_SERVED,
+        STATUS_INSEE_MISMATCH,
+    ]
     status = np.select(conditions, statuses, default=STATUS_CITY_NOT_SERVED)
     # the code retained: two sources out of three agreeing designate it
     none = np.full(m, None, dtype=object)
     x = np.where(has_x, x, none)
     code = np.select(
         [missing, has_g & ~g_known, consistent, ~found & g_named, ~found, has_x, ambiguous, g_served, g_named],
-        [none, x, g_res_arr, g_res_arr, none, x, none, g_res_arr, g_res_arr], default=none)
+        [none, x, g_res_arr, g_res_arr, none, x, none, g_res_arr, g_res_arr],
+        default=none,
+    )
     code = pd.Series(code, dtype=object)
     res = pd.DataFrame({"i": t["i"], "code": code, "status": status})
     res["departement"] = res["code"].map(communes["departement"])
@@ -419,14 +477,22 @@ def _resolve(t: pd.DataFrame, ref: Reference) -> pd.DataFrame:
     res["commune_name"] = res["code"].map(communes["name"])
     res["country"] = res["code"].notna().map({True: COUNTRY, False: None})
     res["message"] = _messages(t, res, picked, g_res, cedex_mode, pc_format, ref)
-    out = pd.DataFrame({
-        "insee_code": res["code"], "departement": res["departement"], "region": res["region"],
-        "country": res["country"], "commune_name": res["commune_name"], "status": res["status"],
-        "message": res["message"]})
+    out = pd.DataFrame(
+        {
+            "insee_code": res["code"],
+            "departement": res["departement"],
+            "region": res["region"],
+            "country": res["country"],
+            "commune_name": res["commune_name"],
+            "status": res["status"],
+            "message": res["message"],
+        }
+    )
     return out.astype(STR)
 
 
 # --- French messages (DQ026) -----------------------------------------------------------------------
+
 
 def _listing(items: list[str]) -> str:
     shown = items[:_LIST_MAX]
@@ -463,8 +529,15 @@ def _named_code(code: str, communes: pd.DataFrame) -> str:
     return f"{name} ({code})" if isinstance(name, str) and name else code
 
 
-def _messages(t: pd.DataFrame, res: pd.DataFrame, picked: pd.DataFrame, g_res: pd.Series,
-              cedex_mode: np.ndarray, pc_format: np.ndarray, ref: Reference) -> pd.Series:
+def _messages(
+    t: pd.DataFrame,
+    res: pd.DataFrame,
+    picked: pd.DataFrame,
+    g_res: pd.Series,
+    cedex_mode: np.ndarray,
+    pc_format: np.ndarray,
+    ref: Reference,
+) -> pd.Series:
     """One French sentence per problem triple (Python over distinct problem triples only)."""
     messages = pd.Series(None, index=res.index, dtype=object)
     todo = np.flatnonzero(~res["status"].isin(RESOLVED_STATUSES).to_numpy())
@@ -485,20 +558,27 @@ def _messages(t: pd.DataFrame, res: pd.DataFrame, picked: pd.DataFrame, g_res: p
         desservies = f" (communes desservies : {served_by_pc})" if served_by_pc else ""
         if status == STATUS_MISSING:
             lacking = " et ".join(w for w, v in (("le code postal", pc), ("la ville", key)) if not v)
-            text = f"Adresse incomplète : {lacking} manque{'nt' if ' et ' in lacking else ''} ; " \
-                   "la commune (code INSEE, département, région) ne peut pas être déterminée."
+            text = (
+                f"Adresse incomplète : {lacking} manque{'nt' if ' et ' in lacking else ''} ; "
+                "la commune (code INSEE, département, région) ne peut pas être déterminée."
+            )
         elif status == STATUS_INSEE_UNKNOWN:
             text = f"Le code INSEE « {given} » ne correspond à aucune commune du Code officiel géographique"
-            text += (f" ; le code postal {pc} et la ville {city_q} désignent {_named_code(code, communes)}, "
-                     "code retenu." if code else ".")
+            text += (
+                f" ; le code postal {pc} et la ville {city_q} désignent {_named_code(code, communes)}, code retenu."
+                if code
+                else "."
+            )
         elif status == STATUS_UNKNOWN_POSTCODE:
             if not pc_format[i]:
                 text = f"Le code postal « {pc} » n'a pas 5 chiffres ; la commune ne peut pas être déterminée."
             elif cedex_mode[i]:
                 dept = t["pc_dept"].iloc[i]
                 where = f"le département {dept}" if isinstance(dept, str) else "la Corse"
-                text = (f"Le code postal CEDEX {pc} n'est pas dans la base officielle des codes postaux et aucune "
-                        f"commune nommée {city_q} n'existe dans {where}.")
+                text = (
+                    f"Le code postal CEDEX {pc} n'est pas dans la base officielle des codes postaux et aucune "
+                    f"commune nommée {city_q} n'existe dans {where}."
+                )
             else:
                 text = f"Le code postal {pc} n'existe pas dans la base officielle des codes postaux"
                 if code:
@@ -509,8 +589,10 @@ def _messages(t: pd.DataFrame, res: pd.DataFrame, picked: pd.DataFrame, g_res: p
                     text += " (s'il s'agit d'un code CEDEX, ajoutez la mention CEDEX après la ville)."
         elif status == STATUS_AMBIGUOUS:
             names = ", ".join(_named_code(c, communes) for c in picked["listing"].iat[i])
-            text = (f"Plusieurs communes nommées {city_q} sont desservies par le code postal {pc} : {names} ; "
-                    "indiquez le code INSEE de la commune.")
+            text = (
+                f"Plusieurs communes nommées {city_q} sont desservies par le code postal {pc} : {names} ; "
+                "indiquez le code INSEE de la commune."
+            )
         elif status == STATUS_CITY_NOT_SERVED:
             text = f"Le code postal {pc} ne dessert aucune commune nommée {city_q}{desservies}."
             if code:
@@ -522,17 +604,23 @@ def _messages(t: pd.DataFrame, res: pd.DataFrame, picked: pd.DataFrame, g_res: p
             g_text = _named_code(g_cur if isinstance(g_cur, str) else str(given), communes)
             listing = picked["listing"].iat[i]
             if code and code != g_cur:
-                text = (f"Le code INSEE {given} ({communes['name'].get(g_cur, '')}) ne correspond pas au code postal "
-                        f"{pc} et à la ville {city_q}, qui désignent {_named_code(code, communes)} : code retenu.")
+                text = (
+                    f"Le code INSEE {given} ({communes['name'].get(g_cur, '')}) ne correspond pas au code postal "
+                    f"{pc} et à la ville {city_q}, qui désignent {_named_code(code, communes)} : code retenu."
+                )
             elif code:
-                text = (f"Le code postal {pc} ne dessert pas {g_text}"
-                        f"{' ; communes desservies : ' + served_by_pc if served_by_pc else ''}. "
-                        f"Le code INSEE {given}, qui correspond à la ville {city_q}, est retenu.")
+                text = (
+                    f"Le code postal {pc} ne dessert pas {g_text}"
+                    f"{' ; communes desservies : ' + served_by_pc if served_by_pc else ''}. "
+                    f"Le code INSEE {given}, qui correspond à la ville {city_q}, est retenu."
+                )
             else:
                 several = ", ".join(_named_code(c, communes) for c in listing) if isinstance(listing, list) else ""
                 several = f" : {several}" if several else ""
-                text = (f"Le code INSEE {given} ({communes['name'].get(g_cur, '')}) ne correspond pas au code postal "
-                        f"{pc} et à la ville {city_q}, qui désignent plusieurs communes{several} ; "
-                        "la commune ne peut pas être déterminée.")
+                text = (
+                    f"Le code INSEE {given} ({communes['name'].get(g_cur, '')}) ne correspond pas au code postal "
+                    f"{pc} et à la ville {city_q}, qui désignent plusieurs communes{several} ; "
+                    "la commune ne peut pas être déterminée."
+                )
         messages.iat[i] = text.replace("  ", " ")
     return messages

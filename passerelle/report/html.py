@@ -84,6 +84,7 @@ class ReportContext:
 
 # --- data preparation -------------------------------------------------------------------------
 
+
 def _text(df: pd.DataFrame, col: str) -> pd.Series:
     if col not in df.columns:
         return pd.Series([""] * len(df), index=df.index, dtype=STR)
@@ -112,36 +113,67 @@ def session_details(sessions: pd.DataFrame, keys: set[str]) -> pd.DataFrame:
     """Title and dates of the sessions in ``keys`` (first row per key, deterministic)."""
     if "session_key" in sessions.columns and len(sessions):
         sessions = sessions[_text(sessions, "session_key").str.strip().isin(keys).to_numpy(dtype=bool)]
-    s = pd.DataFrame({
-        "session_key": _text(sessions, "session_key").str.strip(),
-        "s_title": _text(sessions, "title").str.strip(),
-        "s_start": pd.Series(sessions["start_date"].astype(object).to_numpy() if "start_date" in sessions.columns
-                             else [None] * len(sessions), index=sessions.index, dtype=object),
-        "s_end": pd.Series(sessions["end_date"].astype(object).to_numpy() if "end_date" in sessions.columns
-                           else [None] * len(sessions), index=sessions.index, dtype=object),
-    })
+    s = pd.DataFrame(
+        {
+            "session_key": _text(sessions, "session_key").str.strip(),
+            "s_title": _text(sessions, "title").str.strip(),
+            "s_start": pd.Series(
+                sessions["start_date"].astype(object).to_numpy()
+                if "start_date" in sessions.columns
+                else [None] * len(sessions),
+                index=sessions.index,
+                dtype=object,
+            ),
+            "s_end": pd.Series(
+                sessions["end_date"].astype(object).to_numpy()
+                if "end_date" in sessions.columns
+                else [None] * len(sessions),
+                index=sessions.index,
+                dtype=object,
+            ),
+        }
+    )
     s["s_start"] = _lookup(s["s_start"], d)
     s["s_end"] = _lookup(s["s_end"], d)
     s = s[s["session_key"] != ""].sort_values(["session_key", "s_title", "s_start", "s_end"], kind="mergesort")
     return s.drop_duplicates("session_key", keep="first")
 
 
-def prepare(life: pd.DataFrame, sessions: pd.DataFrame, run_date: date,
-            stored: pd.DataFrame | None = None) -> pd.DataFrame:
+def prepare(
+    life: pd.DataFrame, sessions: pd.DataFrame, run_date: date, stored: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Finding states with their group (training body / file), session details, display text and
     sort keys, in display order."""
     f = pd.DataFrame(index=pd.RangeIndex(len(life)))
     life = life.reset_index(drop=True)
-    for col in ("finding_key", "status", "resolution", "rule", "severity", "source", "file", "sheet", "session_key",
-                "field", "value", "message", "body_key", "body_name", "body_names"):
+    for col in (
+        "finding_key",
+        "status",
+        "resolution",
+        "rule",
+        "severity",
+        "source",
+        "file",
+        "sheet",
+        "session_key",
+        "field",
+        "value",
+        "message",
+        "body_key",
+        "body_name",
+        "body_names",
+    ):
         f[col] = _text(life, col).str.strip() if col not in ("value", "message") else _text(life, col)
     line = pd.to_numeric(life["line"], errors="coerce") if "line" in life.columns else pd.Series(np.nan, index=f.index)
     f["line_num"] = line.astype("float64").to_numpy()
     sev = f["severity"].str.lower()
     f["sev"] = sev.where(sev.isin(SEVERITIES), "info")
     f["sev_rank"] = f["sev"].map(SEV_RANK).astype("int64")
-    since = pd.to_datetime(life["since_date"].astype(object), errors="coerce") if "since_date" in life.columns \
+    since = (
+        pd.to_datetime(life["since_date"].astype(object), errors="coerce")
+        if "since_date" in life.columns
         else pd.Series(pd.NaT, index=f.index)
+    )
     f["since"] = _lookup(pd.Series(since.dt.date.to_numpy(dtype=object), index=f.index), lambda v: dm(v, run_date.year))
     f["since_full"] = _lookup(pd.Series(since.dt.date.to_numpy(dtype=object), index=f.index), d)
     f["days"] = (pd.Timestamp(run_date) - since).dt.days.fillna(0).astype("int64").to_numpy()
@@ -171,8 +203,7 @@ def group_order(f: pd.DataFrame) -> list[tuple[str, str]]:
     items = list(pairs.itertuples(index=False, name=None))
     files = [p for p in items if p[0].startswith("\x00")]
     unknown = [p for p in items if p[0].startswith("\x01")]
-    bodies = sorted((p for p in items if p[0][:1] not in ("\x00", "\x01")),
-                    key=lambda p: (norm_key(p[1]), p[1], p[0]))
+    bodies = sorted((p for p in items if p[0][:1] not in ("\x00", "\x01")), key=lambda p: (norm_key(p[1]), p[1], p[0]))
     return files + bodies + unknown
 
 
@@ -202,6 +233,7 @@ def where_parts(k: pd.DataFrame) -> pd.DataFrame:
 
 # --- view model -------------------------------------------------------------------------------
 
+
 def _records(df: pd.DataFrame, cols: list[str]) -> list[dict]:
     return df[cols].to_dict("records") if len(df) else []
 
@@ -224,8 +256,17 @@ def _summary_view(ctx: ReportContext, counts: dict[str, int], life: dict[str, in
     total_read = sessions_read(read)
     prev_read_total = sessions_read(prev_read) if prev_read else None
     by_source, offers = read_parts(read)
-    cards = [{"label": "Sessions lues", "value": total_read, "cls": "", "kind": "read",
-              "sessions": by_source, "offers": offers, "delta": delta(total_read, prev_read_total, None)}]
+    cards = [
+        {
+            "label": "Sessions lues",
+            "value": total_read,
+            "cls": "",
+            "kind": "read",
+            "sessions": by_source,
+            "offers": offers,
+            "delta": delta(total_read, prev_read_total, None),
+        }
+    ]
     for key, label, tone, help_ in (
         ("published", "Publiées", None, "diffusées aux partenaires"),
         ("quarantined", "En quarantaine", True, "non publiées ce jour : erreur à corriger ou ligne illisible"),
@@ -233,15 +274,33 @@ def _summary_view(ctx: ReportContext, counts: dict[str, int], life: dict[str, in
         ("cancelled", "Annulées", None, "publiées comme annulées"),
     ):
         cur = int(summ.get(key, 0) or 0)
-        cards.append({"label": label, "value": cur, "cls": "", "kind": "plain", "help": help_,
-                      "delta": delta(cur, prev_s.get(key) if prev_s else None, tone)})
+        cards.append(
+            {
+                "label": label,
+                "value": cur,
+                "cls": "",
+                "kind": "plain",
+                "help": help_,
+                "delta": delta(cur, prev_s.get(key) if prev_s else None, tone),
+            }
+        )
     sev_cards = []
-    for sev, help_ in (("error", "session non publiée ce jour"), ("warning", "session publiée, à vérifier"),
-                       ("info", "pour information")):
+    for sev, help_ in (
+        ("error", "session non publiée ce jour"),
+        ("warning", "session publiée, à vérifier"),
+        ("info", "pour information"),
+    ):
         cur = counts.get(sev, 0)
-        sev_cards.append({"label": SEV_LABEL_PLURAL[sev].capitalize(), "value": cur, "cls": f"c-{sev}", "kind": "plain",
-                          "help": help_, "delta": delta(cur, prev_f.get(sev) if prev_f else None,
-                                                        sev != "info" or None)})
+        sev_cards.append(
+            {
+                "label": SEV_LABEL_PLURAL[sev].capitalize(),
+                "value": cur,
+                "cls": f"c-{sev}",
+                "kind": "plain",
+                "help": help_,
+                "delta": delta(cur, prev_f.get(sev) if prev_f else None, sev != "info" or None),
+            }
+        )
     return {"cards": cards, "sev_cards": sev_cards, "prev_date": prev.get("run_date") if prev else None, "life": life}
 
 
@@ -264,10 +323,18 @@ def _trend_view(ctx: ReportContext, counts: dict[str, int], life: dict[str, int]
             return None if not lf else int(lf.get(key, 0) or 0)
         return int(s.get(key, 0) or 0)
 
-    cols = [("read", "Sessions lues", None), ("published", "Publiées", None),
-            ("quarantined", "Quarantaine", True), ("not_publishable", "Non publiables", True),
-            ("cancelled", "Annulées", None), ("error", "Erreurs", True), ("warning", "Avertissements", True),
-            ("info", "Infos", None), ("new", "Nouveaux", True), ("resolved", "Résolus", False)]
+    cols = [
+        ("read", "Sessions lues", None),
+        ("published", "Publiées", None),
+        ("quarantined", "Quarantaine", True),
+        ("not_publishable", "Non publiables", True),
+        ("cancelled", "Annulées", None),
+        ("error", "Erreurs", True),
+        ("warning", "Avertissements", True),
+        ("info", "Infos", None),
+        ("new", "Nouveaux", True),
+        ("resolved", "Résolus", False),
+    ]
     table = []
     for i, r in enumerate(rows):
         cells = []
@@ -288,8 +355,9 @@ def _trend_view(ctx: ReportContext, counts: dict[str, int], life: dict[str, int]
 def _chart(rows: list[dict]) -> dict:
     """Coordinates of the small SVG: errors and warnings over the runs (oldest on the left)."""
     pts = list(reversed(rows))
-    series = {sev: [int((r["summary"].get("findings") or {}).get(sev, 0) or 0) for r in pts]
-              for sev in ("error", "warning")}
+    series = {
+        sev: [int((r["summary"].get("findings") or {}).get(sev, 0) or 0) for r in pts] for sev in ("error", "warning")
+    }
     w, h, left, right, top, bottom = 720, 190, 56, 30, 16, 34
     count = len(pts)
     vmax = max(1, *series["error"], *series["warning"])
@@ -301,20 +369,37 @@ def _chart(rows: list[dict]) -> dict:
     def y(v: int) -> str:
         return f"{top + (h - top - bottom) * (1 - v / vmax):.1f}"
 
-    grid = [{"y": y(round(vmax * frac)), "ty": f"{float(y(round(vmax * frac))) + 4:.1f}", "v": round(vmax * frac)}
-            for frac in (0, 0.5, 1)]
-    labels = [{"x": x(i), "date": r["run_date"]} for i, r in enumerate(pts)
-              if count <= 8 or i % max(1, count // 7) == 0 or i == count - 1]
+    grid = [
+        {"y": y(round(vmax * frac)), "ty": f"{float(y(round(vmax * frac))) + 4:.1f}", "v": round(vmax * frac)}
+        for frac in (0, 0.5, 1)
+    ]
+    labels = [
+        {"x": x(i), "date": r["run_date"]}
+        for i, r in enumerate(pts)
+        if count <= 8 or i % max(1, count // 7) == 0 or i == count - 1
+    ]
     lines = []
     for sev in ("warning", "error"):
         vals = series[sev]
-        lines.append({
-            "sev": sev, "label": SEV_LABEL_PLURAL[sev],
-            "path": " ".join(f"{'M' if i == 0 else 'L'}{x(i)},{y(v)}" for i, v in enumerate(vals)),
-            "points": [{"x": x(i), "y": y(v), "v": v, "date": pts[i]["run_date"]} for i, v in enumerate(vals)],
-        })
-    return {"w": w, "h": h, "left": left, "right": right, "count": count, "grid": grid, "labels": labels,
-            "lines": lines, "label_y": h - 12}
+        lines.append(
+            {
+                "sev": sev,
+                "label": SEV_LABEL_PLURAL[sev],
+                "path": " ".join(f"{'M' if i == 0 else 'L'}{x(i)},{y(v)}" for i, v in enumerate(vals)),
+                "points": [{"x": x(i), "y": y(v), "v": v, "date": pts[i]["run_date"]} for i, v in enumerate(vals)],
+            }
+        )
+    return {
+        "w": w,
+        "h": h,
+        "left": left,
+        "right": right,
+        "count": count,
+        "grid": grid,
+        "labels": labels,
+        "lines": lines,
+        "label_y": h - 12,
+    }
 
 
 def _resolved_view(res: pd.DataFrame) -> dict:
@@ -324,10 +409,32 @@ def _resolved_view(res: pd.DataFrame) -> dict:
     res = res.sort_values(["gidx", "sub", "sev_rank", "rule", "field"], kind="mergesort").head(RESOLVED_CAP)
     w = where_parts(res)
     res = res.assign(title=w["title"], value_short=w["value"])
-    rows = _records(res, ["group_name", "session_key", "s_title", "file", "sheet", "rule", "title", "field",
-                          "value_short", "sev", "since_full", "days", "resolution", "known"])
-    return {"total": total, "rows": rows, "listed": len(rows),
-            "fixed": int((res["resolution"] == "fixed").sum()), "gone": int((res["resolution"] == "gone").sum())}
+    rows = _records(
+        res,
+        [
+            "group_name",
+            "session_key",
+            "s_title",
+            "file",
+            "sheet",
+            "rule",
+            "title",
+            "field",
+            "value_short",
+            "sev",
+            "since_full",
+            "days",
+            "resolution",
+            "known",
+        ],
+    )
+    return {
+        "total": total,
+        "rows": rows,
+        "listed": len(rows),
+        "fixed": int((res["resolution"] == "fixed").sum()),
+        "gone": int((res["resolution"] == "gone").sum()),
+    }
 
 
 def build_view(ctx: ReportContext) -> dict:
@@ -342,16 +449,28 @@ def build_view(ctx: ReportContext) -> dict:
     f = f_all[f_all["status"] != "resolved"].reset_index(drop=True)
 
     counts = {sev: int((f["sev"] == sev).sum()) for sev in SEVERITIES}
-    life_counts = {"new": int((f["status"] == "new").sum()), "open": int((f["status"] == "open").sum()),
-                   "resolved": len(resolved), "old": int(f["old"].sum())}
+    life_counts = {
+        "new": int((f["status"] == "new").sum()),
+        "open": int((f["status"] == "open").sum()),
+        "resolved": len(resolved),
+        "old": int(f["old"].sum()),
+    }
     rule_counts = f["rule"].value_counts().to_dict()
 
     # exact counts per group
     n_groups = len(order)
-    by_sev = (f.groupby(["gidx", "sev"]).size().unstack(fill_value=0)
-              .reindex(index=range(n_groups), columns=list(SEVERITIES), fill_value=0))
-    by_life = (f_all.groupby(["gidx", "status"]).size().unstack(fill_value=0)
-               .reindex(index=range(n_groups), columns=["new", "open", "resolved"], fill_value=0))
+    by_sev = (
+        f.groupby(["gidx", "sev"])
+        .size()
+        .unstack(fill_value=0)
+        .reindex(index=range(n_groups), columns=list(SEVERITIES), fill_value=0)
+    )
+    by_life = (
+        f_all.groupby(["gidx", "status"])
+        .size()
+        .unstack(fill_value=0)
+        .reindex(index=range(n_groups), columns=["new", "open", "resolved"], fill_value=0)
+    )
     subs = f.groupby("gidx")["sub"].nunique().reindex(range(n_groups), fill_value=0)
 
     # display cap per group and severity (the frame is sorted, so the first ones are kept)
@@ -361,30 +480,53 @@ def build_view(ctx: ReportContext) -> dict:
         if cap is not None:
             keep &= ~((f["sev"] == sev) & (rank >= cap))
     k = f[keep].copy()
-    listed = (k.groupby(["gidx", "sev"]).size().unstack(fill_value=0)
-              .reindex(index=range(n_groups), columns=list(SEVERITIES), fill_value=0))
+    listed = (
+        k.groupby(["gidx", "sev"])
+        .size()
+        .unstack(fill_value=0)
+        .reindex(index=range(n_groups), columns=list(SEVERITIES), fill_value=0)
+    )
 
     w = where_parts(k)
     k["title"], k["fix"], k["line_txt"], k["value_short"] = w["title"], w["fix"], w["line"], w["value"]
     k["sev_label"] = k["sev"].map(SEV_LABEL).where(k["severity"].str.lower().isin(SEVERITIES), k["severity"])
     k["source_label"] = _lookup(k["source"].str.lower(), lambda s: SOURCE_LABEL.get(s, s))
     k["days_txt"] = _lookup(k["days"], lambda v: plural(v, "jour", "jours"))
-    finding_cols = ["sev", "sev_label", "rule", "title", "message", "fix", "file", "sheet", "line_txt", "field",
-                    "value_short", "status", "since", "days_txt", "old"]
+    finding_cols = [
+        "sev",
+        "sev_label",
+        "rule",
+        "title",
+        "message",
+        "fix",
+        "file",
+        "sheet",
+        "line_txt",
+        "field",
+        "value_short",
+        "status",
+        "since",
+        "days_txt",
+        "old",
+    ]
     head_cols = ["session_key", "file", "source_label", "s_title", "s_start", "s_end", "known"]
 
     messages = ctx.messages if ctx.messages else body_messages(ctx, f_all)
     # blocks (one per session or file) in display order: k is sorted by group then block
     records = _records(k, finding_cols)
     gids, sub_codes = k["gidx"].to_numpy(), pd.factorize(k["sub"].to_numpy(dtype=object))[0]
-    starts = np.flatnonzero(np.r_[True, (gids[1:] != gids[:-1]) | (sub_codes[1:] != sub_codes[:-1])]) if len(k) \
+    starts = (
+        np.flatnonzero(np.r_[True, (gids[1:] != gids[:-1]) | (sub_codes[1:] != sub_codes[:-1])])
+        if len(k)
         else np.array([], dtype=int)
+    )
     ends = np.r_[starts[1:], len(k)]
     heads = _records(k.iloc[starts], head_cols)
     blocks_of: dict[int, list[dict]] = {}
     for head, a, b in zip(heads, starts.tolist(), ends.tolist()):
         blocks_of.setdefault(int(gids[a]), []).append(
-            {"kind": "file" if head["session_key"] == "" else "session", **head, "findings": records[a:b]})
+            {"kind": "file" if head["session_key"] == "" else "session", **head, "findings": records[a:b]}
+        )
 
     # the rows an error on a parent record gave its sessions: shown once per parent, with its sessions
     from passerelle.parents import group_by_parent
@@ -400,35 +542,72 @@ def build_view(ctx: ReportContext) -> dict:
         e, wn, i = (int(v) for v in sev_n[gidx])
         if e + wn + i == 0 and not blocks:
             continue  # a body whose findings were all resolved today: only in the resolved list
-        notes = [f"{n(int(listed_n[gidx, j]))} {SEV_LABEL_PLURAL[s]} sur {n(int(sev_n[gidx, j]))}"
-                 for j, s in enumerate(SEVERITIES) if listed_n[gidx, j] < sev_n[gidx, j]]
-        groups.append({
-            "idx": gidx, "name": name, "kind": kind,
-            "siret": gkey if kind == "body" and not gkey.startswith("nom:") else "",
-            "aliases": [a for a in str(aliases.get(gkey, "")).split(NAMES_SEP) if a and a != name] if kind == "body" else [],
-            "counts": {"error": e, "warning": wn, "info": i}, "total": e + wn + i,
-            "life": {s: int(life_n[gidx, j]) for j, s in enumerate(("new", "open", "resolved"))},
-            "subs": int(subs_n[gidx]), "capnote": ", ".join(notes), "blocks": blocks,
-            "message": messages.get(gkey) if kind == "body" else None,
-        })
+        notes = [
+            f"{n(int(listed_n[gidx, j]))} {SEV_LABEL_PLURAL[s]} sur {n(int(sev_n[gidx, j]))}"
+            for j, s in enumerate(SEVERITIES)
+            if listed_n[gidx, j] < sev_n[gidx, j]
+        ]
+        groups.append(
+            {
+                "idx": gidx,
+                "name": name,
+                "kind": kind,
+                "siret": gkey if kind == "body" and not gkey.startswith("nom:") else "",
+                "aliases": [a for a in str(aliases.get(gkey, "")).split(NAMES_SEP) if a and a != name]
+                if kind == "body"
+                else [],
+                "counts": {"error": e, "warning": wn, "info": i},
+                "total": e + wn + i,
+                "life": {s: int(life_n[gidx, j]) for j, s in enumerate(("new", "open", "resolved"))},
+                "subs": int(subs_n[gidx]),
+                "capnote": ", ".join(notes),
+                "blocks": blocks,
+                "message": messages.get(gkey) if kind == "body" else None,
+            }
+        )
     overview = sorted(groups, key=lambda g: (-g["counts"]["error"], -g["counts"]["warning"], g["idx"]))
     shown = {g["idx"] for g in groups}
-    resolved_groups = [{"idx": gidx, "name": name, "resolved": int(life_n[gidx, 2])}
-                       for gidx, (gkey, name) in enumerate(order) if life_n[gidx, 2] and gidx not in shown]
+    resolved_groups = [
+        {"idx": gidx, "name": name, "resolved": int(life_n[gidx, 2])}
+        for gidx, (gkey, name) in enumerate(order)
+        if life_n[gidx, 2] and gidx not in shown
+    ]
     return {
-        "run_date": ctx.run_date, "run_id": ctx.run_id, "year": ctx.run_date.year,
+        "run_date": ctx.run_date,
+        "run_id": ctx.run_id,
+        "year": ctx.run_date.year,
         "previous_date": ctx.previous_date,
-        "summary": _summary_view(ctx, counts, life_counts), "trend": _trend_view(ctx, counts, life_counts),
-        "counts": counts, "life": life_counts, "total": len(f), "old_after": OLD_AFTER_DAYS,
-        "groups": groups, "overview": overview, "resolved_only": resolved_groups,
+        "summary": _summary_view(ctx, counts, life_counts),
+        "trend": _trend_view(ctx, counts, life_counts),
+        "counts": counts,
+        "life": life_counts,
+        "total": len(f),
+        "old_after": OLD_AFTER_DAYS,
+        "groups": groups,
+        "overview": overview,
+        "resolved_only": resolved_groups,
         "resolved": _resolved_view(resolved),
         "inputs": sorted(ctx.inputs or [], key=lambda i: (str(i.get("source") or ""), str(i.get("file") or ""))),
         "source_label": SOURCE_LABEL,
-        "rules": [{"id": r.id, "severity": r.severity, "label": SEV_LABEL.get(r.severity, r.severity),
-                   "title": r.title, "fix": r.fix, "origin": r.origin, "count": rule_counts.get(r.id, 0)} for r in RULES],
-        "rule_options": [{"id": r, "title": BY_ID[r].title if r in BY_ID else "Règle inconnue", "count": rule_counts[r]}
-                         for r in sorted(rule_counts)],
-        "sev_label": SEV_LABEL, "sev_label_plural": SEV_LABEL_PLURAL, "severities": SEVERITIES,
+        "rules": [
+            {
+                "id": r.id,
+                "severity": r.severity,
+                "label": SEV_LABEL.get(r.severity, r.severity),
+                "title": r.title,
+                "fix": r.fix,
+                "origin": r.origin,
+                "count": rule_counts.get(r.id, 0),
+            }
+            for r in RULES
+        ],
+        "rule_options": [
+            {"id": r, "title": BY_ID[r].title if r in BY_ID else "Règle inconnue", "count": rule_counts[r]}
+            for r in sorted(rule_counts)
+        ],
+        "sev_label": SEV_LABEL,
+        "sev_label_plural": SEV_LABEL_PLURAL,
+        "severities": SEVERITIES,
         "messages": messages,
         "deliveries_section": Markup(ctx.deliveries_section),  # built by delivery.texts from its own template
         "messages_unsendable": sum(1 for g in groups if g["message"] is not None and not g["message"].recipients),
@@ -436,6 +615,7 @@ def build_view(ctx: ReportContext) -> dict:
 
 
 # --- main entry points ------------------------------------------------------------------------
+
 
 def build_messages(ctx: ReportContext) -> dict:
     """The message of each training body with open errors or warnings (body_key -> BodyMessage),
@@ -456,7 +636,8 @@ def write_report(ctx: ReportContext | dict, path: Path | str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(render_report(ctx) if isinstance(ctx, ReportContext) else render("report.html.j2", **ctx),
-                   encoding="utf-8")
+    tmp.write_text(
+        render_report(ctx) if isinstance(ctx, ReportContext) else render("report.html.j2", **ctx), encoding="utf-8"
+    )
     tmp.replace(path)
     return path

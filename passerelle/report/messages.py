@@ -79,9 +79,13 @@ def recipients_by_body(sessions: pd.DataFrame, concerned: set[str]) -> dict[str,
     """body_key -> its addresses: those of its sessions in ``concerned`` when one is valid, else
     those of all its sessions; the most used first, at most :data:`MAX_RECIPIENTS`."""
     valid = _valid_emails(sessions["contact_email"])
-    df = pd.DataFrame({"body": sessions["body_key"].astype(str).to_numpy(),
-                       "email": sessions["contact_email"].astype(object).map(valid).to_numpy(),
-                       "concerned": sessions["session_key"].isin(pd.Index(list(concerned))).to_numpy(dtype=bool)})
+    df = pd.DataFrame(
+        {
+            "body": sessions["body_key"].astype(str).to_numpy(),
+            "email": sessions["contact_email"].astype(object).map(valid).to_numpy(),
+            "concerned": sessions["session_key"].isin(pd.Index(list(concerned))).to_numpy(dtype=bool),
+        }
+    )
     df = df[df["email"].notna()]
     if not len(df):
         return {}
@@ -101,8 +105,16 @@ def _sections(rows: list[dict]) -> list[dict]:
         part = [r for r in rows if (r["status"] == "new") == (kind == "new")]
         for r in part:
             if not blocks or blocks[-1]["session_key"] != r["session_key"]:
-                blocks.append({"kind": "session", "session_key": r["session_key"], "s_title": r["s_title"], "s_start": r["s_start"],
-                               "s_end": r["s_end"], "findings": []})
+                blocks.append(
+                    {
+                        "kind": "session",
+                        "session_key": r["session_key"],
+                        "s_title": r["s_title"],
+                        "s_start": r["s_start"],
+                        "s_end": r["s_end"],
+                        "findings": [],
+                    }
+                )
             blocks[-1]["findings"].append(r)
         if blocks:
             from passerelle.parents import group_by_parent
@@ -120,36 +132,80 @@ def body_messages(ctx, f_all: pd.DataFrame) -> dict[str, BodyMessage]:
     from passerelle.findings_life import body_keys, sessions_of_bodies
     from passerelle.report.html import SOURCE_LABEL, where_parts
 
-    open_ = f_all[(f_all["status"] != "resolved") & (f_all["sev"] != "info")
-                  & ~f_all["group"].str.startswith(("\x00", "\x01"))]
+    open_ = f_all[
+        (f_all["status"] != "resolved") & (f_all["sev"] != "info") & ~f_all["group"].str.startswith(("\x00", "\x01"))
+    ]
     if not len(open_):
         return {}
     bodies = set(open_["group"])
     sessions = body_keys(sessions_of_bodies(ctx.sessions, set(open_["session_key"])), ctx.stored_sessions)
     recipients = recipients_by_body(sessions[sessions["body_key"].isin(bodies)], set(open_["session_key"]))
     # new first, then the older ones; within each, the display order
-    open_ = open_.assign(is_old=(open_["status"] != "new").astype(int)).sort_values(
-        ["gidx", "is_old"], kind="mergesort").reset_index(drop=True)
+    open_ = (
+        open_.assign(is_old=(open_["status"] != "new").astype(int))
+        .sort_values(["gidx", "is_old"], kind="mergesort")
+        .reset_index(drop=True)
+    )
     w = where_parts(open_)
-    open_ = open_.assign(title=w["title"], fix=w["fix"], line_txt=w["line"], value_short=open_["value"].str.slice(0, 200))
+    open_ = open_.assign(
+        title=w["title"], fix=w["fix"], line_txt=w["line"], value_short=open_["value"].str.slice(0, 200)
+    )
     rank = open_.groupby("group", sort=False).cumcount()
     listed = open_[rank < MAIL_CAP]
 
     # per body, column-wise
-    per = open_.assign(e=(open_["sev"] == "error").astype(int), w=(open_["sev"] == "warning").astype(int),
-                       nw=(open_["status"] == "new").astype(int)).groupby("group", sort=False).agg(
-        name=("group_name", "first"), n_err=("e", "sum"), n_warn=("w", "sum"), n_new=("nw", "sum"),
-        n_sessions=("sub", "nunique"), total=("sev", "size"))
-    tools = (open_[["group", "source"]].drop_duplicates().sort_values(["group", "source"], kind="mergesort")
-             .assign(label=lambda x: x["source"].map(lambda v: SOURCE_LABEL.get(v, v)))
-             .groupby("group", sort=False)["label"].agg(lambda x: " / ".join(v for v in x if v)))
-    rules = (listed[["group", "rule", "title", "fix"]].drop_duplicates(["group", "rule"])
-             .sort_values(["group", "rule"], kind="mergesort"))
+    per = (
+        open_.assign(
+            e=(open_["sev"] == "error").astype(int),
+            w=(open_["sev"] == "warning").astype(int),
+            nw=(open_["status"] == "new").astype(int),
+        )
+        .groupby("group", sort=False)
+        .agg(
+            name=("group_name", "first"),
+            n_err=("e", "sum"),
+            n_warn=("w", "sum"),
+            n_new=("nw", "sum"),
+            n_sessions=("sub", "nunique"),
+            total=("sev", "size"),
+        )
+    )
+    tools = (
+        open_[["group", "source"]]
+        .drop_duplicates()
+        .sort_values(["group", "source"], kind="mergesort")
+        .assign(label=lambda x: x["source"].map(lambda v: SOURCE_LABEL.get(v, v)))
+        .groupby("group", sort=False)["label"]
+        .agg(lambda x: " / ".join(v for v in x if v))
+    )
+    rules = (
+        listed[["group", "rule", "title", "fix"]]
+        .drop_duplicates(["group", "rule"])
+        .sort_values(["group", "rule"], kind="mergesort")
+    )
     rules_of: dict[str, list[dict]] = {}
     for r in rules.to_dict("records"):
         rules_of.setdefault(r["group"], []).append({"title": r["title"], "fix": r["fix"]})
-    cols = ["finding_key", "sev", "rule", "title", "fix", "message", "file", "sheet", "line_txt", "field",
-            "value_short", "status", "since_full", "days", "session_key", "s_title", "s_start", "s_end"]
+    cols = [
+        "finding_key",
+        "sev",
+        "rule",
+        "title",
+        "fix",
+        "message",
+        "file",
+        "sheet",
+        "line_txt",
+        "field",
+        "value_short",
+        "status",
+        "since_full",
+        "days",
+        "session_key",
+        "s_title",
+        "s_start",
+        "s_end",
+    ]
     records = listed[cols].to_dict("records")
     groups = listed["group"].to_numpy(dtype=object)
     rows_of: dict[str, list[dict]] = {}
@@ -162,10 +218,16 @@ def body_messages(ctx, f_all: pd.DataFrame) -> dict[str, BodyMessage]:
         body_key, rows = str(body_key), rows_of[body_key]
         tool = tools.get(body_key, "")
         view = {
-            "run_date": ctx.run_date, "previous_date": ctx.previous_date, "name": b["name"],
+            "run_date": ctx.run_date,
+            "previous_date": ctx.previous_date,
+            "name": b["name"],
             "tool": f"l'outil du financeur ({tool})" if tool else "l'outil du financeur",
-            "n_err": int(b["n_err"]), "n_warn": int(b["n_warn"]), "n_new": int(b["n_new"]),
-            "n_sessions": int(b["n_sessions"]), "sections": _sections(rows), "rules": rules_of.get(body_key, []),
+            "n_err": int(b["n_err"]),
+            "n_warn": int(b["n_warn"]),
+            "n_new": int(b["n_new"]),
+            "n_sessions": int(b["n_sessions"]),
+            "sections": _sections(rows),
+            "rules": rules_of.get(body_key, []),
             "omitted": int(b["total"]) - len(rows),
         }
         filename = message_filename(body_key, str(b["name"]))
@@ -174,13 +236,20 @@ def body_messages(ctx, f_all: pd.DataFrame) -> dict[str, BodyMessage]:
             filename, n_same = f"{stem}-{n_same}.eml", n_same + 1
         used.add(filename)
         out[body_key] = BodyMessage(
-            body_key=body_key, name=str(b["name"]), siret="" if body_key.startswith("nom:") else body_key,
-            filename=filename, recipients=recipients.get(body_key, []),
+            body_key=body_key,
+            name=str(b["name"]),
+            siret="" if body_key.startswith("nom:") else body_key,
+            filename=filename,
+            recipients=recipients.get(body_key, []),
             subject=" ".join(render("message_subject.txt.j2", **view).split()),  # one line, whatever the name holds
             text=render("message.txt.j2", **view).rstrip() + "\n",
             finding_keys=sorted(r["finding_key"] for r in rows),
-            counts={"error": view["n_err"], "warning": view["n_warn"], "new": view["n_new"],
-                    "open": int(b["total"]) - view["n_new"]},
+            counts={
+                "error": view["n_err"],
+                "warning": view["n_warn"],
+                "new": view["n_new"],
+                "open": int(b["total"]) - view["n_new"],
+            },
         )
     return out
 
@@ -213,5 +282,3 @@ def write_messages(folder: Path, messages: dict[str, BodyMessage], run_date: dat
         path.write_bytes(email_message(msg, run_date).as_bytes())
         written.append(path)
     return written
-
-

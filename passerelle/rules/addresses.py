@@ -26,8 +26,9 @@ POSTCODE_PATTERN = r"(?!00)\d{5}"  # no département 00
 INSEE_PATTERN = r"\d{5}|2[AB]\d{3}"
 
 
-def _address_findings(rows: pd.DataFrame, table: str, has_insee: bool,
-                      only: pd.Series | None = None) -> list[pd.DataFrame]:
+def _address_findings(
+    rows: pd.DataFrame, table: str, has_insee: bool, only: pd.Series | None = None
+) -> list[pd.DataFrame]:
     """DQ015 findings of ``rows`` (restricted to ``only`` when given)."""
     scope = pd.Series(True, index=rows.index) if only is None else flag(only)
     pc = text(rows["postcode"]).str.strip()
@@ -36,23 +37,44 @@ def _address_findings(rows: pd.DataFrame, table: str, has_insee: bool,
     pc_ok = has_pc & flag(pc.str.fullmatch(POSTCODE_PATTERN))
     out = [
         emit("DQ015", rows, scope & ~has_pc, field="postcode", variant="postcode_missing", table=table),
-        emit("DQ015", rows, scope & has_pc & ~pc_ok, field="postcode", value=pc, variant="postcode_format",
-             table=table),
+        emit(
+            "DQ015", rows, scope & has_pc & ~pc_ok, field="postcode", value=pc, variant="postcode_format", table=table
+        ),
         emit("DQ015", rows, scope & ~has_city, field="city", variant="city_missing", table=table),
     ]
     if has_insee:
         insee = text(rows["insee_code"]).str.strip().str.upper()
         has_insee_code = nonempty(insee)
         insee_ok = has_insee_code & flag(insee.str.fullmatch(INSEE_PATTERN))
-        out.append(emit("DQ015", rows, scope & has_insee_code & ~insee_ok, field="insee_code", value=insee,
-                        variant="insee_format", table=table))
+        out.append(
+            emit(
+                "DQ015",
+                rows,
+                scope & has_insee_code & ~insee_ok,
+                field="insee_code",
+                value=insee,
+                variant="insee_format",
+                table=table,
+            )
+        )
         check = scope & pc_ok & insee_ok
         if check.any():
             same, i_dept = _postcode_in_insee_departement(pc.where(check), insee.where(check))
             mismatch = check & ~same
-            out.append(emit("DQ015", rows, mismatch, field="postcode", value=pc, variant="insee_mismatch",
-                            dept=cog.departement_of_postcode(pc[mismatch]).reindex(pc.index),
-                            insee=insee, insee_dept=i_dept, table=table))
+            out.append(
+                emit(
+                    "DQ015",
+                    rows,
+                    mismatch,
+                    field="postcode",
+                    value=pc,
+                    variant="insee_mismatch",
+                    dept=cog.departement_of_postcode(pc[mismatch]).reindex(pc.index),
+                    insee=insee,
+                    insee_dept=i_dept,
+                    table=table,
+                )
+            )
     return out
 
 
@@ -65,8 +87,10 @@ def _postcode_in_insee_departement(pc: pd.Series, insee: pd.Series) -> tuple[pd.
     u = pd.DataFrame(list(uniques), columns=["pc", "insee"]).replace("", pd.NA).astype("string")
     dept = cog.departement_of_insee(u["insee"])
     ok = flag(cog.postcode_in_departement(u["pc"], dept))
-    return (pd.Series(ok.to_numpy()[codes], index=pc.index),
-            pd.Series(dept.to_numpy()[codes], index=pc.index, dtype="string"))
+    return (
+        pd.Series(ok.to_numpy()[codes], index=pc.index),
+        pd.Series(dept.to_numpy()[codes], index=pc.index, dtype="string"),
+    )
 
 
 def _accepted_by_dq015(rows: pd.DataFrame, has_insee: bool) -> pd.Series:
@@ -85,8 +109,7 @@ def _accepted_by_dq015(rows: pd.DataFrame, has_insee: bool) -> pd.Series:
     return ok
 
 
-def _commune_findings(rows: pd.DataFrame, table: str, has_insee: bool,
-                      only: pd.Series | None = None) -> pd.DataFrame:
+def _commune_findings(rows: pd.DataFrame, table: str, has_insee: bool, only: pd.Series | None = None) -> pd.DataFrame:
     """DQ026 findings of ``rows`` (restricted to ``only`` when given). The canonical build put
     the reference's answer in ``address_status``; a row without one (a table built otherwise)
     is resolved here. Only the problem rows are resolved again, for their message."""
@@ -96,11 +119,13 @@ def _commune_findings(rows: pd.DataFrame, table: str, has_insee: bool,
 
     def resolve(mask: pd.Series) -> pd.DataFrame:
         sel = rows[mask.to_numpy()]
-        return cog.resolve_addresses(text(sel["postcode"]), text(sel["city"]),
-                                     text(sel["insee_code"]) if has_insee else None)
+        return cog.resolve_addresses(
+            text(sel["postcode"]), text(sel["city"]), text(sel["insee_code"]) if has_insee else None
+        )
 
-    status = text(rows["address_status"]) if "address_status" in rows else pd.Series(pd.NA, index=rows.index,
-                                                                                       dtype="string")
+    status = (
+        text(rows["address_status"]) if "address_status" in rows else pd.Series(pd.NA, index=rows.index, dtype="string")
+    )
     unknown = scope & status.isna()
     if unknown.any():
         status = status.copy()
@@ -115,7 +140,7 @@ def _commune_findings(rows: pd.DataFrame, table: str, has_insee: bool,
     message = resolve(problem)["message"].astype("string")
     reason = pd.Series(pd.NA, index=rows.index, dtype="string")
     reason.loc[problem] = (message.str.slice(0, 1).str.lower() + message.str.slice(1)).to_numpy()
-    value = (text(rows["postcode"]).str.strip().fillna("") + " " + text(rows["city"]).str.strip().fillna(""))
+    value = text(rows["postcode"]).str.strip().fillna("") + " " + text(rows["city"]).str.strip().fillna("")
     if has_insee:
         insee = text(rows["insee_code"]).str.strip()
         value = value + (" (INSEE " + insee + ")").fillna("")

@@ -88,8 +88,11 @@ def _selections(sessions: pd.DataFrame) -> dict[str, pd.DataFrame]:
     live = publishable & ~flag(sessions["cancelled"]).to_numpy(dtype=bool)
     rank = np.where(live, 0, np.where(publishable, 1, 2))
     ordered = sessions.take(np.argsort(rank, kind="stable"))
-    return {"all": ordered, "publishable": ordered.iloc[: int(publishable.sum())],
-            "live": ordered.iloc[: int(live.sum())]}
+    return {
+        "all": ordered,
+        "publishable": ordered.iloc[: int(publishable.sum())],
+        "live": ordered.iloc[: int(live.sum())],
+    }
 
 
 def run_checks(ctx: CheckContext) -> pd.DataFrame:
@@ -143,8 +146,20 @@ def session_errors(findings: pd.DataFrame) -> set[str]:
 def check_registry() -> None:
     """Every rule of the registry is covered: a predicate here, the readers (DQ000) or the
     publication step (DQ023). Raises AssertionError otherwise (used by the tests)."""
-    covered = set(SESSION_CHECKS) | {"DQ000", "DQ002", "DQ005", "DQ007", "DQ013", "DQ014", "DQ016", "DQ019", "DQ020",
-                                     "DQ022", "DQ023", "DQ024", "DQ025"}
+    covered = set(SESSION_CHECKS) | {
+        "DQ000",
+        "DQ002",
+        "DQ005",
+        "DQ007",
+        "DQ013",
+        "DQ014",
+        "DQ016",
+        "DQ019",
+        "DQ020",
+        "DQ022",
+        "DQ023",
+        "DQ024",
+        "DQ025",
+    }
     missing = {r.id for r in RULES} - covered
     assert not missing, f"rules without a check: {sorted(missing)}"
-

@@ -142,9 +142,7 @@ def as_number(s: pd.Series) -> pd.Series:
 
 def _strftime(s: pd.Series, fmt: str) -> pd.Series:
     stamps = pa.array(as_datetime(s).to_numpy(), type=pa.timestamp("s"), from_pandas=True)
-    return pd.Series(pc.strftime(stamps, format=fmt), index=s.index, dtype=pd.ArrowDtype(pa.string())).astype(
-        "string"
-    )
+    return pd.Series(pc.strftime(stamps, format=fmt), index=s.index, dtype=pd.ArrowDtype(pa.string())).astype("string")
 
 
 def fr_date(s: pd.Series) -> pd.Series:

@@ -36,9 +36,15 @@ def check_periods(sessions: pd.DataFrame) -> pd.DataFrame:
         d = as_datetime(s[col])
         out.append(
             emit(
-                "DQ001", s, (d < ps) | (d > pe), field=col, value=date_of(col),
-                columns=(col, "parent_period_start", "parent_period_end"), parent=parent,
-                period_start=date_of("parent_period_start"), period_end=date_of("parent_period_end"),
+                "DQ001",
+                s,
+                (d < ps) | (d > pe),
+                field=col,
+                value=date_of(col),
+                columns=(col, "parent_period_start", "parent_period_end"),
+                parent=parent,
+                period_start=date_of("parent_period_start"),
+                period_end=date_of("parent_period_end"),
             )
         )
     return combine(out)
@@ -65,8 +71,7 @@ def check_entry_modes(sessions: pd.DataFrame, orphan_keys: set[str] | None = Non
     def missing_name(rows: pd.DataFrame) -> pd.Series:
         return source_field(rows, "start_date").where(~start_known.loc[rows.index], source_field(rows, "end_date"))
 
-    out.append(emit("DQ005", s, permanent & (start_known ^ end_known), field=missing_name,
-                    variant="permanent_partial"))
+    out.append(emit("DQ005", s, permanent & (start_known ^ end_known), field=missing_name, variant="permanent_partial"))
     return combine(out)
 
 
@@ -74,8 +79,15 @@ def check_order(sessions: pd.DataFrame) -> pd.DataFrame:
     """DQ006: the end date is not before the start date (same day is a one-day session)."""
     s = sessions
     bad = as_datetime(s["end_date"]) < as_datetime(s["start_date"])
-    return emit("DQ006", s, bad, field="end_date", value=date_of("end_date"), columns=("start_date", "end_date"),
-                start=date_of("start_date"))
+    return emit(
+        "DQ006",
+        s,
+        bad,
+        field="end_date",
+        value=date_of("end_date"),
+        columns=("start_date", "end_date"),
+        start=date_of("start_date"),
+    )
 
 
 def check_new_starts(
@@ -95,9 +107,16 @@ def check_new_starts(
     )
     earliest = extract + timedelta(days=1)
     bad = new & fixed & flag(as_datetime(s["start_date"]) < earliest)
-    return emit("DQ007", s, bad, field="start_date", value=date_of("start_date"), columns=("start_date",),
-                extract_date=lambda rows: fr_date(extract.loc[rows.index]),
-                earliest=lambda rows: fr_date(earliest.loc[rows.index]))
+    return emit(
+        "DQ007",
+        s,
+        bad,
+        field="start_date",
+        value=date_of("start_date"),
+        columns=("start_date",),
+        extract_date=lambda rows: fr_date(extract.loc[rows.index]),
+        earliest=lambda rows: fr_date(earliest.loc[rows.index]),
+    )
 
 
 def check_prescription(sessions: pd.DataFrame) -> pd.DataFrame:
@@ -112,7 +131,16 @@ def check_prescription(sessions: pd.DataFrame) -> pd.DataFrame:
         ("end_after_session", "prescription_end", "end_date", pe > se),
     ):
         out.append(
-            emit("DQ008", s, bad, field=col, value=date_of(col), variant=variant, columns=(col, other_col),
-                 other_field=field_of(other_col), other=date_of(other_col))
+            emit(
+                "DQ008",
+                s,
+                bad,
+                field=col,
+                value=date_of(col),
+                variant=variant,
+                columns=(col, other_col),
+                other_field=field_of(other_col),
+                other=date_of(other_col),
+            )
         )
     return combine(out)

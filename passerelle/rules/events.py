@@ -63,10 +63,22 @@ def check_events(events: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
         times[col] = t.where(ok)
     start_d, end_d = as_datetime(e["start_date"]), as_datetime(e["end_date"])
     same_day = end_d.isna() | flag(end_d == start_d)
-    dq013(same_day & flag(times["end_time"] <= times["start_time"]), field="end_time", value=times["end_time"],
-          variant="time_order", columns=EVENT_COLUMNS, other=times["start_time"])
-    dq013(end_d < start_d, field="end_date", value=date_of("end_date"), variant="date_order",
-          columns=(*EVENT_COLUMNS, "end_date"), other=date_of("start_date"))
+    dq013(
+        same_day & flag(times["end_time"] <= times["start_time"]),
+        field="end_time",
+        value=times["end_time"],
+        variant="time_order",
+        columns=EVENT_COLUMNS,
+        other=times["start_time"],
+    )
+    dq013(
+        end_d < start_d,
+        field="end_date",
+        value=date_of("end_date"),
+        variant="date_order",
+        columns=(*EVENT_COLUMNS, "end_date"),
+        other=date_of("start_date"),
+    )
     keys = e["session_key"]
     session_start = as_datetime(lookup(keys, sessions, "session_key", "start_date"))
     session_end = as_datetime(lookup(keys, sessions, "session_key", "end_date"))
@@ -76,8 +88,14 @@ def check_events(events: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
         ("after_session", live & ~permanent & flag(start_d > session_start), session_start),
         ("after_session_end", live & permanent & flag(start_d > session_end), session_end),
     ):
-        dq013(mask, field="start_date", value=date_of("start_date"), variant=variant, columns=EVENT_COLUMNS,
-              other=lambda rows, ref=ref: fr_date(ref.loc[rows.index]))
+        dq013(
+            mask,
+            field="start_date",
+            value=date_of("start_date"),
+            variant=variant,
+            columns=EVENT_COLUMNS,
+            other=lambda rows, ref=ref: fr_date(ref.loc[rows.index]),
+        )
     return combine(out)
 
 
@@ -85,5 +103,13 @@ def check_cancelled_information(events: pd.DataFrame) -> pd.DataFrame:
     """DQ014 (info): an information collective with 0 places is published as cancelled."""
     e = events
     bad = flag(e["is_information_collective"]) & flag(e["cancelled"])
-    return emit("DQ014", e, bad, field="places", value=number_of("places"), table="events",
-                columns=("places", "start_date"), date=date_of("start_date"))
+    return emit(
+        "DQ014",
+        e,
+        bad,
+        field="places",
+        value=number_of("places"),
+        table="events",
+        columns=("places", "start_date"),
+        date=date_of("start_date"),
+    )

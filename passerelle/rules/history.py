@@ -18,8 +18,13 @@ from passerelle.sources.registry import source_of_keys
 CLOSED_STATUSES = frozenset({"cancelled", "withdrawn", "deleted"})
 
 
-def check_vanished(previous: pd.DataFrame | None, sessions: pd.DataFrame, sources_read: set[str],
-                   run_date: date | None = None, grace: int = GRACE_DAYS_DEFAULT) -> pd.DataFrame:
+def check_vanished(
+    previous: pd.DataFrame | None,
+    sessions: pd.DataFrame,
+    sources_read: set[str],
+    run_date: date | None = None,
+    grace: int = GRACE_DAYS_DEFAULT,
+) -> pd.DataFrame:
     """DQ022 (warning): a session of the last published state, not cancelled, that is absent
     from today's sessions although its source's session extract was read today.
 
@@ -67,12 +72,20 @@ def check_vanished(previous: pd.DataFrame | None, sessions: pd.DataFrame, source
     today = run_date or date.today()
     vanished = vanished_since(col("status", None), col("vanished_date", None), today)
     out_ = withdrawn(vanished, today, grace)
-    parts = dict(field="session_key", value=iso_date(since), session=rows["session_key"], since=fr_date(since),
-                 vanished=fr_date(vanished), grace=grace)
-    return combine([
-        emit("DQ022", rows, ~out_, variant="grace", until=fr_date(last_day(vanished, grace)), **parts),
-        emit("DQ022", rows, out_, variant="withdrawn", **parts),
-    ])
+    parts = dict(
+        field="session_key",
+        value=iso_date(since),
+        session=rows["session_key"],
+        since=fr_date(since),
+        vanished=fr_date(vanished),
+        grace=grace,
+    )
+    return combine(
+        [
+            emit("DQ022", rows, ~out_, variant="grace", until=fr_date(last_day(vanished, grace)), **parts),
+            emit("DQ022", rows, out_, variant="withdrawn", **parts),
+        ]
+    )
 
 
 def feed_guard(feed_name: str, today_count: int, previous_count: int | None) -> pd.DataFrame:

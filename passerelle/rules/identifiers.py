@@ -25,15 +25,25 @@ def _check_numbers(rows: pd.DataFrame, parameter: str, table: str) -> list[pd.Da
     num = text(rows["marche_numero"]).str.strip()
     present = nonempty(num)
     out = []
-    for pattern, expected in dict.fromkeys(getattr(s.rules, parameter) for s in sources()
-                                           if getattr(s.rules, parameter) is not None):
+    for pattern, expected in dict.fromkeys(
+        getattr(s.rules, parameter) for s in sources() if getattr(s.rules, parameter) is not None
+    ):
         only = flag(declared == pattern)
         bad_format = present & ~flag(num.str.fullmatch(pattern))
         out += [
-            emit("DQ002", rows, only & ~present, field="marche_numero", variant="missing", expected=expected,
-                 table=table),
-            emit("DQ002", rows, only & bad_format, field="marche_numero", value=num, variant="format",
-                 expected=expected, table=table),
+            emit(
+                "DQ002", rows, only & ~present, field="marche_numero", variant="missing", expected=expected, table=table
+            ),
+            emit(
+                "DQ002",
+                rows,
+                only & bad_format,
+                field="marche_numero",
+                value=num,
+                variant="format",
+                expected=expected,
+                table=table,
+            ),
         ]
     return out
 
@@ -60,8 +70,16 @@ def _check_action_prefix(formations: pd.DataFrame, only: pd.Series) -> pd.DataFr
     for n in lengths[both].unique():
         at = both & flag(lengths == n)
         bad |= at & ~flag(action.str.slice(0, int(n)) == contract)
-    return emit("DQ002", formations, bad, field="action_number", value=action, variant="prefix",
-                contract=contract, table="formations")
+    return emit(
+        "DQ002",
+        formations,
+        bad,
+        field="action_number",
+        value=action,
+        variant="prefix",
+        contract=contract,
+        table="formations",
+    )
 
 
 @lru_cache(maxsize=65536)
@@ -90,8 +108,9 @@ def _check_sirets(rows: pd.DataFrame, column: str, table: str, required: pd.Seri
     problem = siret_problems(v.where(present))
     out = [emit("DQ016", rows, ~present & required, field=column, variant="missing", table=table)]
     for variant in ("format", "checksum"):
-        out.append(emit("DQ016", rows, present & flag(problem == variant), field=column, value=v, variant=variant,
-                        table=table))
+        out.append(
+            emit("DQ016", rows, present & flag(problem == variant), field=column, value=v, variant=variant, table=table)
+        )
     return out
 
 

@@ -32,8 +32,12 @@ def _origins(formations: pd.DataFrame, sessions: pd.DataFrame, table: pd.DataFra
     f = pd.DataFrame({"siret": f_siret[f_ok], "origin": origin})
     s_siret = valid_sirets(sessions["siret_formateur"])
     s_ok = flag(normalise_names(sessions["organisme_formateur"]) == s_siret.map(chosen))
-    s = pd.DataFrame({"siret": s_siret[s_ok],
-                      "origin": "organisme formateur de la session " + text(sessions.loc[s_ok, "session_key"])})
+    s = pd.DataFrame(
+        {
+            "siret": s_siret[s_ok],
+            "origin": "organisme formateur de la session " + text(sessions.loc[s_ok, "session_key"]),
+        }
+    )
     both = pd.concat([f, s], ignore_index=True).dropna().sort_values(["siret"], kind="stable")
     first = both.drop_duplicates("siret")
     return pd.Series(first["origin"].to_numpy(), index=first["siret"].to_numpy(), dtype="string")
@@ -51,20 +55,49 @@ def check_organisations(formations: pd.DataFrame, sessions: pd.DataFrame) -> pd.
         chosen = pd.Series(conflicted["norm"].to_numpy(), index=conflicted["siret"].to_numpy())
         published = pd.Series(conflicted["name"].to_numpy(), index=conflicted["siret"].to_numpy())
         origins = _origins(formations, sessions, conflicted)
-        for df, name_col, siret_col, tbl in ((sessions, "organisme_formateur", "siret_formateur", "sessions"),
-                                             (formations, "holder_name", "holder_siret", "formations")):
+        for df, name_col, siret_col, tbl in (
+            (sessions, "organisme_formateur", "siret_formateur", "sessions"),
+            (formations, "holder_name", "holder_siret", "formations"),
+        ):
             siret = valid_sirets(df[siret_col])
             want = siret.map(chosen)
             bad = want.notna() & flag(normalise_names(df[name_col]) != want)
-            out.append(emit("DQ025", df, bad, field=name_col, value=text(df[name_col]), variant="names", table=tbl,
-                            siret=siret, published=siret.map(published), origin=siret.map(origins)))
+            out.append(
+                emit(
+                    "DQ025",
+                    df,
+                    bad,
+                    field=name_col,
+                    value=text(df[name_col]),
+                    variant="names",
+                    table=tbl,
+                    siret=siret,
+                    published=siret.map(published),
+                    origin=siret.map(origins),
+                )
+            )
     # a body named without a SIRET of its own, whose action has another contract holder
     s = sessions
     holder = lookup(text(s["formation_key"]), formations, "formation_key", "holder_name")
     holder_siret = lookup(text(s["formation_key"]), formations, "formation_key", "holder_siret")
     body = normalise_names(s["organisme_formateur"])
-    not_holder = body.notna() & valid_sirets(s["siret_formateur"]).isna() & holder.notna() & flag(
-        body != normalise_names(holder))
-    out.append(emit("DQ025", s, not_holder, field="organisme_formateur", value=text(s["organisme_formateur"]),
-                    variant="not_holder", holder=holder, holder_siret=holder_siret, unknown=UNKNOWN_SIRET))
+    not_holder = (
+        body.notna()
+        & valid_sirets(s["siret_formateur"]).isna()
+        & holder.notna()
+        & flag(body != normalise_names(holder))
+    )
+    out.append(
+        emit(
+            "DQ025",
+            s,
+            not_holder,
+            field="organisme_formateur",
+            value=text(s["organisme_formateur"]),
+            variant="not_holder",
+            holder=holder,
+            holder_siret=holder_siret,
+            unknown=UNKNOWN_SIRET,
+        )
+    )
     return combine(out)

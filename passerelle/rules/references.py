@@ -33,8 +33,15 @@ def check_duplicates(sessions: pd.DataFrame) -> pd.DataFrame:
     city. The first one in file order is the original; each later one is reported with the
     original's key as value. Sessions without a start date (permanent entries without
     dates) are not compared."""
-    s = pick(sessions, as_datetime(sessions["start_date"]).notna(), "action_key", "start_date", "end_date",
-             "postcode", "city")
+    s = pick(
+        sessions,
+        as_datetime(sessions["start_date"]).notna(),
+        "action_key",
+        "start_date",
+        "end_date",
+        "postcode",
+        "city",
+    )
     if len(s) < 2:
         return no_findings()
     s = s.sort_values(LINEAGE_ORDER, kind="stable")
@@ -48,9 +55,7 @@ def check_duplicates(sessions: pd.DataFrame) -> pd.DataFrame:
         },
         index=s.index,
     )
-    grouped = group.assign(session_key=text(s["session_key"])).groupby(
-        list(group.columns), dropna=False, sort=False
-    )
+    grouped = group.assign(session_key=text(s["session_key"])).groupby(list(group.columns), dropna=False, sort=False)
     later = grouped.cumcount() > 0
     if not later.any():
         return no_findings()
@@ -59,8 +64,17 @@ def check_duplicates(sessions: pd.DataFrame) -> pd.DataFrame:
     def place(rows: pd.DataFrame) -> pd.Series:
         return (text(rows["postcode"]).fillna("") + " " + text(rows["city"]).fillna("")).str.strip()
 
-    return emit("DQ017", s, later, field="session_key", value=first_key, columns=("start_date", "end_date",
-                "postcode", "city"), start=date_of("start_date"), end=date_of("end_date"), place=place)
+    return emit(
+        "DQ017",
+        s,
+        later,
+        field="session_key",
+        value=first_key,
+        columns=("start_date", "end_date", "postcode", "city"),
+        start=date_of("start_date"),
+        end=date_of("end_date"),
+        place=place,
+    )
 
 
 def check_planned_sessions(formations: pd.DataFrame, sessions: pd.DataFrame, run_date: date) -> pd.DataFrame:
@@ -76,12 +90,22 @@ def check_planned_sessions(formations: pd.DataFrame, sessions: pd.DataFrame, run
     counts = s.loc[finalised.to_numpy(), "formation_key"].value_counts()
     count = text(f["formation_key"]).map(counts).fillna(0).astype("int64")
     bad = planning & started & planned.notna() & flag(count < planned)
-    return emit("DQ019", f, bad, field="sessions_planned", value=number_of("sessions_planned"), table="formations",
-                columns=("sessions_planned", "period_start"), count=count, start=date_of("period_start"))
+    return emit(
+        "DQ019",
+        f,
+        bad,
+        field="sessions_planned",
+        value=number_of("sessions_planned"),
+        table="formations",
+        columns=("sessions_planned", "period_start"),
+        count=count,
+        start=date_of("period_start"),
+    )
 
 
-def orphan_masks(sessions: pd.DataFrame, formations: pd.DataFrame, actions: pd.DataFrame
-                 ) -> tuple[pd.Series, pd.Series]:
+def orphan_masks(
+    sessions: pd.DataFrame, formations: pd.DataFrame, actions: pd.DataFrame
+) -> tuple[pd.Series, pd.Series]:
     """Per session: (its formation is unknown, its SIGMA action/composante is unknown while its
     formation is known)."""
     s = sessions
@@ -96,8 +120,9 @@ def orphan_keys(sessions: pd.DataFrame, formations: pd.DataFrame, actions: pd.Da
     return set(sessions.loc[no_formation | no_action, "session_key"].dropna().tolist())
 
 
-def check_orphans(sessions: pd.DataFrame, formations: pd.DataFrame, actions: pd.DataFrame,
-                  events: pd.DataFrame) -> pd.DataFrame:
+def check_orphans(
+    sessions: pd.DataFrame, formations: pd.DataFrame, actions: pd.DataFrame, events: pd.DataFrame
+) -> pd.DataFrame:
     """DQ020: sessions whose formation (SAM action / SIGMA action) or, for SIGMA, action
     (composante) no extract describes; events whose session is unknown."""
     s = sessions
@@ -106,20 +131,46 @@ def check_orphans(sessions: pd.DataFrame, formations: pd.DataFrame, actions: pd.
     by_lot = flag(rule_value(s, "formation_reference") == "dossier_lot_action")
 
     def lot_ids(rows: pd.DataFrame) -> pd.Series:
-        return (text(rows["dossier"]).fillna("?") + " / " + text(rows["lot"]).fillna("?") + " / "
-                + text(rows["action_number"]).fillna("?"))
+        return (
+            text(rows["dossier"]).fillna("?")
+            + " / "
+            + text(rows["lot"]).fillna("?")
+            + " / "
+            + text(rows["action_number"]).fillna("?")
+        )
 
     e = events
     unknown = ~flag(e["session_key"].isin(s["session_key"].dropna().unique()))
     return combine(
         [
-            emit("DQ020", s, no_formation & by_lot, field="formation_key", value=lot_ids, variant="formation_eos",
-                 columns=("dossier", "lot", "action_number")),
-            emit("DQ020", s, no_formation & ~by_lot, field="formation_key", value=text(s["action_number"]),
-                 variant="formation_sigma"),
-            emit("DQ020", s, no_action, field="action_key", value=text(s["composante_number"]),
-                 variant="action_sigma", action=text(s["action_number"])),
-            emit("DQ020", e, unknown, field="session_key", value=text(e["session_key"]), variant="event",
-                 table="events"),
+            emit(
+                "DQ020",
+                s,
+                no_formation & by_lot,
+                field="formation_key",
+                value=lot_ids,
+                variant="formation_eos",
+                columns=("dossier", "lot", "action_number"),
+            ),
+            emit(
+                "DQ020",
+                s,
+                no_formation & ~by_lot,
+                field="formation_key",
+                value=text(s["action_number"]),
+                variant="formation_sigma",
+            ),
+            emit(
+                "DQ020",
+                s,
+                no_action,
+                field="action_key",
+                value=text(s["composante_number"]),
+                variant="action_sigma",
+                action=text(s["action_number"]),
+            ),
+            emit(
+                "DQ020", e, unknown, field="session_key", value=text(e["session_key"]), variant="event", table="events"
+            ),
         ]
     )

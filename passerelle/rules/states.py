@@ -37,13 +37,25 @@ def check_cancelled_trainees(sessions: pd.DataFrame) -> pd.DataFrame:
 def check_workflow(sessions: pd.DataFrame) -> pd.DataFrame:
     """DQ018 (info): the workflow state does not allow publication yet."""
     s = sessions
-    return emit("DQ018", s, ~flag(s["workflow_publishable"]), field="workflow_state",
-                value=text_of("workflow_state"), columns=("workflow_state",))
+    return emit(
+        "DQ018",
+        s,
+        ~flag(s["workflow_publishable"]),
+        field="workflow_state",
+        value=text_of("workflow_state"),
+        columns=("workflow_state",),
+    )
 
 
 def check_recruitment_closed(sessions: pd.DataFrame) -> pd.DataFrame:
     """DQ021 (warning): recruitment closed on a session that is not cancelled."""
     s = sessions
     bad = flag(s["recruitment_state"] == model.RECRUITMENT_CLOSED) & ~flag(s["cancelled"])
-    return emit("DQ021", s, bad, field="recruitment_state", columns=("recruitment_state",),
-                value=lambda rows: text(rows["recruitment_state"]).map(RECRUITMENT_LABELS).astype("string"))
+    return emit(
+        "DQ021",
+        s,
+        bad,
+        field="recruitment_state",
+        columns=("recruitment_state",),
+        value=lambda rows: text(rows["recruitment_state"]).map(RECRUITMENT_LABELS).astype("string"),
+    )

@@ -136,7 +136,9 @@ EVENT_COLUMNS: dict[str, str] = {
     "Description": "description",
 }
 
-EVENT_ESSENTIAL: frozenset[str] = frozenset({"Identifiant EOS", "Type", "Date de début", "Heure de début", "Heure de fin"})
+EVENT_ESSENTIAL: frozenset[str] = frozenset(
+    {"Identifiant EOS", "Type", "Date de début", "Heure de début", "Heure de fin"}
+)
 
 # list dates are dd/mm/yy, lot dates dd/mm/yyyy (both widths are accepted everywhere)
 _SHORT_DATE_COLUMNS = ("Date début prescr.", "Date fin prescr.", "Date début session", "Date fin session", "Date état")
@@ -248,6 +250,7 @@ class _Parsed:
     def width(self) -> pd.Series:
         assert self.widths is not None, "the file was not split into records"
         return self.widths
+
     quarantine_parts: list = field(default_factory=list)
 
     def fail(self, message: str, *, line: int | None = None, field_name: str | None = None, value=None) -> None:
@@ -445,7 +448,11 @@ def _read_file(path, kind, contract, essential, table, schema, extract_date) -> 
                 field=f"colonne {i + 1}",
             )
     if missing_essential:
-        reason = "Fichier rejeté : colonne(s) obligatoire(s) absente(s) : " + ", ".join(f"« {c} »" for c in missing_essential) + "."
+        reason = (
+            "Fichier rejeté : colonne(s) obligatoire(s) absente(s) : "
+            + ", ".join(f"« {c} »" for c in missing_essential)
+            + "."
+        )
         _quarantine_all(p, reason)
         return p
 
@@ -490,7 +497,9 @@ def _split_records(decoded: str, other_breaks: bool = True):
     (column labels are field positions, missing cells ""); the physical line where each
     record starts (header = 1); the number of fields of each record.
     """
-    reader = csv.reader(_iter_lines(decoded, other_breaks), delimiter=SEPARATOR, quotechar='"', doublequote=True, strict=True)
+    reader = csv.reader(
+        _iter_lines(decoded, other_breaks), delimiter=SEPARATOR, quotechar='"', doublequote=True, strict=True
+    )
     gc_was_enabled = gc.isenabled()
     gc.disable()  # millions of short-lived cell strings: the cyclic GC would rescan them for nothing
     try:
@@ -657,7 +666,9 @@ def _quarantine(p: _Parsed, idx, reason, kind: str, session_key=None) -> None:
     if len(idx) == 0:
         return
     p.quarantine_parts.append(
-        tabular.quarantine_rows(SOURCE, p.read.file, "", p.line_of.loc[idx], kind, reason, _raw_json(p, idx), session_key)
+        tabular.quarantine_rows(
+            SOURCE, p.read.file, "", p.line_of.loc[idx], kind, reason, _raw_json(p, idx), session_key
+        )
     )
 
 
@@ -718,7 +729,8 @@ def _session_ids(p: _Parsed, kind: str) -> tuple[pd.Series, pd.Series]:
     # messages are built for the flagged rows only
     if wide.any():
         reason[wide] = (
-            "La ligne compte " + p.width[wide].astype(str)
+            "La ligne compte "
+            + p.width[wide].astype(str)
             + f" champs pour {p.header_width} colonnes d'en-tête (point-virgule hors guillemets ?) : "
             "la ligne est écartée ; protéger le texte par des guillemets dans l'extrait."
         )
@@ -727,12 +739,16 @@ def _session_ids(p: _Parsed, kind: str) -> tuple[pd.Series, pd.Series]:
         reason[m] = "Identifiant EOS vide : la ligne ne peut pas être rattachée à une session ; la ligne est écartée."
     m = ~wide & ~empty & ~ok
     if m.any():
-        reason[m] = "Identifiant EOS " + _quote(raw[m]) + " invalide : un nombre entier est attendu ; la ligne est écartée."
+        reason[m] = (
+            "Identifiant EOS " + _quote(raw[m]) + " invalide : un nombre entier est attendu ; la ligne est écartée."
+        )
     if kind == "session":
         dup, first_line = tabular.duplicates(key, p.line_of, live=reason.isna())
         if dup.any():
             reason[dup] = (
-                "Identifiant EOS " + ident[dup] + " en double : déjà présent ligne "
+                "Identifiant EOS "
+                + ident[dup]
+                + " en double : déjà présent ligne "
                 + first_line[dup].astype("Int64").astype("string")
                 + " ; seule la première ligne est gardée, celle-ci est écartée."
             )
@@ -745,7 +761,12 @@ def _session_ids(p: _Parsed, kind: str) -> tuple[pd.Series, pd.Series]:
         ctx["session_key"] = key[bad].astype("string")
         p.extra_findings.append(
             findings_from_frame(
-                ctx, rule=RULE_FILE, severity="error", message=reason[bad], field="Identifiant EOS", value=f["Identifiant EOS"][bad]
+                ctx,
+                rule=RULE_FILE,
+                severity="error",
+                message=reason[bad],
+                field="Identifiant EOS",
+                value=f["Identifiant EOS"][bad],
             )
         )
     return key, ~bad
@@ -771,8 +792,9 @@ def _build_sessions(p: _Parsed) -> None:
     f, key, ctx, found, out = _kept_rows(p, "session")
     out["source_session_id"] = key.str.slice(4)
 
-    cleaned = _clean_columns(f, list(_TEXT_COLUMNS) + ["Lot", "Action", "Libellé grand public", "Etat session",
-                                                       "Session annulée"])
+    cleaned = _clean_columns(
+        f, list(_TEXT_COLUMNS) + ["Lot", "Action", "Libellé grand public", "Etat session", "Session annulée"]
+    )
     for col, name in _TEXT_COLUMNS.items():
         out[name] = cleaned[col]
 
@@ -785,21 +807,36 @@ def _build_sessions(p: _Parsed) -> None:
     action = cleaned["Action"]
     number, label = _via_uniques(action, _split_action)
     out["action_number"] = number
-    found.append(_cell_findings(
-        ctx, number.isna() & action.notna(), "Action", f["Action"],
-        "Numéro d'action illisible dans la colonne « Action » : ",
-        " (format attendu « <n°> - <intitulé> », ex. « 1 - Agent thermal »).",
-    ))
-    found.append(_cell_findings(
-        ctx, action.isna(), "Action", f["Action"],
-        "Colonne « Action » vide : le numéro d'action est attendu (ex. « 1 - Agent thermal ») pour rattacher la "
-        "session à son action.",
-    ))
+    found.append(
+        _cell_findings(
+            ctx,
+            number.isna() & action.notna(),
+            "Action",
+            f["Action"],
+            "Numéro d'action illisible dans la colonne « Action » : ",
+            " (format attendu « <n°> - <intitulé> », ex. « 1 - Agent thermal »).",
+        )
+    )
+    found.append(
+        _cell_findings(
+            ctx,
+            action.isna(),
+            "Action",
+            f["Action"],
+            "Colonne « Action » vide : le numéro d'action est attendu (ex. « 1 - Agent thermal ») pour rattacher la "
+            "session à son action.",
+        )
+    )
     for col, what in (("Dossier", "le numéro de dossier"), ("Lot", "le numéro de lot")):
-        found.append(_cell_findings(
-            ctx, cleaned[col].isna(), col, f[col],
-            f"Colonne « {col} » vide : la session ne peut pas être rattachée à son marché ; saisir {what}.",
-        ))
+        found.append(
+            _cell_findings(
+                ctx,
+                cleaned[col].isna(),
+                col,
+                f[col],
+                f"Colonne « {col} » vide : la session ne peut pas être rattachée à son marché ; saisir {what}.",
+            )
+        )
 
     out["title"] = cleaned["Libellé grand public"].fillna(label)
     out["siret_formateur"] = _via_uniques(f["SIRET formateur"], text.digits_only)
@@ -809,42 +846,91 @@ def _build_sessions(p: _Parsed) -> None:
     dossier, lot_s, num = out["dossier"].fillna(""), out["lot"].fillna(""), out["action_number"].fillna("")
     out["formation_key"] = "sam:" + dossier + ":" + lot_s + ":" + num
     out["action_key"] = (
-        "eos:" + dossier + ":" + lot_s + ":" + num + ":" + out["siret_formateur"].fillna("") + ":" + out["postcode"].fillna("")
+        "eos:"
+        + dossier
+        + ":"
+        + lot_s
+        + ":"
+        + num
+        + ":"
+        + out["siret_formateur"].fillna("")
+        + ":"
+        + out["postcode"].fillna("")
     )
 
     date_formats = {**{c: "jj/mm/aa" for c in _SHORT_DATE_COLUMNS}, **{c: "jj/mm/aaaa" for c in _LONG_DATE_COLUMNS}}
     for col, (values, invalid) in _parse_columns(f, date_formats, text.parse_dates).items():
         out[SESSION_COLUMNS[col]] = values
-        found.append(_cell_findings(
-            ctx, invalid, col, f[col], f"Date illisible dans la colonne « {col} » : ", f" (format attendu {date_formats[col]})",
-        ))
+        found.append(
+            _cell_findings(
+                ctx,
+                invalid,
+                col,
+                f[col],
+                f"Date illisible dans la colonne « {col} » : ",
+                f" (format attendu {date_formats[col]})",
+            )
+        )
     for col, (values, invalid) in _parse_columns(f, _INT_COLUMNS, text.parse_int).items():
         out[SESSION_COLUMNS[col]], negative = _not_negative(values)
-        found.append(_cell_findings(
-            ctx, invalid, col, f[col], f"Nombre illisible dans la colonne « {col} » : ", " (nombre entier attendu)",
-        ))
-        found.append(_cell_findings(
-            ctx, negative, col, f[col], f"Nombre négatif dans la colonne « {col} » : ",
-            " (un effectif est positif ou nul) ; la valeur est ignorée",
-        ))
+        found.append(
+            _cell_findings(
+                ctx,
+                invalid,
+                col,
+                f[col],
+                f"Nombre illisible dans la colonne « {col} » : ",
+                " (nombre entier attendu)",
+            )
+        )
+        found.append(
+            _cell_findings(
+                ctx,
+                negative,
+                col,
+                f[col],
+                f"Nombre négatif dans la colonne « {col} » : ",
+                " (un effectif est positif ou nul) ; la valeur est ignorée",
+            )
+        )
     for col, (values, invalid) in _parse_columns(f, _DECIMAL_COLUMNS, text.parse_decimal).items():
         out[SESSION_COLUMNS[col]], negative = _not_negative(values)
-        found.append(_cell_findings(
-            ctx, invalid, col, f[col], f"Nombre illisible dans la colonne « {col} » : ",
-            " (nombre attendu, virgule décimale acceptée)",
-        ))
-        found.append(_cell_findings(
-            ctx, negative, col, f[col], f"Nombre négatif dans la colonne « {col} » : ",
-            " (une durée est positive ou nulle) ; la valeur est ignorée",
-        ))
+        found.append(
+            _cell_findings(
+                ctx,
+                invalid,
+                col,
+                f[col],
+                f"Nombre illisible dans la colonne « {col} » : ",
+                " (nombre attendu, virgule décimale acceptée)",
+            )
+        )
+        found.append(
+            _cell_findings(
+                ctx,
+                negative,
+                col,
+                f[col],
+                f"Nombre négatif dans la colonne « {col} » : ",
+                " (une durée est positive ou nulle) ; la valeur est ignorée",
+            )
+        )
 
     # enumerations
-    entry, bad = _enum(f["Type entrée"], ENTRY_MODE_LABELS, contains={"fixe": model.ENTRY_FIXED, "permanent": model.ENTRY_PERMANENT})
+    entry, bad = _enum(
+        f["Type entrée"], ENTRY_MODE_LABELS, contains={"fixe": model.ENTRY_FIXED, "permanent": model.ENTRY_PERMANENT}
+    )
     out["entry_mode"] = entry
-    found.append(_cell_findings(
-        ctx, bad, "Type entrée", f["Type entrée"], "Type d'entrée inconnu dans la colonne « Type entrée » : ",
-        " (attendu « Entrées/Sorties fixes » ou « Entrées/Sorties permanentes »).",
-    ))
+    found.append(
+        _cell_findings(
+            ctx,
+            bad,
+            "Type entrée",
+            f["Type entrée"],
+            "Type d'entrée inconnu dans la colonne « Type entrée » : ",
+            " (attendu « Entrées/Sorties fixes » ou « Entrées/Sorties permanentes »).",
+        )
+    )
 
     state_raw = cleaned["Etat session"]
     state = _norm_series(state_raw).map({_norm(k): k for k in model.WORKFLOW_PUBLISHABLE}).astype("string")
@@ -853,31 +939,52 @@ def _build_sessions(p: _Parsed) -> None:
     # column that cannot be filled with False (the reader crashed on such a file)
     publishable_states = [k for k, v in model.WORKFLOW_PUBLISHABLE.items() if v]
     out["workflow_publishable"] = state.isin(publishable_states).fillna(False).astype(bool)
-    found.append(_cell_findings(
-        ctx, state_raw.notna() & state.isna(), "Etat session", f["Etat session"],
-        "État de session inconnu dans la colonne « Etat session » : ",
-        " (attendu « A finaliser », « Transmise », « Validée OF » ou « Validée ») ; la session n'est pas publiée.",
-    ))
-    found.append(_cell_findings(
-        ctx, state_raw.isna(), "Etat session", f["Etat session"],
-        "Colonne « Etat session » vide : l'état de la session est attendu ; la session n'est pas publiée.",
-    ))
+    found.append(
+        _cell_findings(
+            ctx,
+            state_raw.notna() & state.isna(),
+            "Etat session",
+            f["Etat session"],
+            "État de session inconnu dans la colonne « Etat session » : ",
+            " (attendu « A finaliser », « Transmise », « Validée OF » ou « Validée ») ; la session n'est pas publiée.",
+        )
+    )
+    found.append(
+        _cell_findings(
+            ctx,
+            state_raw.isna(),
+            "Etat session",
+            f["Etat session"],
+            "Colonne « Etat session » vide : l'état de la session est attendu ; la session n'est pas publiée.",
+        )
+    )
 
     cancel_raw = cleaned["Session annulée"]
     is_yes = (_norm_series(cancel_raw) == "oui").fillna(False).astype(bool)
     out["cancelled"] = is_yes
-    found.append(_cell_findings(
-        ctx, cancel_raw.notna() & ~is_yes, "Session annulée", f["Session annulée"],
-        "Valeur inattendue dans la colonne « Session annulée » : ",
-        " (attendu « Oui » ou vide) ; la session est lue comme non annulée.",
-    ))
+    found.append(
+        _cell_findings(
+            ctx,
+            cancel_raw.notna() & ~is_yes,
+            "Session annulée",
+            f["Session annulée"],
+            "Valeur inattendue dans la colonne « Session annulée » : ",
+            " (attendu « Oui » ou vide) ; la session est lue comme non annulée.",
+        )
+    )
 
     recruit, bad = _enum(f["Etat recrutement"], RECRUITMENT_LABELS)
     out["recruitment_state"] = recruit
-    found.append(_cell_findings(
-        ctx, bad, "Etat recrutement", f["Etat recrutement"], "État de recrutement inconnu dans la colonne « Etat recrutement » : ",
-        " (attendu « Ouvert », « Suspendu » ou « Fermé »).",
-    ))
+    found.append(
+        _cell_findings(
+            ctx,
+            bad,
+            "Etat recrutement",
+            f["Etat recrutement"],
+            "État de recrutement inconnu dans la colonne « Etat recrutement » : ",
+            " (attendu « Ouvert », « Suspendu » ou « Fermé »).",
+        )
+    )
 
     out["financer"] = model.FINANCER_REGION
     for c in ("source", "source_file", "source_sheet", "source_line"):
@@ -907,7 +1014,9 @@ def _join_address(f: pd.DataFrame, columns) -> pd.Series:
     return text.clean_text(joined.str.replace(_SPACES, " ", regex=True))
 
 
-def _enum(raw: pd.Series, labels: dict[str, str], contains: dict[str, str] | None = None) -> tuple[pd.Series, pd.Series]:
+def _enum(
+    raw: pd.Series, labels: dict[str, str], contains: dict[str, str] | None = None
+) -> tuple[pd.Series, pd.Series]:
     """Map an enumeration written by people onto canonical codes (case/accent/space-insensitive).
 
     Returns ``(codes, invalid)``; empty cells are null and not invalid.
@@ -932,27 +1041,47 @@ def _build_events(p: _Parsed) -> None:
     type_norm = _norm_series(etype)
     code = type_norm.map({_norm(k): v for k, v in EVENT_TYPE_CODES.items()}).astype("string")
     out["event_type"] = type_norm.map({_norm(k): k for k in EVENT_TYPE_CODES}).astype("string").fillna(etype)
-    found.append(_cell_findings(
-        ctx, code.isna(), "Type", f["Type"], "Type d'événement inconnu dans la colonne « Type » : ",
-        " (attendu « Information Collective », « Test », « Bilan » ou « Entretien ») ; il est classé « autre ».",
-        severity="warning",
-    ))
+    found.append(
+        _cell_findings(
+            ctx,
+            code.isna(),
+            "Type",
+            f["Type"],
+            "Type d'événement inconnu dans la colonne « Type » : ",
+            " (attendu « Information Collective », « Test », « Bilan » ou « Entretien ») ; il est classé « autre ».",
+            severity="warning",
+        )
+    )
     code = code.fillna(EVENT_TYPE_OTHER)
     out["is_information_collective"] = (code == "ic").astype(bool)
 
     dates = {"Date de début": "start_date", "Date de fin": "end_date"}
     for col, (values, invalid) in _parse_columns(f, dates, text.parse_dates).items():
         out[dates[col]] = values
-        found.append(_cell_findings(
-            ctx, invalid, col, f[col], f"Date illisible dans la colonne « {col} » : ", " (format attendu jj/mm/aaaa)",
-        ))
+        found.append(
+            _cell_findings(
+                ctx,
+                invalid,
+                col,
+                f[col],
+                f"Date illisible dans la colonne « {col} » : ",
+                " (format attendu jj/mm/aaaa)",
+            )
+        )
     hours = {"Heure de début": "start_time", "Heure de fin": "end_time"}
     for col, (values, invalid) in _parse_columns(f, hours, text.parse_hours).items():
         out[hours[col]] = values
         # an unreadable hour is a DQ000 cell finding here; the rules (DQ013) then see a null
-        found.append(_cell_findings(
-            ctx, invalid, col, f[col], f"Heure illisible dans la colonne « {col} » : ", " (format attendu HH:MM, ex. 09:30)",
-        ))
+        found.append(
+            _cell_findings(
+                ctx,
+                invalid,
+                col,
+                f[col],
+                f"Heure illisible dans la colonne « {col} » : ",
+                " (format attendu HH:MM, ex. 09:30)",
+            )
+        )
 
     out["address_line"] = _join_address(f, ("N° voie", "Nom voie"))
     out["postcode"] = text.clean_text(f["Code postal"])
@@ -1034,10 +1163,23 @@ SPEC = Source(
     name=SOURCE,
     label="EOS",
     kinds=(
-        ExtractKind("sessions", ("csv",), "EOS sessions as finalised by the training bodies", read_sessions,
-                    asset="raw_eos_sessions", sessions=True, label="sessions"),
-        ExtractKind("evenements", ("csv",), "EOS events (informations collectives, tests, interviews)", read_events,
-                    asset="raw_eos_events", label="événements"),
+        ExtractKind(
+            "sessions",
+            ("csv",),
+            "EOS sessions as finalised by the training bodies",
+            read_sessions,
+            asset="raw_eos_sessions",
+            sessions=True,
+            label="sessions",
+        ),
+        ExtractKind(
+            "evenements",
+            ("csv",),
+            "EOS events (informations collectives, tests, interviews)",
+            read_events,
+            asset="raw_eos_events",
+            label="événements",
+        ),
     ),
     field_names={"sessions": FIELD_NAMES_SESSIONS, "events": FIELD_NAMES_EVENTS},
     rules=RuleParameters(

@@ -2863,18 +2863,38 @@ def _sorted(f: pd.DataFrame) -> pd.DataFrame:
 SPEC = Source(
     name=SOURCE,
     label="LHEO",
-    kinds=(ExtractKind("producteur", ("xml", "xml.gz"), "LHEO offer published by another producer "
-                       "(Intercarif, another Carif, Onisep, EDOF)", read_lheo, asset="raw_lheo",
-                       sessions=True, required=False),),
+    kinds=(
+        ExtractKind(
+            "producteur",
+            ("xml", "xml.gz"),
+            "LHEO offer published by another producer (Intercarif, another Carif, Onisep, EDOF)",
+            read_lheo,
+            asset="raw_lheo",
+            sessions=True,
+            required=False,
+        ),
+    ),
     # findings name the LHEO element (sources.md section 4) rather than the canonical field
     field_names={
-        "sessions": {"session_key": "session/@numero", "start_date": "periode/debut", "end_date": "periode/fin",
-                     "entry_mode": "modalites-entrees-sorties", "siret_formateur": "SIRET-formateur/siret",
-                     "recruitment_state": "etat-recrutement", "postcode": "codepostal", "city": "ville",
-                     "contact_name": "coordonnees/nom", "contact_phone": "coordonnees/telfixe",
-                     "contact_email": "coordonnees/courriel", "title": "intitule-formation"},
-        "formations": {"holder_siret": "organisme-formation-responsable/SIRET-organisme-formation/siret",
-                       "holder_name": "organisme-formation-responsable/raison-sociale", "title": "intitule-formation"},
+        "sessions": {
+            "session_key": "session/@numero",
+            "start_date": "periode/debut",
+            "end_date": "periode/fin",
+            "entry_mode": "modalites-entrees-sorties",
+            "siret_formateur": "SIRET-formateur/siret",
+            "recruitment_state": "etat-recrutement",
+            "postcode": "codepostal",
+            "city": "ville",
+            "contact_name": "coordonnees/nom",
+            "contact_phone": "coordonnees/telfixe",
+            "contact_email": "coordonnees/courriel",
+            "title": "intitule-formation",
+        },
+        "formations": {
+            "holder_siret": "organisme-formation-responsable/SIRET-organisme-formation/siret",
+            "holder_name": "organisme-formation-responsable/raison-sociale",
+            "title": "intitule-formation",
+        },
         "actions": {"postcode": "codepostal", "city": "ville", "entry_mode": "modalites-entrees-sorties"},
     },
     session_key_pattern=r"lheo:[a-z][a-z0-9]*:.+",

@@ -37,7 +37,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from xml.parsers import expat
 
@@ -184,10 +184,15 @@ def read_offer(path: Path | None) -> ExtractRead:
             pass
         else:
             force_encoding = "utf-8"
-            fc.add(RULE, "warning",
-                   f"Le fichier SAM déclare l'encodage « {declared} » mais son contenu est en UTF-8 : il est lu en "
-                   "UTF-8 (contrat SAM). Corriger la déclaration <?xml ... encoding=\"UTF-8\"?> de l'extrait.",
-                   line=1, field="encoding", value=declared)
+            fc.add(
+                RULE,
+                "warning",
+                f"Le fichier SAM déclare l'encodage « {declared} » mais son contenu est en UTF-8 : il est lu en "
+                'UTF-8 (contrat SAM). Corriger la déclaration <?xml ... encoding="UTF-8"?> de l\'extrait.',
+                line=1,
+                field="encoding",
+                value=declared,
+            )
 
     parser = etree.XMLParser(
         encoding=force_encoding,
@@ -200,11 +205,13 @@ def read_offer(path: Path | None) -> ExtractRead:
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
-        line, col = (exc.position if exc.position else (exc.lineno, exc.offset))
+        line, col = exc.position if exc.position else (exc.lineno, exc.offset)
         return fail(_syntax_message(exc, line, col), line=line)
     except Exception as exc:  # libxml2 resource errors, MemoryError...  # noqa: BLE001
-        return fail(f"Le fichier SAM n'a pas pu être analysé comme XML ({type(exc).__name__} : {exc}). "
-                    "Renvoyer un extrait XML bien formé.")
+        return fail(
+            f"Le fichier SAM n'a pas pu être analysé comme XML ({type(exc).__name__} : {exc}). "
+            "Renvoyer un extrait XML bien formé."
+        )
 
     tree = root.getroottree()
     docinfo = tree.docinfo
@@ -217,8 +224,10 @@ def read_offer(path: Path | None) -> ExtractRead:
     lines = _LineMap(data, root)
 
     if root.tag != ROOT_TAG:
-        msg = (f"La racine du fichier est <{_tag_fr(root.tag)}> au lieu de <{ROOT_TAG}> : "
-               "ce n'est pas un extrait de l'offre SAM. Vérifier le fichier déposé.")
+        msg = (
+            f"La racine du fichier est <{_tag_fr(root.tag)}> au lieu de <{ROOT_TAG}> : "
+            "ce n'est pas un extrait de l'offre SAM. Vérifier le fichier déposé."
+        )
         fc.add(RULE, "error", msg, line=lines(root), field="/" + _tag_fr(root.tag), value=_tag_fr(root.tag))
         res.ok = False
         reason = f"Fichier rejeté : {msg}"
@@ -236,14 +245,19 @@ def read_offer(path: Path | None) -> ExtractRead:
         _check_extract_date(root, res, fc, lines)
         formations, quarantine, parent_lines = _build(actions, root, name, fc, lines, paths, flagged)
     except Exception as exc:  # a crash on an unforeseen input must not lose the file silently  # noqa: BLE001
-        msg = (f"Le fichier SAM n'a pas pu être lu jusqu'au bout ({type(exc).__name__} : {exc}). "
-               "Fichier non lu ; le signaler à l'équipe Passerelle avec le fichier.")
+        msg = (
+            f"Le fichier SAM n'a pas pu être lu jusqu'au bout ({type(exc).__name__} : {exc}). "
+            "Fichier non lu ; le signaler à l'équipe Passerelle avec le fichier."
+        )
         fc.add(RULE, "error", msg, line=None)
         res.ok = False
         res.tables = {"formations": empty_frame(FORMATIONS)}
         res.quarantine = _quarantine_frame(
-            [(lines(a), f"Fichier rejeté : {msg}", json.dumps({"action": dict(a.attrib)}, ensure_ascii=False))
-             for a in actions], name
+            [
+                (lines(a), f"Fichier rejeté : {msg}", json.dumps({"action": dict(a.attrib)}, ensure_ascii=False))
+                for a in actions
+            ],
+            name,
         )
         res.findings = fc.frame()
         return res
@@ -309,15 +323,21 @@ def _declared_encoding(data: bytes) -> str | None:
 def _syntax_message(exc: etree.XMLSyntaxError, line: int, col: int) -> str:
     raw = (exc.msg or str(exc)).split(", line ")[0]
     if "Excessive depth" in raw or "depth" in raw.lower():
-        return (f"Le fichier SAM a une imbrication d'éléments trop profonde (ligne {line}, colonne {col}) : "
-                "refusé par sécurité. Renvoyer un extrait SAM conforme (marche > lot > action).")
+        return (
+            f"Le fichier SAM a une imbrication d'éléments trop profonde (ligne {line}, colonne {col}) : "
+            "refusé par sécurité. Renvoyer un extrait SAM conforme (marche > lot > action)."
+        )
     if "Document is empty" in raw:
         return "Le fichier SAM est vide. Renvoyer un extrait SAM complet (racine <sam-export>)."
     if "encoding" in raw.lower() or "UTF-8" in raw:
-        return (f"Le fichier SAM contient des octets invalides pour son encodage (ligne {line}, colonne {col} : "
-                f"{raw}). Renvoyer l'extrait encodé en UTF-8.")
-    return (f"Le fichier SAM n'est pas un XML bien formé (ligne {line}, colonne {col} : {raw}). "
-            "Renvoyer un extrait XML complet et bien formé.")
+        return (
+            f"Le fichier SAM contient des octets invalides pour son encodage (ligne {line}, colonne {col} : "
+            f"{raw}). Renvoyer l'extrait encodé en UTF-8."
+        )
+    return (
+        f"Le fichier SAM n'est pas un XML bien formé (ligne {line}, colonne {col} : {raw}). "
+        "Renvoyer un extrait XML complet et bien formé."
+    )
 
 
 def _tag_fr(tag) -> str:
@@ -430,10 +450,15 @@ def _validate(root, tree, fc: FindingCollector, lines: _LineMap, paths: _PathCac
             flagged.setdefault((tag, attr), set()).add(path)
             if tag == "action" and attr == "numero":
                 continue  # reported with the quarantine of the action
-            fc.add(RULE, "error",
-                   f"L'attribut obligatoire « {attr} » manque sur l'élément <{tag}>. "
-                   f"Le renseigner dans SAM ({_expected(tag, attr)}).",
-                   line=line, field=f"{path}/@{attr}", value=None)
+            fc.add(
+                RULE,
+                "error",
+                f"L'attribut obligatoire « {attr} » manque sur l'élément <{tag}>. "
+                f"Le renseigner dans SAM ({_expected(tag, attr)}).",
+                line=line,
+                field=f"{path}/@{attr}",
+                value=None,
+            )
         elif m_invalid:
             attr, value = m_invalid["attr"], m_invalid["value"]
             key = (path, attr)
@@ -443,10 +468,15 @@ def _validate(root, tree, fc: FindingCollector, lines: _LineMap, paths: _PathCac
             flagged.setdefault((tag, attr), set()).add(path)
             if tag == "action" and attr == "numero":
                 continue
-            fc.add(RULE, "error",
-                   f"Valeur « {value} » invalide pour l'attribut « {attr} » de <{tag}> : attendu "
-                   f"{_expected(tag, attr)}. Corriger la valeur dans SAM ; elle est ignorée en attendant.",
-                   line=line, field=f"{path}/@{attr}", value=value)
+            fc.add(
+                RULE,
+                "error",
+                f"Valeur « {value} » invalide pour l'attribut « {attr} » de <{tag}> : attendu "
+                f"{_expected(tag, attr)}. Corriger la valeur dans SAM ; elle est ignorée en attendant.",
+                line=line,
+                field=f"{path}/@{attr}",
+                value=value,
+            )
         elif type(err).__name__ == "XMLSchemaChildrenValidationError":
             _child_error(err, el, tag, path, line, reason, fc, lines, paths, seen)
         elif el is not None and tag in _contract().text_types:
@@ -455,19 +485,29 @@ def _validate(root, tree, fc: FindingCollector, lines: _LineMap, paths: _PathCac
                 continue
             seen.add(key)
             value = err.obj if isinstance(err.obj, str) else (el.text or "")
-            fc.add(RULE, "error",
-                   f"Texte « {value.strip()} » invalide dans <{tag}> : attendu {_expected(tag, None)}. "
-                   "Compléter ce texte dans SAM.",
-                   line=line, field=path, value=value)
+            fc.add(
+                RULE,
+                "error",
+                f"Texte « {value.strip()} » invalide dans <{tag}> : attendu {_expected(tag, None)}. "
+                "Compléter ce texte dans SAM.",
+                line=line,
+                field=path,
+                value=value,
+            )
         else:
             key = (path, reason)
             if key in seen:
                 continue
             seen.add(key)
-            fc.add(RULE, "error",
-                   f"L'élément <{_tag_fr(tag)}> n'est pas conforme au format SAM ({reason}). "
-                   "Renvoyer un extrait conforme.",
-                   line=line, field=path, value=None)
+            fc.add(
+                RULE,
+                "error",
+                f"L'élément <{_tag_fr(tag)}> n'est pas conforme au format SAM ({reason}). "
+                "Renvoyer un extrait conforme.",
+                line=line,
+                field=path,
+                value=None,
+            )
     return flagged
 
 
@@ -484,10 +524,15 @@ def _child_error(err, el, tag, path, line, reason, fc, lines, paths, seen) -> No
             return
         seen.add(key)
         allowed = ", ".join(f"<{t}>" for t in _allowed_children(tag)) or "aucun"
-        fc.add(RULE, "error",
-               f"Élément <{_tag_fr(child.tag)}> inattendu dans <{tag}> (éléments admis : {allowed}). "
-               "Le retirer ou le déplacer ; son contenu est ignoré.",
-               line=lines(child), field=cpath, value=_tag_fr(child.tag))
+        fc.add(
+            RULE,
+            "error",
+            f"Élément <{_tag_fr(child.tag)}> inattendu dans <{tag}> (éléments admis : {allowed}). "
+            "Le retirer ou le déplacer ; son contenu est ignoré.",
+            line=lines(child),
+            field=cpath,
+            value=_tag_fr(child.tag),
+        )
         return
     m = _TAG_EXPECTED.search(reason)
     if m:
@@ -496,20 +541,30 @@ def _child_error(err, el, tag, path, line, reason, fc, lines, paths, seen) -> No
         if key in seen:
             return
         seen.add(key)
-        fc.add(RULE, "error",
-               f"Élément obligatoire <{missing}> manquant dans <{tag}>. Le renseigner dans SAM.",
-               line=line, field=f"{path}/{missing.split(',')[0].strip()}", value=None)
+        fc.add(
+            RULE,
+            "error",
+            f"Élément obligatoire <{missing}> manquant dans <{tag}>. Le renseigner dans SAM.",
+            line=line,
+            field=f"{path}/{missing.split(',')[0].strip()}",
+            value=None,
+        )
         return
     key = (path, reason)
     if key in seen:
         return
     seen.add(key)
-    fc.add(RULE, "error",
-           f"Le contenu de <{_tag_fr(tag)}> n'est pas conforme au format SAM ({reason}). Renvoyer un extrait conforme.",
-           line=line, field=path, value=None)
+    fc.add(
+        RULE,
+        "error",
+        f"Le contenu de <{_tag_fr(tag)}> n'est pas conforme au format SAM ({reason}). Renvoyer un extrait conforme.",
+        line=line,
+        field=path,
+        value=None,
+    )
 
 
-@lru_cache(maxsize=None)
+@cache
 def _allowed_children(tag: str) -> tuple[str, ...]:
     def find(el, seen):
         if el.local_name == tag and not el.type.is_simple() and not el.type.has_simple_content():
@@ -542,9 +597,14 @@ def _report_unknown_attributes(root, fc: FindingCollector, lines: _LineMap, path
             first.setdefault(key, (el, el.attrib[attr]))
     for (tag, attr), (el, value) in first.items():
         n = count[(tag, attr)]
-        fc.add(RULE, "info",
-               f"Attribut « {_tag_fr(attr)} » inconnu du format SAM sur <{tag}> ({n} occurrence(s)) : ignoré.",
-               line=lines(el), field=f"{paths(el)}/@{attr}", value=value)
+        fc.add(
+            RULE,
+            "info",
+            f"Attribut « {_tag_fr(attr)} » inconnu du format SAM sur <{tag}> ({n} occurrence(s)) : ignoré.",
+            line=lines(el),
+            field=f"{paths(el)}/@{attr}",
+            value=value,
+        )
 
 
 def _check_extract_date(root, res: ExtractRead, fc: FindingCollector, lines: _LineMap) -> None:
@@ -552,10 +612,15 @@ def _check_extract_date(root, res: ExtractRead, fc: FindingCollector, lines: _Li
     if res.extract_date is None or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
         return
     if raw != res.extract_date.isoformat():
-        fc.add(RULE, "warning",
-               f"La date d'extraction du fichier (date-extraction = {raw}) ne correspond pas à la date de son "
-               f"nom ({res.extract_date.isoformat()}). Vérifier qu'il s'agit du bon extrait.",
-               line=lines(root), field="/sam-export/@date-extraction", value=raw)
+        fc.add(
+            RULE,
+            "warning",
+            f"La date d'extraction du fichier (date-extraction = {raw}) ne correspond pas à la date de son "
+            f"nom ({res.extract_date.isoformat()}). Vérifier qu'il s'agit du bon extrait.",
+            line=lines(root),
+            field="/sam-export/@date-extraction",
+            value=raw,
+        )
 
 
 # --- records ----------------------------------------------------------------------------------
@@ -595,7 +660,13 @@ def _build(actions, root, name, fc, lines, paths, flagged):
         lot = a.getparent()
         marche = lot.getparent() if lot is not None else None
         rec = {"line": lines(a), "p_a": paths(a), "misplaced": None}
-        if lot is None or lot.tag != "lot" or marche is None or marche.tag != "marche" or marche.getparent() is not root:
+        if (
+            lot is None
+            or lot.tag != "lot"
+            or marche is None
+            or marche.tag != "marche"
+            or marche.getparent() is not root
+        ):
             parent = lot.tag if lot is not None and isinstance(lot.tag, str) else "?"
             rec["misplaced"] = (
                 f"Action placée hors d'un lot (dans <{_tag_fr(parent)}>, chemin {rec['p_a']}) alors qu'elle doit se "
@@ -644,18 +715,33 @@ def _build(actions, root, name, fc, lines, paths, flagged):
             texts[col] = rec[col] = _text(a.find(child_tag))
         rec["ln_a"] = rec["line"]
         records.append(rec)
-        raws.append({
-            **mi["_raw"],
-            "lot": {**li["_raw"], "intitule": li["l_intitule"]},
-            "action": dict(a.attrib),
-            **{tag: texts[col] for col, tag in _TEXT_COLUMNS.items()},
-        })
+        raws.append(
+            {
+                **mi["_raw"],
+                "lot": {**li["_raw"], "intitule": li["l_intitule"]},
+                "action": dict(a.attrib),
+                **{tag: texts[col] for col, tag in _TEXT_COLUMNS.items()},
+            }
+        )
 
     if not records:
         return empty_frame(FORMATIONS), empty_frame(QUARANTINE), None
 
-    raw_cols = ["line", "p_a", "misplaced", "p_m", "ln_m", "p_t", "ln_t", "p_l", "ln_l", "ln_a", "l_intitule",
-                *_ATTR_COLUMNS, *_TEXT_COLUMNS]
+    raw_cols = [
+        "line",
+        "p_a",
+        "misplaced",
+        "p_m",
+        "ln_m",
+        "p_t",
+        "ln_t",
+        "p_l",
+        "ln_l",
+        "ln_a",
+        "l_intitule",
+        *_ATTR_COLUMNS,
+        *_TEXT_COLUMNS,
+    ]
     df = pd.DataFrame.from_records(records, columns=raw_cols)
     for c in df.columns:
         if c.startswith(("ln_", "line")):
@@ -691,7 +777,8 @@ def _build(actions, root, name, fc, lines, paths, flagged):
     out["formacode"], invalid["a_formacode"] = _pattern(df["a_formacode"], r"\d{5}")
     out["rome"], invalid["a_rome"] = _pattern(df["a_rome"], r"[A-Z]\d{4}")
     out["formacode_ref"] = pd.Series(formacode_version("sam"), index=out.index, dtype="string").where(
-        out["formacode"].notna())
+        out["formacode"].notna()
+    )
     cert = _token(df["a_cert"])
     out["certifying"] = cert.map({"oui": True, "non": False}, na_action="ignore").astype("boolean")
     invalid["a_cert"] = (cert.notna() & out["certifying"].isna()).fillna(False).astype(bool)
@@ -719,10 +806,15 @@ def _build(actions, root, name, fc, lines, paths, flagged):
             if (p, attr) in done:
                 continue
             done.add((p, attr))
-            fc.add(RULE, "error",
-                   f"Valeur « {df.at[i, col]} » invalide pour l'attribut « {attr} » de <{tag}> : attendu "
-                   f"{_expected(tag, attr)}. Corriger la valeur dans SAM ; elle est ignorée en attendant.",
-                   line=_int_or_none(df.at[i, f"ln_{lvl}"]), field=f"{p}/@{attr}", value=df.at[i, col])
+            fc.add(
+                RULE,
+                "error",
+                f"Valeur « {df.at[i, col]} » invalide pour l'attribut « {attr} » de <{tag}> : attendu "
+                f"{_expected(tag, attr)}. Corriger la valeur dans SAM ; elle est ignorée en attendant.",
+                line=_int_or_none(df.at[i, f"ln_{lvl}"]),
+                field=f"{p}/@{attr}",
+                value=df.at[i, col],
+            )
 
     key = "sam:" + dossier + ":" + lot + ":" + num
     out.insert(0, "formation_key", key)
@@ -747,40 +839,70 @@ def _build(actions, root, name, fc, lines, paths, flagged):
 
     set_reason(df["misplaced"].notna(), df["misplaced"], df["p_a"], None)
     raw_num, raw_lot = raw["a_numero"], raw["l_numero"]
-    set_reason(num.isna() & raw_num.isna(),
-               "Action sans numéro : l'attribut « numero » de <action> est absent, l'action ne peut pas être "
-               "rattachée à ses sessions EOS. Renseigner le numéro de l'action dans SAM.",
-               df["p_a"] + "/@numero", None)
-    set_reason(num.isna(),
-               "Numéro d'action « " + raw_num.fillna("") + " » invalide (attendu "
-               + _expected("action", "numero") + ") : l'action ne peut pas être rattachée à ses sessions EOS. "
-               "Corriger le numéro de l'action dans SAM.",
-               df["p_a"] + "/@numero", raw_num)
-    set_reason(lot.isna(),
-               "Numéro de lot « " + raw_lot.fillna("") + " » absent ou invalide (attendu "
-               + _expected("lot", "numero") + ") : les actions de ce lot ne peuvent pas être rattachées à leurs "
-               "sessions EOS. Corriger le numéro du lot dans SAM.",
-               df["p_l"] + "/@numero", raw_lot)
-    set_reason(dossier.isna(),
-               "Dossier absent sur le marché « " + out["marche_numero"].fillna("?") + " » : les actions de ce marché "
-               "ne peuvent pas être rattachées à leurs sessions EOS. Renseigner l'attribut « dossier » du marché "
-               "dans SAM.",
-               df["p_m"] + "/@dossier", None)
+    set_reason(
+        num.isna() & raw_num.isna(),
+        "Action sans numéro : l'attribut « numero » de <action> est absent, l'action ne peut pas être "
+        "rattachée à ses sessions EOS. Renseigner le numéro de l'action dans SAM.",
+        df["p_a"] + "/@numero",
+        None,
+    )
+    set_reason(
+        num.isna(),
+        "Numéro d'action « "
+        + raw_num.fillna("")
+        + " » invalide (attendu "
+        + _expected("action", "numero")
+        + ") : l'action ne peut pas être rattachée à ses sessions EOS. "
+        "Corriger le numéro de l'action dans SAM.",
+        df["p_a"] + "/@numero",
+        raw_num,
+    )
+    set_reason(
+        lot.isna(),
+        "Numéro de lot « "
+        + raw_lot.fillna("")
+        + " » absent ou invalide (attendu "
+        + _expected("lot", "numero")
+        + ") : les actions de ce lot ne peuvent pas être rattachées à leurs "
+        "sessions EOS. Corriger le numéro du lot dans SAM.",
+        df["p_l"] + "/@numero",
+        raw_lot,
+    )
+    set_reason(
+        dossier.isna(),
+        "Dossier absent sur le marché « " + out["marche_numero"].fillna("?") + " » : les actions de ce marché "
+        "ne peuvent pas être rattachées à leurs sessions EOS. Renseigner l'attribut « dossier » du marché "
+        "dans SAM.",
+        df["p_m"] + "/@dossier",
+        None,
+    )
     dup, first_line = tabular.duplicates(key, out["source_line"])
     dup &= reason.isna()
     if dup.any():
-        set_reason(dup,
-                   "Action en double : même dossier, lot et numéro (" + key.fillna("") + ") que l'action de la ligne "
-                   + first_line.astype("string").fillna("?") + " ; seule la première est gardée. Supprimer le doublon "
-                   "ou corriger son numéro dans SAM.",
-                   df["p_a"] + "/@numero", df["a_numero"])
+        set_reason(
+            dup,
+            "Action en double : même dossier, lot et numéro ("
+            + key.fillna("")
+            + ") que l'action de la ligne "
+            + first_line.astype("string").fillna("?")
+            + " ; seule la première est gardée. Supprimer le doublon "
+            "ou corriger son numéro dans SAM.",
+            df["p_a"] + "/@numero",
+            df["a_numero"],
+        )
 
     quarantined = reason.notna()
     q_rows = []
     for i in quarantined[quarantined].index:
         line = _int_or_none(df.at[i, "line"])
-        fc.add(RULE, "error", f"Mise en quarantaine : {reason[i]}", line=line,
-               field=_na_none(qfield[i]), value=_na_none(qvalue[i]))
+        fc.add(
+            RULE,
+            "error",
+            f"Mise en quarantaine : {reason[i]}",
+            line=line,
+            field=_na_none(qfield[i]),
+            value=_na_none(qvalue[i]),
+        )
         q_rows.append((line, str(reason[i]), json.dumps(raws[i], ensure_ascii=False)))
     quarantine = _quarantine_frame(q_rows, name)
 
@@ -800,8 +922,15 @@ def _parent_lines(df: pd.DataFrame, key: pd.Series, name: str) -> pd.DataFrame:
         "ln_l": "le lot " + df["l_numero"].fillna("?") + " du marché " + numero,
     }
     frames = [
-        pd.DataFrame({"file": name, "sheet": "", "line": pd.array(df[col], dtype="Int32"),
-                      "formation_key": key.astype("string"), "label": label.astype("string")})
+        pd.DataFrame(
+            {
+                "file": name,
+                "sheet": "",
+                "line": pd.array(df[col], dtype="Int32"),
+                "formation_key": key.astype("string"),
+                "label": label.astype("string"),
+            }
+        )
         for col, label in labels.items()
     ]
     out = pd.concat(frames, ignore_index=True)
@@ -914,8 +1043,14 @@ SPEC = Source(
     name=SOURCE,
     label="SAM",
     kinds=(
-        ExtractKind("offre", ("xml",), "SAM offer (marchés, lots, actions) as answered to the call for tenders",
-                    read_offer, asset="raw_sam_offer", daily=False),
+        ExtractKind(
+            "offre",
+            ("xml",),
+            "SAM offer (marchés, lots, actions) as answered to the call for tenders",
+            read_offer,
+            asset="raw_sam_offer",
+            daily=False,
+        ),
     ),
     field_names={"formations": FIELD_NAMES_FORMATIONS},
     rules=RuleParameters(

@@ -326,10 +326,12 @@ def _load_sheet(wb, spec: SheetSpec, fc: FindingCollector) -> _Sheet | None:
     found = spec.name if spec.name in names else next((n for n in names if _norm(n) == _norm(spec.name)), None)
     if found is None:
         fc.add(
-            "DQ000", "error",
+            "DQ000",
+            "error",
             f"Feuille « {spec.name} » absente du classeur (feuilles trouvées : {', '.join(names) or 'aucune'}). "
             f"Ajouter la feuille « {spec.name} » à l'extrait SIGMA.",
-            sheet=spec.name, field=spec.name,
+            sheet=spec.name,
+            field=spec.name,
         )
         return None
     try:
@@ -338,14 +340,18 @@ def _load_sheet(wb, spec: SheetSpec, fc: FindingCollector) -> _Sheet | None:
         if isinstance(exc, (KeyboardInterrupt, SystemExit, GeneratorExit)):
             raise
         if "entity" in str(exc).lower():  # a DOCTYPE / ENTITY planted in the sheet: never expanded
-            detail = ("elle contient une entité XML (déclaration DOCTYPE / ENTITY), refusée par sécurité et non "
-                      "développée ; aucune ligne de la feuille n'est lue")
+            detail = (
+                "elle contient une entité XML (déclaration DOCTYPE / ENTITY), refusée par sécurité et non "
+                "développée ; aucune ligne de la feuille n'est lue"
+            )
         else:
             detail = f"{type(exc).__name__}: {exc}"
         fc.add(
-            "DQ000", "error",
+            "DQ000",
+            "error",
             f"Feuille « {spec.name} » illisible ({detail}). Renvoyer un extrait complet.",
-            sheet=spec.name, field=spec.name,
+            sheet=spec.name,
+            field=spec.name,
         )
         return None
 
@@ -357,17 +363,22 @@ def _load_sheet(wb, spec: SheetSpec, fc: FindingCollector) -> _Sheet | None:
     header_row = [("" if _blank(v) else str(v).strip()) for v in (rows[0] if rows else [])]
     body = rows[1:]
     width = len(header_row)
-    data = pd.DataFrame(body, columns=range(width), dtype=object) if body else pd.DataFrame(
-        {i: pd.Series([], dtype=object) for i in range(width)}
+    data = (
+        pd.DataFrame(body, columns=range(width), dtype=object)
+        if body
+        else pd.DataFrame({i: pd.Series([], dtype=object) for i in range(width)})
     )
     lines = np.arange(2, len(body) + 2, dtype=np.int32)
     sh = _Sheet(spec, found, header_row, data, lines)
     if not any(header_row):
         sh.rejected = f"Feuille « {spec.name} » rejetée : elle est vide ou n'a pas de ligne d'en-tête en ligne 1."
         fc.add(
-            "DQ000", "error",
+            "DQ000",
+            "error",
             sh.rejected + f" {len(data)} ligne(s) non reprise(s) ; renvoyer l'extrait avec les en-têtes de colonnes.",
-            line=1, sheet=spec.name, field=spec.name,
+            line=1,
+            sheet=spec.name,
+            field=spec.name,
         )
         sh.cols = {col.name: pd.Series([""] * len(data), index=data.index, dtype=object) for col in spec.columns}
         return sh
@@ -386,10 +397,13 @@ def _load_sheet(wb, spec: SheetSpec, fc: FindingCollector) -> _Sheet | None:
                 missing_essential.append(col.header)
             else:
                 fc.add(
-                    "DQ000", "warning",
+                    "DQ000",
+                    "warning",
                     f"Colonne « {col.header} » absente de la feuille « {spec.name} » : elle est traitée comme vide. "
                     "Ajouter la colonne à l'extrait SIGMA.",
-                    line=1, sheet=spec.name, field=col.header,
+                    line=1,
+                    sheet=spec.name,
+                    field=col.header,
                 )
             continue
         used.add(i)
@@ -402,16 +416,22 @@ def _load_sheet(wb, spec: SheetSpec, fc: FindingCollector) -> _Sheet | None:
             twice = any(_norm(h) == _norm(col.header) for col in spec.columns)
             what = "en double" if twice else "inconnue"
             fc.add(
-                "DQ000", "info",
+                "DQ000",
+                "info",
                 f"Colonne « {h} » {what} dans la feuille « {spec.name} » : ses valeurs sont ignorées.",
-                line=1, sheet=spec.name, field=h,
+                line=1,
+                sheet=spec.name,
+                field=h,
             )
         elif not data[i].map(_blank).all():
             letter = _column_letter(i)
             fc.add(
-                "DQ000", "info",
+                "DQ000",
+                "info",
                 f"Colonne {letter} sans en-tête dans la feuille « {spec.name} » : ses valeurs sont ignorées.",
-                line=1, sheet=spec.name, field=f"colonne {letter}",
+                line=1,
+                sheet=spec.name,
+                field=f"colonne {letter}",
             )
     if missing_essential:
         cols = ", ".join(f"« {c} »" for c in missing_essential)
@@ -419,10 +439,13 @@ def _load_sheet(wb, spec: SheetSpec, fc: FindingCollector) -> _Sheet | None:
             f"Feuille « {spec.name} » rejetée : colonne(s) obligatoire(s) {cols} absente(s) de la ligne d'en-tête."
         )
         fc.add(
-            "DQ000", "error",
+            "DQ000",
+            "error",
             sh.rejected + f" Aucune des {len(data)} ligne(s) de la feuille n'est reprise ; "
             "ajouter la ou les colonnes et renvoyer l'extrait.",
-            line=1, sheet=spec.name, field=", ".join(missing_essential),
+            line=1,
+            sheet=spec.name,
+            field=", ".join(missing_essential),
         )
     return sh
 
@@ -446,8 +469,15 @@ def _column_letter(i: int) -> str:
 _KINDS = ["str", "float", "bool", "date", "datetime", "time", "timedelta", "other"]
 # None (never produced by calamine for a cell, but cheap to accept) counts as empty text.
 _TYPE_KIND = {
-    str: "str", type(None): "str", float: "float", int: "float", bool: "bool", _dt.date: "date",
-    _dt.datetime: "datetime", _dt.time: "time", _dt.timedelta: "timedelta",
+    str: "str",
+    type(None): "str",
+    float: "float",
+    int: "float",
+    bool: "bool",
+    _dt.date: "date",
+    _dt.datetime: "datetime",
+    _dt.time: "time",
+    _dt.timedelta: "timedelta",
 }
 _FAST_KIND = {"string": "str", "empty": "str", "floating": "float", "integer": "float", "mixed-integer-float": "float"}
 
@@ -513,9 +543,11 @@ def _text_mixed(s: pd.Series, k: pd.Series, pad: int) -> pd.Series:
         out[m] = s[m].map(lambda d: d.strftime("%d/%m/%Y")).astype("string")
     m = k == "datetime"
     if m.any():
-        out[m] = s[m].map(
-            lambda d: d.strftime("%d/%m/%Y") if d.time() == _dt.time(0) else d.strftime("%d/%m/%Y %H:%M")
-        ).astype("string")
+        out[m] = (
+            s[m]
+            .map(lambda d: d.strftime("%d/%m/%Y") if d.time() == _dt.time(0) else d.strftime("%d/%m/%Y %H:%M"))
+            .astype("string")
+        )
     m = k == "time"
     if m.any():
         out[m] = s[m].map(lambda t: t.strftime("%H:%M")).astype("string")
@@ -550,9 +582,9 @@ def _date(s: pd.Series) -> tuple[pd.Series, pd.Series]:
         v = s[m].astype("float64")
         good = (v >= _SERIAL_MIN) & (v < _SERIAL_MAX)
         if good.any():
-            out[good[good].index] = (_EXCEL_EPOCH + pd.to_timedelta(np.floor(v[good]), unit="D")).astype(
-                "datetime64[s]"
-            ).values
+            out[good[good].index] = (
+                (_EXCEL_EPOCH + pd.to_timedelta(np.floor(v[good]), unit="D")).astype("datetime64[s]").values
+            )
         invalid[m] = (~good).values
     m = k.isin(["bool", "time", "timedelta", "other"])
     if m.any():
@@ -671,9 +703,16 @@ class _Cells:
     def raw(self, name: str) -> pd.Series:
         return self.sh.cols[name][self.keep]
 
-    def report(self, name: str, invalid: pd.Series, what: str, raw: pd.Series | None = None,
-               severity: str = "error", header: str | None = None,
-               tail: str = "La valeur est ignorée ; la corriger dans SIGMA.") -> None:
+    def report(
+        self,
+        name: str,
+        invalid: pd.Series,
+        what: str,
+        raw: pd.Series | None = None,
+        severity: str = "error",
+        header: str | None = None,
+        tail: str = "La valeur est ignorée ; la corriger dans SIGMA.",
+    ) -> None:
         """``what``: French sentence end, e.g. ``date illisible`` ; the message names sheet, line, column, value."""
         invalid = invalid.fillna(False).astype(bool)
         if not invalid.any():
@@ -744,9 +783,15 @@ def _lineage(sh: _Sheet, file: str, idx: pd.Index) -> dict[str, object]:
     }
 
 
-def _keys(sh: _Sheet, parts: list[tuple[str, pd.Series]], key: pd.Series, file: str,
-          session_key: pd.Series | None = None, what: str = "",
-          value: pd.Series | None = None) -> tuple[pd.Series, pd.DataFrame, pd.DataFrame]:
+def _keys(
+    sh: _Sheet,
+    parts: list[tuple[str, pd.Series]],
+    key: pd.Series,
+    file: str,
+    session_key: pd.Series | None = None,
+    what: str = "",
+    value: pd.Series | None = None,
+) -> tuple[pd.Series, pd.DataFrame, pd.DataFrame]:
     """Quarantine rows with a missing key part, duplicates (later rows) or a rejected sheet.
 
     Returns the mask of kept rows, the quarantine rows and their findings.
@@ -801,8 +846,9 @@ def _keys(sh: _Sheet, parts: list[tuple[str, pd.Series]], key: pd.Series, file: 
     return ~drop, q, f
 
 
-def _quarantine(sh: _Sheet, file: str, drop: pd.Series, reason: pd.Series,
-                session_key: pd.Series | None) -> pd.DataFrame:
+def _quarantine(
+    sh: _Sheet, file: str, drop: pd.Series, reason: pd.Series, session_key: pd.Series | None
+) -> pd.DataFrame:
     idx = drop[drop].index
     if not len(idx):
         return model.empty_frame(model.QUARANTINE)
@@ -814,8 +860,16 @@ def _quarantine(sh: _Sheet, file: str, drop: pd.Series, reason: pd.Series,
         for row in raw_rows.itertuples(index=False, name=None)
     ]
     lines = pd.Series(sh.lines, dtype="int32").reindex(idx)
-    return tabular.quarantine_rows(SOURCE, file, sh.spec.name, lines, sh.spec.kind, reason[idx], raws,
-                                   session_key[idx] if session_key is not None else None)
+    return tabular.quarantine_rows(
+        SOURCE,
+        file,
+        sh.spec.name,
+        lines,
+        sh.spec.kind,
+        reason[idx],
+        raws,
+        session_key[idx] if session_key is not None else None,
+    )
 
 
 def _json_default(v):
@@ -900,8 +954,10 @@ def _read_actions(sh: _Sheet, file: str):
     mode_raw = cells.text("entry_mode")
     mode, bad_mode = _enum(mode_raw, ENTRY_MODES)
     cells.report(
-        "entry_mode", bad_mode,
-        "modalité d'entrée inconnue, attendu « Dates fixes » ou « Entrées/sorties permanentes »", raw=mode_raw,
+        "entry_mode",
+        bad_mode,
+        "modalité d'entrée inconnue, attendu « Dates fixes » ou « Entrées/sorties permanentes »",
+        raw=mode_raw,
     )
     df = pd.DataFrame(
         {
@@ -947,8 +1003,9 @@ def split_lieu(lieu: pd.Series) -> tuple[pd.DataFrame, pd.Series]:
     lieu = lieu.astype("string")
     arr = pa.array(lieu.to_numpy(dtype=object, na_value=None), type=pa.string())
     slashes = pc.fill_null(pc.count_substring(arr, "/"), -1).to_numpy(zero_copy_only=False)
-    out = pd.DataFrame({c: pd.Series(pd.NA, index=lieu.index, dtype="string")
-                        for c in ("body", "site", "city", "postcode")})
+    out = pd.DataFrame(
+        {c: pd.Series(pd.NA, index=lieu.index, dtype="string") for c in ("body", "site", "city", "postcode")}
+    )
     for n, pattern in _LIEU_PATTERNS:
         m = (slashes >= 3) if n == 3 else (slashes == n)
         if not m.any():
@@ -969,8 +1026,12 @@ def _read_sessions(sh: _Sheet, file: str, formations: pd.DataFrame, actions: pd.
     num = _text(c["num"], pad=2, pad_text=True)
     key = "sigma:" + action + ":" + comp + ":" + num
     keep, q, fq = _keys(
-        sh, [("N° Action", action), ("Composante", comp), ("Num. de session", num)], key, file,
-        session_key=key, what="session",
+        sh,
+        [("N° Action", action), ("Composante", comp), ("Num. de session", num)],
+        key,
+        file,
+        session_key=key,
+        what="session",
     )
     idx = keep[keep].index
     skey = key[idx]
@@ -994,7 +1055,8 @@ def _read_sessions(sh: _Sheet, file: str, formations: pd.DataFrame, actions: pd.
     lieu_raw = cells.text("lieu")
     lieu, short = split_lieu(lieu_raw)
     cells.report(
-        "lieu", short,
+        "lieu",
+        short,
         "lieu incomplet, attendu « organisme / site / VILLE / code postal » (4 parties séparées par « / »)",
         raw=lieu_raw,
         tail="Seules les parties lisibles en partant de la droite (code postal, ville, site) sont reprises ; "
@@ -1087,8 +1149,7 @@ def _read_events(sh: _Sheet, file: str):
     parts = [("N° Action", action), ("Composante", comp), ("Num. de session", num)]
     # events are identified by their line only for the quarantine test: no duplicate check
     line_key = skey_all + ":" + pd.Series(sh.lines, index=sh.data.index).astype("string")
-    keep, q, fq = _keys(sh, parts, line_key, file, session_key=skey_all, what="information collective",
-                        value=skey_all)
+    keep, q, fq = _keys(sh, parts, line_key, file, session_key=skey_all, what="information collective", value=skey_all)
     idx = keep[keep].index
     cells = _Cells(sh, file, keep, session_key=skey_all)
     skey = skey_all[idx]
@@ -1097,8 +1158,9 @@ def _read_events(sh: _Sheet, file: str):
     end_time = cells.hour("end_time")
     places = cells.int("places")
     event_key = tabular.event_keys(skey, "ic", day.astype("string").str.replace("-", "", regex=False), start_time)
-    street = _join([cells.text("street_number"), cells.text("street_ext"), cells.text("street_type"),
-                    cells.text("street_name")])
+    street = _join(
+        [cells.text("street_number"), cells.text("street_ext"), cells.text("street_type"), cells.text("street_name")]
+    )
     df = pd.DataFrame(
         {
             "event_key": event_key,
@@ -1188,12 +1250,21 @@ SPEC = Source(
     name=SOURCE,
     label="SIGMA",
     kinds=(
-        ExtractKind("actions", ("xlsx",),
-                    "SIGMA workbook: actions, composantes, sessions, informations collectives", read_workbook,
-                    asset="raw_sigma_workbook", sessions=True),
+        ExtractKind(
+            "actions",
+            ("xlsx",),
+            "SIGMA workbook: actions, composantes, sessions, informations collectives",
+            read_workbook,
+            asset="raw_sigma_workbook",
+            sessions=True,
+        ),
     ),
-    field_names={"sessions": FIELD_NAMES_SESSIONS, "events": FIELD_NAMES_EVENTS,
-                 "formations": FIELD_NAMES_FORMATIONS, "actions": FIELD_NAMES_ACTIONS},
+    field_names={
+        "sessions": FIELD_NAMES_SESSIONS,
+        "events": FIELD_NAMES_EVENTS,
+        "formations": FIELD_NAMES_FORMATIONS,
+        "actions": FIELD_NAMES_ACTIONS,
+    },
     rules=RuleParameters(
         formation_marche=(r"\d{2}P\d{7}", "2 chiffres, la lettre P et 7 chiffres, ex. 23P0000000"),
         action_number_prefixed=True,

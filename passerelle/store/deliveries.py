@@ -15,7 +15,7 @@ upload leaves a ``running`` row: the file is not delivered, and the next run sen
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,13 +23,27 @@ import sqlalchemy as sa
 from passerelle.store import models as m
 from passerelle.store.db import write_transaction
 
-FIELDS = ("id", "batch_id", "run_date", "consumer", "target", "file", "sha256", "bytes", "attempt", "forced",
-          "started_at", "finished_at", "outcome", "error")
+FIELDS = (
+    "id",
+    "batch_id",
+    "run_date",
+    "consumer",
+    "target",
+    "file",
+    "sha256",
+    "bytes",
+    "attempt",
+    "forced",
+    "started_at",
+    "finished_at",
+    "outcome",
+    "error",
+)
 FINAL_OUTCOMES = ("delivered", "failed", "withheld")
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class DeliveryLog:
@@ -40,24 +54,48 @@ class DeliveryLog:
 
     # --- writing ---------------------------------------------------------------------------------
 
-    def begin(self, *, batch_id: str, run_date: date, consumer: str, target: str, file: str,
-              sha256: str | None, bytes: int | None, attempt: int, forced: bool = False,
-              started_at: datetime | None = None) -> int:
+    def begin(
+        self,
+        *,
+        batch_id: str,
+        run_date: date,
+        consumer: str,
+        target: str,
+        file: str,
+        sha256: str | None,
+        bytes: int | None,
+        attempt: int,
+        forced: bool = False,
+        started_at: datetime | None = None,
+    ) -> int:
         """Record an attempt as ``running``; returns its id."""
-        row = {"batch_id": str(batch_id), "run_date": run_date, "consumer": consumer, "target": target,
-               "file": file, "sha256": sha256, "bytes": None if bytes is None else int(bytes),
-               "attempt": int(attempt), "forced": bool(forced), "started_at": started_at or _now(),
-               "finished_at": None, "outcome": "running", "error": None}
+        row = {
+            "batch_id": str(batch_id),
+            "run_date": run_date,
+            "consumer": consumer,
+            "target": target,
+            "file": file,
+            "sha256": sha256,
+            "bytes": None if bytes is None else int(bytes),
+            "attempt": int(attempt),
+            "forced": bool(forced),
+            "started_at": started_at or _now(),
+            "finished_at": None,
+            "outcome": "running",
+            "error": None,
+        }
         with write_transaction(self.engine) as conn:
             return int(conn.execute(sa.insert(m.deliveries).returning(m.deliveries.c.id), row).scalar_one())
 
-    def finish(self, delivery_id: int, outcome: str, error: str | None = None,
-               finished_at: datetime | None = None) -> None:
+    def finish(
+        self, delivery_id: int, outcome: str, error: str | None = None, finished_at: datetime | None = None
+    ) -> None:
         if outcome not in FINAL_OUTCOMES:
             raise ValueError(f"outcome must be one of {FINAL_OUTCOMES}, got {outcome!r}")
         with write_transaction(self.engine) as conn:
             done = conn.execute(
-                sa.update(m.deliveries).where(m.deliveries.c.id == int(delivery_id))
+                sa.update(m.deliveries)
+                .where(m.deliveries.c.id == int(delivery_id))
                 .values(outcome=outcome, error=error, finished_at=finished_at or _now())
             ).rowcount
         if done != 1:
@@ -81,16 +119,22 @@ class DeliveryLog:
     def delivered(self, consumer: str, file: str, sha256: str) -> dict[str, Any] | None:
         """The first successful delivery of this content of ``file`` to ``consumer``, or None."""
         t = m.deliveries.c
-        rows = self._rows(self._select().where(t.consumer == consumer, t.file == file, t.sha256 == sha256,
-                                               t.outcome == "delivered").order_by(t.finished_at, t.id).limit(1))
+        rows = self._rows(
+            self._select()
+            .where(t.consumer == consumer, t.file == file, t.sha256 == sha256, t.outcome == "delivered")
+            .order_by(t.finished_at, t.id)
+            .limit(1)
+        )
         return rows[0] if rows else None
 
     def last_delivered(self, consumer: str, run_date: date, file: str) -> datetime | None:
         """When ``file`` of ``run_date`` was last delivered to ``consumer`` (any content), or None."""
         t = m.deliveries.c
         with self.engine.connect() as conn:
-            return conn.execute(sa.select(sa.func.max(t.finished_at)).where(
-                t.consumer == consumer, t.run_date == run_date, t.file == file, t.outcome == "delivered")
+            return conn.execute(
+                sa.select(sa.func.max(t.finished_at)).where(
+                    t.consumer == consumer, t.run_date == run_date, t.file == file, t.outcome == "delivered"
+                )
             ).scalar_one_or_none()
 
     def first_date(self, consumer: str) -> date | None:
@@ -102,8 +146,11 @@ class DeliveryLog:
     def withheld_recorded(self, consumer: str, run_date: date, file: str) -> bool:
         t = m.deliveries.c
         with self.engine.connect() as conn:
-            found = conn.execute(sa.select(t.id).where(t.consumer == consumer, t.run_date == run_date,
-                                                       t.file == file, t.outcome == "withheld").limit(1)).first()
+            found = conn.execute(
+                sa.select(t.id)
+                .where(t.consumer == consumer, t.run_date == run_date, t.file == file, t.outcome == "withheld")
+                .limit(1)
+            ).first()
         return found is not None
 
     def of_batch(self, batch_id: str) -> list[dict[str, Any]]:

@@ -87,7 +87,9 @@ def record_finding_states(store: Store, run_id: str, run_date: date | str, state
         Store._require_run(conn, run_id)
         conn.execute(sa.delete(m.finding_states).where(m.finding_states.c.run_date == day))
         bulk.load(
-            conn, "finding_states", ["run_date", "run_id", *_STORED],
+            conn,
+            "finding_states",
+            ["run_date", "run_id", *_STORED],
             [pa.repeat(pa.scalar(day, pa.date32()), len(keys)), pa.repeat(pa.scalar(str(run_id)), len(keys)), *arrays],
         )
     return len(keys)
@@ -99,7 +101,8 @@ def finding_history(store: Store, finding_key: str) -> list[dict[str, Any]]:
     with store.engine.connect() as conn:
         rows = conn.execute(
             sa.select(t.c.run_date, t.c.status, t.c.since_date, t.c.resolution, t.c.value)
-            .where(t.c.finding_key == str(finding_key)).order_by(t.c.run_date)
+            .where(t.c.finding_key == str(finding_key))
+            .order_by(t.c.run_date)
         ).mappings()
         return [dict(r) for r in rows]
 
@@ -111,24 +114,47 @@ def last_notification(store: Store, body_key: str) -> dict[str, Any] | None:
     """The last message sent to ``body_key`` (outcome ``sent``), or None."""
     t = m.notifications
     with store.engine.connect() as conn:
-        row = conn.execute(
-            sa.select(t).where(t.c.body_key == str(body_key), t.c.outcome == "sent")
-            .order_by(t.c.sent_at.desc(), t.c.id.desc()).limit(1)
-        ).mappings().first()
+        row = (
+            conn.execute(
+                sa.select(t)
+                .where(t.c.body_key == str(body_key), t.c.outcome == "sent")
+                .order_by(t.c.sent_at.desc(), t.c.id.desc())
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
     return dict(row) if row is not None else None
 
 
 def record_notification(
-    store: Store, *, body_key: str, run_date: date | str, sent_at: datetime, outcome: str, reason: str,
-    recipients: Iterable[str], subject: str, message_file: str, sha256: str, finding_keys: Iterable[str],
+    store: Store,
+    *,
+    body_key: str,
+    run_date: date | str,
+    sent_at: datetime,
+    outcome: str,
+    reason: str,
+    recipients: Iterable[str],
+    subject: str,
+    message_file: str,
+    sha256: str,
+    finding_keys: Iterable[str],
     error: str | None = None,
 ) -> None:
     if outcome not in m.NOTIFICATION_OUTCOMES:
         raise ValueError(f"outcome must be one of {m.NOTIFICATION_OUTCOMES}, got {outcome!r}")
     row = {
-        "body_key": str(body_key), "run_date": _as_date(run_date, "run_date"), "sent_at": _utc(sent_at, "sent_at"),
-        "outcome": outcome, "reason": str(reason), "recipients": ", ".join(recipients), "subject": str(subject),
-        "message_file": str(message_file), "sha256": str(sha256), "finding_keys": {"keys": sorted(set(finding_keys))},
+        "body_key": str(body_key),
+        "run_date": _as_date(run_date, "run_date"),
+        "sent_at": _utc(sent_at, "sent_at"),
+        "outcome": outcome,
+        "reason": str(reason),
+        "recipients": ", ".join(recipients),
+        "subject": str(subject),
+        "message_file": str(message_file),
+        "sha256": str(sha256),
+        "finding_keys": {"keys": sorted(set(finding_keys))},
         "error": error,
     }
     with write_transaction(store.engine) as conn:
@@ -159,7 +185,7 @@ def last_published_sessions(store: Store, before: date | str, keys: Iterable[str
     state = state[state["session_key"].astype(str).isin(wanted)]
     payloads = store.session_payloads(state[["session_key", "content_hash"]].astype(str)) if len(state) else None
     rows = []
-    for text in ([] if payloads is None else payloads["payload"].astype(str)):
+    for text in [] if payloads is None else payloads["payload"].astype(str):
         session = json.loads(text).get("session") or {}
         rows.append({c: session.get(c) for c in cols})
     out = pd.DataFrame(rows, columns=cols)

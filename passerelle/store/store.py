@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import is_dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import PurePath
 from typing import Any
 
@@ -81,7 +81,7 @@ class StoreLockedError(StoreError):
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _utc(value: datetime | None, what: str) -> datetime:
@@ -89,7 +89,7 @@ def _utc(value: datetime | None, what: str) -> datetime:
         return _now()
     if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{what}: a timezone-aware datetime is needed, got {value!r}")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 def _as_date(value: date | datetime | str, what: str = "date") -> date:
@@ -475,8 +475,12 @@ class Store:
             raise ValueError(f"{what}: kind must be one of {m.ENTITY_KINDS}, got {kind!r}")
         wanted_keys = list(dict.fromkeys(str(k) for k in keys))
         if not wanted_keys:
-            return pd.Series([], index=pd.Index([], dtype=pd.ArrowDtype(pa.string()), name="key"),
-                             dtype=pd.ArrowDtype(pa.string()), name="payload")
+            return pd.Series(
+                [],
+                index=pd.Index([], dtype=pd.ArrowDtype(pa.string()), name="key"),
+                dtype=pd.ArrowDtype(pa.string()),
+                name="payload",
+            )
         wanted = "passerelle_wanted_entities"
         with self.engine.connect() as conn, conn.begin() as transaction:
             bulk.create_temp_table(conn, wanted, "pos BIGINT NOT NULL, entity_key VARCHAR NOT NULL")
@@ -588,8 +592,9 @@ class Store:
         }
         return self._of_date("published_entities", columns, "kind, entity_key", run_date)
 
-    def _of_date(self, table: str, columns: dict[str, pa.DataType], order: str,
-                 run_date: date | str | None) -> pd.DataFrame:
+    def _of_date(
+        self, table: str, columns: dict[str, pa.DataType], order: str, run_date: date | str | None
+    ) -> pd.DataFrame:
         """``columns`` of the rows of ``table`` for ``run_date``, ordered; empty for None."""
         if run_date is None:
             return bulk.frame_from_rows([], columns)
@@ -697,8 +702,15 @@ class Store:
                 conn,
                 "published_sessions",
                 ["run_date", "session_key", "content_hash", "status", "since_date", "changed_date", "vanished_date"],
-                [pa.repeat(pa.scalar(day, pa.date32()), len(keys)), keys, hashes, statuses, since,
-                 none if changed is None else changed, none if vanished is None else vanished],
+                [
+                    pa.repeat(pa.scalar(day, pa.date32()), len(keys)),
+                    keys,
+                    hashes,
+                    statuses,
+                    since,
+                    none if changed is None else changed,
+                    none if vanished is None else vanished,
+                ],
             )
             if entity_rows is not None and len(entity_rows[0]):
                 bulk.load(
@@ -720,8 +732,13 @@ class Store:
         keys = bulk.text_array(entities, "entity_key", what)
         if len(keys) and len(pa.table({"k": kinds, "e": keys}).group_by(["k", "e"]).aggregate([])) != len(keys):
             raise ValueError(f"{what}: an entity (kind, entity_key) is given twice")
-        return [kinds, keys, bulk.text_array(entities, "content_hash", what),
-                bulk.date_array(entities, "since_date", what), bulk.date_array(entities, "changed_date", what)]
+        return [
+            kinds,
+            keys,
+            bulk.text_array(entities, "content_hash", what),
+            bulk.date_array(entities, "since_date", what),
+            bulk.date_array(entities, "changed_date", what),
+        ]
 
     def prune_published_sessions(self, keep_dates: int = 60) -> int:
         """Delete the published catalogues of all but the newest ``keep_dates`` dates.
@@ -733,9 +750,11 @@ class Store:
             raise ValueError(f"keep_dates must be at least 1, got {keep_dates!r}")
         t = m.published_sessions
         with write_transaction(self.engine) as conn:
-            kept = conn.execute(
-                sa.select(t.c.run_date).distinct().order_by(t.c.run_date.desc()).limit(int(keep_dates))
-            ).scalars().all()
+            kept = (
+                conn.execute(sa.select(t.c.run_date).distinct().order_by(t.c.run_date.desc()).limit(int(keep_dates)))
+                .scalars()
+                .all()
+            )
             if len(kept) < int(keep_dates):
                 return 0
             conn.execute(sa.delete(m.published_entities).where(m.published_entities.c.run_date < min(kept)))
@@ -750,9 +769,14 @@ class Store:
         the same run: the lock is not re-entrant). ``pid``, ``host`` and ``detail`` describe the
         holder, so that a lock left by a dead process can be recognised
         (:mod:`passerelle.runlock`)."""
-        row = {"name": str(name), "holder_run_id": str(run_id), "acquired_at": _now(),
-               "holder_pid": None if pid is None else int(pid), "holder_host": _as_text(host),
-               "holder_detail": _as_text(detail)}
+        row = {
+            "name": str(name),
+            "holder_run_id": str(run_id),
+            "acquired_at": _now(),
+            "holder_pid": None if pid is None else int(pid),
+            "holder_host": _as_text(host),
+            "holder_detail": _as_text(detail),
+        }
         try:
             with write_transaction(self.engine) as conn:
                 conn.execute(sa.insert(m.run_locks), row)
@@ -765,8 +789,14 @@ class Store:
             ) from exc
 
     def take_over_lock(
-        self, name: str, stale_run_id: str, run_id: str, *,
-        pid: int | None = None, host: str | None = None, detail: str | None = None,
+        self,
+        name: str,
+        stale_run_id: str,
+        run_id: str,
+        *,
+        pid: int | None = None,
+        host: str | None = None,
+        detail: str | None = None,
     ) -> bool:
         """Replace, in one transaction, the lock ``name`` held by ``stale_run_id`` with one held by
         ``run_id``. False (nothing changed) when ``stale_run_id`` no longer holds it: the lock was
@@ -780,9 +810,14 @@ class Store:
                 return False
             conn.execute(
                 sa.insert(t),
-                {"name": str(name), "holder_run_id": str(run_id), "acquired_at": _now(),
-                 "holder_pid": None if pid is None else int(pid), "holder_host": _as_text(host),
-                 "holder_detail": _as_text(detail)},
+                {
+                    "name": str(name),
+                    "holder_run_id": str(run_id),
+                    "acquired_at": _now(),
+                    "holder_pid": None if pid is None else int(pid),
+                    "holder_host": _as_text(host),
+                    "holder_detail": _as_text(detail),
+                },
             )
         return True
 
@@ -800,8 +835,9 @@ class Store:
         t = m.run_locks
         with self.engine.connect() as conn:
             row = conn.execute(
-                sa.select(t.c.holder_run_id, t.c.acquired_at, t.c.holder_pid, t.c.holder_host, t.c.holder_detail)
-                .where(t.c.name == str(name))
+                sa.select(t.c.holder_run_id, t.c.acquired_at, t.c.holder_pid, t.c.holder_host, t.c.holder_detail).where(
+                    t.c.name == str(name)
+                )
             ).first()
         return dict(row._mapping) if row is not None else None
 

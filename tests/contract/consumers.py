@@ -126,27 +126,39 @@ class DataInclusion:
         except ValueError as exc:
             self.errors.append(f"stg_carif_oref__formations: CAST(@datemaj AS DATE) fails on {numero}: {exc}")
             date_maj = None
-        codes = [c.get("$") for c in _items((doc.get("domaine-formation") or {}).get("code-FORMACODE"))
-                 if isinstance(c, dict) and c.get("$") is not None]
-        self.formations.append({
-            "numero": numero, "date_maj": date_maj,
-            "intitule_formation": (_nullif_trim(doc.get("intitule-formation")) or "").rstrip(".") or None,
-            "domaine_formation__formacode": codes or None,
-        })
+        codes = [
+            c.get("$")
+            for c in _items((doc.get("domaine-formation") or {}).get("code-FORMACODE"))
+            if isinstance(c, dict) and c.get("$") is not None
+        ]
+        self.formations.append(
+            {
+                "numero": numero,
+                "date_maj": date_maj,
+                "intitule_formation": (_nullif_trim(doc.get("intitule-formation")) or "").rstrip(".") or None,
+                "domaine_formation__formacode": codes or None,
+            }
+        )
         # stg_carif_oref__formations__contacts.sql
         for contact in _items(doc.get("contact-formation")):
             if contact.get("coordonnees") is not None:
-                self.formations_contacts.append({
-                    "numero_formation": numero, "hash_coordonnees": self._coordonnees(contact["coordonnees"]),
-                    "type_contact": _int(contact.get("type-contact")),
-                })
+                self.formations_contacts.append(
+                    {
+                        "numero_formation": numero,
+                        "hash_coordonnees": self._coordonnees(contact["coordonnees"]),
+                        "type_contact": _int(contact.get("type-contact")),
+                    }
+                )
         for action in _items(doc.get("action")):
             self._action(numero, action)
 
     def _action(self, numero_formation: str | None, action: dict) -> None:
         # _stg_carif_oref__actions_filtered.sql: actions with a formateur, a public and a place
-        if not (_items(action.get("organisme-formateur")) and _items(action.get("code-public-vise"))
-                and _items(action.get("lieu-de-formation"))):
+        if not (
+            _items(action.get("organisme-formateur"))
+            and _items(action.get("code-public-vise"))
+            and _items(action.get("lieu-de-formation"))
+        ):
             return
         numero = _nullif_trim(action.get("@numero"))
         lieux = sorted(_items(action.get("lieu-de-formation")), key=lambda lieu: lieu.get("@tag") != "principal")
@@ -157,36 +169,49 @@ class DataInclusion:
         except ValueError as exc:
             self.errors.append(f"stg_carif_oref__actions: CAST(@datemaj AS DATE) fails on {numero}: {exc}")
             date_maj = None
-        self.actions.append({
-            "numero": numero, "numero_formation": numero_formation,
-            "numero_organisme_formateur": _nullif_trim(formateurs[0].get("@numero")),
-            "date_maj": date_maj,
-            "conditions_specifiques": _nullif_trim(action.get("conditions-specifiques")),
-            "modalites_enseignement": _int(action.get("modalites-enseignement")),
-            "prise_en_charge_frais_possible": action.get("prise-en-charge-frais-possible"),
-            "hash_coordonnees_lieu_de_formation_principal": self._coordonnees(lieux[0].get("coordonnees")),
-        })
+        self.actions.append(
+            {
+                "numero": numero,
+                "numero_formation": numero_formation,
+                "numero_organisme_formateur": _nullif_trim(formateurs[0].get("@numero")),
+                "date_maj": date_maj,
+                "conditions_specifiques": _nullif_trim(action.get("conditions-specifiques")),
+                "modalites_enseignement": _int(action.get("modalites-enseignement")),
+                "prise_en_charge_frais_possible": action.get("prise-en-charge-frais-possible"),
+                "hash_coordonnees_lieu_de_formation_principal": self._coordonnees(lieux[0].get("coordonnees")),
+            }
+        )
         # stg_carif_oref__actions__publics.sql (DISTINCT ON numero: the first code)
         code = _items(action.get("code-public-vise"))[0]
-        self.publics.append({"numero_action": numero,
-                             "code_public_vise": code.get("$") if isinstance(code, dict) else None,
-                             "version_formacode": code.get("@ref") if isinstance(code, dict) else None})
+        self.publics.append(
+            {
+                "numero_action": numero,
+                "code_public_vise": code.get("$") if isinstance(code, dict) else None,
+                "version_formacode": code.get("@ref") if isinstance(code, dict) else None,
+            }
+        )
         for formateur in formateurs:
             # stg_carif_oref__organismes_formateurs.sql (DISTINCT ON numero: the first one)
             key = _nullif_trim(formateur.get("@numero"))
-            self.organismes.setdefault(key, {
-                "numero": key,
-                "raison_sociale_formateur": _nullif_trim(formateur.get("raison-sociale-formateur")),
-                "siret_formateur__siret": _nullif_trim((formateur.get("SIRET-formateur") or {}).get("SIRET")),
-            })
+            self.organismes.setdefault(
+                key,
+                {
+                    "numero": key,
+                    "raison_sociale_formateur": _nullif_trim(formateur.get("raison-sociale-formateur")),
+                    "siret_formateur__siret": _nullif_trim((formateur.get("SIRET-formateur") or {}).get("SIRET")),
+                },
+            )
             # stg_carif_oref__organismes_formateurs__contacts.sql
             for contact in _items(formateur.get("contact-formateur")):
                 if contact.get("coordonnees") is not None:
-                    self.organismes_contacts.append({
-                        "numero_action": numero, "numero_organisme_formateur": key,
-                        "hash_coordonnees": self._coordonnees(contact["coordonnees"]),
-                        "type_contact": _int(contact.get("type-contact")),
-                    })
+                    self.organismes_contacts.append(
+                        {
+                            "numero_action": numero,
+                            "numero_organisme_formateur": key,
+                            "hash_coordonnees": self._coordonnees(contact["coordonnees"]),
+                            "type_contact": _int(contact.get("type-contact")),
+                        }
+                    )
 
     def _coordonnees(self, coordonnees: dict | None) -> str | None:
         """stg_carif_oref__coordonnees.sql and stg_carif_oref__adresses.sql (hash = the content)."""
@@ -208,8 +233,11 @@ class DataInclusion:
                 "pays": _nullif_trim(adresse.get("pays")),
             }
         numtel = [t.strip() for t in _items((coordonnees.get("telfixe") or {}).get("numtel")) if t and t.strip()]
-        self.coordonnees[key] = {"courriel": _nullif_trim(coordonnees.get("courriel")), "telfixe": numtel or None,
-                                 "hash_adresse": hash_adresse}
+        self.coordonnees[key] = {
+            "courriel": _nullif_trim(coordonnees.get("courriel")),
+            "telfixe": numtel or None,
+            "hash_adresse": hash_adresse,
+        }
         return key
 
 
@@ -231,8 +259,9 @@ DATAINCLUSION_NOT_CARRIED = {
 }
 
 
-def datainclusion_failures(di: DataInclusion, unresolved_places: set[tuple[str, str]],
-                           proportions: bool = True) -> list[str]:
+def datainclusion_failures(
+    di: DataInclusion, unresolved_places: set[tuple[str, str]], proportions: bool = True
+) -> list[str]:
     """Every failing data test of ``_carif_oref__models.yml`` (staging and intermediate) that
     concerns keys, dates, places, codes and organisations. ``unresolved_places``: the
     (postcode, city) our quality report says the COG cannot resolve (DQ026): their addresses
@@ -255,45 +284,96 @@ def datainclusion_failures(di: DataInclusion, unresolved_places: set[tuple[str, 
     formations = {f["numero"] for f in di.formations}
     unique_not_null("stg_carif_oref__formations.numero", [f["numero"] for f in di.formations])
     check("stg_carif_oref__formations.date_maj not_null (0.9)", di.formations, lambda r: r["date_maj"] is not None)
-    check("stg_carif_oref__formations.intitule_formation not_null", di.formations,
-          lambda r: r["intitule_formation"] is not None)
-    check("stg_carif_oref__formations.domaine_formation__formacode not_null", di.formations,
-          lambda r: r["domaine_formation__formacode"])
+    check(
+        "stg_carif_oref__formations.intitule_formation not_null",
+        di.formations,
+        lambda r: r["intitule_formation"] is not None,
+    )
+    check(
+        "stg_carif_oref__formations.domaine_formation__formacode not_null",
+        di.formations,
+        lambda r: r["domaine_formation__formacode"],
+    )
 
     publics = {p["numero_action"] for p in di.publics}
     unique_not_null("stg_carif_oref__actions.numero", [a["numero"] for a in di.actions])
     check("stg_carif_oref__actions.numero relationships actions__publics", di.actions, lambda r: r["numero"] in publics)
-    check("stg_carif_oref__actions.numero_formation relationships formations", di.actions,
-          lambda r: r["numero_formation"] in formations)
-    check("stg_carif_oref__actions.numero_organisme_formateur not_null + relationships", di.actions,
-          lambda r: r["numero_organisme_formateur"] is not None and r["numero_organisme_formateur"] in di.organismes)
+    check(
+        "stg_carif_oref__actions.numero_formation relationships formations",
+        di.actions,
+        lambda r: r["numero_formation"] in formations,
+    )
+    check(
+        "stg_carif_oref__actions.numero_organisme_formateur not_null + relationships",
+        di.actions,
+        lambda r: r["numero_organisme_formateur"] is not None and r["numero_organisme_formateur"] in di.organismes,
+    )
     check("stg_carif_oref__actions.date_maj not_null (0.5)", di.actions, lambda r: r["date_maj"] is not None)
-    check("stg_carif_oref__actions.conditions_specifiques not_null", di.actions,
-          lambda r: r["conditions_specifiques"] is not None)
-    check("stg_carif_oref__actions.modalites_enseignement accepted_values", di.actions,
-          lambda r: r["modalites_enseignement"] in (0, 1, 2))
-    check("stg_carif_oref__actions.prise_en_charge_frais_possible not_null boolean", di.actions,
-          lambda r: r["prise_en_charge_frais_possible"] in ("0", "1", "true", "false"))
-    check("stg_carif_oref__actions.hash_coordonnees_lieu_de_formation_principal relationships", di.actions,
-          lambda r: r["hash_coordonnees_lieu_de_formation_principal"] in di.coordonnees)
-    check("stg_carif_oref__actions__publics.code_public_vise not_null + relationships publics V14", di.publics,
-          lambda r: r["code_public_vise"] in FORMACODE_V14_PUBLICS)
-    check("stg_carif_oref__actions__publics.version_formacode accepted_values [V14]", di.publics,
-          lambda r: r["version_formacode"] == "V14")
+    check(
+        "stg_carif_oref__actions.conditions_specifiques not_null",
+        di.actions,
+        lambda r: r["conditions_specifiques"] is not None,
+    )
+    check(
+        "stg_carif_oref__actions.modalites_enseignement accepted_values",
+        di.actions,
+        lambda r: r["modalites_enseignement"] in (0, 1, 2),
+    )
+    check(
+        "stg_carif_oref__actions.prise_en_charge_frais_possible not_null boolean",
+        di.actions,
+        lambda r: r["prise_en_charge_frais_possible"] in ("0", "1", "true", "false"),
+    )
+    check(
+        "stg_carif_oref__actions.hash_coordonnees_lieu_de_formation_principal relationships",
+        di.actions,
+        lambda r: r["hash_coordonnees_lieu_de_formation_principal"] in di.coordonnees,
+    )
+    check(
+        "stg_carif_oref__actions__publics.code_public_vise not_null + relationships publics V14",
+        di.publics,
+        lambda r: r["code_public_vise"] in FORMACODE_V14_PUBLICS,
+    )
+    check(
+        "stg_carif_oref__actions__publics.version_formacode accepted_values [V14]",
+        di.publics,
+        lambda r: r["version_formacode"] == "V14",
+    )
 
     organismes = list(di.organismes.values())
     check("stg_carif_oref__organismes_formateurs.numero not_null", organismes, lambda r: r["numero"])
-    check("stg_carif_oref__organismes_formateurs.raison_sociale_formateur not_null", organismes,
-          lambda r: r["raison_sociale_formateur"])
-    check("stg_carif_oref__organismes_formateurs.siret_formateur__siret not_null", organismes,
-          lambda r: r["siret_formateur__siret"])
+    check(
+        "stg_carif_oref__organismes_formateurs.raison_sociale_formateur not_null",
+        organismes,
+        lambda r: r["raison_sociale_formateur"],
+    )
+    check(
+        "stg_carif_oref__organismes_formateurs.siret_formateur__siret not_null",
+        organismes,
+        lambda r: r["siret_formateur__siret"],
+    )
     actions = {a["numero"] for a in di.actions}
-    check("stg_carif_oref__organismes_formateurs__contacts keys and type_contact", di.organismes_contacts,
-          lambda r: r["numero_action"] in actions and r["numero_organisme_formateur"] in di.organismes
-          and r["type_contact"] is not None and 0 <= r["type_contact"] <= 14 and r["hash_coordonnees"] in di.coordonnees)
-    check("stg_carif_oref__formations__contacts keys and type_contact", di.formations_contacts,
-          lambda r: r["numero_formation"] in formations and r["type_contact"] is not None
-          and 0 <= r["type_contact"] <= 14 and r["hash_coordonnees"] in di.coordonnees)
+    check(
+        "stg_carif_oref__organismes_formateurs__contacts keys and type_contact",
+        di.organismes_contacts,
+        lambda r: (
+            r["numero_action"] in actions
+            and r["numero_organisme_formateur"] in di.organismes
+            and r["type_contact"] is not None
+            and 0 <= r["type_contact"] <= 14
+            and r["hash_coordonnees"] in di.coordonnees
+        ),
+    )
+    check(
+        "stg_carif_oref__formations__contacts keys and type_contact",
+        di.formations_contacts,
+        lambda r: (
+            r["numero_formation"] in formations
+            and r["type_contact"] is not None
+            and 0 <= r["type_contact"] <= 14
+            and r["hash_coordonnees"] in di.coordonnees
+        ),
+    )
 
     coordonnees = list(di.coordonnees.values())
     check("stg_carif_oref__coordonnees.courriel not_empty_string", coordonnees, lambda r: r["courriel"] != "")
@@ -316,15 +396,83 @@ def datainclusion_failures(di: DataInclusion, unresolved_places: set[tuple[str, 
 
 
 # FORMACODE V14 public codes (data·inclusion's stg_carif_oref__formacode_v14__publics.sql).
-FORMACODE_V14_PUBLICS = frozenset({
-    "80001", "80003", "80004", "80006", "80007", "80008", "80009", "80010", "81013", "81014", "81018",
-    "81019", "81020", "81021", "81022", "81023", "81024", "81025", "81026", "81027", "81028", "81029",
-    "81030", "81031", "81032", "81033", "81042", "81043", "81050", "81058", "81059", "81060", "81061",
-    "81062", "81069", "81099", "82004", "82009", "82010", "82011", "82012", "82015", "82016", "82017",
-    "82018", "82019", "82020", "82038", "82044", "82045", "82046", "82047", "82048", "82049", "82055",
-    "82057", "82058", "82060", "82061", "82062", "82063", "82064", "82066", "82067", "82068", "82069",
-    "82070", "82071", "82074", "82075", "82076", "82080", "83056",
-})
+FORMACODE_V14_PUBLICS = frozenset(
+    {
+        "80001",
+        "80003",
+        "80004",
+        "80006",
+        "80007",
+        "80008",
+        "80009",
+        "80010",
+        "81013",
+        "81014",
+        "81018",
+        "81019",
+        "81020",
+        "81021",
+        "81022",
+        "81023",
+        "81024",
+        "81025",
+        "81026",
+        "81027",
+        "81028",
+        "81029",
+        "81030",
+        "81031",
+        "81032",
+        "81033",
+        "81042",
+        "81043",
+        "81050",
+        "81058",
+        "81059",
+        "81060",
+        "81061",
+        "81062",
+        "81069",
+        "81099",
+        "82004",
+        "82009",
+        "82010",
+        "82011",
+        "82012",
+        "82015",
+        "82016",
+        "82017",
+        "82018",
+        "82019",
+        "82020",
+        "82038",
+        "82044",
+        "82045",
+        "82046",
+        "82047",
+        "82048",
+        "82049",
+        "82055",
+        "82057",
+        "82058",
+        "82060",
+        "82061",
+        "82062",
+        "82063",
+        "82064",
+        "82066",
+        "82067",
+        "82068",
+        "82069",
+        "82070",
+        "82071",
+        "82074",
+        "82075",
+        "82076",
+        "82080",
+        "83056",
+    }
+)
 
 
 # ================================================================================================
@@ -391,9 +539,24 @@ def xml2js(elem: etree._Element):
 
 
 _MULTIPLE = {  # sanitizeJson.js: tagsWithMultipleOccurrences
-    "code_formacode", "code_nsf", "code_rome", "urlweb", "sous_module", "reference_module", "numtel",
-    "code_public_vise", "session", "certification", "resume_offre", "ligne", "resume_organisme", "action",
-    "formation", "date_information", "code_modalite_pedagogique", "organisme_financeur",
+    "code_formacode",
+    "code_nsf",
+    "code_rome",
+    "urlweb",
+    "sous_module",
+    "reference_module",
+    "numtel",
+    "code_public_vise",
+    "session",
+    "certification",
+    "resume_offre",
+    "ligne",
+    "resume_organisme",
+    "action",
+    "formation",
+    "date_information",
+    "code_modalite_pedagogique",
+    "organisme_financeur",
 }
 
 
@@ -454,8 +617,11 @@ class AnoteaRun:
 
 def _responsable(intercarif: dict) -> dict:
     r = js(intercarif, "organisme_formation_responsable")
-    return {"raison_sociale": js(r, "raison_sociale"), "siret": js(r, "siret_organisme_formation", "siret"),
-            "numero": js(r, "_attributes", "numero")}
+    return {
+        "raison_sociale": js(r, "raison_sociale"),
+        "siret": js(r, "siret_organisme_formation", "siret"),
+        "numero": js(r, "_attributes", "numero"),
+    }
 
 
 def _js_list(value, key: str) -> list:
@@ -470,8 +636,11 @@ def _formateur(intercarif: dict, action: dict) -> dict:
     f = js(action, "organisme_formateur")
     if f:
         numero = js(f, "_attributes", "numero") if js(f, "_attributes") else None
-        return {"raison_sociale": js(f, "raison_sociale_formateur"), "siret": js(f, "siret_formateur", "siret"),
-                "numero": numero}
+        return {
+            "raison_sociale": js(f, "raison_sociale_formateur"),
+            "siret": js(f, "siret_formateur", "siret"),
+            "numero": numero,
+        }
     r = _responsable(intercarif)
     return {"raison_sociale": r["raison_sociale"], "siret": r["siret"], "numero": r["numero"]}
 
@@ -501,25 +670,33 @@ def anotea_reconcile(docs: list[dict]) -> AnoteaRun:
                 if siret is UNDEFINED:
                     raise JSTypeError("Cannot read properties of undefined (reading 'substring')")
                 reconciliations.append(action)
-            formation = {"numero": numero, "intitule": js(intercarif, "intitule_formation"),
-                         "formacodes": js(intercarif, "_meta", "formacodes"),
-                         "organisme_responsable": _responsable(intercarif)}
+            formation = {
+                "numero": numero,
+                "intitule": js(intercarif, "intitule_formation"),
+                "formacodes": js(intercarif, "_meta", "formacodes"),
+                "organisme_responsable": _responsable(intercarif),
+            }
             actions, sessions = {}, {}
             for action in reconciliations:
                 a_num = js(action, "_attributes", "numero")
                 adresse = js(action, "lieu_de_formation", "coordonnees", "adresse")
                 actions[f"{numero}|{a_num}"] = {
-                    "numero": a_num, "region": js(adresse, "region"),
+                    "numero": a_num,
+                    "region": js(adresse, "region"),
                     "lieu_de_formation": {"code_postal": js(adresse, "codepostal"), "ville": js(adresse, "ville")},
-                    "organisme_formateur": _formateur(intercarif, action), "formation": formation,
+                    "organisme_formateur": _formateur(intercarif, action),
+                    "formation": formation,
                 }
                 for session in _js_list(action, "sessions"):
                     s_num = js(session, "_attributes", "numero")
                     sessions[f"{numero}|{a_num}|{s_num}"] = {
-                        "numero": s_num, "region": js(adresse, "region"),
-                        "periode": {"debut": _moment(js(session, "periode", "debut")),
-                                    "fin": _moment(js(session, "periode", "fin")),
-                                    "raw": (js(session, "periode", "debut"), js(session, "periode", "fin"))},
+                        "numero": s_num,
+                        "region": js(adresse, "region"),
+                        "periode": {
+                            "debut": _moment(js(session, "periode", "debut")),
+                            "fin": _moment(js(session, "periode", "fin")),
+                            "raw": (js(session, "periode", "debut"), js(session, "periode", "fin")),
+                        },
                     }
             # buildFormation.js reads every action's formateur SIRET
             for action in _js_list(intercarif, "actions"):
@@ -539,8 +716,12 @@ def anotea_accounts(docs: list[dict]) -> dict[str, dict]:
     for doc in docs:
         for action in js(doc, "actions") or []:
             formateur = js(action, "organisme_formateur")
-            if not (js(action, "lieu_de_formation", "coordonnees", "adresse") and formateur
-                    and js(formateur, "siret_formateur") and js(formateur, "siret_formateur", "siret") != "0"):
+            if not (
+                js(action, "lieu_de_formation", "coordonnees", "adresse")
+                and formateur
+                and js(formateur, "siret_formateur")
+                and js(formateur, "siret_formateur", "siret") != "0"
+            ):
                 continue
             account = accounts[js(formateur, "siret_formateur", "siret")]
             account["names"].add(js(formateur, "raison_sociale_formateur"))
@@ -548,12 +729,18 @@ def anotea_accounts(docs: list[dict]) -> dict[str, dict]:
             if js(formateur, "contact_formateur"):
                 account["courriels"].add(js(formateur, "contact_formateur", "coordonnees", "courriel"))
         responsable = js(doc, "organisme_formation_responsable")
-        if responsable and js(responsable, "siret_organisme_formation") and \
-                js(responsable, "siret_organisme_formation", "siret") != "0":
+        if (
+            responsable
+            and js(responsable, "siret_organisme_formation")
+            and js(responsable, "siret_organisme_formation", "siret") != "0"
+        ):
             account = accounts[js(responsable, "siret_organisme_formation", "siret")]
             account["names"].add(js(responsable, "raison_sociale"))
-            coordonnees = js(responsable, "coordonnees_organisme", "coordonnees") if js(
-                responsable, "coordonnees_organisme") else UNDEFINED
+            coordonnees = (
+                js(responsable, "coordonnees_organisme", "coordonnees")
+                if js(responsable, "coordonnees_organisme")
+                else UNDEFINED
+            )
             adresse = js(coordonnees, "adresse") if coordonnees else UNDEFINED
             account["regions"].add((js(adresse, "region") if adresse else UNDEFINED) or "11")
             if coordonnees and js(coordonnees, "courriel"):

@@ -38,8 +38,11 @@ SYNTH_DAY = date(2026, 11, 19)
 FEEDS = ("carif/lheo-{d}.xml", "carif/lheo-delta-{d}.xml", "pole-emploi/offres-{d}.xml")
 
 XSD = official_lheo_xsd()
-pytestmark = pytest.mark.skipif(XSD is None, reason="the official LHEO XSD (../shared/reference/lheo/lheo.xsd or "
-                                                   "PASSERELLE_LHEO_XSD) is needed to read the feeds as data·inclusion does")
+pytestmark = pytest.mark.skipif(
+    XSD is None,
+    reason="the official LHEO XSD (../shared/reference/lheo/lheo.xsd or "
+    "PASSERELLE_LHEO_XSD) is needed to read the feeds as data·inclusion does",
+)
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +55,11 @@ def published(tmp_path_factory) -> dict[str, Path]:
     write_inbox(synth_in, 400, seed=7, extract_date=SYNTH_DAY)
     synth_out = tmp_path_factory.mktemp("synth")
     assert run_in_process(synth_in, synth_out, SYNTH_DAY) == 0
-    return {"2026-11-19": out / DAY1.isoformat(), "2026-11-20": out / DAY2.isoformat(),
-            "synth": synth_out / SYNTH_DAY.isoformat()}
+    return {
+        "2026-11-19": out / DAY1.isoformat(),
+        "2026-11-20": out / DAY2.isoformat(),
+        "synth": synth_out / SYNTH_DAY.isoformat(),
+    }
 
 
 DAYS = ["2026-11-19", "2026-11-20", "synth"]
@@ -206,8 +212,11 @@ def test_codes_organisations_dates_and_places_as_the_consumers_read_them(publish
             expected = {"V14"} if not formation.get("numero", "").startswith("lheo:") else {"V12", "V13", "V14"}
             assert codes and all(c.get("ref") in expected for c in codes), formation.get("numero")
             assert codes[0].get("tag") == "principal"
-        for element in doc.iterfind(".//l:formation", L), doc.iterfind(".//l:action", L), doc.iterfind(
-                ".//l:session", L):
+        for element in (
+            doc.iterfind(".//l:formation", L),
+            doc.iterfind(".//l:action", L),
+            doc.iterfind(".//l:session", L),
+        ):
             for e in element:
                 crea, maj = e.get("datecrea"), e.get("datemaj")
                 assert crea and maj and "00000000" not in (crea, maj), e.get("numero")
@@ -229,8 +238,11 @@ def test_codes_organisations_dates_and_places_as_the_consumers_read_them(publish
                 assert place in unresolved, f"{feed.name}: {place} has no commune and no DQ026 finding"
                 continue
             dept = adresse.findtext("l:departement", namespaces=L)
-            assert dept == departement_of_insee(code) and adresse.findtext("l:region", namespaces=L) == \
-                _expected_region(code) and adresse.findtext("l:pays", namespaces=L) == "FR", place
+            assert (
+                dept == departement_of_insee(code)
+                and adresse.findtext("l:region", namespaces=L) == _expected_region(code)
+                and adresse.findtext("l:pays", namespaces=L) == "FR"
+            ), place
 
 
 def test_the_sample_places_the_cog_must_handle(published):
@@ -241,8 +253,10 @@ def test_the_sample_places_the_cog_must_handle(published):
     places = {}
     for adresse in doc.iterfind(".//l:session/l:adresse-inscription/l:adresse", L):
         places[adresse.findtext("l:codepostal", namespaces=L), adresse.findtext("l:ville", namespaces=L)] = (
-            adresse.findtext("l:code-INSEE-commune", namespaces=L), adresse.findtext("l:departement", namespaces=L),
-            adresse.findtext("l:region", namespaces=L))
+            adresse.findtext("l:code-INSEE-commune", namespaces=L),
+            adresse.findtext("l:departement", namespaces=L),
+            adresse.findtext("l:region", namespaces=L),
+        )
     assert places["20000", "Ajaccio"] == ("2A004", "2A", "94")
     assert places["97400", "Saint-Denis"] == ("97411", "974", "04")
     assert places["69431", "LYON CEDEX 03"] == ("69123", "69", "84")

@@ -39,19 +39,28 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_subprocess(inbox: Path, out: Path, day: date, db: str = "", *extra: str, env: dict | None = None,
-                   timeout: float = 300) -> subprocess.CompletedProcess:
+def run_subprocess(
+    inbox: Path, out: Path, day: date, db: str = "", *extra: str, env: dict | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
     """``python -m passerelle.cli run …`` in a separate process (what cron runs)."""
     return subprocess.run(
         [sys.executable, "-m", "passerelle.cli", *cli_args(inbox, out, day, db, *extra)],
-        cwd=ROOT, env=env or subprocess_env(), capture_output=True, text=True, timeout=timeout,
+        cwd=ROOT,
+        env=env or subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
 def start_subprocess(inbox: Path, out: Path, day: date, db: str = "", *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "passerelle.cli", *cli_args(inbox, out, day, db, *extra)],
-        cwd=ROOT, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        env=subprocess_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

@@ -61,7 +61,9 @@ def test_run_failure_sensor_alerts_on_a_failed_daily_run(tmp_path, monkeypatch):
         st.acquire_lock(LOCK_NAME, "run-en-cours", pid=os.getpid(), host=this_host(), detail="run du 2026-11-18")
     instance = DagsterInstance.ephemeral()
     result = defs.resolve_job_def("daily_job").execute_in_process(
-        partition_key=DAY1.isoformat(), instance=instance, raise_on_error=False,
+        partition_key=DAY1.isoformat(),
+        instance=instance,
+        raise_on_error=False,
         resources=resources_for(str(SAMPLES), str(out)) | {"io_manager": mem_io_manager},
         run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
     )
@@ -73,8 +75,11 @@ def test_run_failure_sensor_alerts_on_a_failed_daily_run(tmp_path, monkeypatch):
         monkeypatch.setenv(ENV_SMTP, smtp.url)
         monkeypatch.setenv(ENV_TO, "dq@carif.example")
         context = build_run_status_sensor_context(
-            sensor_name="run_failure_alert", dagster_instance=instance, dagster_run=result.dagster_run,
-            dagster_event=result.get_run_failure_event(), resources={"outbox": OutboxResource(path=str(out))},
+            sensor_name="run_failure_alert",
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+            dagster_event=result.get_run_failure_event(),
+            resources={"outbox": OutboxResource(path=str(out))},
         )
         run_failure_alert(context)
         (text,) = _alerts(out)
@@ -105,8 +110,12 @@ def test_failed_blocking_check_triggers_the_hook_and_the_sensor(tmp_path):
 
     out = tmp_path / "out"
     job = define_asset_job("j", hooks={blocking_check_alert}, executor_def=in_process_executor)
-    local = Definitions(assets=[feed, publication], asset_checks=[valid_against_profile], jobs=[job],
-                        resources={"outbox": OutboxResource(path=str(out))})
+    local = Definitions(
+        assets=[feed, publication],
+        asset_checks=[valid_against_profile],
+        jobs=[job],
+        resources={"outbox": OutboxResource(path=str(out))},
+    )
     instance = DagsterInstance.ephemeral()
     result = local.resolve_job_def("j").execute_in_process(instance=instance, raise_on_error=False)
     assert not result.success
@@ -115,8 +124,11 @@ def test_failed_blocking_check_triggers_the_hook_and_the_sensor(tmp_path):
     assert "contrôle bloquant en échec" in hook_alert and "- feed / valid_against_profile" in hook_alert
 
     context = build_run_status_sensor_context(
-        sensor_name="run_failure_alert", dagster_instance=instance, dagster_run=result.dagster_run,
-        dagster_event=result.get_run_failure_event(), resources={"outbox": OutboxResource(path=str(out))},
+        sensor_name="run_failure_alert",
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        dagster_event=result.get_run_failure_event(),
+        resources={"outbox": OutboxResource(path=str(out))},
     )
     run_failure_alert(context)
     alerts = _alerts(out)
@@ -129,8 +141,20 @@ def test_cli_alerts_when_the_run_cannot_complete(tmp_path, monkeypatch):
     out = tmp_path / "out"
     with webhook_server() as hook:
         monkeypatch.setenv(ENV_WEBHOOK, hook.url)
-        code = main(["run", "--inbox", str(SAMPLES), "--out", str(out), "--date", DAY1.isoformat(), "--quiet",
-                     "--db", f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none"])
+        code = main(
+            [
+                "run",
+                "--inbox",
+                str(SAMPLES),
+                "--out",
+                str(out),
+                "--date",
+                DAY1.isoformat(),
+                "--quiet",
+                "--db",
+                f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/none",
+            ]
+        )
         assert code == 1
         (post,) = hook.received
     assert post["json"]["subject"] == "Passerelle : le run du 2026-11-19 a échoué"

@@ -5,14 +5,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import pytest
 from dagster import AssetKey, build_sensor_context, materialize, mem_io_manager
 
 from assets.canonical import core_tables
 from assets.ingest import raw_assets, raw_checks
 from pipelines.definitions import defs, resources_for
-from pipelines.sensors import complete_extracts_sensor
 from pipelines.resources import InboxResource
+from pipelines.sensors import complete_extracts_sensor
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "data" / "samples"
@@ -62,8 +61,11 @@ def test_missing_extract_fails_its_contract_check_but_not_the_run(tmp_path):
 
 def test_whole_daily_job_materialises_into_a_temporary_folder(tmp_path):
     job = defs.resolve_job_def("daily_job")
-    result = job.execute_in_process(partition_key="2026-11-19", resources=_resources(tmp_path),
-                                    run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
+    result = job.execute_in_process(
+        partition_key="2026-11-19",
+        resources=_resources(tmp_path),
+        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+    )
     assert result.success
     summary = result.output_for_node("out_publication")
     folder = Path(summary["folder"])
@@ -121,9 +123,13 @@ def test_daily_job_runs_with_the_deployed_filesystem_io_manager(tmp_path):
         "io_manager": FilesystemIOManager(base_dir=str(tmp_path / "storage"))
     }
     with DagsterInstance.ephemeral() as instance:
-        result = job.execute_in_process(partition_key="2026-11-19", resources=resources, instance=instance,
-                                        raise_on_error=False,
-                                        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
+        result = job.execute_in_process(
+            partition_key="2026-11-19",
+            resources=resources,
+            instance=instance,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+        )
     assert result.success, [e.message for e in result.all_events if e.is_step_failure]
     assert (tmp_path / "out" / "2026-11-19" / "manifest.json").is_file()
     assert (tmp_path / "storage" / "core_sessions" / "2026-11-19").exists()

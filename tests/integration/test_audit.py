@@ -24,8 +24,7 @@ from tests.integration.runs import DAY1, DAY2, SAMPLES, check_complete, run_in_p
 
 
 def _inbox_state(inbox: Path) -> dict[str, tuple[str, int, int, int]]:
-    return {p.name: (sha(p), p.stat().st_mtime_ns, p.stat().st_size, p.stat().st_mode)
-            for p in sorted(inbox.iterdir())}
+    return {p.name: (sha(p), p.stat().st_mtime_ns, p.stat().st_size, p.stat().st_mode) for p in sorted(inbox.iterdir())}
 
 
 @pytest.fixture(scope="module")
@@ -92,14 +91,19 @@ def test_a_published_session_traces_to_its_archived_file_and_line(audited):
             assert eos_id in line.split(";"), f"{row.session_key}: line {row.source_line} is « {line[:80]} »"
         else:
             wb = workbooks.setdefault(
-                row.source_file, openpyxl.load_workbook(io.BytesIO(gzip.decompress(archive.read_bytes())), read_only=True))
+                row.source_file,
+                openpyxl.load_workbook(io.BytesIO(gzip.decompress(archive.read_bytes())), read_only=True),
+            )
             sheet = wb[row.source_sheet]
             header = [str(v).strip() for v in next(sheet.iter_rows(min_row=1, max_row=1, values_only=True))]
             cells = next(sheet.iter_rows(min_row=row.source_line, max_row=row.source_line, values_only=True))
             action, composante, session = row.session_key.removeprefix("sigma:").rsplit(":", 2)
-            key_cells = [str(cells[header.index(name)]).strip() for name in ("N° Action", "Composante", "Num. de session")]
-            assert [key_cells[0], key_cells[1].zfill(2), key_cells[2].zfill(2)] == [action, composante, session], \
+            key_cells = [
+                str(cells[header.index(name)]).strip() for name in ("N° Action", "Composante", "Num. de session")
+            ]
+            assert [key_cells[0], key_cells[1].zfill(2), key_cells[2].zfill(2)] == [action, composante, session], (
                 f"{row.session_key}: row {row.source_line} of {row.source_sheet} is {cells}"
+            )
         traced[row.source] += 1
     for wb in workbooks.values():
         wb.close()
@@ -116,5 +120,6 @@ def test_an_extract_changed_during_the_run_is_not_published(tmp_path):
     assert not (staging / "inputs" / "eos_sessions_20261120.csv.gz").exists()
     read.sha256 = sha(inbox / "eos_sessions_20261120.csv")
     assert archive_inputs(staging, inbox, [read, ExtractRead("eos", "evenements", None)]) == {
-        "eos_sessions_20261120.csv": "inputs/eos_sessions_20261120.csv.gz"}
+        "eos_sessions_20261120.csv": "inputs/eos_sessions_20261120.csv.gz"
+    }
     assert os.access(inbox / "eos_sessions_20261120.csv", os.R_OK)

@@ -49,8 +49,13 @@ def _issues(out: Path, day: date) -> list[dict]:
 def test_layout_of_a_day(demo):
     d = DAY1.isoformat()
     for rel in (
-        f"carif/lheo-{d}.xml", f"carif/lheo-delta-{d}.xml", f"pole-emploi/offres-{d}.xml",
-        f"mission-locale/sessions-{d}.csv", "quality/issues.csv", "quality/report.html", "manifest.json",
+        f"carif/lheo-{d}.xml",
+        f"carif/lheo-delta-{d}.xml",
+        f"pole-emploi/offres-{d}.xml",
+        f"mission-locale/sessions-{d}.csv",
+        "quality/issues.csv",
+        "quality/report.html",
+        "manifest.json",
         "canonical/core_sessions.parquet",
     ):
         assert (demo / d / rel).is_file(), rel
@@ -63,8 +68,13 @@ def test_manifest_accounts_for_every_session_and_file(demo):
     assert s["read"] == s["published"] + s["quarantined"] + s["not_publishable"]
     assert s["read"] > 40 and s["published"] > 15
     files = {i["file"] for i in m["inputs"]}
-    assert files == {"sam_offre_20261119.xml", "eos_sessions_20261119.csv", "eos_evenements_20261119.csv",
-                     "sigma_actions_20261119.xlsx", "lheo_intercarif_20261119.xml"}
+    assert files == {
+        "sam_offre_20261119.xml",
+        "eos_sessions_20261119.csv",
+        "eos_evenements_20261119.csv",
+        "sigma_actions_20261119.xlsx",
+        "lheo_intercarif_20261119.xml",
+    }
     for i in m["inputs"]:
         assert _sha(SAMPLES / i["file"]) == i["sha256"]
     for o in m["outputs"]:
@@ -76,9 +86,30 @@ def test_planted_defects_are_reported_with_rule_key_and_line(demo):
     rows = _issues(demo, DAY1)
     found = {(r["rule"], r["session_key"]) for r in rows}
     rules = {r["rule"] for r in rows}
-    for rule in ("DQ000", "DQ001", "DQ002", "DQ003", "DQ004", "DQ005", "DQ006", "DQ007", "DQ008", "DQ009",
-                 "DQ010", "DQ011", "DQ012", "DQ013", "DQ014", "DQ015", "DQ016", "DQ017", "DQ018", "DQ019",
-                 "DQ020", "DQ021"):
+    for rule in (
+        "DQ000",
+        "DQ001",
+        "DQ002",
+        "DQ003",
+        "DQ004",
+        "DQ005",
+        "DQ006",
+        "DQ007",
+        "DQ008",
+        "DQ009",
+        "DQ010",
+        "DQ011",
+        "DQ012",
+        "DQ013",
+        "DQ014",
+        "DQ015",
+        "DQ016",
+        "DQ017",
+        "DQ018",
+        "DQ019",
+        "DQ020",
+        "DQ021",
+    ):
         assert rule in rules, rule
     assert all(r["line"] for r in rows if r["session_key"]), "every session finding names its line"
     # clean sessions have no error
@@ -126,11 +157,17 @@ def test_rerun_same_date_is_byte_identical_and_adds_no_history(demo, tmp_path):
     shutil.copytree(demo, out)
     for day in (DAY2, DAY1):  # re-running an older date too: DQ007 "first seen" stays the same
         d = day.isoformat()
-        before = {p.relative_to(out / d): _sha(p) for p in (out / d).rglob("*")
-                  if p.is_file() and p.suffix in (".xml", ".csv")}
+        before = {
+            p.relative_to(out / d): _sha(p)
+            for p in (out / d).rglob("*")
+            if p.is_file() and p.suffix in (".xml", ".csv")
+        }
         assert _run(SAMPLES, out, day) == 0
-        after = {p.relative_to(out / d): _sha(p) for p in (out / d).rglob("*")
-                 if p.is_file() and p.suffix in (".xml", ".csv")}
+        after = {
+            p.relative_to(out / d): _sha(p)
+            for p in (out / d).rglob("*")
+            if p.is_file() and p.suffix in (".xml", ".csv")
+        }
         assert before == after, d
     from passerelle.store import open_store
 
@@ -158,8 +195,11 @@ def test_run_that_cannot_complete_exits_1_and_leaves_nothing(tmp_path):
 
 GOLDEN = ROOT / "tests" / "golden"
 GOLDEN_FILES = [
-    "carif/lheo-{d}.xml", "carif/lheo-delta-{d}.xml", "pole-emploi/offres-{d}.xml",
-    "mission-locale/sessions-{d}.csv", "quality/issues.csv",
+    "carif/lheo-{d}.xml",
+    "carif/lheo-delta-{d}.xml",
+    "pole-emploi/offres-{d}.xml",
+    "mission-locale/sessions-{d}.csv",
+    "quality/issues.csv",
 ]
 
 
@@ -209,13 +249,27 @@ def _defect_rows(day: date) -> list[dict]:
         elif section == "SIGMA" and ("Day 1" in current if day == DAY1 else "Day 2" in current):
             if not cells[2].isdigit():
                 continue
-            rows.append({"file": f"sigma_actions_{stamp}.xlsx", "sheet": cells[1], "line": cells[2], "rule": rule,
-                         "key": cells[0].strip("`") if "(action)" not in cells[0] else ""})
+            rows.append(
+                {
+                    "file": f"sigma_actions_{stamp}.xlsx",
+                    "sheet": cells[1],
+                    "line": cells[2],
+                    "rule": rule,
+                    "key": cells[0].strip("`") if "(action)" not in cells[0] else "",
+                }
+            )
         elif section == "LHEO" and ("Day 1" in current if day == DAY1 else "Day 2" in current):
             for line_no in cells[2].split(","):
                 if line_no.strip().isdigit():
-                    rows.append({"file": cells[1].strip("`"), "sheet": "", "line": line_no.strip(), "rule": rule,
-                                 "key": cells[0].strip("`")})
+                    rows.append(
+                        {
+                            "file": cells[1].strip("`"),
+                            "sheet": "",
+                            "line": line_no.strip(),
+                            "rule": rule,
+                            "key": cells[0].strip("`"),
+                        }
+                    )
         elif section == "SAM" and day == DAY1:
             rows.append({"file": "sam_offre_20261119.xml", "sheet": "", "line": cells[1], "rule": rule, "key": ""})
     return rows
@@ -227,9 +281,15 @@ def test_every_planted_defect_is_reported_with_its_rule_key_and_line(demo):
     issues = _issues(demo, DAY1)
     missing = []
     for e in expected:
-        hits = [r for r in issues if r["rule"] == e["rule"] and r["file"] == e["file"] and r["line"] == e["line"]
-                and (not e["sheet"] or r["field"].startswith(e["sheet"]))
-                and (not e["key"] or r["session_key"] == e["key"])]
+        hits = [
+            r
+            for r in issues
+            if r["rule"] == e["rule"]
+            and r["file"] == e["file"]
+            and r["line"] == e["line"]
+            and (not e["sheet"] or r["field"].startswith(e["sheet"]))
+            and (not e["key"] or r["session_key"] == e["key"])
+        ]
         if not hits:
             missing.append(e)
     assert not missing, missing

@@ -67,8 +67,12 @@ def reference(tmp_path_factory):
     assert run_in_process(SAMPLES, base, DAY1) == 0
     shutil.copytree(base, ref)
     assert run_in_process(SAMPLES, ref, DAY2) == 0
-    return {"base": base, "ref": ref, "base_tree": tree(base / DAY1.isoformat()),
-            "ref_store": store_snapshot(store_url(ref))}
+    return {
+        "base": base,
+        "ref": ref,
+        "base_tree": tree(base / DAY1.isoformat()),
+        "ref_store": store_snapshot(store_url(ref)),
+    }
 
 
 def _crash(out: Path, db: str, point: str):
@@ -78,8 +82,7 @@ def _crash(out: Path, db: str, point: str):
     return proc
 
 
-def _check_after_crash(out: Path, url: str, reference: dict, point: str, folder_in_place: bool,
-                       recorded: bool) -> None:
+def _check_after_crash(out: Path, url: str, reference: dict, point: str, folder_in_place: bool, recorded: bool) -> None:
     d1, d2 = out / DAY1.isoformat(), out / DAY2.isoformat()
     assert tree(d1) == reference["base_tree"], "day 1 must be untouched"
     if folder_in_place:
@@ -102,8 +105,9 @@ def _check_after_rerun(out: Path, url: str, reference: dict, crashed_run: str | 
     d1, d2 = out / DAY1.isoformat(), out / DAY2.isoformat()
     assert tree(d1) == reference["base_tree"], "day 1 must be untouched"
     check_complete(d2)
-    assert feeds_and_tables(d2) == feeds_and_tables(reference["ref"] / DAY2.isoformat()), \
+    assert feeds_and_tables(d2) == feeds_and_tables(reference["ref"] / DAY2.isoformat()), (
         "feeds differ from the uncrashed reference run"
+    )
     snap, ref = store_snapshot(url), reference["ref_store"]
     for d in (DAY1, DAY2):
         assert snap["publications"][d] == ref["publications"][d], f"publications of {d}"

@@ -29,9 +29,11 @@ from passerelle.store.deliveries import DeliveryLog
 from tests.integration.runs import DAY1, DAY2, ROOT, subprocess_env
 from tests.sshd import can_mount_tmpfs, small_tmpfs
 
-ALL = {"carif": ["carif/lheo-{date}.xml", "carif/lheo-delta-{date}.xml"],
-       "pole-emploi": ["pole-emploi/offres-{date}.xml"],
-       "mission-locale": ["mission-locale/sessions-{date}.csv"]}
+ALL = {
+    "carif": ["carif/lheo-{date}.xml", "carif/lheo-delta-{date}.xml"],
+    "pole-emploi": ["pole-emploi/offres-{date}.xml"],
+    "mission-locale": ["mission-locale/sessions-{date}.csv"],
+}
 
 
 @pytest.fixture(autouse=True)
@@ -42,8 +44,10 @@ def _no_alert_channels(monkeypatch):
 
 def _config(path: Path, share: Path, consumers: dict | None = None, **settings) -> Path:
     consumers = consumers or ALL
-    body = {"defaults": {"attempts": 2, "backoff_seconds": 0.01, **settings},
-            "consumers": {name: {"feeds": feeds, "target": f"file://{share / name}/"} for name, feeds in consumers.items()}}
+    body = {
+        "defaults": {"attempts": 2, "backoff_seconds": 0.01, **settings},
+        "consumers": {name: {"feeds": feeds, "target": f"file://{share / name}/"} for name, feeds in consumers.items()},
+    }
     path.write_text(yaml.safe_dump(body), encoding="utf-8")
     for name in consumers:
         (share / name).mkdir(parents=True, exist_ok=True)
@@ -62,8 +66,19 @@ def _sha(path: Path) -> str:
 def _cli(out: Path, day: date, config: Path, *extra: str, wrap=(), script: str = ""):
     """``passerelle deliver`` in its own process (optionally inside ``wrap``, or as the ``"$@"`` of
     a shell ``script``)."""
-    cmd = [sys.executable, "-m", "passerelle.cli", "deliver", "--out", str(out), "--date", day.isoformat(),
-           "--config", str(config), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "passerelle.cli",
+        "deliver",
+        "--out",
+        str(out),
+        "--date",
+        day.isoformat(),
+        "--config",
+        str(config),
+        *extra,
+    ]
     if script:
         cmd = ["sh", "-c", script, "sh", *cmd]
     return subprocess.run([*wrap, *cmd], cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=300)
@@ -92,8 +107,12 @@ def test_every_consumer_gets_its_files_through_the_command(published, tmp_path):
 
 def test_command_line_mistakes(published, tmp_path):
     config = _config(tmp_path / "deliveries.yaml", tmp_path / "partage")
-    assert main(["deliver", "--out", str(published), "--date", DAY1.isoformat(), "--config", str(config),
-                 "--to", "inconnu"]) == 2
+    assert (
+        main(
+            ["deliver", "--out", str(published), "--date", DAY1.isoformat(), "--config", str(config), "--to", "inconnu"]
+        )
+        == 2
+    )
     assert main(["deliver", "--out", str(published), "--date", "2026-11-01", "--config", str(config)]) == 1
     elsewhere = tmp_path / "pas-la-sortie"
     assert main(["deliver", "--out", str(elsewhere), "--date", DAY1.isoformat(), "--config", str(config)]) == 1
@@ -112,7 +131,7 @@ def test_missing_folder_fails_every_file_and_the_next_run_sends_them(published, 
         run = deliver(load_config(config), st, published, DAY1)
     assert [(i.status, i.attempts) for i in run.items] == [(FAILED, 1), (NOT_ATTEMPTED, 0)]
     assert "n'existe pas" in run.items[0].error
-    alert, = (published / "alerts").glob("*livraison*")
+    (alert,) = (published / "alerts").glob("*livraison*")
     assert "« carif »" in alert.read_text(encoding="utf-8")
 
     (share / "carif").mkdir()
@@ -128,7 +147,7 @@ def test_a_file_changed_after_its_publication_is_never_sent(published, tmp_path)
     feed.write_bytes(feed.read_bytes().replace(b";", b",", 1))
     with open_store(default_store_url(published)) as st:
         run = deliver(load_config(config), st, published, DAY1)
-    item, = run.items
+    (item,) = run.items
     assert item.status == FAILED and item.attempts == 1 and "ne correspond plus à ce qui a été publié" in item.error
     assert list((share / "mission-locale").iterdir()) == []
 
@@ -138,12 +157,18 @@ def test_full_disk_on_the_target_folder(published, tmp_path):
     if reason:
         pytest.skip(reason)
     share = tmp_path / "partage"
-    config = _config(tmp_path / "deliveries.yaml", share, {"carif": ALL["carif"][:1],
-                                                           "mission-locale": ALL["mission-locale"]})
+    config = _config(
+        tmp_path / "deliveries.yaml", share, {"carif": ALL["carif"][:1], "mission-locale": ALL["mission-locale"]}
+    )
     # one 64 KiB file system holds both folders: the CSV (~10 KB) fits, the LHEO feed (~100 KB) does not
     folders = f'"{share}/carif" "{share}/mission-locale"'
-    done = _cli(published, DAY1, config, wrap=small_tmpfs(share, "64k"),
-                script=f'mkdir {folders} && "$@"; rc=$?; echo "--- partage :"; ls -A {folders}; exit $rc')
+    done = _cli(
+        published,
+        DAY1,
+        config,
+        wrap=small_tmpfs(share, "64k"),
+        script=f'mkdir {folders} && "$@"; rc=$?; echo "--- partage :"; ls -A {folders}; exit $rc',
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     summary, listing = done.stdout.split("--- partage :")
     assert "plus de place sur le disque" in summary
@@ -152,7 +177,10 @@ def test_full_disk_on_the_target_folder(published, tmp_path):
     assert "lheo-2026-11-19.xml" not in listing, "neither the feed nor its temporary file is left"
     rows = _log(published)
     assert [(r["consumer"], r["attempt"], r["outcome"]) for r in rows] == [
-        ("carif", 1, "failed"), ("carif", 2, "failed"), ("mission-locale", 1, "delivered")]
+        ("carif", 1, "failed"),
+        ("carif", 2, "failed"),
+        ("mission-locale", 1, "delivered"),
+    ]
 
 
 def test_permission_denied_on_the_target_folder(published, tmp_path):

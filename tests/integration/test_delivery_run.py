@@ -26,14 +26,23 @@ def _sha(path: Path) -> str:
 
 def _config(tmp_path: Path) -> tuple[Path, Path]:
     share = tmp_path / "partage"
-    consumers = {"carif": ["carif/lheo-{date}.xml", "carif/lheo-delta-{date}.xml"],
-                 "mission-locale": ["mission-locale/sessions-{date}.csv"]}
+    consumers = {
+        "carif": ["carif/lheo-{date}.xml", "carif/lheo-delta-{date}.xml"],
+        "mission-locale": ["mission-locale/sessions-{date}.csv"],
+    }
     for name in consumers:
         (share / name).mkdir(parents=True)
     path = tmp_path / "deliveries.yaml"
-    path.write_text(yaml.safe_dump({"consumers": {
-        name: {"feeds": feeds, "target": f"file://{share / name}/"} for name, feeds in consumers.items()}}),
-        encoding="utf-8")
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "consumers": {
+                    name: {"feeds": feeds, "target": f"file://{share / name}/"} for name, feeds in consumers.items()
+                }
+            }
+        ),
+        encoding="utf-8",
+    )
     return path, share
 
 
@@ -48,30 +57,40 @@ def test_the_daily_job_delivers_after_publishing_and_a_rerun_sends_nothing_twice
     day = published / DAY4.isoformat()
     assert _sha(share / "carif" / "lheo-2026-11-22.xml") == _sha(day / "carif" / "lheo-2026-11-22.xml")
     assert _sha(share / "mission-locale" / "sessions-2026-11-22.csv") == _sha(
-        day / "mission-locale" / "sessions-2026-11-22.csv")
+        day / "mission-locale" / "sessions-2026-11-22.csv"
+    )
     assert sorted(p.name for p in (share / "carif").iterdir()) == ["lheo-2026-11-22.xml"]  # no delta that day
 
     # the report was written before the deliveries: it says what will be sent, and what will not
     report = (day / "quality" / "report.html").read_text(encoding="utf-8")
-    section = report[report.index('<section class="deliveries"'):]
+    section = report[report.index('<section class="deliveries"') :]
     assert "Livraisons aux partenaires" in section and f"file://{share / 'carif'}/" in section
     assert "lheo-2026-11-22.xml</td><td>à envoyer après la publication" in section
-    assert "lheo-delta-2026-11-22.xml</td><td><span class=\"badge b-warning\">non envoyé</span> Aucun mouvement" in section
+    assert (
+        'lheo-delta-2026-11-22.xml</td><td><span class="badge b-warning">non envoyé</span> Aucun mouvement' in section
+    )
 
     # current/: the newest file of each feed; the delta stays the last one published (day 2)
     current = json.loads((published / "current" / "manifest.json").read_text(encoding="utf-8"))
     dates = {e["file"]: e["date"] for e in current["feeds"]}
-    assert dates == {"carif/lheo.xml": "2026-11-22", "carif/lheo-delta.xml": DAY2.isoformat(),
-                     "pole-emploi/offres.xml": "2026-11-22", "mission-locale/sessions.csv": "2026-11-22"}
+    assert dates == {
+        "carif/lheo.xml": "2026-11-22",
+        "carif/lheo-delta.xml": DAY2.isoformat(),
+        "pole-emploi/offres.xml": "2026-11-22",
+        "mission-locale/sessions.csv": "2026-11-22",
+    }
     assert _sha(published / "current" / "carif" / "lheo.xml") == _sha(day / "carif" / "lheo-2026-11-22.xml")
     assert _sha(published / "current" / "carif" / "lheo-delta.xml") == _sha(
-        published / DAY2.isoformat() / "carif" / "lheo-delta-2026-11-20.xml")
+        published / DAY2.isoformat() / "carif" / "lheo-delta-2026-11-20.xml"
+    )
 
     with open_store(default_store_url(published)) as st:
         before = DeliveryLog(st).between(DAY4, DAY4)
     assert sorted((r["consumer"], r["file"], r["outcome"]) for r in before) == [
-        ("carif", "carif/lheo-2026-11-22.xml", "delivered"), ("carif", "carif/lheo-delta-2026-11-22.xml", "withheld"),
-        ("mission-locale", "mission-locale/sessions-2026-11-22.csv", "delivered")]
+        ("carif", "carif/lheo-2026-11-22.xml", "delivered"),
+        ("carif", "carif/lheo-delta-2026-11-22.xml", "withheld"),
+        ("mission-locale", "mission-locale/sessions-2026-11-22.csv", "delivered"),
+    ]
     mtimes = {p: p.stat().st_mtime_ns for p in share.rglob("*") if p.is_file()}
 
     capsys.readouterr()
@@ -99,7 +118,13 @@ def test_without_configuration_the_step_materialises_nothing(tmp_path):
     from assets.deliver import out_delivery
 
     context = build_asset_context(partition_key=DAY4.isoformat())
-    produced = list(out_delivery(context, outbox=OutboxResource(path=str(tmp_path)),
-                                 store=StoreResource(default_dir=str(tmp_path)),
-                                 deliveries=DeliveriesResource(config=""), publication={}))
+    produced = list(
+        out_delivery(
+            context,
+            outbox=OutboxResource(path=str(tmp_path)),
+            store=StoreResource(default_dir=str(tmp_path)),
+            deliveries=DeliveriesResource(config=""),
+            publication={},
+        )
+    )
     assert produced == []

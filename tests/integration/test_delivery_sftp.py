@@ -45,9 +45,16 @@ def _no_alert_channels(monkeypatch):
 
 
 def _config(folder: Path, server: SftpServer, *, url: str | None = None, feeds=None, **settings) -> Path:
-    consumer = {"feeds": feeds or CARIF, "target": url or server.url(), "key": str(server.client_key),
-                "known_hosts": str(server.known_hosts), "attempts": 3, "backoff_seconds": 0.05,
-                "timeout_seconds": 10, **settings}
+    consumer = {
+        "feeds": feeds or CARIF,
+        "target": url or server.url(),
+        "key": str(server.client_key),
+        "known_hosts": str(server.known_hosts),
+        "attempts": 3,
+        "backoff_seconds": 0.05,
+        "timeout_seconds": 10,
+        **settings,
+    }
     path = folder / "deliveries.yaml"
     path.write_text(yaml.safe_dump({"consumers": {"carif": consumer}}), encoding="utf-8")
     return path
@@ -83,7 +90,9 @@ def test_good_delivery_then_nothing_twice_then_resend_on_demand(server, publishe
     assert sorted(p.name for p in server.depot.iterdir()) == ["lheo-2026-11-19.xml", "lheo-delta-2026-11-19.xml"]
     rows = _log(published)
     assert [(r["file"], r["outcome"], r["attempt"], r["forced"]) for r in rows] == [
-        ("carif/lheo-2026-11-19.xml", "delivered", 1, False), ("carif/lheo-delta-2026-11-19.xml", "delivered", 1, False)]
+        ("carif/lheo-2026-11-19.xml", "delivered", 1, False),
+        ("carif/lheo-delta-2026-11-19.xml", "delivered", 1, False),
+    ]
     for r in rows:
         assert r["bytes"] == (published / DAY1.isoformat() / r["file"]).stat().st_size
         assert r["started_at"] <= r["finished_at"] and r["target"] == server.url() and r["error"] is None
@@ -116,7 +125,7 @@ def test_wrong_or_unknown_host_key_is_refused_before_anything_is_sent(server, pu
     assert second.status == NOT_ATTEMPTED and second.error.startswith("non tenté")
     assert list(server.depot.iterdir()) == []
     assert "Accepted publickey" not in server.log(), "the client stopped before authenticating"
-    alert, = _alerts(published)
+    (alert,) = _alerts(published)
     assert "carif" in alert and "lheo-2026-11-19.xml" in alert and "n'est pas celle de" in alert
 
     server.write_known_hosts(server.port + 1)  # the right key, for another server: this one is unknown
@@ -159,23 +168,34 @@ def test_server_going_away_mid_upload_then_delivered_by_the_next_run(published, 
         assert waits == [0.05, 0.1], "retried with a doubling backoff"
         assert delta.status == NOT_ATTEMPTED
         rows = _log(published)
-        assert [(r["attempt"], r["outcome"]) for r in rows] == [(1, "failed"), (2, "failed"), (3, "failed"),
-                                                                (0, "failed")]
+        assert [(r["attempt"], r["outcome"]) for r in rows] == [
+            (1, "failed"),
+            (2, "failed"),
+            (3, "failed"),
+            (0, "failed"),
+        ]
         assert "perdue pendant l'envoi" in rows[0]["error"]
         assert "a fermé la connexion sans répondre" in rows[1]["error"]  # the server is gone
         local = published / DAY1.isoformat() / full.file
         assert not (server.depot / full.name).exists(), "no partial file under the final name"
         assert part.stat().st_size < local.stat().st_size  # what was cut is only under the temporary name
-        alert, = _alerts(published)
+        (alert,) = _alerts(published)
         assert "« carif »" in alert and "carif/lheo-2026-11-19.xml" in alert and "perdue" in alert
 
         server.start()  # back, same port and key: the next run sends what is missing, oldest first
         later = _deliver(config, published, DAY2)
         assert [(i.run_date, i.name, i.status, i.catch_up) for i in later.items] == [
-            (DAY1, "lheo-2026-11-19.xml", SENT, True), (DAY1, "lheo-delta-2026-11-19.xml", SENT, True),
-            (DAY2, "lheo-2026-11-20.xml", SENT, False), (DAY2, "lheo-delta-2026-11-20.xml", SENT, False)]
+            (DAY1, "lheo-2026-11-19.xml", SENT, True),
+            (DAY1, "lheo-delta-2026-11-19.xml", SENT, True),
+            (DAY2, "lheo-2026-11-20.xml", SENT, False),
+            (DAY2, "lheo-delta-2026-11-20.xml", SENT, False),
+        ]
         assert sorted(p.name for p in server.depot.iterdir()) == [
-            "lheo-2026-11-19.xml", "lheo-2026-11-20.xml", "lheo-delta-2026-11-19.xml", "lheo-delta-2026-11-20.xml"]
+            "lheo-2026-11-19.xml",
+            "lheo-2026-11-20.xml",
+            "lheo-delta-2026-11-19.xml",
+            "lheo-delta-2026-11-20.xml",
+        ]
         for item in later.items:
             assert _sha(server.depot / item.name) == _sha(published / item.run_date.isoformat() / item.file)
     finally:
@@ -217,11 +237,25 @@ def test_full_disk_on_the_server(published, tmp_path):
     server = SftpServer(base, wrap=small_tmpfs(base / "depot", "64k", owner=login_user().pw_uid)).start()
     try:
         path = tmp_path / "deliveries.yaml"
-        common = {"key": str(server.client_key), "known_hosts": str(server.known_hosts), "attempts": 2,
-                  "backoff_seconds": 0.05, "timeout_seconds": 10, "target": server.url()}
-        path.write_text(yaml.safe_dump({"consumers": {
-            "carif": {"feeds": CARIF[:1], **common},
-            "mission-locale": {"feeds": ["mission-locale/sessions-{date}.csv"], **common}}}), encoding="utf-8")
+        common = {
+            "key": str(server.client_key),
+            "known_hosts": str(server.known_hosts),
+            "attempts": 2,
+            "backoff_seconds": 0.05,
+            "timeout_seconds": 10,
+            "target": server.url(),
+        }
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "consumers": {
+                        "carif": {"feeds": CARIF[:1], **common},
+                        "mission-locale": {"feeds": ["mission-locale/sessions-{date}.csv"], **common},
+                    }
+                }
+            ),
+            encoding="utf-8",
+        )
         run = _deliver(path, published, DAY1)
         full, csv = run.items
         assert full.status == FAILED and full.attempts == 2, "a full disk may be freed: retried"
@@ -231,8 +265,14 @@ def test_full_disk_on_the_server(published, tmp_path):
 
         client = paramiko.SSHClient()
         client.load_host_keys(str(server.known_hosts))
-        client.connect("127.0.0.1", port=server.port, username=server.user.pw_name, key_filename=str(server.client_key),
-                       allow_agent=False, look_for_keys=False)
+        client.connect(
+            "127.0.0.1",
+            port=server.port,
+            username=server.user.pw_name,
+            key_filename=str(server.client_key),
+            allow_agent=False,
+            look_for_keys=False,
+        )
         try:
             listing = sorted(client.open_sftp().listdir(str(server.depot)))
         finally:
@@ -252,7 +292,9 @@ def test_withheld_feed_is_not_sent(server, published, tmp_path):
     assert sorted(p.name for p in server.depot.iterdir()) == ["lheo-2026-11-21.xml"]
     rows = _log(published)
     assert [(r["file"], r["outcome"]) for r in rows] == [
-        ("carif/lheo-2026-11-21.xml", "delivered"), ("carif/lheo-delta-2026-11-21.xml", "withheld")]
+        ("carif/lheo-2026-11-21.xml", "delivered"),
+        ("carif/lheo-delta-2026-11-21.xml", "withheld"),
+    ]
     assert run.ok and _alerts(published) == []
     _deliver(config, published, DAY3)
     assert len(_log(published)) == 2, "the withheld feed is recorded once"

@@ -37,7 +37,7 @@ import urllib.error
 import urllib.request
 import uuid
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -52,8 +52,13 @@ pytestmark = pytest.mark.postgres
 
 README = ROOT / "README.md"
 GOLDEN = ROOT / "tests" / "golden"
-FEEDS = ["carif/lheo-{d}.xml", "carif/lheo-delta-{d}.xml", "pole-emploi/offres-{d}.xml",
-         "mission-locale/sessions-{d}.csv", "quality/issues.csv"]
+FEEDS = [
+    "carif/lheo-{d}.xml",
+    "carif/lheo-delta-{d}.xml",
+    "pole-emploi/offres-{d}.xml",
+    "mission-locale/sessions-{d}.csv",
+    "quality/issues.csv",
+]
 LOCATION = {"repositoryLocationName": "pipelines.definitions", "repositoryName": "__repository__"}
 INCOMPLETE_DAY = "2026-11-21"  # EOS extracts only: its SIGMA extract has not landed
 
@@ -69,7 +74,7 @@ def production_section() -> str:
     text = README.read_text(encoding="utf-8")
     start = text.index("\n## Production\n")
     end = text.find("\n## ", start + 1)
-    return text[start:end if end != -1 else None]
+    return text[start : end if end != -1 else None]
 
 
 def production_procedure() -> str:
@@ -85,6 +90,7 @@ def production_variables() -> set[str]:
 
 
 # --- PostgreSQL -----------------------------------------------------------------------------------
+
 
 @contextmanager
 def databases(base_url: str, *names: str):
@@ -106,6 +112,7 @@ def databases(base_url: str, *names: str):
 
 # --- the deployed processes -----------------------------------------------------------------------
 
+
 class Deployment:
     """The README's procedure run by bash in a new session: bash and everything it starts (daemon,
     webserver, their code servers and run workers) share one process group, ended by :meth:`stop`."""
@@ -119,9 +126,15 @@ class Deployment:
     def start(self, script: str) -> None:
         log = open(self.log_path, "wb")  # noqa: SIM115 - closed below, the children keep their copy
         try:
-            self.proc = subprocess.Popen(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, env=self.env,
-                                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                ["bash", "-euo", "pipefail", "-c", script],
+                cwd=ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         finally:
             log.close()
 
@@ -179,9 +192,11 @@ class Deployment:
 
     def fail(self, message: str) -> None:
         errors = "".join(f"\n  {line}" for line in self.log_errors()) or " none"
-        pytest.fail(f"{message}\n--- exceptions in the deployment log:{errors}\n"
-                    f"--- deployment log (last lines, whole log: {self.log_path}) ---\n{self.log_tail()}",
-                    pytrace=False)
+        pytest.fail(
+            f"{message}\n--- exceptions in the deployment log:{errors}\n"
+            f"--- deployment log (last lines, whole log: {self.log_path}) ---\n{self.log_tail()}",
+            pytrace=False,
+        )
 
     def wait_for(self, what: str, probe, timeout: float, interval: float = 1.0):
         """Poll ``probe()`` until it returns something true; fail naming ``what`` after ``timeout``."""
@@ -203,8 +218,10 @@ class Deployment:
             if not self.group_alive():
                 self.fail(f"the deployed processes are gone while waiting for {what}")
             if time.monotonic() > deadline:
-                self.fail(f"timed out after {timeout:.0f} s waiting for {what}"
-                          + (f" (last error: {last_error})" if last_error else ""))
+                self.fail(
+                    f"timed out after {timeout:.0f} s waiting for {what}"
+                    + (f" (last error: {last_error})" if last_error else "")
+                )
             time.sleep(interval)
 
     # the webserver
@@ -215,8 +232,9 @@ class Deployment:
 
     def graphql(self, query: str, **variables) -> dict:
         body = json.dumps({"query": query, "variables": variables}).encode()
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/graphql", data=body,
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/graphql", data=body, headers={"Content-Type": "application/json"}
+        )
         try:
             with urllib.request.urlopen(req, timeout=60) as resp:
                 answer = json.loads(resp.read())
@@ -297,8 +315,9 @@ def prepare_inbox(inbox: Path) -> None:
         shutil.copy2(SAMPLES / f"eos_{kind}_{DAY2:%Y%m%d}.csv", inbox / f"eos_{kind}_{stamp}.csv")
 
 
-def deployment_env(base_url: str, home: Path, inbox: Path, out: Path, dagster_db: str, store_db: str,
-                   port: int) -> dict[str, str]:
+def deployment_env(
+    base_url: str, home: Path, inbox: Path, out: Path, dagster_db: str, store_db: str, port: int
+) -> dict[str, str]:
     url = sa.make_url(base_url)
     values = {
         "DAGSTER_HOME": str(home),
@@ -312,7 +331,9 @@ def deployment_env(base_url: str, home: Path, inbox: Path, out: Path, dagster_db
         "PASSERELLE_UI_PORT": str(port),
     }
     documented = production_variables()
-    assert set(values) <= documented, f"variables the deployment needs but the README does not name: {set(values) - documented}"
+    assert set(values) <= documented, (
+        f"variables the deployment needs but the README does not name: {set(values) - documented}"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PASSERELLE_", "DAGSTER_"))}
     env.pop("VIRTUAL_ENV", None)
     return env | values
@@ -347,16 +368,21 @@ def test_production_procedure_runs_the_days_alerts_and_serves_the_ui(tmp_path):
             assert (home / "dagster.yaml").read_bytes() == (ROOT / "deploy" / "dagster.yaml").read_bytes()
             timings["procedure"] = time.monotonic() - t0
 
-            status, info = dep.wait_for("the webserver to answer /server_info", lambda: dep.get("/server_info"),
-                                        SERVER_TIMEOUT)
+            status, info = dep.wait_for(
+                "the webserver to answer /server_info", lambda: dep.get("/server_info"), SERVER_TIMEOUT
+            )
             assert status == 200 and "dagster_webserver_version" in json.loads(info)
-            dep.wait_for("the scheduler, sensor and run queue daemons to be healthy", lambda: healthy_daemons(dep),
-                         SERVER_TIMEOUT)
+            dep.wait_for(
+                "the scheduler, sensor and run queue daemons to be healthy",
+                lambda: healthy_daemons(dep),
+                SERVER_TIMEOUT,
+            )
             timings["webserver and daemons up"] = time.monotonic() - t0
 
             _check_schedule(dep)
-            done = dep.wait_for("the sensor's two daily runs to succeed", lambda: runs_finished(dep, 2), RUNS_TIMEOUT,
-                                interval=3)
+            done = dep.wait_for(
+                "the sensor's two daily runs to succeed", lambda: runs_finished(dep, 2), RUNS_TIMEOUT, interval=3
+            )
             timings["two daily runs done"] = time.monotonic() - t0
             _check_sensor_runs(dep, done, out, store_db, base_url)
 
@@ -380,10 +406,10 @@ def _check_schedule(dep: Deployment) -> None:
     assert schedule["cronSchedule"] == "0 5 * * *" and schedule["executionTimezone"] == "Europe/Paris"
     assert schedule["scheduleState"]["status"] == "RUNNING"
     (tick,) = schedule["futureTicks"]["results"]
-    at = datetime.fromtimestamp(tick["timestamp"], tz=timezone.utc)
+    at = datetime.fromtimestamp(tick["timestamp"], tz=UTC)
     local = at.astimezone(ZoneInfo("Europe/Paris"))
     assert (local.hour, local.minute, local.second) == (5, 0, 0), f"next tick at {local.isoformat()}"
-    assert 0 < (at - datetime.now(timezone.utc)).total_seconds() <= 25 * 3600, f"next tick at {local.isoformat()}"
+    assert 0 < (at - datetime.now(UTC)).total_seconds() <= 25 * 3600, f"next tick at {local.isoformat()}"
 
 
 def _check_sensor_runs(dep: Deployment, done: list[dict], out: Path, store_db: str, base_url: str) -> None:
@@ -395,7 +421,8 @@ def _check_sensor_runs(dep: Deployment, done: list[dict], out: Path, store_db: s
         assert run["tags"].get("dagster/run_key") == f"extracts-{day}"
         events = [e for e in run["events"] if e.startswith("Run")]
         assert events[:2] == ["RunEnqueuedEvent", "RunStartingEvent"], (
-            f"the run of {day} did not go through the queued run coordinator: {events}")
+            f"the run of {day} did not go through the queued run coordinator: {events}"
+        )
     first, second = by_day[DAY1.isoformat()], by_day[DAY2.isoformat()]
     assert first["endTime"] <= second["startTime"], "the two daily runs overlapped (max_concurrent_runs: 1)"
 
@@ -420,7 +447,8 @@ def _check_sensor_runs(dep: Deployment, done: list[dict], out: Path, store_db: s
         for pattern in FEEDS:
             rel = pattern.format(d=day)
             assert (out / day / rel).read_bytes() == (GOLDEN / day / rel).read_bytes(), (
-                f"{day}/{rel}: the deployed run published other bytes than `passerelle run` (tests/golden)")
+                f"{day}/{rel}: the deployed run published other bytes than `passerelle run` (tests/golden)"
+            )
     assert not (out / "passerelle.sqlite3").exists(), "the store is PASSERELLE_DB, not an SQLite file"
     store = sa.create_engine(sa.make_url(base_url).set(database=store_db), poolclass=sa.pool.NullPool)
     try:
@@ -442,8 +470,13 @@ def _check_failure_alert(dep: Deployment, out: Path) -> None:
     alerts = out / "alerts"
     assert not alerts.exists() or not any(alerts.iterdir()), "no alert before the failure"
 
-    launched = dep.graphql(LAUNCH, p={"selector": LOCATION | {"jobName": "daily_job"},
-                                      "executionMetadata": {"tags": [{"key": "dagster/partition", "value": day}]}})
+    launched = dep.graphql(
+        LAUNCH,
+        p={
+            "selector": LOCATION | {"jobName": "daily_job"},
+            "executionMetadata": {"tags": [{"key": "dagster/partition", "value": day}]},
+        },
+    )
     result = launched["launchRun"]
     assert result["__typename"] == "LaunchRunSuccess", result
     run_id = result["run"]["runId"]
@@ -457,6 +490,7 @@ def _check_failure_alert(dep: Deployment, out: Path) -> None:
         return run if run["status"] == "FAILURE" else None
 
     dep.wait_for("the forced run to fail", failed, RUNS_TIMEOUT, interval=2)
+
     def alert_files():
         fail_on_sensor_errors(dep)
         return sorted(alerts.glob("*.txt")) if alerts.is_dir() else []

@@ -72,8 +72,10 @@ def test_a_failing_feed_check_names_the_check_file_line_element_value_and_record
         value = re.search(r">([^<]+)<", lines[n - 1]).group(1)
         session = [re.search(r'numero="([^"]+)"', x).group(1) for x in lines[:n] if "<session " in x][-1]
         seen.update(line=n, value=value, session=session)
-        return [f"line {n}: Element '{{http://lheo.gouv.fr/2.3}}extra': [facet 'pattern'] The value '{value}' is "
-                "not accepted by the pattern '[A-Z][0-9]{7}'."], secs
+        return [
+            f"line {n}: Element '{{http://lheo.gouv.fr/2.3}}extra': [facet 'pattern'] The value '{value}' is "
+            "not accepted by the pattern '[A-Z][0-9]{7}'."
+        ], secs
 
     monkeypatch.setattr(catalog, "feed_validation_errors", invalid_pole_emploi)
     # the DQ024 repair is what normally handles this: switched off, the blocking check is the last guard
@@ -87,24 +89,44 @@ def test_a_failing_feed_check_names_the_check_file_line_element_value_and_record
         assert f"session {seen['session']}" in text
 
 
-@pytest.mark.parametrize("cls,message,expected", [
-    ("PermissionError", "[Errno 13] Permission denied: '/srv/out/2026-11-19'",
-     "permission refusée sur « /srv/out/2026-11-19 »"),
-    ("OSError", "[Errno 30] Read-only file system: '/srv/out'", "système de fichiers en lecture seule sur « /srv/out »"),
-    ("OperationalError", "(psycopg.OperationalError) connection failed: could not connect to server",
-     "base de données injoignable ou en erreur (OperationalError)"),
-    ("StoreError", "Impossible d'ouvrir la base postgresql://…", "Impossible d'ouvrir la base"),
-])
+@pytest.mark.parametrize(
+    "cls,message,expected",
+    [
+        (
+            "PermissionError",
+            "[Errno 13] Permission denied: '/srv/out/2026-11-19'",
+            "permission refusée sur « /srv/out/2026-11-19 »",
+        ),
+        (
+            "OSError",
+            "[Errno 30] Read-only file system: '/srv/out'",
+            "système de fichiers en lecture seule sur « /srv/out »",
+        ),
+        (
+            "OperationalError",
+            "(psycopg.OperationalError) connection failed: could not connect to server",
+            "base de données injoignable ou en erreur (OperationalError)",
+        ),
+        ("StoreError", "Impossible d'ouvrir la base postgresql://…", "Impossible d'ouvrir la base"),
+    ],
+)
 def test_exception_causes(cls, message, expected):
     assert expected in exception_cause(cls, message)
 
 
 def test_our_frame_and_feed_cause():
-    stack = ['  File "/usr/lib/python3.11/site-packages/dagster/x.py", line 3, in run\n',
-             '  File "/work/wt/passerelle/daily.py", line 12, in check_day\n',
-             '  File "/work/wt/tests/t.py", line 5, in broken\n']
+    stack = [
+        '  File "/usr/lib/python3.11/site-packages/dagster/x.py", line 3, in run\n',
+        '  File "/work/wt/passerelle/daily.py", line 12, in check_day\n',
+        '  File "/work/wt/tests/t.py", line 5, in broken\n',
+    ]
     assert our_frame(stack) == "passerelle/daily.py, ligne 12, dans check_day"
-    cause = feed_check_cause("pole-emploi/offres.xml", ["line 7: Element 'extra': The value 'X' is not accepted.",
-                                                        "... and 3 more errors"], {7: ("session", "eos:1")})
-    assert cause.startswith("flux pole-emploi/offres.xml invalide : ligne 7, élément « extra », valeur « X », "
-                            "session eos:1 (profil) : Element 'extra'")
+    cause = feed_check_cause(
+        "pole-emploi/offres.xml",
+        ["line 7: Element 'extra': The value 'X' is not accepted.", "... and 3 more errors"],
+        {7: ("session", "eos:1")},
+    )
+    assert cause.startswith(
+        "flux pole-emploi/offres.xml invalide : ligne 7, élément « extra », valeur « X », "
+        "session eos:1 (profil) : Element 'extra'"
+    )

@@ -36,8 +36,9 @@ def test_store_records_new_open_and_resolved(two_sample_days):
     # DQ007 fires only on a session's first day: resolved on day 2, the session still in the extract
     assert tuple(s2.loc["DQ007|eos:184222|Date début session", ["status", "resolution"]]) == ("resolved", "fixed")
     counts = day2["status"].astype(str).value_counts().to_dict()
-    assert counts == {k: v for k, v in _manifest(two_sample_days, DAY2)["findings_life"].items()
-                      if k in counts and k != "old"}
+    assert counts == {
+        k: v for k, v in _manifest(two_sample_days, DAY2)["findings_life"].items() if k in counts and k != "old"
+    }
     assert counts["new"] >= 3 and counts["open"] > 20 and counts["resolved"] >= 1
 
 

@@ -92,10 +92,19 @@ def assert_finding(rows: list[dict], file: str, want: dict) -> None:
     sheet, field = want.get("sheet") or "", want.get("field") or ""
     shown = f"{sheet} › {field}" if sheet and field else (sheet or field)
     line = "" if want.get("line") is None else str(want["line"])
-    hits = [r for r in rows if r["rule"] == want["rule"] and r["severity"] == want["severity"] and r["file"] == file
-            and r["line"] == line and r["field"] == shown and want["message"] in r["message"]]
+    hits = [
+        r
+        for r in rows
+        if r["rule"] == want["rule"]
+        and r["severity"] == want["severity"]
+        and r["file"] == file
+        and r["line"] == line
+        and r["field"] == shown
+        and want["message"] in r["message"]
+    ]
     assert hits, f"{want} not in issues.csv for {file}: " + "; ".join(
-        f"{r['line']}|{r['field']}|{r['message'][:80]}" for r in rows if r["file"] == file)
+        f"{r['line']}|{r['field']}|{r['message'][:80]}" for r in rows if r["file"] == file
+    )
 
 
 def assert_nothing_lost(day1: Path, out: Path) -> set[str]:
@@ -224,7 +233,7 @@ def test_no_formula_can_run_from_the_mission_locale_csv(hostile):
             assert not v.startswith(FORMULA_START), f"live formula in the Mission Locale CSV: {v!r}"
     by_key = {r[0]: dict(zip(header, r)) for r in rows}
     # the hostile values are there, neutralised (a leading quote), not dropped
-    assert by_key["eos:184201"]["intitule"] == "'=HYPERLINK(\"http://example.invalid/x\",\"clic\")"
+    assert by_key["eos:184201"]["intitule"] == '\'=HYPERLINK("http://example.invalid/x","clic")'
     assert by_key["eos:184201"]["contact_nom"] == "'=cmd|' /C calc'!A0"
     assert by_key["eos:184203"]["intitule"] == "'+cmd|' /C notepad'!A0"
     assert by_key["eos:184204"]["intitule"] == "'-1+1"
@@ -276,8 +285,11 @@ def test_inbox_paths_cannot_read_outside_the_inbox_nor_write_outside_out(tmp_pat
     outside = tmp_path / "outside"
     outside.mkdir()
     # valid EOS events whose description carries the marker: if followed, it would be published
-    events = (SAMPLES / "eos_evenements_20261119.csv").read_bytes().replace(
-        "Entretiens individuels".encode("cp1252"), marker.encode("cp1252"))
+    events = (
+        (SAMPLES / "eos_evenements_20261119.csv")
+        .read_bytes()
+        .replace("Entretiens individuels".encode("cp1252"), marker.encode("cp1252"))
+    )
     assert marker.encode() in events
     (outside / "events.csv").write_bytes(events)
     inbox = tmp_path / "inbox"
@@ -303,8 +315,9 @@ def test_inbox_paths_cannot_read_outside_the_inbox_nor_write_outside_out(tmp_pat
     day = out / DAY1.isoformat()
     assert_no_leak(out, marker.encode(), PASSWD_MARK)
     rows = issues(out, DAY1)
-    assert any(r["rule"] == "DQ000" and r["severity"] == "error" and "eos_evenements_AAAAMMJJ" in r["message"]
-               for r in rows), "the missing (refused) events extract is reported"
+    assert any(
+        r["rule"] == "DQ000" and r["severity"] == "error" and "eos_evenements_AAAAMMJJ" in r["message"] for r in rows
+    ), "the missing (refused) events extract is reported"
     manifest = json.loads((day / "manifest.json").read_text(encoding="utf-8"))
     read = {i["file"] for i in manifest["inputs"]}
     assert read == {"sam_offre_20261119.xml", "eos_sessions_20261119.csv", "sigma_actions_20261119.xlsx"}

@@ -71,13 +71,19 @@ def test_then_they_are_withdrawn_announced_by_the_delta_closed_without_extras(da
         s = delta[key]
         assert s.findtext("l:etat-recrutement", namespaces=L) == "2"  # closed for a reader of LHEO alone
         assert (_extra(s, "mouvement"), _extra(s, "statut-publication"), _extra(s, "public")) == (
-            "retrait", "retiree", "0")
+            "retrait",
+            "retiree",
+            "0",
+        )
         assert s.get("datemaj") == "20261122"
     dq022 = _findings(days, DAY4, "DQ022")
     assert {r["session_key"] for r in dq022} == VANISHED
     assert all("retirée des flux aujourd'hui" in r["message"] for r in dq022)
-    with open(days / DAY4.isoformat() / "mission-locale" / f"sessions-{DAY4.isoformat()}.csv",
-              encoding="utf-8-sig", newline="") as fh:
+    with open(
+        days / DAY4.isoformat() / "mission-locale" / f"sessions-{DAY4.isoformat()}.csv",
+        encoding="utf-8-sig",
+        newline="",
+    ) as fh:
         assert not VANISHED & {r["session_id"] for r in csv.DictReader(fh, delimiter=";")}
     manifest = json.loads((days / DAY4.isoformat() / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["sessions"]["withdrawn"] == 2 and manifest["sessions"]["vanished"] == 0

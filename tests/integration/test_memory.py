@@ -60,13 +60,15 @@ def test_spilled_tables_come_back_equal(tmp_path):
     from passerelle.publishable import Publication
 
     manager = SpillingIOManager(base_dir=str(tmp_path / "spill"))
-    arrow = pd.DataFrame({
-        "session_key": pd.Series(["a", "b", None], dtype=pd.ArrowDtype(pa.string())),
-        "title": pd.Series(["Maçon", None, "x"], dtype="string"),  # pandas' own string dtype
-        "label": pd.Series(["u", "v", "w"], dtype="str"),
-        "start_date": pd.Series([day(2026, 1, 2), None, day(2027, 3, 4)], dtype=pd.ArrowDtype(pa.date32())),
-        "places": pd.Series([1, None, 3], dtype=pd.ArrowDtype(pa.int32())),
-    })
+    arrow = pd.DataFrame(
+        {
+            "session_key": pd.Series(["a", "b", None], dtype=pd.ArrowDtype(pa.string())),
+            "title": pd.Series(["Maçon", None, "x"], dtype="string"),  # pandas' own string dtype
+            "label": pd.Series(["u", "v", "w"], dtype="str"),
+            "start_date": pd.Series([day(2026, 1, 2), None, day(2027, 3, 4)], dtype=pd.ArrowDtype(pa.date32())),
+            "places": pd.Series([1, None, 3], dtype=pd.ArrowDtype(pa.int32())),
+        }
+    )
     plain = pd.DataFrame({"key": ["a", "b"], "hours": [1.5, float("nan")], "when": [day(2026, 1, 1), None]})
     manager.handle_output(build_output_context(asset_key=["core_sessions"]), arrow)
     assert sorted(p.name for p in (tmp_path / "spill").iterdir()) == ["core_sessions.0.arrow", "core_sessions.pickle"]

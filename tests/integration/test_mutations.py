@@ -50,36 +50,86 @@ from tests.integration.runs import DAY1, SAMPLES, run_in_process
 DEFAULT_EXAMPLES = 8
 EXAMPLES = int(os.environ.get("PASSERELLE_FUZZ_EXAMPLES", DEFAULT_EXAMPLES))
 D = DAY1.isoformat()
-FILES = ("sam_offre_20261119.xml", "eos_sessions_20261119.csv", "eos_evenements_20261119.csv",
-         "sigma_actions_20261119.xlsx")
+FILES = (
+    "sam_offre_20261119.xml",
+    "eos_sessions_20261119.csv",
+    "eos_evenements_20261119.csv",
+    "sigma_actions_20261119.xlsx",
+)
 SAM, EOS_S, EOS_E, SIGMA = FILES
-XML_FEEDS = {f"carif/lheo-{D}.xml": "lheo-carif-profile.xsd", f"carif/lheo-delta-{D}.xml": "lheo-carif-profile.xsd",
-             f"pole-emploi/offres-{D}.xml": "lheo-pole-emploi-profile.xsd"}
+XML_FEEDS = {
+    f"carif/lheo-{D}.xml": "lheo-carif-profile.xsd",
+    f"carif/lheo-delta-{D}.xml": "lheo-carif-profile.xsd",
+    f"pole-emploi/offres-{D}.xml": "lheo-pole-emploi-profile.xsd",
+}
 LEAVE_FEEDS = (f"carif/lheo-{D}.xml", f"pole-emploi/offres-{D}.xml")
 
 # --- values ---------------------------------------------------------------------------------------
 
 SCRIPTS = ["Привет мир", "مرحبا", "漢字テスト", "שלום", "😀🎓", "Ελληνικά", "ﬁ", "e\u0301", "\u202eRTL", "Z̤̈"]
-CONTROLS = ["\x00", "\x01", "\x07", "\x08", "\x0b", "\x0c", "\x1b", "\x1f", "\x7f", "\x85", "\t", "\r\n", "\n",
-            "\u2028", "\ufeff", "\ufffe"]
+CONTROLS = [
+    "\x00",
+    "\x01",
+    "\x07",
+    "\x08",
+    "\x0b",
+    "\x0c",
+    "\x1b",
+    "\x1f",
+    "\x7f",
+    "\x85",
+    "\t",
+    "\r\n",
+    "\n",
+    "\u2028",
+    "\ufeff",
+    "\ufffe",
+]
 value_kinds = {
     "text": st.text(max_size=40),
-    "long": st.tuples(st.sampled_from(["x", "é", "Lorem ipsum ", "漢", "<&>\"'"]),
-                      st.integers(200, 40_000)).map(lambda t: t[0] * (t[1] // len(t[0]))),
-    "control": st.lists(st.one_of(st.sampled_from(CONTROLS), st.text(max_size=3)), min_size=1, max_size=4)
-               .map("".join),
+    "long": st.tuples(st.sampled_from(["x", "é", "Lorem ipsum ", "漢", "<&>\"'"]), st.integers(200, 40_000)).map(
+        lambda t: t[0] * (t[1] // len(t[0]))
+    ),
+    "control": st.lists(st.one_of(st.sampled_from(CONTROLS), st.text(max_size=3)), min_size=1, max_size=4).map("".join),
     "script": st.sampled_from(SCRIPTS),
-    "number_in_text": st.one_of(st.integers(-10**12, 10**12).map(str), st.sampled_from(["3,14", "1e309", "-0",
-                                                                                       "NaN", "0x1F"])),
+    "number_in_text": st.one_of(
+        st.integers(-(10**12), 10**12).map(str), st.sampled_from(["3,14", "1e309", "-0", "NaN", "0x1F"])
+    ),
     "text_in_number": st.sampled_from(["douze", "N/A", "12 places", "1 2", "∞", "--", "vingt-deux", "10h"]),
-    "date": st.sampled_from(["31/02/2027", "29/02/2027", "00/00/0000", "32/01/2027", "2027-13-01", "12/2027",
-                             "2027", "01/01/1900", "31/12/9999", "1/1/1", "demain", "2027-02-30", "15/06/27",
-                             "0001-01-01", "9999-12-31"]),
+    "date": st.sampled_from(
+        [
+            "31/02/2027",
+            "29/02/2027",
+            "00/00/0000",
+            "32/01/2027",
+            "2027-13-01",
+            "12/2027",
+            "2027",
+            "01/01/1900",
+            "31/12/9999",
+            "1/1/1",
+            "demain",
+            "2027-02-30",
+            "15/06/27",
+            "0001-01-01",
+            "9999-12-31",
+        ]
+    ),
     "postcode": st.sampled_from(["3450", "750011", "ABCDE", "00000", "99999", "2A004", "97 400", "-1000", "7500"]),
-    "siret": st.sampled_from(["1234567890123", "12345678901234", "abcdefghijklmn", "35600000000048",
-                              "00000000000000", "312456783000170", "3124567830001 7"]),
-    "marche": st.sampled_from(["R4218", "M145140", "23X00003", "m1451401", "M14514011", "26P000123", "MX451401",
-                               "M1451401 ", " "]),
+    "siret": st.sampled_from(
+        [
+            "1234567890123",
+            "12345678901234",
+            "abcdefghijklmn",
+            "35600000000048",
+            "00000000000000",
+            "312456783000170",
+            "3124567830001 7",
+        ]
+    ),
+    "marche": st.sampled_from(
+        ["R4218", "M145140", "23X00003", "m1451401", "M14514011", "26P000123", "MX451401", "M1451401 ", " "]
+    ),
     "phone": st.sampled_from(["05 61 23 45", "+33 6", "0000000000", "téléphone", "06-12-34-56-78-90", "+596"]),
     "mail": st.sampled_from(["a@", "@b.fr", "a b@c.fr", "x@y", "contact", "a@b@c.fr", "é@é.fr"]),
     "empty": st.sampled_from(["", " ", None]),
@@ -99,18 +149,27 @@ class Mutation:
     sheet: int = 0
 
     def __repr__(self) -> str:
-        v = self.value if not isinstance(self.value, str) or len(self.value) < 60 else \
-            f"{self.value[:30]!r}…({len(self.value)} chars)"
+        v = (
+            self.value
+            if not isinstance(self.value, str) or len(self.value) < 60
+            else f"{self.value[:30]!r}…({len(self.value)} chars)"
+        )
         return f"Mutation({self.file}, sheet={self.sheet}, where={self.where}, col={self.column}, {self.kind}, {v!r})"
 
 
-mutation = st.builds(Mutation, file=st.sampled_from(FILES), where=st.integers(0, 10_000),
-                     column=st.integers(0, 10_000), kind=st.just(""), value=st.none(),
-                     sheet=st.integers(0, 3)).flatmap(
-    lambda m: any_value.map(lambda kv: Mutation(m.file, m.where, m.column, kv[0], kv[1], m.sheet)))
+mutation = st.builds(
+    Mutation,
+    file=st.sampled_from(FILES),
+    where=st.integers(0, 10_000),
+    column=st.integers(0, 10_000),
+    kind=st.just(""),
+    value=st.none(),
+    sheet=st.integers(0, 3),
+).flatmap(lambda m: any_value.map(lambda kv: Mutation(m.file, m.where, m.column, kv[0], kv[1], m.sheet)))
 
 
 # --- applying mutations, and what each one may take out of the feeds -----------------------------
+
 
 def _sam_key(action) -> str | None:
     lot = action.getparent()
@@ -118,8 +177,7 @@ def _sam_key(action) -> str | None:
     if marche is None:
         return None
     try:
-        return (f"sam:{marche.get('dossier')}:{str(int(lot.get('numero'))).zfill(3)}:"
-                f"{str(int(action.get('numero')))}")
+        return f"sam:{marche.get('dossier')}:{str(int(lot.get('numero'))).zfill(3)}:{str(int(action.get('numero')))}"
     except (TypeError, ValueError):
         return None
 
@@ -272,6 +330,7 @@ def work(tmp_path_factory):
 
 # --- the checks -----------------------------------------------------------------------------------
 
+
 def check_feeds_valid(day: Path) -> None:
     official = official_lheo_xsd()
     for rel, profile in XML_FEEDS.items():
@@ -287,8 +346,10 @@ def check_conservation(day: Path) -> None:
     s = manifest["sessions"]
     assert s["read"] == s["published"] + s["quarantined"] + s["not_publishable"], s
     canon = day / "canonical"
-    tables = {n: pd.read_parquet(canon / f"core_{n}.parquet") for n in ("formations", "actions", "sessions", "events",
-                                                                       "quarantine")}
+    tables = {
+        n: pd.read_parquet(canon / f"core_{n}.parquet")
+        for n in ("formations", "actions", "sessions", "events", "quarantine")
+    }
     tables["actions"] = tables["actions"][tables["actions"]["source"] != "eos"]
     for i in manifest["inputs"]:
         n = sum(int((t["source_file"] == i["file"]).sum()) for t in tables.values())
@@ -300,8 +361,11 @@ def check_no_dq024_for_named_values(day: Path) -> None:
     dq024 = issues[issues["rule"] == "DQ024"]
     others = issues[issues["rule"] != "DQ024"]
     for r in dq024.itertuples():  # on the session itself or on a record above it (a parent's finding)
-        named = others[((others["session_key"] == r.session_key) | (others["session_key"] == ""))
-                       & (others["value"] == r.value) & (r.value != "")]
+        named = others[
+            ((others["session_key"] == r.session_key) | (others["session_key"] == ""))
+            & (others["value"] == r.value)
+            & (r.value != "")
+        ]
         assert named.empty, f"DQ024 on {r.session_key} for « {r.value} », already named by {set(named['rule'])}"
 
 
@@ -334,10 +398,15 @@ def check_run(work, muts: list[Mutation]) -> Path:
 
 def fuzz_settings():
     shrink = not os.environ.get("NO_SHRINK")
-    return settings(max_examples=EXAMPLES, deadline=None, derandomize=not os.environ.get("PASSERELLE_FUZZ_RANDOM"),
-                    database=None, print_blob=True,
-                    phases=[Phase.explicit, Phase.generate, *([Phase.shrink] if shrink else [])],
-                    suppress_health_check=list(HealthCheck))
+    return settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=not os.environ.get("PASSERELLE_FUZZ_RANDOM"),
+        database=None,
+        print_blob=True,
+        phases=[Phase.explicit, Phase.generate, *([Phase.shrink] if shrink else [])],
+        suppress_health_check=list(HealthCheck),
+    )
 
 
 @fuzz_settings()
@@ -366,19 +435,23 @@ def test_mutated_inbox_publishes_everything_else(work, muts):
 
 # --- cases the fuzzing found or the issue names, kept as regressions ------------------------------
 
-@pytest.mark.parametrize("muts", [
-    [Mutation(SIGMA, 0, 0, "marche", "23X00003", sheet=0)],  # the issue's case, on the first Actions row
-    [Mutation(SAM, 1, 0, "marche", "R4218")],  # the first <marche>'s numero
-    # a composante's postcode reached the Carif feed: only DQ024 caught it (now DQ015 on the composante)
-    [Mutation(SIGMA, 0, 6, "postcode", "ABCDE", sheet=1)],
-    # an event's street of 2,274 characters: the Carif feeds' event place (255 at most) is now cut
-    [Mutation(EOS_E, 1890, 556, "long", "x" * 2274)],
-    # negative hours on the first session of an EOS action reached its nombre-heures-entreprise:
-    # DQ024 took out the other sessions of the action; now a DQ000 on that session alone
-    [Mutation(EOS_S, 10000, 419, "number_in_text", "-1238")],
-    # negative SIGMA places failed the blocking contract check of core_sessions: the run exited 1
-    [Mutation(SIGMA, 1, 6, "number_in_text", "-3", sheet=2)],
-])
+
+@pytest.mark.parametrize(
+    "muts",
+    [
+        [Mutation(SIGMA, 0, 0, "marche", "23X00003", sheet=0)],  # the issue's case, on the first Actions row
+        [Mutation(SAM, 1, 0, "marche", "R4218")],  # the first <marche>'s numero
+        # a composante's postcode reached the Carif feed: only DQ024 caught it (now DQ015 on the composante)
+        [Mutation(SIGMA, 0, 6, "postcode", "ABCDE", sheet=1)],
+        # an event's street of 2,274 characters: the Carif feeds' event place (255 at most) is now cut
+        [Mutation(EOS_E, 1890, 556, "long", "x" * 2274)],
+        # negative hours on the first session of an EOS action reached its nombre-heures-entreprise:
+        # DQ024 took out the other sessions of the action; now a DQ000 on that session alone
+        [Mutation(EOS_S, 10000, 419, "number_in_text", "-1238")],
+        # negative SIGMA places failed the blocking contract check of core_sessions: the run exited 1
+        [Mutation(SIGMA, 1, 6, "number_in_text", "-3", sheet=2)],
+    ],
+)
 def test_known_cases(work, muts):
     day = check_run(work, muts)
     issues = pd.read_csv(day / "quality" / "issues.csv", dtype=str, keep_default_na=False)

@@ -14,8 +14,10 @@ from passerelle.feeds.validate import validate_file
 from tests.integration.runs import DAY1, SAMPLES, run_in_process
 from tests.unit.test_parents import issue_book, write_book
 
-FEEDS = {"carif/lheo-2026-11-19.xml": "lheo-carif-profile.xsd",
-         "pole-emploi/offres-2026-11-19.xml": "lheo-pole-emploi-profile.xsd"}
+FEEDS = {
+    "carif/lheo-2026-11-19.xml": "lheo-carif-profile.xsd",
+    "pole-emploi/offres-2026-11-19.xml": "lheo-pole-emploi-profile.xsd",
+}
 
 
 def inbox(folder: Path) -> Path:
@@ -56,8 +58,13 @@ def test_malformed_contract_on_the_actions_sheet_blocks_that_action_alone(tmp_pa
 
     # the report and the body's message name the action once, with the sessions it blocks
     report = (day / "quality/report.html").read_text(encoding="utf-8")
-    assert report.count("L&#x27;action 23X00003_QP_2</span> <span class=\"dates\">en erreur (DQ002, feuille Actions "
-                        "ligne 8) : 3 sessions bloquées") == 1
+    assert (
+        report.count(
+            'L&#x27;action 23X00003_QP_2</span> <span class="dates">en erreur (DQ002, feuille Actions '
+            "ligne 8) : 3 sessions bloquées"
+        )
+        == 1
+    )
     assert report.count("sigma:23X00003_QP_2:01:02") == 2  # in the parent's block, in the body's message
     mails = [p for p in (day / "quality/messages").glob("*.eml") if "23X00003_QP_2" in p.read_bytes().decode("utf-8")]
     assert len(mails) == 1

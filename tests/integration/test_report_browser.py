@@ -28,8 +28,11 @@ CHROMEDRIVER = Path(os.environ.get("PASSERELLE_CHROMEDRIVER", "/usr/bin/chromedr
 
 selenium = pytest.importorskip("selenium", reason="selenium not installed: browser test of the report skipped")
 if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-    pytest.skip(f"no Chromium here ({CHROMIUM} / {CHROMEDRIVER} missing; apt-get install chromium chromium-driver): "
-                "browser test of the report skipped", allow_module_level=True)
+    pytest.skip(
+        f"no Chromium here ({CHROMIUM} / {CHROMEDRIVER} missing; apt-get install chromium chromium-driver): "
+        "browser test of the report skipped",
+        allow_module_level=True,
+    )
 
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
@@ -37,14 +40,25 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.print_page_options import PrintOptions  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
 
+
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     profile = tmp_path_factory.mktemp("chromium-profile")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                f"--user-data-dir={profile}", "--window-size=1366,900", "--lang=fr-FR"):
+    for arg in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--window-size=1366,900",
+        "--lang=fr-FR",
+    ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
@@ -66,7 +80,9 @@ def _visible(driver, selector: str, attr: str = "data-s") -> list[str]:
     return driver.execute_script(
         "var attr=arguments[1];return [].slice.call(document.querySelectorAll(arguments[0]))"
         ".filter(function(e){return e.offsetParent!==null;}).map(function(e){return e.getAttribute(attr);});",
-        selector, attr)
+        selector,
+        attr,
+    )
 
 
 def _reset(driver) -> None:
@@ -130,7 +146,8 @@ def test_severity_rule_and_body_filters(report):
     body.select_by_index(2)
     shown = driver.execute_script(
         "return [].slice.call(document.querySelectorAll('section.org')).filter(function(e){return !e.hidden;})"
-        ".map(function(e){return e.getAttribute('data-b');});")
+        ".map(function(e){return e.getAttribute('data-b');});"
+    )
     assert shown == [body.first_selected_option.get_attribute("value")]
     _reset(driver)
 
@@ -145,7 +162,8 @@ def test_search(report):
         time.sleep(0.1)
     items = driver.execute_script(
         "return [].slice.call(document.querySelectorAll('li.f')).filter(function(e){return e.offsetParent!==null;})"
-        ".map(function(e){return e.closest('.sess').querySelector('h4').textContent;});")
+        ".map(function(e){return e.closest('.sess').querySelector('h4').textContent;});"
+    )
     assert items and all("eos:184224" in h for h in items)
     assert "constat(s) affiché(s) sur" in driver.find_element(By.ID, "f-count").text
     box.clear()
@@ -171,8 +189,10 @@ def test_message_of_a_body_is_shown_with_its_recipients(report):
     first = manifest["messages"][0]
     mail = driver.find_element(By.CSS_SELECTOR, "section.org .mail")
     assert "Message à envoyer à l'organisme" in mail.text
-    assert any(m["file"].endswith(mail.find_element(By.CSS_SELECTOR, ".mailto code").text.split("/")[-1])
-               for m in manifest["messages"])
+    assert any(
+        m["file"].endswith(mail.find_element(By.CSS_SELECTOR, ".mailto code").text.split("/")[-1])
+        for m in manifest["messages"]
+    )
     assert first["recipients"]
     text = mail.find_element(By.CSS_SELECTOR, "pre.mailtext").text
     assert text.startswith("Bonjour,") and "Où : fichier" in text

@@ -77,8 +77,9 @@ def test_smtp_configured_by_environment(tmp_path, smtp, monkeypatch):
 
 def test_webhook_post_to_a_local_http_server(tmp_path, hook):
     received = hook.received
-    result = send_alert(tmp_path, SUBJECT, BODY, webhook_url=hook.url, smtp_url="",
-                        extra={"run_id": "r-1", "date": "2026-11-20"})
+    result = send_alert(
+        tmp_path, SUBJECT, BODY, webhook_url=hook.url, smtp_url="", extra={"run_id": "r-1", "date": "2026-11-20"}
+    )
     assert result.posted and not result.errors
     assert len(received) == 1
     post = received[0]

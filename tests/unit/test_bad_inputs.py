@@ -31,8 +31,12 @@ BAD = Path(__file__).resolve().parents[1] / "data" / "bad"
 EXPECTED = json.loads((BAD / "expected.json").read_text(encoding="utf-8"))
 CORPUS = sorted(p.name for p in BAD.iterdir() if p.suffix not in (".py", ".json", ".md") and p.is_file())
 
-TABLE_SCHEMAS = {"formations": model.FORMATIONS, "actions": model.ACTIONS, "sessions": model.SESSIONS,
-                 "events": model.EVENTS}
+TABLE_SCHEMAS = {
+    "formations": model.FORMATIONS,
+    "actions": model.ACTIONS,
+    "sessions": model.SESSIONS,
+    "events": model.EVENTS,
+}
 TABLE_KEYS = {"formations": "formation_key", "actions": "action_key", "sessions": "session_key", "events": "event_key"}
 SEVERITIES = {"error", "warning", "info"}
 # a French message has French words; English words outside quotes « » and parentheses (where a
@@ -269,7 +273,7 @@ def cell_equals(actual, expected) -> bool:
 
 
 def test_every_corpus_file_has_an_expected_outcome():
-    assert CORPUS == sorted(EXPECTED), (set(CORPUS) ^ set(EXPECTED))
+    assert CORPUS == sorted(EXPECTED), set(CORPUS) ^ set(EXPECTED)
 
 
 def test_expected_md_is_generated_from_expected_json():
@@ -297,7 +301,9 @@ def test_bad_input_gives_its_expected_outcome(name, no_network):
     assert len(errors) == exp["errors"], errors[["line", "field", "message"]].to_string()
     for want in exp["findings"]:
         hits = [i for i, row in read.findings.iterrows() if matches(row, want)]
-        assert hits, f"expected finding {want} not in\n{read.findings[['severity', 'line', 'field', 'message']].to_string()}"
+        assert hits, (
+            f"expected finding {want} not in\n{read.findings[['severity', 'line', 'field', 'message']].to_string()}"
+        )
     for table, by_key in exp.get("values", {}).items():
         df = read.tables[table].set_index(TABLE_KEYS[table])
         for key, fields in by_key.items():
@@ -481,7 +487,7 @@ def test_decode_mixed_repairs_utf8_lines_in_either_direction():
 def test_decode_mixed_reports_an_undecodable_byte_at_its_true_line():
     from passerelle.sources.text import UndecodableError, decode_mixed
 
-    data = "a;é\n".encode("utf-8") + "b;è\n".encode("cp1252") + b"c;\x81\n"
+    data = "a;é\n".encode() + "b;è\n".encode("cp1252") + b"c;\x81\n"
     with pytest.raises(UndecodableError) as err:
         decode_mixed(data)
     assert err.value.line == 3 and data[err.value.position] == 0x81
@@ -493,7 +499,28 @@ def test_decode_mixed_reports_an_undecodable_byte_at_its_true_line():
 def test_mission_locale_cells_drop_control_characters_and_neutralise_formulas():
     from passerelle.feeds.mission_locale import neutralise_formulas
 
-    raw = pd.Series(["FORMAVENIR\x00SAVOIE", "\x00=1+1", " =HYPERLINK(1)", "\u00a0@SUM(A1)", "x\x7f\x1by", "\n=2",
-                     "-1+1", "ok", None], dtype="string")
-    assert neutralise_formulas(raw).tolist() == ["FORMAVENIRSAVOIE", "'=1+1", "' =HYPERLINK(1)", "'\u00a0@SUM(A1)", "xy",
-                                         "'\n=2", "'-1+1", "ok", ""]
+    raw = pd.Series(
+        [
+            "FORMAVENIR\x00SAVOIE",
+            "\x00=1+1",
+            " =HYPERLINK(1)",
+            "\u00a0@SUM(A1)",
+            "x\x7f\x1by",
+            "\n=2",
+            "-1+1",
+            "ok",
+            None,
+        ],
+        dtype="string",
+    )
+    assert neutralise_formulas(raw).tolist() == [
+        "FORMAVENIRSAVOIE",
+        "'=1+1",
+        "' =HYPERLINK(1)",
+        "'\u00a0@SUM(A1)",
+        "xy",
+        "'\n=2",
+        "'-1+1",
+        "ok",
+        "",
+    ]

@@ -17,13 +17,15 @@ STR = pd.ArrowDtype(pa.string())
 
 
 def resolve_one(postcode, city, insee=None) -> dict:
-    out = resolve_addresses(pd.Series([postcode], dtype=object), pd.Series([city], dtype=object),
-                            pd.Series([insee], dtype=object))
+    out = resolve_addresses(
+        pd.Series([postcode], dtype=object), pd.Series([city], dtype=object), pd.Series([insee], dtype=object)
+    )
     row = out.iloc[0]
     return {k: (None if pd.isna(v) else v) for k, v in row.items()}
 
 
 # --- the committed tables and their sources ------------------------------------------------------
+
 
 def test_tables_carry_their_sources_and_match_their_checksums():
     v = cog.reference_versions()
@@ -34,8 +36,7 @@ def test_tables_carry_their_sources_and_match_their_checksums():
         assert pkg["published"][:2] == "20" and pkg["licence_data"] and pkg["upstream"]
     assert deco["cog_year"] == "2026" and "Licence Ouverte" in deco["licence_data"]
     ref = cog.reference()
-    tables = {"cog_communes.csv.gz": ref.communes, "cog_postcodes.csv.gz": ref.postcodes,
-              "cog_areas.csv.gz": ref.areas}
+    tables = {"cog_communes.csv.gz": ref.communes, "cog_postcodes.csv.gz": ref.postcodes, "cog_areas.csv.gz": ref.areas}
     assert set(v["files"]) == set(tables)
     for name, df in tables.items():
         data = (REFERENCE_DIR / name).read_bytes()
@@ -65,45 +66,59 @@ def test_every_postcode_row_points_at_a_commune_or_arrondissement():
 
 # --- real places ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("postcode, city, insee, dept, region, name", [
-    ("20000", "Ajaccio", "2A004", "2A", "94", "Ajaccio"),
-    ("20200", "BASTIA", "2B033", "2B", "94", "Bastia"),
-    ("97400", "Saint-Denis", "97411", "974", "04", "Saint-Denis"),
-    ("97110", "POINTE A PITRE", "97120", "971", "01", "Pointe-à-Pitre"),
-    ("97133", "St Barthélemy", "97701", "977", "977", "Saint-Barthélemy"),
-    ("98800", "NOUMEA", "98818", "988", "988", "Nouméa"),
-    ("42000", "ST ETIENNE", "42218", "42", "84", "Saint-Étienne"),
-    ("42000", "Saint-Étienne", "42218", "42", "84", "Saint-Étienne"),
-    ("42000", "saint etienne", "42218", "42", "84", "Saint-Étienne"),
-    ("69160", "TASSIN LA DEMI LUNE", "69244", "69", "84", "Tassin-la-Demi-Lune"),
-    ("38080", "L'ISLE D'ABEAU", "38193", "38", "84", "L'Isle-d'Abeau"),
-    ("38080", "Isle d Abeau", "38193", "38", "84", "L'Isle-d'Abeau"),
-    ("31000", "TOULOUSE", "31555", "31", "76", "Toulouse"),
-    ("69110", "STE FOY LES LYON", "69202", "69", "84", "Sainte-Foy-lès-Lyon"),
-    ("85260", "HERBERGEMENT (L')", "85108", "85", "52", "L'Herbergement"),
-    ("16190", "BORS", "16052", "16", "75", "Bors (Canton de Tude-et-Lavalette)"),
-])
+
+@pytest.mark.parametrize(
+    "postcode, city, insee, dept, region, name",
+    [
+        ("20000", "Ajaccio", "2A004", "2A", "94", "Ajaccio"),
+        ("20200", "BASTIA", "2B033", "2B", "94", "Bastia"),
+        ("97400", "Saint-Denis", "97411", "974", "04", "Saint-Denis"),
+        ("97110", "POINTE A PITRE", "97120", "971", "01", "Pointe-à-Pitre"),
+        ("97133", "St Barthélemy", "97701", "977", "977", "Saint-Barthélemy"),
+        ("98800", "NOUMEA", "98818", "988", "988", "Nouméa"),
+        ("42000", "ST ETIENNE", "42218", "42", "84", "Saint-Étienne"),
+        ("42000", "Saint-Étienne", "42218", "42", "84", "Saint-Étienne"),
+        ("42000", "saint etienne", "42218", "42", "84", "Saint-Étienne"),
+        ("69160", "TASSIN LA DEMI LUNE", "69244", "69", "84", "Tassin-la-Demi-Lune"),
+        ("38080", "L'ISLE D'ABEAU", "38193", "38", "84", "L'Isle-d'Abeau"),
+        ("38080", "Isle d Abeau", "38193", "38", "84", "L'Isle-d'Abeau"),
+        ("31000", "TOULOUSE", "31555", "31", "76", "Toulouse"),
+        ("69110", "STE FOY LES LYON", "69202", "69", "84", "Sainte-Foy-lès-Lyon"),
+        ("85260", "HERBERGEMENT (L')", "85108", "85", "52", "L'Herbergement"),
+        ("16190", "BORS", "16052", "16", "75", "Bors (Canton de Tude-et-Lavalette)"),
+    ],
+)
 def test_cities_as_training_bodies_type_them(postcode, city, insee, dept, region, name):
     r = resolve_one(postcode, city)
-    assert r == {"insee_code": insee, "departement": dept, "region": region, "country": "FR",
-                 "commune_name": name, "status": "derived", "message": None}
+    assert r == {
+        "insee_code": insee,
+        "departement": dept,
+        "region": region,
+        "country": "FR",
+        "commune_name": name,
+        "status": "derived",
+        "message": None,
+    }
 
 
-@pytest.mark.parametrize("postcode, city, insee, name", [
-    ("69003", "Lyon", "69383", "Lyon 3e Arrondissement"),  # the postcode designates one arrondissement
-    ("69003", "LYON 3E", "69383", "Lyon 3e Arrondissement"),
-    ("69003", "LYON 03", "69383", "Lyon 3e Arrondissement"),
-    ("69003", "Lyon 3ème arrondissement", "69383", "Lyon 3e Arrondissement"),
-    ("75015", "PARIS", "75115", "Paris 15e Arrondissement"),
-    ("75015", "PARIS 15", "75115", "Paris 15e Arrondissement"),
-    ("75016", "Paris 16e", "75116", "Paris 16e Arrondissement"),
-    ("75116", "PARIS", "75116", "Paris 16e Arrondissement"),
-    ("13008", "MARSEILLE 8E ARRONDISSEMENT", "13208", "Marseille 8e Arrondissement"),
-    ("13008", "Marseille", "13208", "Marseille 8e Arrondissement"),
-    # 13013 serves three arrondissements (12e, 13e, 14e): the city is certain, the arrondissement is not
-    ("13013", "Marseille", "13055", "Marseille"),
-    ("13013", "MARSEILLE 13EME", "13213", "Marseille 13e Arrondissement"),
-])
+@pytest.mark.parametrize(
+    "postcode, city, insee, name",
+    [
+        ("69003", "Lyon", "69383", "Lyon 3e Arrondissement"),  # the postcode designates one arrondissement
+        ("69003", "LYON 3E", "69383", "Lyon 3e Arrondissement"),
+        ("69003", "LYON 03", "69383", "Lyon 3e Arrondissement"),
+        ("69003", "Lyon 3ème arrondissement", "69383", "Lyon 3e Arrondissement"),
+        ("75015", "PARIS", "75115", "Paris 15e Arrondissement"),
+        ("75015", "PARIS 15", "75115", "Paris 15e Arrondissement"),
+        ("75016", "Paris 16e", "75116", "Paris 16e Arrondissement"),
+        ("75116", "PARIS", "75116", "Paris 16e Arrondissement"),
+        ("13008", "MARSEILLE 8E ARRONDISSEMENT", "13208", "Marseille 8e Arrondissement"),
+        ("13008", "Marseille", "13208", "Marseille 8e Arrondissement"),
+        # 13013 serves three arrondissements (12e, 13e, 14e): the city is certain, the arrondissement is not
+        ("13013", "Marseille", "13055", "Marseille"),
+        ("13013", "MARSEILLE 13EME", "13213", "Marseille 13e Arrondissement"),
+    ],
+)
 def test_arrondissements_municipaux(postcode, city, insee, name):
     r = resolve_one(postcode, city)
     assert (r["insee_code"], r["commune_name"], r["status"]) == (insee, name, "derived")
@@ -128,17 +143,20 @@ def test_former_codes_give_the_commune_actuelle():
     assert (r["insee_code"], r["departement"], r["status"]) == ("97701", "977", "derived")
 
 
-@pytest.mark.parametrize("postcode, city, insee, dept", [
-    ("69431", "LYON CEDEX 03", "69123", "69"),
-    ("69431", "Lyon Cedex", "69123", "69"),
-    ("33999", "BORDEAUX CEDEX", "33063", "33"),
-    ("20090", "AJACCIO CEDEX", "2A004", "2A"),  # 20090 is a real postcode of Ajaccio: CEDEX is just dropped
-    ("31035", "TOULOUSE CEDEX 1", "31555", "31"),
-    ("97404", "ST DENIS CEDEX", "97411", "974"),
-    ("69574", "DARDILLY Cedex", "69072", "69"),
-    ("13344", "MARSEILLE Cedex 15", "13055", "13"),  # a CEDEX number is no arrondissement: the city's code
-    ("35207", "RENNES Cedex 2", "35238", "35"),
-])
+@pytest.mark.parametrize(
+    "postcode, city, insee, dept",
+    [
+        ("69431", "LYON CEDEX 03", "69123", "69"),
+        ("69431", "Lyon Cedex", "69123", "69"),
+        ("33999", "BORDEAUX CEDEX", "33063", "33"),
+        ("20090", "AJACCIO CEDEX", "2A004", "2A"),  # 20090 is a real postcode of Ajaccio: CEDEX is just dropped
+        ("31035", "TOULOUSE CEDEX 1", "31555", "31"),
+        ("97404", "ST DENIS CEDEX", "97411", "974"),
+        ("69574", "DARDILLY Cedex", "69072", "69"),
+        ("13344", "MARSEILLE Cedex 15", "13055", "13"),  # a CEDEX number is no arrondissement: the city's code
+        ("35207", "RENNES Cedex 2", "35238", "35"),
+    ],
+)
 def test_cedex(postcode, city, insee, dept):
     r = resolve_one(postcode, city)
     assert (r["insee_code"], r["departement"], r["status"]) == (insee, dept, "derived")
@@ -203,8 +221,9 @@ def test_two_communes_of_one_name_at_one_postcode_are_ambiguous():
 def test_city_not_served_by_its_postcode():
     r = resolve_one("69003", "Villeurbane")
     assert (r["status"], r["insee_code"], r["country"]) == ("city_not_served", None, None)
-    assert r["message"] == ("Le code postal 69003 ne dessert aucune commune nommée « Villeurbane » "
-                            "(communes desservies : Lyon).")
+    assert r["message"] == (
+        "Le code postal 69003 ne dessert aucune commune nommée « Villeurbane » (communes desservies : Lyon)."
+    )
     r = resolve_one("69003", "Villeurbanne")
     assert r["status"] == "city_not_served" and r["insee_code"] is None
     assert "Villeurbanne (69100)" in r["message"]  # where that commune is
@@ -244,8 +263,18 @@ def test_two_sources_out_of_three_designate_the_commune():
     assert (r["status"], r["insee_code"]) == ("city_not_served", None)
 
 
-@pytest.mark.parametrize("postcode, city", [(None, "Lyon"), ("69003", None), ("", "Lyon"), ("69003", "  "),
-                                            (pd.NA, pd.NA), (np.nan, "Lyon"), ("69003", "CEDEX")])
+@pytest.mark.parametrize(
+    "postcode, city",
+    [
+        (None, "Lyon"),
+        ("69003", None),
+        ("", "Lyon"),
+        ("69003", "  "),
+        (pd.NA, pd.NA),
+        (np.nan, "Lyon"),
+        ("69003", "CEDEX"),
+    ],
+)
 def test_missing_parts(postcode, city):
     r = resolve_one(postcode, city, "69383")
     assert r["status"] == "missing" and r["insee_code"] is None and r["country"] is None
@@ -267,10 +296,18 @@ def test_output_shape_index_and_types():
 
 
 def test_a_million_rows_resolved_like_each_distinct_place():
-    cases = [("69003", "Lyon", None), ("20000", "AJACCIO", None), ("69431", "LYON CEDEX 03", None),
-             ("69003", "Villeurbane", None), ("62760", "THIEVRES", None), ("42000", "ST ETIENNE", "42218"),
-             ("69003", "Lyon", "69381"), (None, "Lyon", None), ("97400", "SAINT DENIS", None),
-             ("74940", "ANNECY LE VIEUX", None)]
+    cases = [
+        ("69003", "Lyon", None),
+        ("20000", "AJACCIO", None),
+        ("69431", "LYON CEDEX 03", None),
+        ("69003", "Villeurbane", None),
+        ("62760", "THIEVRES", None),
+        ("42000", "ST ETIENNE", "42218"),
+        ("69003", "Lyon", "69381"),
+        (None, "Lyon", None),
+        ("97400", "SAINT DENIS", None),
+        ("74940", "ANNECY LE VIEUX", None),
+    ]
     expected = [resolve_one(*c) for c in cases]
     n = 1_000_000
     rng = np.random.default_rng(15)
@@ -286,6 +323,7 @@ def test_a_million_rows_resolved_like_each_distinct_place():
 
 
 # --- helpers for the rules ------------------------------------------------------------------------
+
 
 def test_departement_helpers():
     assert cog.departement_of_postcode("20000") == "2A"
@@ -309,23 +347,38 @@ def test_departement_helpers():
     assert cog.postcode_in_departement("20000", "2A") and not cog.postcode_in_departement("20000", "2B")
     assert cog.postcode_in_departement("97133", "977") and cog.postcode_in_departement("69431", "69")
     assert cog.postcode_in_departement("20900", "2B") and not cog.postcode_in_departement(None, "69")
-    both = cog.postcode_in_departement(pd.Series(["75016", "75016", None], index=[4, 5, 6]),
-                                       pd.Series(["92", "69", "75"], index=[4, 5, 6]))
+    both = cog.postcode_in_departement(
+        pd.Series(["75016", "75016", None], index=[4, 5, 6]), pd.Series(["92", "69", "75"], index=[4, 5, 6])
+    )
     assert both.tolist() == [True, False, False] and list(both.index) == [4, 5, 6]
     assert cog.region_of_departement("2A") == "94" and cog.region_of_departement("976") == "06"
     assert cog.REGION_NAMES["84"] == "Auvergne-Rhône-Alpes" and cog.REGION_NAMES["76"] == "Occitanie"
     assert cog.DEPARTEMENT_NAMES["2B"] == "Haute-Corse"
 
 
-@pytest.mark.parametrize("name, key", [
-    ("Saint-Étienne", "SAINTETIENNE"), ("ST ETIENNE", "SAINTETIENNE"),
-    ("STE-FOY-LÈS-LYON", "SAINTEFOYLESLYON"), ("L'Isle-d'Abeau", "ISLEDABEAU"),
-    ("LA CHAPELLE-AUX-LYS", "CHAPELLEAUXLYS"), ("CHAPELLE-AUX-LYS (LA)", "CHAPELLEAUXLYS"),
-    ("HERBERGEMENT (L')", "HERBERGEMENT"), ("Château-Chinon (Ville)", "CHATEAUCHINONVILLE"),
-    ("LYON CEDEX 03", "LYON"), ("Lyon 1er Arrondissement", "LYON1"), ("LYON 01", "LYON1"),
-    ("PARIS 15EME", "PARIS15"), ("3E ARRONDISSEMENT DE LYON", "LYON3"), ("69003 Lyon (69)", "LYON"),
-    ("Villefranche s/ Saône", "VILLEFRANCHESURSAONE"), ("Œting", "OETING"), ("  ", None), (None, None),
-])
+@pytest.mark.parametrize(
+    "name, key",
+    [
+        ("Saint-Étienne", "SAINTETIENNE"),
+        ("ST ETIENNE", "SAINTETIENNE"),
+        ("STE-FOY-LÈS-LYON", "SAINTEFOYLESLYON"),
+        ("L'Isle-d'Abeau", "ISLEDABEAU"),
+        ("LA CHAPELLE-AUX-LYS", "CHAPELLEAUXLYS"),
+        ("CHAPELLE-AUX-LYS (LA)", "CHAPELLEAUXLYS"),
+        ("HERBERGEMENT (L')", "HERBERGEMENT"),
+        ("Château-Chinon (Ville)", "CHATEAUCHINONVILLE"),
+        ("LYON CEDEX 03", "LYON"),
+        ("Lyon 1er Arrondissement", "LYON1"),
+        ("LYON 01", "LYON1"),
+        ("PARIS 15EME", "PARIS15"),
+        ("3E ARRONDISSEMENT DE LYON", "LYON3"),
+        ("69003 Lyon (69)", "LYON"),
+        ("Villefranche s/ Saône", "VILLEFRANCHESURSAONE"),
+        ("Œting", "OETING"),
+        ("  ", None),
+        (None, None),
+    ],
+)
 def test_match_keys(name, key):
     assert match_key(name) == key
 
@@ -336,6 +389,7 @@ def test_cedex_flag():
 
 
 # --- the build script, on a miniature of the two packages ------------------------------------------
+
 
 def _load_build_script():
     import importlib.util
@@ -354,39 +408,109 @@ def _miniature(tmp_path):
     (deco / "data").mkdir(parents=True)
     cp.mkdir()
     communes = [
-        {"code": "69123", "nom": "Lyon", "type": "commune-actuelle", "departement": "69", "region": "84",
-         "codesPostaux": ["69001", "69003"]},
-        {"code": "69381", "nom": "Lyon 1er Arrondissement", "type": "arrondissement-municipal", "commune": "69123",
-         "departement": "69", "region": "84", "codesPostaux": ["69001"]},
-        {"code": "69383", "nom": "Lyon 3e Arrondissement", "type": "arrondissement-municipal", "commune": "69123",
-         "departement": "69", "region": "84", "codesPostaux": ["69003"]},
-        {"code": "74010", "nom": "Annecy", "type": "commune-actuelle", "departement": "74", "region": "84",
-         "codesPostaux": ["74000", "74940"], "anciensCodes": ["74011", "74999"]},
-        {"code": "74010", "nom": "Annecy", "type": "commune-deleguee", "chefLieu": "74010", "departement": "74",
-         "region": "84"},
-        {"code": "74011", "nom": "Annecy-le-Vieux", "type": "commune-deleguee", "chefLieu": "74010",
-         "departement": "74", "region": "84"},
+        {
+            "code": "69123",
+            "nom": "Lyon",
+            "type": "commune-actuelle",
+            "departement": "69",
+            "region": "84",
+            "codesPostaux": ["69001", "69003"],
+        },
+        {
+            "code": "69381",
+            "nom": "Lyon 1er Arrondissement",
+            "type": "arrondissement-municipal",
+            "commune": "69123",
+            "departement": "69",
+            "region": "84",
+            "codesPostaux": ["69001"],
+        },
+        {
+            "code": "69383",
+            "nom": "Lyon 3e Arrondissement",
+            "type": "arrondissement-municipal",
+            "commune": "69123",
+            "departement": "69",
+            "region": "84",
+            "codesPostaux": ["69003"],
+        },
+        {
+            "code": "74010",
+            "nom": "Annecy",
+            "type": "commune-actuelle",
+            "departement": "74",
+            "region": "84",
+            "codesPostaux": ["74000", "74940"],
+            "anciensCodes": ["74011", "74999"],
+        },
+        {
+            "code": "74010",
+            "nom": "Annecy",
+            "type": "commune-deleguee",
+            "chefLieu": "74010",
+            "departement": "74",
+            "region": "84",
+        },
+        {
+            "code": "74011",
+            "nom": "Annecy-le-Vieux",
+            "type": "commune-deleguee",
+            "chefLieu": "74010",
+            "departement": "74",
+            "region": "84",
+        },
     ]
     (deco / "data" / "communes.json").write_text(json.dumps(communes), "utf-8")
     (deco / "data" / "regions.json").write_text(json.dumps([{"code": "84", "nom": "Auvergne-Rhône-Alpes"}]), "utf-8")
-    (deco / "data" / "departements.json").write_text(json.dumps(
-        [{"code": "69", "nom": "Rhône", "region": "84"}, {"code": "74", "nom": "Haute-Savoie", "region": "84"}]), "utf-8")
+    (deco / "data" / "departements.json").write_text(
+        json.dumps(
+            [{"code": "69", "nom": "Rhône", "region": "84"}, {"code": "74", "nom": "Haute-Savoie", "region": "84"}]
+        ),
+        "utf-8",
+    )
     (deco / "package.json").write_text(json.dumps({"license": "MIT", "repository": "x/deco"}), "utf-8")
     (deco / "README.md").write_text("| Année | Version |\n|---|---|\n| 2026  | 6.0.0 |\n", "utf-8")
     streets = [
-        {"codePostal": "69003", "codeCommune": "69383", "libelleAcheminement": "LYON", "codeVoie": "A001",
-         "nomCommune": "Lyon 3e Arrondissement"},
-        {"codePostal": "69003", "codeCommune": "69383", "libelleAcheminement": "LYON", "codeVoie": "A002",
-         "nomCommune": "Lyon 3e Arrondissement"},
-        {"codePostal": "74940", "codeCommune": "74011", "libelleAcheminement": "ANNECY LE VIEUX", "codeVoie": "XXXX",
-         "nomCommune": "Annecy-le-Vieux"},
+        {
+            "codePostal": "69003",
+            "codeCommune": "69383",
+            "libelleAcheminement": "LYON",
+            "codeVoie": "A001",
+            "nomCommune": "Lyon 3e Arrondissement",
+        },
+        {
+            "codePostal": "69003",
+            "codeCommune": "69383",
+            "libelleAcheminement": "LYON",
+            "codeVoie": "A002",
+            "nomCommune": "Lyon 3e Arrondissement",
+        },
+        {
+            "codePostal": "74940",
+            "codeCommune": "74011",
+            "libelleAcheminement": "ANNECY LE VIEUX",
+            "codeVoie": "XXXX",
+            "nomCommune": "Annecy-le-Vieux",
+        },
     ]
     (cp / "codes-postaux-full.json").write_text(json.dumps(streets), "utf-8")
     (cp / "package.json").write_text(json.dumps({"license": "MIT", "repository": "x/cp"}), "utf-8")
-    packages = [{"name": "@etalab/decoupage-administratif", "version": "6.0.0", "integrity": "sha512-a",
-                 "tarball": "d.tgz", "published": "2026-03-09"},
-                {"name": "codes-postaux", "version": "4.1.2", "integrity": "sha512-b", "tarball": "c.tgz",
-                 "published": "2025-10-04"}]
+    packages = [
+        {
+            "name": "@etalab/decoupage-administratif",
+            "version": "6.0.0",
+            "integrity": "sha512-a",
+            "tarball": "d.tgz",
+            "published": "2026-03-09",
+        },
+        {
+            "name": "codes-postaux",
+            "version": "4.1.2",
+            "integrity": "sha512-b",
+            "tarball": "c.tgz",
+            "published": "2025-10-04",
+        },
+    ]
     return deco, cp, packages
 
 
@@ -398,8 +522,14 @@ def test_build_script_on_a_miniature(tmp_path):
     assert versions["packages"]["@etalab/decoupage-administratif"]["cog_year"] == "2026"
     communes = pd.read_csv(out / "cog_communes.csv.gz", dtype=str, keep_default_na=False)
     kinds = dict(zip(communes["code"], communes["kind"]))
-    assert kinds == {"69123": "commune", "69381": "arrondissement", "69383": "arrondissement",
-                     "74010": "commune", "74011": "deleguee", "74999": "ancien"}
+    assert kinds == {
+        "69123": "commune",
+        "69381": "arrondissement",
+        "69383": "arrondissement",
+        "74010": "commune",
+        "74011": "deleguee",
+        "74999": "ancien",
+    }
     assert communes.set_index("code").loc["74011", "resolved"] == "74010"
     rows = pd.read_csv(out / "cog_postcodes.csv.gz", dtype=str)
     got = set(zip(rows["postcode"], rows["insee_code"], rows["tier"], rows["match_name"]))

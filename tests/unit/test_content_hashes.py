@@ -131,8 +131,12 @@ def test_a_listed_field_changes_the_hash_of_its_session_only():
     for field in ("title", "start_date", "places", "contact_email"):
         assert field in SESSION_HASH_FIELDS
         changed = sessions.copy()
-        changed.loc[2, field] = {"title": "Soudeur", "start_date": date(2027, 2, 1), "places": 9,
-                                 "contact_email": "a@b.fr"}[field]
+        changed.loc[2, field] = {
+            "title": "Soudeur",
+            "start_date": date(2027, 2, 1),
+            "places": 9,
+            "contact_email": "a@b.fr",
+        }[field]
         hashes = content_hashes(changed, events).tolist()
         assert hashes[2] != PINNED_WITH_EVENTS[2], field
         assert hashes[:2] == PINNED_WITH_EVENTS[:2], field

@@ -42,12 +42,15 @@ def test_chunked_and_sliced_columns():
     assert csv_rows([sliced]) == b'a\r\n"b"""\r\n'
 
 
-cells = st.one_of(st.none(), st.text(alphabet=st.sampled_from(list('ab;"\r\n ,é\t\'=')), max_size=6))
+cells = st.one_of(st.none(), st.text(alphabet=st.sampled_from(list("ab;\"\r\n ,é\t'=")), max_size=6))
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(min_value=1, max_value=4).flatmap(
-    lambda width: st.lists(st.lists(cells, min_size=width, max_size=width), min_size=1, max_size=8)))
+@given(
+    st.integers(min_value=1, max_value=4).flatmap(
+        lambda width: st.lists(st.lists(cells, min_size=width, max_size=width), min_size=1, max_size=8)
+    )
+)
 def test_same_bytes_as_csv_writer(rows):
     assert csv_rows(_columns(rows)) == _reference(rows)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +20,7 @@ FIXTURES = ROOT / "tests" / "data" / "eos"
 HEADER = list(eos.SESSION_COLUMNS)
 
 
-@lru_cache(maxsize=None)
+@cache
 def sample(name: str):
     """Read a sample extract once per test session (the readers never mutate their result)."""
     reader = eos.read_sessions if name.startswith("eos_sessions") else eos.read_events
@@ -91,7 +91,9 @@ def csv_text(rows: list[dict], header: list[str] | None = None, eol: str = "\r\n
     return eol.join(lines) + eol
 
 
-def write(tmp_path: Path, content: str | bytes, name: str = "eos_sessions_20261119.csv", encoding: str = "cp1252") -> Path:
+def write(
+    tmp_path: Path, content: str | bytes, name: str = "eos_sessions_20261119.csv", encoding: str = "cp1252"
+) -> Path:
     p = tmp_path / name
     p.write_bytes(content if isinstance(content, bytes) else content.encode(encoding))
     return p
@@ -146,7 +148,13 @@ def test_clean_row_maps_every_field(tmp_path):
     assert s["parent_period_start"] == date(2026, 1, 5) and s["parent_period_end"] == date(2027, 6, 30)
     assert s["lot_end"] == date(2026, 12, 31) and s["state_date"] == date(2026, 11, 12)
     assert s["entry_mode"] == "fixed" and s["recruitment_state"] == "open"
-    assert (s["places"], s["places_min"], s["places_region"], s["places_pole_emploi"], s["trainees"]) == (10, 6, 10, 0, 4)
+    assert (s["places"], s["places_min"], s["places_region"], s["places_pole_emploi"], s["trainees"]) == (
+        10,
+        6,
+        10,
+        0,
+        4,
+    )
     assert s["hours_centre_avg"] == 364 and s["hours_company_total"] == 2100
     assert s["workflow_state"] == "Validée" and bool(s["workflow_publishable"]) is True
     assert bool(s["cancelled"]) is False and s["financer"] == "2"
@@ -182,7 +190,9 @@ def test_contract_exposes_columns_and_essentials():
     ],
 )
 def test_encodings(tmp_path, encode, expected):
-    row = clean_row(**{"Organisme formateur": "ŒUVRE DES COMPAGNONS – Forez", "Complément d'adresse": "accès par l’entrée nord"})
+    row = clean_row(
+        **{"Organisme formateur": "ŒUVRE DES COMPAGNONS – Forez", "Complément d'adresse": "accès par l’entrée nord"}
+    )
     r = eos.read_sessions(write(tmp_path, encode(csv_text([row]))))
     assert r.ok and r.encoding == expected
     assert len(r.findings) == 0  # the BOM does not spoil the first header "Dossier"
@@ -260,7 +270,12 @@ def test_unterminated_quote_is_a_file_error(tmp_path):
 
 def test_two_and_four_digit_years_everywhere(tmp_path):
     row = clean_row(
-        **{"Date début session": "11/01/2027", "Date fin session": "28/05/27", "Date début lot": "05/01/26", "Fin exéc.": "30/06/2027"}
+        **{
+            "Date début session": "11/01/2027",
+            "Date fin session": "28/05/27",
+            "Date début lot": "05/01/26",
+            "Fin exéc.": "30/06/2027",
+        }
     )
     s = sessions_of(eos.read_sessions(write(tmp_path, csv_text([row])))).iloc[0]
     assert s["start_date"] == date(2027, 1, 11) and s["end_date"] == date(2027, 5, 28)
@@ -276,7 +291,9 @@ def test_impossible_date_is_null_with_a_finding(tmp_path):
     assert len(f) == 1
     got = f.iloc[0]
     assert (got["line"], got["field"], got["value"], got["session_key"]) == (3, "Date fin session", "31/02/27", "eos:2")
-    assert got["message"] == "Date illisible dans la colonne « Date fin session » : « 31/02/27 » (format attendu jj/mm/aa)"
+    assert (
+        got["message"] == "Date illisible dans la colonne « Date fin session » : « 31/02/27 » (format attendu jj/mm/aa)"
+    )
     bad_lot = eos.read_sessions(write(tmp_path, csv_text([clean_row(**{"Fin exéc.": "2027-13-45"})])))
     assert "jj/mm/aaaa" in findings(bad_lot, "DQ000").iloc[0]["message"]
 
@@ -292,10 +309,22 @@ def test_decimal_comma_and_integral_decimals(tmp_path):
 
 
 def test_unreadable_numbers(tmp_path):
-    row = clean_row(**{"Eff. visé tot.": "12 places", "nb Stagiaires.": "2,5", "Eff. visé PE": "99999999999", "Durée moy stg Ent.": "dix"})
+    row = clean_row(
+        **{
+            "Eff. visé tot.": "12 places",
+            "nb Stagiaires.": "2,5",
+            "Eff. visé PE": "99999999999",
+            "Durée moy stg Ent.": "dix",
+        }
+    )
     r = eos.read_sessions(write(tmp_path, csv_text([row])))
     s = sessions_of(r).iloc[0]
-    assert pd.isna(s["places"]) and pd.isna(s["trainees"]) and pd.isna(s["places_pole_emploi"]) and pd.isna(s["hours_company_avg"])
+    assert (
+        pd.isna(s["places"])
+        and pd.isna(s["trainees"])
+        and pd.isna(s["places_pole_emploi"])
+        and pd.isna(s["hours_company_avg"])
+    )
     f = findings(r, "DQ000", "error")
     assert set(f["field"]) == {"Eff. visé tot.", "nb Stagiaires.", "Eff. visé PE", "Durée moy stg Ent."}
     msg = f[f["field"] == "Eff. visé tot."].iloc[0]["message"]
@@ -335,7 +364,10 @@ def test_extra_column_is_an_info_and_ignored(tmp_path):
     f = r.findings
     assert len(f) == 1
     assert (f.iloc[0]["rule"], f.iloc[0]["severity"], f.iloc[0]["line"], f.iloc[0]["field"]) == (
-        "DQ000", "info", 1, "Commentaire interne",
+        "DQ000",
+        "info",
+        1,
+        "Commentaire interne",
     )
     assert sessions_of(r).iloc[0]["session_number"] == "1"  # columns after the extra one still read by name
 
@@ -426,7 +458,12 @@ def test_duplicate_identifiant_quarantines_the_later_row(tmp_path):
     assert list(s["session_key"]) == ["eos:184201", "eos:184202"] and s.iloc[0]["session_number"] == "1"
     q = r.quarantine
     assert len(q) == 1
-    assert (q.iloc[0]["source_line"], q.iloc[0]["session_key"], q.iloc[0]["kind"], q.iloc[0]["rule"]) == (4, "eos:184201", "session", "DQ000")
+    assert (q.iloc[0]["source_line"], q.iloc[0]["session_key"], q.iloc[0]["kind"], q.iloc[0]["rule"]) == (
+        4,
+        "eos:184201",
+        "session",
+        "DQ000",
+    )
     assert "ligne 2" in q.iloc[0]["reason"]
     assert json.loads(q.iloc[0]["raw"])["N° ses."] == "9"
     f = findings(r, "DQ000", "error")
@@ -456,9 +493,23 @@ def test_identifiant_is_stripped_and_normalised(tmp_path):
 
 def test_lot_action_title_address_postcode(tmp_path):
     rows = [
-        clean_row("1", Lot="5", Action="3 - Titre professionnel Assistant de vie aux familles", **{"Bis/Ter": "", "Code postal": "3200"}),
+        clean_row(
+            "1",
+            Lot="5",
+            Action="3 - Titre professionnel Assistant de vie aux familles",
+            **{"Bis/Ter": "", "Code postal": "3200"},
+        ),
         clean_row("2", Lot="005", Action="Agent thermal", **{"Libellé grand public": "Devenir agent thermal"}),
-        clean_row("3", **{"Code postal": "03200", "Nom voie": "des   États-Unis", "N° voie": "", "Bis/Ter": "", "Nature voie": "boulevard"}),
+        clean_row(
+            "3",
+            **{
+                "Code postal": "03200",
+                "Nom voie": "des   États-Unis",
+                "N° voie": "",
+                "Bis/Ter": "",
+                "Nature voie": "boulevard",
+            },
+        ),
     ]
     r = eos.read_sessions(write(tmp_path, csv_text(rows)))
     s = sessions_of(r)
@@ -479,8 +530,23 @@ def test_lot_action_title_address_postcode(tmp_path):
 def test_states_and_enumerations(tmp_path):
     rows = [
         clean_row("1", **{"Etat session": "validée  of", "Etat recrutement": "FERMÉ", "Session annulée": "oui"}),
-        clean_row("2", **{"Etat session": "A finaliser", "Etat recrutement": "Suspendu", "Type entrée": "Entrées/Sorties permanentes"}),
-        clean_row("3", **{"Etat session": "Brouillon", "Etat recrutement": "Peut-être", "Session annulée": "Non", "Type entrée": "Au fil de l'eau"}),
+        clean_row(
+            "2",
+            **{
+                "Etat session": "A finaliser",
+                "Etat recrutement": "Suspendu",
+                "Type entrée": "Entrées/Sorties permanentes",
+            },
+        ),
+        clean_row(
+            "3",
+            **{
+                "Etat session": "Brouillon",
+                "Etat recrutement": "Peut-être",
+                "Session annulée": "Non",
+                "Type entrée": "Au fil de l'eau",
+            },
+        ),
         clean_row("4", **{"Etat session": "Transmise", "Etat recrutement": "", "Session annulée": ""}),
     ]
     r = eos.read_sessions(write(tmp_path, csv_text(rows)))
@@ -498,8 +564,15 @@ def test_states_and_enumerations(tmp_path):
 
 
 def test_permanent_session_without_dates_is_clean(tmp_path):
-    row = clean_row(**{"Type entrée": "Entrées/Sorties permanentes", "Date début session": "", "Date fin session": "",
-                       "Date début prescr.": "", "Date fin prescr.": ""})
+    row = clean_row(
+        **{
+            "Type entrée": "Entrées/Sorties permanentes",
+            "Date début session": "",
+            "Date fin session": "",
+            "Date début prescr.": "",
+            "Date fin prescr.": "",
+        }
+    )
     r = eos.read_sessions(write(tmp_path, csv_text([row])))
     s = sessions_of(r).iloc[0]
     assert s["entry_mode"] == "permanent" and pd.isna(s["start_date"]) and pd.isna(s["end_date"])
@@ -511,8 +584,19 @@ def test_permanent_session_without_dates_is_clean(tmp_path):
 EVENT_HEADER = list(eos.EVENT_COLUMNS)
 
 
-def ev(ident, typ="Information Collective", d1="14/12/2026", d2="14/12/2026", h1="09:00", h2="12:00",
-       num="12", street="rue Blatin", pc="63000", city="Clermont-Ferrand", desc=""):
+def ev(
+    ident,
+    typ="Information Collective",
+    d1="14/12/2026",
+    d2="14/12/2026",
+    h1="09:00",
+    h2="12:00",
+    num="12",
+    street="rue Blatin",
+    pc="63000",
+    city="Clermont-Ferrand",
+    desc="",
+):
     return dict(zip(EVENT_HEADER, [ident, typ, d1, d2, h1, h2, num, street, pc, city, desc]))
 
 

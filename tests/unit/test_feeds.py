@@ -23,8 +23,10 @@ RUN_DATE = date(2026, 11, 19)
 
 @pytest.fixture(scope="module")
 def pub():
-    reads = [read_extract(s, k, SAMPLES, RUN_DATE) for s, k in
-             (("sam", "offre"), ("eos", "sessions"), ("eos", "evenements"), ("sigma", "actions"))]
+    reads = [
+        read_extract(s, k, SAMPLES, RUN_DATE)
+        for s, k in (("sam", "offre"), ("eos", "sessions"), ("eos", "evenements"), ("sigma", "actions"))
+    ]
     core = build_core(reads)
     empty_state = pd.DataFrame({"session_key": [], "content_hash": [], "status": [], "since_date": []})
     day = DayContext(RUN_DATE, None, empty_state)
@@ -38,7 +40,12 @@ def test_validation_in_a_worker_gives_the_same_feeds_and_answers(pub, tmp_path):
     worker = produce_feeds(pub, tmp_path / "worker", RUN_DATE, {}, parallel=True)
     assert [r.name for r in worker] == [s.name for s in FEEDS]
     for a, b, spec in zip(inline, worker, FEEDS):
-        assert (a.path, a.records, a.published, a.validation_errors) == (b.path, b.records, b.published, b.validation_errors)
+        assert (a.path, a.records, a.published, a.validation_errors) == (
+            b.path,
+            b.records,
+            b.published,
+            b.validation_errors,
+        )
         assert (tmp_path / "inline" / a.path).read_bytes() == (tmp_path / "worker" / b.path).read_bytes()
         assert b.write_seconds > 0
         assert (b.validation_seconds > 0) == bool(spec.profile_xsd)
@@ -50,8 +57,10 @@ def test_validation_in_a_worker_gives_the_same_feeds_and_answers(pub, tmp_path):
 
 def _strict_profile(tmp_path: Path) -> FeedSpec:
     xsd = tmp_path / "strict.xsd"  # a profile no LHEO feed satisfies: the root must be <autre>
-    xsd.write_text('<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"><xs:element name="autre"/></xs:schema>',
-                   encoding="utf-8")
+    xsd.write_text(
+        '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"><xs:element name="autre"/></xs:schema>',
+        encoding="utf-8",
+    )
     return FeedSpec("carif", "carif/lheo-{d}.xml", str(xsd), True, "strict")
 
 
@@ -102,18 +111,20 @@ def test_parallel_by_default_only_for_large_publications(pub, tmp_path, monkeypa
     assert calls == []  # above the threshold: validated in the worker
 
 
-def test_the_publication_keeps_only_the_columns_the_writers_read_and_the_feeds_are_the_same(pub, tmp_path,
-                                                                                            monkeypatch):
+def test_the_publication_keeps_only_the_columns_the_writers_read_and_the_feeds_are_the_same(pub, tmp_path, monkeypatch):
     import passerelle.feeds.catalog as catalog_module
     from passerelle import model
 
     assert set(pub.sessions.columns) == set(catalog_module.feed_session_columns())
     assert "programme" not in pub.sessions.columns and "title" in pub.sessions.columns
-    reads = [read_extract(s, k, SAMPLES, RUN_DATE) for s, k in
-             (("sam", "offre"), ("eos", "sessions"), ("eos", "evenements"), ("sigma", "actions"))]
+    reads = [
+        read_extract(s, k, SAMPLES, RUN_DATE)
+        for s, k in (("sam", "offre"), ("eos", "sessions"), ("eos", "evenements"), ("sigma", "actions"))
+    ]
     core = build_core(reads)
-    day = DayContext(RUN_DATE, None, pd.DataFrame({"session_key": [], "content_hash": [], "status": [],
-                                                   "since_date": []}))
+    day = DayContext(
+        RUN_DATE, None, pd.DataFrame({"session_key": [], "content_hash": [], "status": [], "since_date": []})
+    )
     monkeypatch.setattr(catalog_module, "feed_session_columns", lambda: None)
     full, _ = prepare_publication(core, check_day(core, reads, day), reads, day, store=None)
     assert set(model.SESSIONS.names) <= set(full.sessions.columns)
@@ -144,7 +155,7 @@ def _write_slowly(source: bytes, target: Path, marker: Path, *, abandon: bool = 
     def run():
         with open(target, "wb", buffering=0) as fh:
             for i in range(0, len(source), 4096):
-                fh.write(source[i:i + 4096])
+                fh.write(source[i : i + 4096])
                 time.sleep(0.001)
                 if abandon and i > len(source) // 2:
                     mark_abandoned(marker)

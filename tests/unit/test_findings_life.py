@@ -22,23 +22,49 @@ D1, D2, D3 = date(2026, 11, 19), date(2026, 11, 20), date(2026, 11, 28)
 
 
 def sessions(*rows) -> pd.DataFrame:
-    df = pd.DataFrame([
-        {"session_key": k, "action_key": k + ":a", "formation_key": k + ":f", "source": "eos",
-         "source_file": "eos_sessions_20261119.csv", "source_sheet": "", "source_line": 2,
-         "organisme_formateur": body, "siret_formateur": siret, "contact_email": mail, "title": "Cariste",
-         "workflow_publishable": True, "cancelled": False}
-        for k, body, siret, mail in rows
-    ])
+    df = pd.DataFrame(
+        [
+            {
+                "session_key": k,
+                "action_key": k + ":a",
+                "formation_key": k + ":f",
+                "source": "eos",
+                "source_file": "eos_sessions_20261119.csv",
+                "source_sheet": "",
+                "source_line": 2,
+                "organisme_formateur": body,
+                "siret_formateur": siret,
+                "contact_email": mail,
+                "title": "Cariste",
+                "workflow_publishable": True,
+                "cancelled": False,
+            }
+            for k, body, siret, mail in rows
+        ]
+    )
     return model.to_frame(model.conform(df, model.SESSIONS))
 
 
-S = sessions(("eos:1", "GRETA", "19300245800019", "a@greta.fr"), ("eos:2", "GRETA", "19300245800019", "b@greta.fr"),
-             ("eos:3", "AFPA", "", "c@afpa.fr"))
+S = sessions(
+    ("eos:1", "GRETA", "19300245800019", "a@greta.fr"),
+    ("eos:2", "GRETA", "19300245800019", "b@greta.fr"),
+    ("eos:3", "AFPA", "", "c@afpa.fr"),
+)
 
 
 def f(rule, key, field, value, *, file="eos_sessions_20261119.csv", line=2, severity="error", message="Message"):
-    return {"rule": rule, "severity": severity, "source": "eos", "file": file, "sheet": "", "line": line,
-            "session_key": key, "field": field, "value": value, "message": message}
+    return {
+        "rule": rule,
+        "severity": severity,
+        "source": "eos",
+        "file": file,
+        "sheet": "",
+        "line": line,
+        "session_key": key,
+        "field": field,
+        "value": value,
+        "message": message,
+    }
 
 
 def by_key(states: pd.DataFrame) -> dict[str, dict]:
@@ -46,18 +72,31 @@ def by_key(states: pd.DataFrame) -> dict[str, dict]:
 
 
 def test_identity_ignores_message_line_and_extract_date():
-    a = findings_frame([f("DQ009", "eos:1", "Tél. contact", "02 99", message="A", line=2),
-                        f("DQ000", None, "Colonne X", None, line=1)])
-    b = findings_frame([f("DQ009", "eos:1", "Tél. contact", "02 98", message="B", line=7, file="eos_sessions_20261120.csv"),
-                        f("DQ000", None, "Colonne X", None, line=1, file="eos_sessions_20261120.csv")])
-    assert list(identity(a)) == list(identity(b)) == ["DQ009|eos:1|Tél. contact",
-                                                      "DQ000|fichier:eos_sessions.csv|Colonne X|v="]
+    a = findings_frame(
+        [f("DQ009", "eos:1", "Tél. contact", "02 99", message="A", line=2), f("DQ000", None, "Colonne X", None, line=1)]
+    )
+    b = findings_frame(
+        [
+            f("DQ009", "eos:1", "Tél. contact", "02 98", message="B", line=7, file="eos_sessions_20261120.csv"),
+            f("DQ000", None, "Colonne X", None, line=1, file="eos_sessions_20261120.csv"),
+        ]
+    )
+    assert (
+        list(identity(a))
+        == list(identity(b))
+        == ["DQ009|eos:1|Tél. contact", "DQ000|fichier:eos_sessions.csv|Colonne X|v="]
+    )
 
 
 def test_identity_tells_apart_same_rule_and_field():
-    rows = findings_frame([f("DQ013", "eos:1", "Heure fin", "11:00", line=5), f("DQ013", "eos:1", "Heure fin", "12:00", line=6),
-                           f("DQ013", "eos:1", "Heure fin", "12:00", line=9),
-                           f("DQ019", None, "action/@sessions-envisagees", "2", file="sam_offre_20261119.xml")])
+    rows = findings_frame(
+        [
+            f("DQ013", "eos:1", "Heure fin", "11:00", line=5),
+            f("DQ013", "eos:1", "Heure fin", "12:00", line=6),
+            f("DQ013", "eos:1", "Heure fin", "12:00", line=9),
+            f("DQ019", None, "action/@sessions-envisagees", "2", file="sam_offre_20261119.xml"),
+        ]
+    )
     keys = list(identity(rows))
     assert len(set(keys)) == 4
     assert keys[0] == "DQ013|eos:1|Heure fin|v=11:00" and keys[2] == "DQ013|eos:1|Heure fin|v=12:00|#2"
@@ -65,9 +104,13 @@ def test_identity_tells_apart_same_rule_and_field():
 
 
 def test_two_days_new_open_resolved():
-    day1 = findings_frame([f("DQ009", "eos:1", "Tél. contact", "02 99"), f("DQ021", "eos:2", "Etat recrutement", "Fermé",
-                                                                             severity="warning"),
-                           f("DQ016", "eos:3", "SIRET", "123")])
+    day1 = findings_frame(
+        [
+            f("DQ009", "eos:1", "Tél. contact", "02 99"),
+            f("DQ021", "eos:2", "Etat recrutement", "Fermé", severity="warning"),
+            f("DQ016", "eos:3", "SIRET", "123"),
+        ]
+    )
     s1 = compute_life(day1, S, D1)
     assert set(s1["status"]) == {"new"} and set(s1["since_date"].astype(object)) == {D1}
     assert by_key(s1)["DQ009|eos:1|Tél. contact"]["body_key"] == "19300245800019"
@@ -75,8 +118,12 @@ def test_two_days_new_open_resolved():
 
     # day 2: eos:1's phone still wrong (another value), eos:2 fixed, eos:3 gone, a new one on eos:2
     s2_sessions = sessions(("eos:1", "GRETA", "19300245800019", "a@greta.fr"), ("eos:2", "GRETA", "19300245800019", ""))
-    day2 = findings_frame([f("DQ009", "eos:1", "Tél. contact", "02 98", file="eos_sessions_20261120.csv"),
-                           f("DQ006", "eos:2", "Date fin", "01/01/2027", file="eos_sessions_20261120.csv")])
+    day2 = findings_frame(
+        [
+            f("DQ009", "eos:1", "Tél. contact", "02 98", file="eos_sessions_20261120.csv"),
+            f("DQ006", "eos:2", "Date fin", "01/01/2027", file="eos_sessions_20261120.csv"),
+        ]
+    )
     s2 = by_key(compute_life(day2, s2_sessions, D2, s1))
     assert s2["DQ009|eos:1|Tél. contact"]["status"] == "open" and s2["DQ009|eos:1|Tél. contact"]["since_date"] == D1
     assert s2["DQ009|eos:1|Tél. contact"]["value"] == "02 98"  # today's details
@@ -111,16 +158,27 @@ def test_file_finding_of_an_extract_not_read_today_is_gone():
 
 
 def test_vanished_session_keeps_its_body_from_the_store_version():
-    stored = pd.DataFrame([{"session_key": "eos:9", "organisme_formateur": "CFA", "siret_formateur": "35600000000048",
-                            "contact_email": "x@cfa.fr"}])
+    stored = pd.DataFrame(
+        [
+            {
+                "session_key": "eos:9",
+                "organisme_formateur": "CFA",
+                "siret_formateur": "35600000000048",
+                "contact_email": "x@cfa.fr",
+            }
+        ]
+    )
     day = findings_frame([f("DQ022", "eos:9", "Identifiant EOS", None, severity="warning")])
     assert compute_life(day, S, D2, stored_sessions=stored)["body_key"].tolist() == ["35600000000048"]
     assert compute_life(day, S, D2)["body_key"].tolist() == [""]
 
 
 def test_one_siret_one_name_the_most_used():
-    s = sessions(("eos:1", "GRETA VIVA", "19300245800019", ""), ("eos:2", "GRETA VIVA 5", "19300245800019", ""),
-                 ("eos:3", "GRETA VIVA 5", "19300245800019", ""))
+    s = sessions(
+        ("eos:1", "GRETA VIVA", "19300245800019", ""),
+        ("eos:2", "GRETA VIVA 5", "19300245800019", ""),
+        ("eos:3", "GRETA VIVA 5", "19300245800019", ""),
+    )
     day = findings_frame([f("DQ009", "eos:1", "Tél. contact", "1")])
     assert compute_life(day, s, D1)["body_name"].tolist() == ["GRETA VIVA 5"]
 
@@ -172,8 +230,11 @@ def test_bodies_of_a_filtered_sessions_table_keep_their_rows():
 
 
 def test_one_siret_several_names_listed():
-    s = sessions(("eos:1", "NUMERIQUE SUD / SIMPLON", "52098765200010", ""), ("eos:2", "NUMERIQUE SUD", "52098765200010", ""),
-                 ("eos:3", "NUMERIQUE SUD", "52098765200010", ""))
+    s = sessions(
+        ("eos:1", "NUMERIQUE SUD / SIMPLON", "52098765200010", ""),
+        ("eos:2", "NUMERIQUE SUD", "52098765200010", ""),
+        ("eos:3", "NUMERIQUE SUD", "52098765200010", ""),
+    )
     life = compute_life(findings_frame([f("DQ009", "eos:1", "Tél.", "1")]), s, D1)
     assert life["body_name"].tolist() == ["NUMERIQUE SUD"]
     assert life["body_names"].tolist()[0].split("\x1f") == ["NUMERIQUE SUD", "NUMERIQUE SUD / SIMPLON"]

@@ -14,15 +14,35 @@ HEADER = "rule,severity,source,file,line,session_key,field,value,message"
 
 def sample_findings():
     eos = FindingCollector("eos", "eos_sessions_20261119.csv")
-    eos.add("DQ009", "error", "« Contact tél » = « 04, 73 » n'est pas valide.", line=22, session_key="eos:184224",
-            field="Contact tél", value="04, 73")
-    eos.add("DQ001", "error", 'Dit "hors période"\nsur deux lignes', line=14, session_key="eos:184216",
-            field="Date fin session", value='15/09/2027 "fin"')
-    eos.add("DQ000", "info", "Colonne inconnue « Commentaire interne » ignorée.", line=1,
-            field="Commentaire interne")
+    eos.add(
+        "DQ009",
+        "error",
+        "« Contact tél » = « 04, 73 » n'est pas valide.",
+        line=22,
+        session_key="eos:184224",
+        field="Contact tél",
+        value="04, 73",
+    )
+    eos.add(
+        "DQ001",
+        "error",
+        'Dit "hors période"\nsur deux lignes',
+        line=14,
+        session_key="eos:184216",
+        field="Date fin session",
+        value='15/09/2027 "fin"',
+    )
+    eos.add("DQ000", "info", "Colonne inconnue « Commentaire interne » ignorée.", line=1, field="Commentaire interne")
     sigma = FindingCollector("sigma", "sigma_actions_20261119.xlsx", sheet="Sessions")
-    sigma.add("DQ015", "error", "Code postal « 3450 » : 5 chiffres attendus.", line=5,
-              session_key="sigma:26P0001234_AGRI_1:01:04", field="Lieu de la session", value="3450")
+    sigma.add(
+        "DQ015",
+        "error",
+        "Code postal « 3450 » : 5 chiffres attendus.",
+        line=5,
+        session_key="sigma:26P0001234_AGRI_1:01:04",
+        field="Lieu de la session",
+        value="3450",
+    )
     whole = FindingCollector("sam", "sam_offre_20261119.xml")
     whole.add("DQ000", "error", "Fichier XML mal formé.")  # no line
     return concat_findings([sigma.frame(), eos.frame(), whole.frame()])

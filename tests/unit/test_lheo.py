@@ -233,13 +233,17 @@ def scaled_frames(n_formations: int, actions_per_formation: int = 2, sessions_pe
     f["formation_key"] = pd.array([f"sam:D{i:06d}:001:1" for i in fi], dtype=f["formation_key"].dtype)
     n_actions = n_formations * actions_per_formation
     a = actions.iloc[[0] * n_actions].reset_index(drop=True)
-    a["formation_key"] = pd.array(f["formation_key"].to_numpy().repeat(actions_per_formation), dtype=a["formation_key"].dtype)
+    a["formation_key"] = pd.array(
+        f["formation_key"].to_numpy().repeat(actions_per_formation), dtype=a["formation_key"].dtype
+    )
     a["action_key"] = pd.array([f"eos:D{i // actions_per_formation:06d}:001:1:44306184100047:{63000 + i % actions_per_formation}"
                                 for i in range(n_actions)], dtype=a["action_key"].dtype)  # fmt: skip
     n_sessions = n_actions * sessions_per_action
     s = sessions.iloc[[0, 1, 2] * (n_sessions // 3) + [0] * (n_sessions % 3)].reset_index(drop=True)
     s["action_key"] = pd.array(a["action_key"].to_numpy().repeat(sessions_per_action), dtype=s["action_key"].dtype)
-    s["formation_key"] = pd.array(a["formation_key"].to_numpy().repeat(sessions_per_action), dtype=s["formation_key"].dtype)
+    s["formation_key"] = pd.array(
+        a["formation_key"].to_numpy().repeat(sessions_per_action), dtype=s["formation_key"].dtype
+    )
     s["session_key"] = pd.array([f"eos:{100000 + i}" for i in range(n_sessions)], dtype=s["session_key"].dtype)
     with_events = s["session_key"].to_numpy()[::10]  # two events on every tenth session
     e = events.iloc[[0, 1] * len(with_events)].reset_index(drop=True)
@@ -473,14 +477,21 @@ def test_a_cancellation_movement_is_published_as_cancelled(tmp_path):
     write_lheo(tmp_path / "d.xml", formations, actions, one, events, profile="carif", delta=True)
     session = _sessions(etree.parse(str(tmp_path / "d.xml")))["eos:1001"]
     assert session.findtext("l:etat-recrutement", namespaces=L) == "2"
-    assert _extras(session) == {"annulee": "1", "public": "0", "statut-publication": "courant", "mouvement": "annulation"}
+    assert _extras(session) == {
+        "annulee": "1",
+        "public": "0",
+        "statut-publication": "courant",
+        "mouvement": "annulation",
+    }
 
 
 def test_an_empty_feed_is_written_but_is_not_valid_lheo(tmp_path):
     """LHEO needs at least one formation: the caller must not publish an empty feed (DQ023)
     and decides what to do with an empty delta (the writer returns 0)."""
     formations, actions, sessions, events = build_frames()
-    n = write_lheo(tmp_path / "e.xml", formations, actions, sessions.iloc[:0], events.iloc[:0], profile="carif", delta=True)
+    n = write_lheo(
+        tmp_path / "e.xml", formations, actions, sessions.iloc[:0], events.iloc[:0], profile="carif", delta=True
+    )
     assert n == 0
     assert etree.parse(str(tmp_path / "e.xml")).getroot().find("l:offres", L) is not None
     assert validate.validate_file(tmp_path / "e.xml", CARIF_PROFILE)
@@ -515,7 +526,9 @@ def test_output_bytes_are_deterministic(tmp_path):
     )
     other_order = _write(tmp_path, "c.xml", frames=shuffled, profile="carif", run_date=RUN_DATE).read_bytes()
     assert first == again == other_order
-    assert first.startswith(b"<?xml version='1.0' encoding='UTF-8'?>\n<lheo xmlns=\"http://lheo.gouv.fr/2.3\">\n  <offres>\n    <formation")
+    assert first.startswith(
+        b"<?xml version='1.0' encoding='UTF-8'?>\n<lheo xmlns=\"http://lheo.gouv.fr/2.3\">\n  <offres>\n    <formation"
+    )
     assert first.endswith(b"    </formation>\n  </offres>\n</lheo>\n")
     assert b"\r" not in first
     assert "Élodie".encode() in first  # UTF-8, not character references
@@ -648,7 +661,9 @@ def test_session_without_contact_is_caught_by_the_profile_only(tmp_path):
 
 def test_validate_reports_malformed_xml_and_refuses_doctype(tmp_path):
     broken = tmp_path / "broken.xml"
-    broken.write_text('<?xml version="1.0"?>\n<lheo xmlns="http://lheo.gouv.fr/2.3"><offres>\n<formation>\n</offres></lheo>\n')
+    broken.write_text(
+        '<?xml version="1.0"?>\n<lheo xmlns="http://lheo.gouv.fr/2.3"><offres>\n<formation>\n</offres></lheo>\n'
+    )
     xxe = tmp_path / "xxe.xml"
     xxe.write_text('<?xml version="1.0"?>\n<!DOCTYPE lheo [<!ENTITY x SYSTEM "file:///etc/passwd">]>\n'
                    '<lheo xmlns="http://lheo.gouv.fr/2.3">&x;</lheo>\n')  # fmt: skip
@@ -724,8 +739,10 @@ def test_caller_bookkeeping_columns_are_ignored(tmp_path):
 def _with(frames, *, formation: dict | None = None, session: dict | None = None, key: str = "eos:1001"):
     """``frames`` with some formation (F_SAM) and session (``key``) columns replaced."""
     formations, actions, sessions, events = (f.copy() for f in frames)
-    for df, col_key, which, values in ((formations, "formation_key", F_SAM, formation),
-                                       (sessions, "session_key", key, session)):
+    for df, col_key, which, values in (
+        (formations, "formation_key", F_SAM, formation),
+        (sessions, "session_key", key, session),
+    ):
         for col, value in (values or {}).items():
             df[col] = df[col].astype(object)
             df.loc[df[col_key] == which, col] = value
@@ -734,14 +751,24 @@ def _with(frames, *, formation: dict | None = None, session: dict | None = None,
 
 
 def test_codes_with_their_version_and_the_principal_one(tmp_path):
-    frames = _with(build_frames(), formation={"formacode": "42829 15041 123", "rome": "g1201 K2110",
-                                              "nsf": "330 331", "rncp": "RS5678", "certifinfo": "80735"})
+    frames = _with(
+        build_frames(),
+        formation={
+            "formacode": "42829 15041 123",
+            "rome": "g1201 K2110",
+            "nsf": "330 331",
+            "rncp": "RS5678",
+            "certifinfo": "80735",
+        },
+    )
     path = _write(tmp_path, "codes.xml", frames=frames, profile="carif")
     doc = etree.parse(str(path))
     f = doc.find(".//l:formation[@numero='sam:2022C007314701:147:1']", L)
     codes = f.findall("l:domaine-formation/l:code-FORMACODE", L)
-    assert [(c.text, c.get("ref"), c.get("tag")) for c in codes] == [("42829", "V14", "principal"),
-                                                                       ("15041", "V14", None)]  # 123: not a code
+    assert [(c.text, c.get("ref"), c.get("tag")) for c in codes] == [
+        ("42829", "V14", "principal"),
+        ("15041", "V14", None),
+    ]  # 123: not a code
     assert [c.text for c in f.findall("l:domaine-formation/l:code-NSF", L)] == ["330", "331"]
     assert [c.text for c in f.findall("l:domaine-formation/l:code-ROME", L)] == ["G1201", "K2110"]
     assert [c.tag.split("}")[1] for c in f.find("l:certification", L)] == ["code-CERTIFINFO", "code-RS"]
@@ -750,8 +777,12 @@ def test_codes_with_their_version_and_the_principal_one(tmp_path):
         _assert_valid(path, OFFICIAL_XSD)
     frames = _with(build_frames(), formation={"formacode_ref": "V13"})
     doc = etree.parse(str(_write(tmp_path, "v13.xml", frames=frames, profile="carif")))
-    assert doc.find(".//l:formation[@numero='sam:2022C007314701:147:1']/l:domaine-formation/l:code-FORMACODE",
-                    L).get("ref") == "V13"
+    assert (
+        doc.find(".//l:formation[@numero='sam:2022C007314701:147:1']/l:domaine-formation/l:code-FORMACODE", L).get(
+            "ref"
+        )
+        == "V13"
+    )
 
 
 def test_organisations_have_a_numero_a_siret_and_coordinates(tmp_path):
@@ -794,9 +825,11 @@ def test_a_body_without_a_siret_is_keyed_by_its_name(tmp_path):
 def test_one_name_per_siret_in_every_element(tmp_path):
     frames = _with(build_frames(), session={"organisme_formateur": "Hecate Form. Clermont"}, key="eos:1003")
     doc = etree.parse(str(_write(tmp_path, "names.xml", frames=frames, profile="carif")))
-    names = {o.findtext("l:raison-sociale-formateur", namespaces=L)
-             for o in doc.iterfind(".//l:organisme-formateur", L)
-             if o.findtext("l:SIRET-formateur/l:SIRET", namespaces=L) == "44306184100047"}
+    names = {
+        o.findtext("l:raison-sociale-formateur", namespaces=L)
+        for o in doc.iterfind(".//l:organisme-formateur", L)
+        if o.findtext("l:SIRET-formateur/l:SIRET", namespaces=L) == "44306184100047"
+    }
     assert names == {"HÉCATE FORMATION"}  # the contract holder's name
 
 
@@ -813,16 +846,20 @@ def test_dates_on_formations_actions_and_sessions(tmp_path):
 
 
 def test_a_withdrawn_session_is_only_in_the_delta_closed(tmp_path):
-    frames = _with(build_frames(), session={"publication_status": "withdrawn", "change": "withdrawn"},
-                   key="sigma:23P0000000_TEST_1:01:02")
+    frames = _with(
+        build_frames(),
+        session={"publication_status": "withdrawn", "change": "withdrawn"},
+        key="sigma:23P0000000_TEST_1:01:02",
+    )
     formations, actions, sessions, events = frames
     path = tmp_path / "full.xml"
     n = write_lheo(path, formations, actions, sessions, events, profile="carif")
     full = _sessions(etree.parse(str(path)))
     assert "sigma:23P0000000_TEST_1:01:02" not in full and n == len(sessions) - 1
     delta_path = tmp_path / "delta.xml"
-    write_lheo(delta_path, formations, actions, sessions[sessions["change"].notna()], events, profile="carif",
-               delta=True)
+    write_lheo(
+        delta_path, formations, actions, sessions[sessions["change"].notna()], events, profile="carif", delta=True
+    )
     s = _sessions(etree.parse(str(delta_path)))["sigma:23P0000000_TEST_1:01:02"]
     assert s.findtext("l:etat-recrutement", namespaces=L) == "2"
     assert _extras(s)["mouvement"] == "retrait" and _extras(s)["statut-publication"] == "retiree"

@@ -4,7 +4,6 @@ feed, the same refusals, and memory that does not grow with the feed."""
 from __future__ import annotations
 
 import hashlib
-import io
 from datetime import date
 from pathlib import Path
 
@@ -77,7 +76,9 @@ class Sink:
         return b"".join(self.chunks)
 
 
-def _together(formations, actions, sessions, events, targets=TARGETS, sink=Sink, **kwargs) -> tuple[list[bytes], list[int]]:
+def _together(
+    formations, actions, sessions, events, targets=TARGETS, sink=Sink, **kwargs
+) -> tuple[list[bytes], list[int]]:
     sinks = [sink() for _ in targets]
     kwargs.setdefault("organisations", cards(formations, sessions, actions))
     counts = write_lheo_feeds([LheoTarget(s, p, d) for s, (p, d) in zip(sinks, targets, strict=True)],

@@ -27,8 +27,10 @@ L = {"l": NS}
 
 def _run(store, out: Path, d: date):
     """One day on the core: read, check, select, write the feeds, record the publication."""
-    reads = [read_extract(s, k, SAMPLES, d) for s, k in
-             (("sam", "offre"), ("eos", "sessions"), ("eos", "evenements"), ("sigma", "actions"))]
+    reads = [
+        read_extract(s, k, SAMPLES, d)
+        for s, k in (("sam", "offre"), ("eos", "sessions"), ("eos", "evenements"), ("sigma", "actions"))
+    ]
     core = build_core(reads)
     day = load_day_context(store, d)
     findings = check_day(core, reads, day, store)
@@ -40,8 +42,13 @@ def _run(store, out: Path, d: date):
         store.save_session_versions(run_id, chunk)
     for kind, df in entity_versions(core).items():
         store.save_entity_versions(run_id, kind, df)
-    store.record_publication(run_id, d, [{"feed": r.name, "file": r.path, "sha256": "0" * 64, "records": r.records}
-                                         for r in results if r.published], pub.state, pub.entities)
+    store.record_publication(
+        run_id,
+        d,
+        [{"feed": r.name, "file": r.path, "sha256": "0" * 64, "records": r.records} for r in results if r.published],
+        pub.state,
+        pub.entities,
+    )
     store.finish_run(run_id, "succeeded", {})
     return pub, results, findings
 
@@ -98,11 +105,20 @@ def test_the_guard_baseline_leaves_out_expired_sessions_only(three_days):
 
 
 def test_expired_marks_ended_and_started_cancelled_sessions_only():
-    s = pd.DataFrame({
-        "start_date": [date(2027, 1, 4), date(2027, 1, 4), date(2027, 1, 4), None, date(2027, 5, 1), None],
-        "end_date": [date(2027, 3, 31), date(2027, 4, 1), date(2027, 6, 30), None, date(2027, 6, 30), date(2027, 1, 1)],
-        "cancelled": [False, False, True, True, True, False],
-    })
+    s = pd.DataFrame(
+        {
+            "start_date": [date(2027, 1, 4), date(2027, 1, 4), date(2027, 1, 4), None, date(2027, 5, 1), None],
+            "end_date": [
+                date(2027, 3, 31),
+                date(2027, 4, 1),
+                date(2027, 6, 30),
+                None,
+                date(2027, 6, 30),
+                date(2027, 1, 1),
+            ],
+            "cancelled": [False, False, True, True, True, False],
+        }
+    )
     assert lifecycle.expired(s, LATER).tolist() == [True, False, True, False, False, True]
 
 
@@ -110,8 +126,11 @@ def test_grace_period_helpers():
     since = pd.Series([date(2026, 11, 13), date(2026, 11, 14)])
     assert lifecycle.withdrawn(since, date(2026, 11, 20), 7).tolist() == [True, False]
     assert lifecycle.last_day(since, 7).tolist() == [date(2026, 11, 19), date(2026, 11, 20)]
-    kept = lifecycle.vanished_since(pd.Series(["vanished", "unchanged", "vanished"]),
-                                    pd.Series([date(2026, 11, 1), date(2026, 10, 1), None]), date(2026, 11, 20))
+    kept = lifecycle.vanished_since(
+        pd.Series(["vanished", "unchanged", "vanished"]),
+        pd.Series([date(2026, 11, 1), date(2026, 10, 1), None]),
+        date(2026, 11, 20),
+    )
     assert kept.tolist() == [date(2026, 11, 1), date(2026, 11, 20), date(2026, 11, 20)]
 
 

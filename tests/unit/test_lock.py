@@ -37,8 +37,7 @@ def test_the_lock_satisfies_pyproject_and_is_what_is_installed():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     lock = (ROOT / LOCK_NAME).read_text(encoding="utf-8")
     problems = lock_problems(pyproject, lock)
-    assert not problems, (f"{LOCK_NAME} does not match pyproject.toml or the environment:\n- "
-                          + "\n- ".join(problems))
+    assert not problems, f"{LOCK_NAME} does not match pyproject.toml or the environment:\n- " + "\n- ".join(problems)
 
 
 def test_the_lock_pins_every_package_with_hashes():
@@ -52,8 +51,10 @@ def test_the_lock_pins_every_package_with_hashes():
 def test_a_dependency_missing_from_the_lock_is_named():
     installed = FakeInstalled({"sqlalchemy": ("2.1.9", [])})
     problems = lock_problems(_pyproject("sqlalchemy>=2.1", "paramiko>=3.5"), _lock(sqlalchemy="2.1.9"), installed)
-    assert problems == [f"pyproject.toml [project].dependencies asks for « paramiko>=3.5 » but {LOCK_NAME} has no "
-                        "paramiko: run `make lock`"]
+    assert problems == [
+        f"pyproject.toml [project].dependencies asks for « paramiko>=3.5 » but {LOCK_NAME} has no "
+        "paramiko: run `make lock`"
+    ]
 
 
 def test_a_dev_dependency_missing_from_the_lock_is_named():
@@ -73,27 +74,45 @@ def test_a_requirement_for_another_platform_is_not_asked():
 
 
 def test_the_requirements_of_an_extra_asked_for_are_checked():
-    installed = FakeInstalled({"psycopg": ("3.3.9", ['psycopg-binary==3.3.9; implementation_name != "pypy" and extra == "binary"',
-                                                     'psycopg-pool; extra == "pool"', "typing-extensions>=4.6"]),
-                               "typing-extensions": ("4.15.0", [])})
+    installed = FakeInstalled(
+        {
+            "psycopg": (
+                "3.3.9",
+                [
+                    'psycopg-binary==3.3.9; implementation_name != "pypy" and extra == "binary"',
+                    'psycopg-pool; extra == "pool"',
+                    "typing-extensions>=4.6",
+                ],
+            ),
+            "typing-extensions": ("4.15.0", []),
+        }
+    )
     pins = _lock(psycopg="3.3.9", typing_extensions="4.15.0")
     (problem,) = lock_problems(_pyproject("psycopg[binary]>=3.3.9"), pins, installed)
-    assert problem.startswith("psycopg[binary] (asked by pyproject.toml [project].dependencies) asks for "
-                              "« psycopg-binary==3.3.9")
+    assert problem.startswith(
+        "psycopg[binary] (asked by pyproject.toml [project].dependencies) asks for « psycopg-binary==3.3.9"
+    )
     assert "has no psycopg-binary" in problem
 
 
 def test_a_transitive_requirement_missing_from_the_lock_is_named():
-    installed = FakeInstalled({"sqlalchemy": ("2.1.9", ["typing-extensions>=4.6.0", 'greenlet>=1; extra == "asyncio"'])})
+    installed = FakeInstalled(
+        {"sqlalchemy": ("2.1.9", ["typing-extensions>=4.6.0", 'greenlet>=1; extra == "asyncio"'])}
+    )
     (problem,) = lock_problems(_pyproject("sqlalchemy"), _lock(sqlalchemy="2.1.9"), installed)
-    assert problem == (f"sqlalchemy==2.1.9 (in {LOCK_NAME}) asks for « typing-extensions>=4.6.0 » but {LOCK_NAME} "
-                       "has no typing-extensions: run `make lock`")
+    assert problem == (
+        f"sqlalchemy==2.1.9 (in {LOCK_NAME}) asks for « typing-extensions>=4.6.0 » but {LOCK_NAME} "
+        "has no typing-extensions: run `make lock`"
+    )
 
 
-@pytest.mark.parametrize("have, expected", [
-    (None, f"sqlalchemy==2.1.9 is in {LOCK_NAME} but not installed: run `make venv`"),
-    ("2.0.3", f"sqlalchemy 2.0.3 is installed but {LOCK_NAME} pins sqlalchemy==2.1.9: run `make venv`"),
-])
+@pytest.mark.parametrize(
+    "have, expected",
+    [
+        (None, f"sqlalchemy==2.1.9 is in {LOCK_NAME} but not installed: run `make venv`"),
+        ("2.0.3", f"sqlalchemy 2.0.3 is installed but {LOCK_NAME} pins sqlalchemy==2.1.9: run `make venv`"),
+    ],
+)
 def test_an_environment_that_is_not_the_lock_is_named(have, expected):
     installed = FakeInstalled({} if have is None else {"sqlalchemy": (have, [])})
     assert lock_problems(_pyproject(), _lock(sqlalchemy="2.1.9"), installed) == [expected]

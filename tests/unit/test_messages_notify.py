@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
@@ -23,13 +23,17 @@ from tests.loopback import free_port, smtp_server
 from tests.unit.test_findings_life import f, sessions
 
 D1, D2 = date(2026, 11, 19), date(2026, 11, 20)
-SESSIONS = sessions(("eos:1", "GRETA <Sud>", "19300245800019", "a@greta.fr"),
-                    ("eos:2", "GRETA <Sud>", "19300245800019", "contact@@exemple"),
-                    ("eos:3", "AFPA", "", ""))
-DAY1 = [f("DQ009", "eos:1", "Tél. contact", "02 99", message="Le téléphone « 02 99 » n'est pas valide."),
-        f("DQ021", "eos:2", "Etat recrutement", "Fermé", severity="warning"),
-        f("DQ003", "eos:2", "Session annulée", "Oui", severity="info"),
-        f("DQ016", "eos:3", "SIRET", "123")]
+SESSIONS = sessions(
+    ("eos:1", "GRETA <Sud>", "19300245800019", "a@greta.fr"),
+    ("eos:2", "GRETA <Sud>", "19300245800019", "contact@@exemple"),
+    ("eos:3", "AFPA", "", ""),
+)
+DAY1 = [
+    f("DQ009", "eos:1", "Tél. contact", "02 99", message="Le téléphone « 02 99 » n'est pas valide."),
+    f("DQ021", "eos:2", "Etat recrutement", "Fermé", severity="warning"),
+    f("DQ003", "eos:2", "Session annulée", "Oui", severity="info"),
+    f("DQ016", "eos:3", "SIRET", "123"),
+]
 
 
 def make_day(out: Path, store, day: date, rows: list[dict], run_id: str) -> dict:
@@ -39,14 +43,25 @@ def make_day(out: Path, store, day: date, rows: list[dict], run_id: str) -> dict
     store.begin_run(run_id, day)
     record_finding_states(store, run_id, day, life)
     store.finish_run(run_id, "succeeded", {})
-    ctx = ReportContext(run_date=day, run_id=run_id, findings=findings_frame(rows), sessions=SESSIONS, summary={},
-                        life=life, previous_date=previous_date)
+    ctx = ReportContext(
+        run_date=day,
+        run_id=run_id,
+        findings=findings_frame(rows),
+        sessions=SESSIONS,
+        summary={},
+        life=life,
+        previous_date=previous_date,
+    )
     view = build_view(ctx)
     folder = out / day.isoformat()
     folder.mkdir(parents=True, exist_ok=True)
     write_messages(folder / MESSAGES_DIR, view["messages"], day)
-    manifest = {"messages": [{"file": f"{MESSAGES_DIR}/{m.filename}", "body_key": m.body_key, "name": m.name,
-                              "recipients": m.recipients} for m in view["messages"].values()]}
+    manifest = {
+        "messages": [
+            {"file": f"{MESSAGES_DIR}/{m.filename}", "body_key": m.body_key, "name": m.name, "recipients": m.recipients}
+            for m in view["messages"].values()
+        ]
+    }
     (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     return view
 
@@ -63,7 +78,9 @@ def test_one_message_per_body_with_open_errors(tmp_path, store):
     greta = parse(tmp_path / D1.isoformat() / MESSAGES_DIR / "19300245800019.eml")
     assert greta["To"] == "a@greta.fr"  # the invalid contact@@exemple is left out
     assert greta["From"] and greta["Date"] and greta["X-Passerelle-Organisme"] == "19300245800019"
-    assert greta["Subject"] == "Offre de formation GRETA <Sud> : 1 erreur et 1 point à vérifier (contrôle du 19/11/2026)"
+    assert (
+        greta["Subject"] == "Offre de formation GRETA <Sud> : 1 erreur et 1 point à vérifier (contrôle du 19/11/2026)"
+    )
     assert greta.get_content_type() == "text/plain" and greta.get_content_charset() == "utf-8"
     body = greta.get_content()
     assert body.startswith("Bonjour,") and "sur 2 de vos sessions" in body
@@ -81,8 +98,12 @@ def test_new_findings_first_and_since_when(tmp_path, store):
     view = make_day(tmp_path, store, D2, DAY1 + [f("DQ006", "eos:1", "Date fin", "01/01/2027")], "r2")
     text = view["messages"]["19300245800019"].text
     assert "Depuis notre contrôle du 19/11/2026 : 1 nouveau point, 2 points déjà signalés." in text
-    assert text.index("NOUVEAUX POINTS (1)") < text.index(BY_ID["DQ006"].title) \
-        < text.index("POINTS DÉJÀ SIGNALÉS, TOUJOURS PRÉSENTS (2)") < text.index(BY_ID["DQ009"].title)
+    assert (
+        text.index("NOUVEAUX POINTS (1)")
+        < text.index(BY_ID["DQ006"].title)
+        < text.index("POINTS DÉJÀ SIGNALÉS, TOUJOURS PRÉSENTS (2)")
+        < text.index(BY_ID["DQ009"].title)
+    )
     assert "Signalé depuis le 19/11/2026 (1 jour)." in text
     assert view["messages"]["19300245800019"].subject.endswith(", dont 1 nouveau (contrôle du 20/11/2026)")
 
@@ -117,7 +138,7 @@ def test_notify_sends_once_then_on_new_findings_then_weekly(tmp_path, store):
         assert [d.action for d in notify(tmp_path, D2, store, settings)] == ["unchanged", "manual"]
         assert len(server.mails) == 1
 
-        week = datetime.now(timezone.utc) + timedelta(days=7, minutes=1)
+        week = datetime.now(UTC) + timedelta(days=7, minutes=1)
         assert [d.action for d in notify(tmp_path, D2, store, settings, now=week)] == ["reminder", "manual"]
         assert len(server.mails) == 2
 
@@ -151,8 +172,12 @@ def test_settings_from_yaml(tmp_path, monkeypatch):
     cfg = tmp_path / "notify.yaml"
     cfg.write_text("smtp: smtp://127.0.0.1:2525\nreply_to: qualite@carif.example\nresend_days: 14\n", encoding="utf-8")
     s = NotifySettings.load(cfg)
-    assert (s.smtp, s.sender, s.reply_to, s.resend_days) == ("smtp://127.0.0.1:2525", "env@carif.example",
-                                                              "qualite@carif.example", 14)
+    assert (s.smtp, s.sender, s.reply_to, s.resend_days) == (
+        "smtp://127.0.0.1:2525",
+        "env@carif.example",
+        "qualite@carif.example",
+        14,
+    )
     cfg.write_text("smtp: x\nrenvoi: 3\n", encoding="utf-8")
     with pytest.raises(NotifyError, match="clé\\(s\\) inconnue\\(s\\) renvoi"):
         NotifySettings.load(cfg)
@@ -187,16 +212,20 @@ def test_cli_notify(tmp_path, capsys, monkeypatch):
 
 def test_hostile_body_names_stay_text(tmp_path, store):
     global SESSIONS
-    hostile = sessions(("eos:1", "A\r\nBcc: victim@example.org <script>", "", "a@x.fr"),
-                       ("eos:2", "A Bcc victim example org script", "", "b@x.fr"))
+    hostile = sessions(
+        ("eos:1", "A\r\nBcc: victim@example.org <script>", "", "a@x.fr"),
+        ("eos:2", "A Bcc victim example org script", "", "b@x.fr"),
+    )
     saved, SESSIONS = SESSIONS, hostile
     try:
         make_day(tmp_path, store, D1, [f("DQ009", "eos:1", "Tél.", "1"), f("DQ009", "eos:2", "Tél.", "1")], "r1")
     finally:
         SESSIONS = saved
     files = sorted((tmp_path / D1.isoformat() / MESSAGES_DIR).glob("*.eml"))
-    assert [p.name for p in files] == ["sans-siret-a-bcc-victim-example-org-script-2.eml",
-                                       "sans-siret-a-bcc-victim-example-org-script.eml"]
+    assert [p.name for p in files] == [
+        "sans-siret-a-bcc-victim-example-org-script-2.eml",
+        "sans-siret-a-bcc-victim-example-org-script.eml",
+    ]
     for p in files:
         mail = parse(p)
         assert mail["Bcc"] is None and "\n" not in mail["Subject"]

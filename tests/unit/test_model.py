@@ -9,16 +9,24 @@ import pytest
 
 from passerelle import model
 
-SCHEMA = pa.schema([pa.field("key", pa.string(), nullable=False), pa.field("hours", pa.float64()),
-                    pa.field("places", pa.int32()), pa.field("note", pa.string())])
+SCHEMA = pa.schema(
+    [
+        pa.field("key", pa.string(), nullable=False),
+        pa.field("hours", pa.float64()),
+        pa.field("places", pa.int32()),
+        pa.field("note", pa.string()),
+    ]
+)
 
 
 def test_arrow_float_columns_keep_their_values_and_nan_is_missing():
-    df = pd.DataFrame({
-        "key": pd.Series(["a", "b", "c", "d"], dtype=pd.ArrowDtype(pa.string())),
-        "hours": pd.Series(pa.array([1.5, np.nan, None, -2.0]), dtype=pd.ArrowDtype(pa.float64())),
-        "places": pd.Series([1.0, None, 3.0, 4.0], dtype=pd.ArrowDtype(pa.float64())),  # cast to int32
-    })
+    df = pd.DataFrame(
+        {
+            "key": pd.Series(["a", "b", "c", "d"], dtype=pd.ArrowDtype(pa.string())),
+            "hours": pd.Series(pa.array([1.5, np.nan, None, -2.0]), dtype=pd.ArrowDtype(pa.float64())),
+            "places": pd.Series([1.0, None, 3.0, 4.0], dtype=pd.ArrowDtype(pa.float64())),  # cast to int32
+        }
+    )
     table = model.conform(df, SCHEMA)
     assert table.schema == SCHEMA
     assert table.column("hours").to_pylist() == [1.5, None, None, -2.0]

@@ -12,8 +12,16 @@ def s(*values) -> pd.Series:
 
 
 def test_normalise_names_ignores_case_accents_punctuation_and_spacing_only():
-    out = org.normalise_names(s("École des  Métiers, de la Montagne", "ECOLE DES METIERS DE LA MONTAGNE",
-                                "Œuvre des Compagnons", "AFPA ARA", "  ", None))
+    out = org.normalise_names(
+        s(
+            "École des  Métiers, de la Montagne",
+            "ECOLE DES METIERS DE LA MONTAGNE",
+            "Œuvre des Compagnons",
+            "AFPA ARA",
+            "  ",
+            None,
+        )
+    )
     assert out.iloc[0] == out.iloc[1] == "ECOLE DES METIERS DE LA MONTAGNE"
     assert out.iloc[2] == "OEUVRE DES COMPAGNONS"
     assert out.iloc[3] == "AFPA ARA"
@@ -31,16 +39,23 @@ def _formations(*holders):
 
 
 def _sessions(*bodies):
-    return pd.DataFrame({"siret_formateur": s(*(b[0] for b in bodies)),
-                         "organisme_formateur": s(*(b[1] for b in bodies))})
+    return pd.DataFrame(
+        {"siret_formateur": s(*(b[0] for b in bodies)), "organisme_formateur": s(*(b[1] for b in bodies))}
+    )
 
 
 def test_directory_prefers_the_contract_holder_then_the_most_frequent_name():
     formations = _formations(("77889900500012", "AFPA AUVERGNE-RHONE-ALPES"))
-    sessions = _sessions(("77889900500012", "AFPA ARA"), ("77889900500012", "AFPA ARA"),
-                         ("41928374200015", "Cuisine et hôtellerie"), ("41928374200015", "CUISINE ET HÔTELLERIE"),
-                         ("41928374200015", "CUISINE ET HÔTELLERIE"), ("19300245800019", "GRETA B"),
-                         ("19300245800019", "GRETA A"), (None, "SANS SIRET"))
+    sessions = _sessions(
+        ("77889900500012", "AFPA ARA"),
+        ("77889900500012", "AFPA ARA"),
+        ("41928374200015", "Cuisine et hôtellerie"),
+        ("41928374200015", "CUISINE ET HÔTELLERIE"),
+        ("41928374200015", "CUISINE ET HÔTELLERIE"),
+        ("19300245800019", "GRETA B"),
+        ("19300245800019", "GRETA A"),
+        (None, "SANS SIRET"),
+    )
     d = org.directory(formations, sessions).set_index("siret")
     assert d.loc["77889900500012", "name"] == "AFPA AUVERGNE-RHONE-ALPES"  # the holder wins over 2 sessions
     assert d.loc["77889900500012", "names"] == 2  # a DQ025 conflict
@@ -53,9 +68,14 @@ def test_directory_prefers_the_contract_holder_then_the_most_frequent_name():
 
 def test_fill_sirets_by_name_only_when_exactly_one_siret_carries_the_name():
     formations = _formations(("13000123300019", "AGRI FORMATION OCCITANIE"), ("81234567600017", "BTP FORMATION 66"))
-    sessions = _sessions((None, "Btp Formation 66"), (None, "INCONNU SARL"), (None, "HOMONYME"),
-                         ("11111111111111", "HOMONYME"), ("22222222222222", "HOMONYME"),
-                         ("13000123300019", "AGRI FORMATION OCCITANIE"))
+    sessions = _sessions(
+        (None, "Btp Formation 66"),
+        (None, "INCONNU SARL"),
+        (None, "HOMONYME"),
+        ("11111111111111", "HOMONYME"),
+        ("22222222222222", "HOMONYME"),
+        ("13000123300019", "AGRI FORMATION OCCITANIE"),
+    )
     out = org.fill_sirets_by_name(sessions, formations)
     assert out.iloc[0] == "81234567600017"
     assert pd.isna(out.iloc[1])  # nobody by that name

@@ -18,14 +18,17 @@ SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 
 
 def test_json_lines_escapes_and_types():
-    df = pd.DataFrame({
-        "text": pd.Series(['a"b\\c', "x\ny\tz\x01\x1f\r", None, "é€😀", ""], dtype="string"),
-        "count": pd.Series([1, None, 3, -4, 0], dtype="Int64"),
-        "hours": pd.Series([1.5, float("nan"), float("inf"), -0.25, 35.0], dtype="float64"),
-        "flag": pd.Series([True, None, False, True, False], dtype="boolean"),
-        "day": pd.Series([date(2026, 1, 2), None, date(1999, 12, 31), date(2026, 1, 2), None],
-                         dtype=pd.ArrowDtype(pa.date32())),
-    })
+    df = pd.DataFrame(
+        {
+            "text": pd.Series(['a"b\\c', "x\ny\tz\x01\x1f\r", None, "é€😀", ""], dtype="string"),
+            "count": pd.Series([1, None, 3, -4, 0], dtype="Int64"),
+            "hours": pd.Series([1.5, float("nan"), float("inf"), -0.25, 35.0], dtype="float64"),
+            "flag": pd.Series([True, None, False, True, False], dtype="boolean"),
+            "day": pd.Series(
+                [date(2026, 1, 2), None, date(1999, 12, 31), date(2026, 1, 2), None], dtype=pd.ArrowDtype(pa.date32())
+            ),
+        }
+    )
     df.index = [10, 11, 12, 13, 14]
     lines = json_lines(df)
     assert list(lines.index) == [10, 11, 12, 13, 14]
@@ -46,8 +49,10 @@ def test_json_lines_of_an_empty_frame():
 @pytest.fixture(scope="module")
 def core():
     day = date(2026, 11, 19)
-    reads = [read_extract(s, k, SAMPLES, day) for s, k in
-             (("sam", "offre"), ("eos", "sessions"), ("eos", "evenements"), ("sigma", "actions"))]
+    reads = [
+        read_extract(s, k, SAMPLES, day)
+        for s, k in (("sam", "offre"), ("eos", "sessions"), ("eos", "evenements"), ("sigma", "actions"))
+    ]
     return build_core(reads)
 
 
@@ -57,12 +62,17 @@ def test_payloads_round_trip_the_canonical_sessions_and_events(core):
     payloads = build_payloads(sessions, events)
     assert len(payloads) == len(sessions)
     back_sessions, back_events = sessions_from_payloads(payloads)
-    pd.testing.assert_frame_equal(back_sessions.reset_index(drop=True), sessions.reset_index(drop=True),
-                                  check_dtype=False)
-    expected = events.set_index("session_key").loc[sessions["session_key"][sessions["session_key"].isin(
-        events["session_key"])].unique()].reset_index()[list(events.columns)]
-    pd.testing.assert_frame_equal(back_events.reset_index(drop=True), expected.reset_index(drop=True),
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(
+        back_sessions.reset_index(drop=True), sessions.reset_index(drop=True), check_dtype=False
+    )
+    expected = (
+        events.set_index("session_key")
+        .loc[sessions["session_key"][sessions["session_key"].isin(events["session_key"])].unique()]
+        .reset_index()[list(events.columns)]
+    )
+    pd.testing.assert_frame_equal(
+        back_events.reset_index(drop=True), expected.reset_index(drop=True), check_dtype=False
+    )
 
 
 def test_version_payloads_in_chunks_are_the_payloads_of_the_new_versions(core):
@@ -70,8 +80,9 @@ def test_version_payloads_in_chunks_are_the_payloads_of_the_new_versions(core):
     from passerelle.daily import version_payloads
 
     sessions = core.sessions
-    versions = pd.DataFrame({"session_key": sessions["session_key"],
-                             "content_hash": content_hashes(sessions, core.events)})
+    versions = pd.DataFrame(
+        {"session_key": sessions["session_key"], "content_hash": content_hashes(sessions, core.events)}
+    )
     new = versions.iloc[::2]  # the store already holds every other version
 
     class Store:

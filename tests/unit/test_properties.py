@@ -53,8 +53,14 @@ def props(n: int):
     """Small, deterministic runs. ``NO_SHRINK=1`` skips shrinking when debugging a failure (shrinking
     the wide generated rows may take minutes; the unshrunk example is printed at once)."""
     if os.environ.get("NO_SHRINK"):
-        return settings(max_examples=n, deadline=None, derandomize=True, database=None,
-                        phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+        return settings(
+            max_examples=n,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
     return settings(
         max_examples=n,
         deadline=None,
@@ -67,9 +73,43 @@ def props(n: int):
 # --- text strategies --------------------------------------------------------------------------
 
 SPECIALS = [
-    ";", '"', '""', "\r\n", "\n", "\r", "\x00", "\x0b", "\x0c", "\x1c", "\x85", "\u2028", "\ufeff", "\t", " ", "  ",
-    "é", "É", "€", "Œ", "’", "«", "»", "ß", "😀", "漢", "=", "+", "-", "@", "<script>", "</pre>", "&amp;", "'",
-    "Ã©", "\u00a0", "\\",
+    ";",
+    '"',
+    '""',
+    "\r\n",
+    "\n",
+    "\r",
+    "\x00",
+    "\x0b",
+    "\x0c",
+    "\x1c",
+    "\x85",
+    "\u2028",
+    "\ufeff",
+    "\t",
+    " ",
+    "  ",
+    "é",
+    "É",
+    "€",
+    "Œ",
+    "’",
+    "«",
+    "»",
+    "ß",
+    "😀",
+    "漢",
+    "=",
+    "+",
+    "-",
+    "@",
+    "<script>",
+    "</pre>",
+    "&amp;",
+    "'",
+    "Ã©",
+    "\u00a0",
+    "\\",
 ]
 piece = st.one_of(st.sampled_from(SPECIALS), st.text(max_size=6))
 any_text = st.lists(piece, max_size=5).map("".join)
@@ -101,7 +141,9 @@ EVENT_ENUMS = {"Type": ["Information Collective", "Test", "Bilan", "Entretien", 
 DATE_COLUMNS = {*eos._SHORT_DATE_COLUMNS, *eos._LONG_DATE_COLUMNS, "Date de début", "Date de fin"}
 NUMBER_COLUMNS = {*eos._INT_COLUMNS, *eos._DECIMAL_COLUMNS}
 HOUR_COLUMNS = {"Heure de début", "Heure de fin"}
-hour_text = st.one_of(st.sampled_from(["09:00", "9h30", "14.00", "10 : 00", "25:00", "midi", "", "23:59", "9h"]), any_text)
+hour_text = st.one_of(
+    st.sampled_from(["09:00", "9h30", "14.00", "10 : 00", "25:00", "midi", "", "23:59", "9h"]), any_text
+)
 
 
 def cell_strategy(col: str, enums: dict[str, list[str]]):
@@ -174,8 +216,12 @@ EVENT_HEADER = list(eos.EVENT_COLUMNS)
 
 
 @props(35)
-@given(rows=rows_strategy(SESSION_HEADER, SESSION_ENUMS), order=st.permutations(SESSION_HEADER),
-       utf8=st.booleans(), trailing=st.booleans())
+@given(
+    rows=rows_strategy(SESSION_HEADER, SESSION_ENUMS),
+    order=st.permutations(SESSION_HEADER),
+    utf8=st.booleans(),
+    trailing=st.booleans(),
+)
 def test_eos_sessions_any_rows_are_all_accounted_for(rows, order, utf8, trailing):
     cells = [[r[c] for c in order] for r in rows]
     with tempfile.TemporaryDirectory() as tmp:
@@ -328,15 +374,24 @@ session_row = st.fixed_dictionaries(
         "postcode": maybe(["63000", "3450", "2A004", "97400"]),
         "city": maybe(["Clermont-Ferrand", ""]),
         "insee_code": maybe(["63113", "2A004", "99999"]),
-        "start_date": maybe_date, "end_date": maybe_date,
-        "prescription_start": maybe_date, "prescription_end": maybe_date,
-        "parent_period_start": maybe_date, "parent_period_end": maybe_date, "lot_end": maybe_date,
+        "start_date": maybe_date,
+        "end_date": maybe_date,
+        "prescription_start": maybe_date,
+        "prescription_end": maybe_date,
+        "parent_period_start": maybe_date,
+        "parent_period_end": maybe_date,
+        "lot_end": maybe_date,
         "state_date": maybe_date,
         "entry_mode": st.one_of(st.none(), st.sampled_from(model.ENTRY_MODES)),
-        "places": maybe_int, "places_min": maybe_int, "places_region": maybe_int, "places_pole_emploi": maybe_int,
+        "places": maybe_int,
+        "places_min": maybe_int,
+        "places_region": maybe_int,
+        "places_pole_emploi": maybe_int,
         "trainees": maybe_int,
-        "hours_centre_avg": maybe_float, "hours_company_avg": maybe_float,
-        "hours_centre_total": maybe_float, "hours_company_total": maybe_float,
+        "hours_centre_avg": maybe_float,
+        "hours_company_avg": maybe_float,
+        "hours_centre_total": maybe_float,
+        "hours_company_total": maybe_float,
         "workflow_state": maybe(list(model.WORKFLOW_PUBLISHABLE)),
         "workflow_publishable": st.booleans(),
         "cancelled": st.booleans(),
@@ -352,7 +407,8 @@ event_row = st.fixed_dictionaries(
         "session_key": st.integers(0, 8).map(lambda i: f"eos:{i}"),
         "event_type": maybe(["Information Collective", "Test"]),
         "is_information_collective": st.booleans(),
-        "start_date": maybe_date, "end_date": maybe_date,
+        "start_date": maybe_date,
+        "end_date": maybe_date,
         "start_time": st.one_of(st.none(), st.sampled_from(["09:00", "14:00", "23:59"])),
         "end_time": st.one_of(st.none(), st.sampled_from(["08:00", "12:00", "17:30"])),
         "places": maybe_int,
@@ -368,7 +424,9 @@ formation_row = st.fixed_dictionaries(
         "source": st.sampled_from(["sam", "sigma"]),
         "marche_numero": maybe(["M2614701", "26P0001234"]),
         "sessions_planned": maybe_int,
-        "period_start": maybe_date, "period_end": maybe_date, "execution_end": maybe_date,
+        "period_start": maybe_date,
+        "period_end": maybe_date,
+        "execution_end": maybe_date,
         "holder_siret": maybe(["44306184100047", "1"]),
         "action_number": maybe(["1", "26P0001234_AGRI_1"]),
     }
@@ -377,7 +435,8 @@ action_row = st.fixed_dictionaries(
     {
         "action_key": st.sampled_from(ACTION_KEYS),
         "formation_key": st.sampled_from(FORMATION_KEYS),
-        "period_start": maybe_date, "period_end": maybe_date,
+        "period_start": maybe_date,
+        "period_end": maybe_date,
         "entry_mode": st.one_of(st.none(), st.sampled_from(model.ENTRY_MODES)),
         "places": maybe_int,
     }
@@ -420,10 +479,22 @@ def test_rules_on_any_canonical_frames(sessions, events, formations, actions, ru
     e = canonical(ev, model.EVENTS)
     f = canonical(formations, model.FORMATIONS, "formation_key")
     a = canonical(actions, model.ACTIONS, "action_key")
-    prev = pd.DataFrame({"session_key": sorted(previous), "status": "unchanged", "since_date": run_date}) if previous else None
-    ctx = CheckContext(run_date=run_date, formations=f, actions=a, sessions=s, events=e,
-                       extract_dates={"eos": run_date, "sigma": run_date - timedelta(days=1)},
-                       known_session_keys=known, previous=prev, sources_read=sources)
+    prev = (
+        pd.DataFrame({"session_key": sorted(previous), "status": "unchanged", "since_date": run_date})
+        if previous
+        else None
+    )
+    ctx = CheckContext(
+        run_date=run_date,
+        formations=f,
+        actions=a,
+        sessions=s,
+        events=e,
+        extract_dates={"eos": run_date, "sigma": run_date - timedelta(days=1)},
+        known_session_keys=known,
+        previous=prev,
+        sources_read=sources,
+    )
     findings = run_checks(ctx)
     model.conform(findings, model.FINDINGS)
     assert set(findings["rule"]) <= set(BY_ID)
@@ -447,8 +518,10 @@ def test_rules_on_any_canonical_frames(sessions, events, formations, actions, ru
     quarantined_rows=st.integers(0, 5),
 )
 def test_classify_gives_each_session_exactly_one_class(flags, stray_errors, quarantined_rows):
-    rows = [{"source": "eos", "formation_key": "f", "action_key": "a", "workflow_publishable": pub, "cancelled": canc}
-            for pub, _, canc in flags]
+    rows = [
+        {"source": "eos", "formation_key": "f", "action_key": "a", "workflow_publishable": pub, "cancelled": canc}
+        for pub, _, canc in flags
+    ]
     s = sessions_frame(rows)
     errors = {k for k, (_, err, _) in zip(s["session_key"], flags) if err} | stray_errors
     classes = classify(s, errors)
@@ -463,13 +536,25 @@ def test_classify_gives_each_session_exactly_one_class(flags, stray_errors, quar
             assert cls == "published"
     hashes = pd.Series([f"h{i}" for i in range(len(s))], index=s.index, dtype="string")
     empty_state = pd.DataFrame({"session_key": [], "content_hash": [], "status": [], "since_date": []})
-    restore = pd.DataFrame({c: pd.Series([], dtype="string")
-                            for c in ("session_key", "content_hash", "publication_status", "since_date")})
-    pub = select(s, model.empty_frame(model.EVENTS), model.empty_frame(model.FORMATIONS),
-                 model.empty_frame(model.ACTIONS), hashes, classes, empty_state, restore,
-                 model.empty_frame(model.SESSIONS), model.empty_frame(model.EVENTS),
-                 model.empty_frame(model.FORMATIONS), model.empty_frame(model.ACTIONS), RUN_DATE,
-                 quarantined_rows=quarantined_rows)
+    restore = pd.DataFrame(
+        {c: pd.Series([], dtype="string") for c in ("session_key", "content_hash", "publication_status", "since_date")}
+    )
+    pub = select(
+        s,
+        model.empty_frame(model.EVENTS),
+        model.empty_frame(model.FORMATIONS),
+        model.empty_frame(model.ACTIONS),
+        hashes,
+        classes,
+        empty_state,
+        restore,
+        model.empty_frame(model.SESSIONS),
+        model.empty_frame(model.EVENTS),
+        model.empty_frame(model.FORMATIONS),
+        model.empty_frame(model.ACTIONS),
+        RUN_DATE,
+        quarantined_rows=quarantined_rows,
+    )
     c = pub.counts
     assert c["read"] == len(s) + quarantined_rows == c["published"] + c["quarantined"] + c["not_publishable"]
     assert c["in_feeds"] == c["published"] == len(pub.sessions)
@@ -490,8 +575,16 @@ def sample_base():
     return sam_read, header, clean
 
 
-FREE_TEXT = ["Libellé grand public", "Organisme formateur", "Nom voie", "Complément d'adresse", "Contact nom",
-             "Lieu", "Intitulé du lot", "N° BC"]
+FREE_TEXT = [
+    "Libellé grand public",
+    "Organisme formateur",
+    "Nom voie",
+    "Complément d'adresse",
+    "Contact nom",
+    "Lieu",
+    "Intitulé du lot",
+    "N° BC",
+]
 session_edit = st.tuples(
     st.integers(0, 3),  # which clean sample row
     st.integers(1, 40),  # Identifiant EOS (duplicates are quarantined)
@@ -524,8 +617,22 @@ def test_a_whole_day_with_any_free_text_publishes_safely(edits, descriptions):
             if value is not None:
                 r[header.index(col)] = value
         rows.append(r)
-    ev_rows = [[str(edits[i % len(edits)][1]), "Information Collective", "10/01/2027", "10/01/2027", "09:00", "11:00",
-                "1", "rue X", "63000", "Clermont-Ferrand", d] for i, d in enumerate(descriptions)]
+    ev_rows = [
+        [
+            str(edits[i % len(edits)][1]),
+            "Information Collective",
+            "10/01/2027",
+            "10/01/2027",
+            "09:00",
+            "11:00",
+            "1",
+            "rue X",
+            "63000",
+            "Clermont-Ferrand",
+            d,
+        ]
+        for i, d in enumerate(descriptions)
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         s_path = tmp / "eos_sessions_20261119.csv"

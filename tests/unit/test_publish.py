@@ -21,6 +21,7 @@ def _crash_at(point: str):
     def hook(reached: str) -> None:
         if reached == point:
             raise Crash(point)
+
     return hook
 
 

@@ -16,7 +16,7 @@ from passerelle.report import messages
 from passerelle.report.html import FILES_GROUP, UNKNOWN_GROUP, ReportContext, render_report, write_report
 from passerelle.rules.registry import BY_ID, RULES
 
-XSS_BODY = 'Form\'Action <script>alert(1)</script> "onmouseover=alert(2)'
+XSS_BODY = "Form'Action <script>alert(1)</script> \"onmouseover=alert(2)"
 XSS_VALUE = '<script>alert(3)</script>"onmouseover=x'
 XSS_MESSAGE = 'Le champ contient <script>alert(4)</script> et "onmouseover=alert(5)'
 RUN_DATE = date(2026, 11, 19)
@@ -24,7 +24,14 @@ RUN_DATE = date(2026, 11, 19)
 
 def make_sessions() -> pd.DataFrame:
     rows = [
-        ("eos:1001", "eos", "GRETA Bretagne Sud", "Titre pro Secrétaire assistant", date(2026, 12, 1), date(2027, 3, 1)),
+        (
+            "eos:1001",
+            "eos",
+            "GRETA Bretagne Sud",
+            "Titre pro Secrétaire assistant",
+            date(2026, 12, 1),
+            date(2027, 3, 1),
+        ),
         ("eos:1002", "eos", "GRETA Bretagne Sud", "CAP Petite enfance", date(2027, 1, 4), date(2027, 6, 30)),
         ("sigma:23P0000000_TEST_1:01:01", "sigma", XSS_BODY, "Prépa Avenir <b>Jeunes</b>", date(2026, 12, 7), None),
         ("eos:1003", "eos", "AFPA Rennes", "Cariste", None, None),
@@ -33,10 +40,19 @@ def make_sessions() -> pd.DataFrame:
     df = pd.DataFrame(
         [
             {
-                "session_key": k, "action_key": k + ":a", "formation_key": k + ":f", "source": src,
-                "source_file": f"{src}_20261119.csv", "source_sheet": "", "source_line": i + 2,
-                "organisme_formateur": body, "title": title, "start_date": start, "end_date": end,
-                "workflow_publishable": True, "cancelled": False,
+                "session_key": k,
+                "action_key": k + ":a",
+                "formation_key": k + ":f",
+                "source": src,
+                "source_file": f"{src}_20261119.csv",
+                "source_sheet": "",
+                "source_line": i + 2,
+                "organisme_formateur": body,
+                "title": title,
+                "start_date": start,
+                "end_date": end,
+                "workflow_publishable": True,
+                "cancelled": False,
             }
             for i, (k, src, body, title, start, end) in enumerate(rows)
         ]
@@ -44,28 +60,101 @@ def make_sessions() -> pd.DataFrame:
     return model.to_frame(model.conform(df, model.SESSIONS))
 
 
-def finding(rule, severity, session_key=None, *, source="eos", file="eos_20261119.csv", sheet="", line=2,
-            field=None, value=None, message="Message de test."):
-    return {"rule": rule, "severity": severity, "source": source, "file": file, "sheet": sheet, "line": line,
-            "session_key": session_key, "field": field, "value": value, "message": message}
+def finding(
+    rule,
+    severity,
+    session_key=None,
+    *,
+    source="eos",
+    file="eos_20261119.csv",
+    sheet="",
+    line=2,
+    field=None,
+    value=None,
+    message="Message de test.",
+):
+    return {
+        "rule": rule,
+        "severity": severity,
+        "source": source,
+        "file": file,
+        "sheet": sheet,
+        "line": line,
+        "session_key": session_key,
+        "field": field,
+        "value": value,
+        "message": message,
+    }
 
 
 def make_findings() -> pd.DataFrame:
     rows = [
-        finding("DQ009", "error", "eos:1001", line=2, field="Tél. contact", value="02 99 12",
-                message="Le téléphone « 02 99 12 » n'est pas un numéro français valide."),
-        finding("DQ021", "warning", "eos:1001", line=2, field="Etat recrutement", value="Fermé",
-                message="Recrutement fermé : la session n'est plus affichée au public."),
-        finding("DQ003", "info", "eos:1002", line=3, field="Etat", value="Session annulée",
-                message="Session annulée : publiée comme annulée (recrutement fermé)."),
-        finding("DQ006", "error", "sigma:23P0000000_TEST_1:01:01", source="sigma", file="sigma_20261119.xlsx",
-                sheet="Sessions", line=4, field="Date fin", value=XSS_VALUE, message=XSS_MESSAGE),
-        finding("DQ016", "error", "eos:1003", line=5, field="SIRET", value="123", message="Le SIRET « 123 » n'est pas valide."),
-        finding("DQ015", "error", "eos:1004", line=6, field="Code postal", value="3500", message="Code postal incomplet."),
+        finding(
+            "DQ009",
+            "error",
+            "eos:1001",
+            line=2,
+            field="Tél. contact",
+            value="02 99 12",
+            message="Le téléphone « 02 99 12 » n'est pas un numéro français valide.",
+        ),
+        finding(
+            "DQ021",
+            "warning",
+            "eos:1001",
+            line=2,
+            field="Etat recrutement",
+            value="Fermé",
+            message="Recrutement fermé : la session n'est plus affichée au public.",
+        ),
+        finding(
+            "DQ003",
+            "info",
+            "eos:1002",
+            line=3,
+            field="Etat",
+            value="Session annulée",
+            message="Session annulée : publiée comme annulée (recrutement fermé).",
+        ),
+        finding(
+            "DQ006",
+            "error",
+            "sigma:23P0000000_TEST_1:01:01",
+            source="sigma",
+            file="sigma_20261119.xlsx",
+            sheet="Sessions",
+            line=4,
+            field="Date fin",
+            value=XSS_VALUE,
+            message=XSS_MESSAGE,
+        ),
+        finding(
+            "DQ016",
+            "error",
+            "eos:1003",
+            line=5,
+            field="SIRET",
+            value="123",
+            message="Le SIRET « 123 » n'est pas valide.",
+        ),
+        finding(
+            "DQ015", "error", "eos:1004", line=6, field="Code postal", value="3500", message="Code postal incomplet."
+        ),
         finding("DQ022", "warning", "eos:999", line=None, value="18/11/2026", message="Session disparue de l'extrait."),
-        finding("DQ000", "info", None, line=1, field="Colonne X", message="Colonne inattendue « Colonne X » : ignorée."),
-        finding("DQ000", "error", None, source="sigma", file="sigma_20261119.xlsx", sheet="Sessions", line=48,
-                field="N° Action", message="Ligne sans n° d'action : mise en quarantaine."),
+        finding(
+            "DQ000", "info", None, line=1, field="Colonne X", message="Colonne inattendue « Colonne X » : ignorée."
+        ),
+        finding(
+            "DQ000",
+            "error",
+            None,
+            source="sigma",
+            file="sigma_20261119.xlsx",
+            sheet="Sessions",
+            line=48,
+            field="N° Action",
+            message="Ligne sans n° d'action : mise en quarantaine.",
+        ),
     ]
     return findings_frame(rows)
 
@@ -73,25 +162,49 @@ def make_findings() -> pd.DataFrame:
 def make_ctx(findings=None, sessions=None, history=None, **kw) -> ReportContext:
     if history is None:
         history = [
-            {"run_date": RUN_DATE - timedelta(days=1),
-             "summary": {"read": {"eos": 4, "sigma": 1, "sam": 3}, "published": 2, "quarantined": 0,
-                         "not_publishable": 2, "cancelled": 1, "findings": {"error": 2, "warning": 3, "info": 2}}},
-            {"run_date": RUN_DATE - timedelta(days=2),
-             "summary": {"read": {"eos": 3, "sigma": 1, "sam": 3}, "published": 2, "quarantined": 1,
-                         "not_publishable": 1, "cancelled": 0, "findings": {"error": 1, "warning": 1, "info": 1}}},
+            {
+                "run_date": RUN_DATE - timedelta(days=1),
+                "summary": {
+                    "read": {"eos": 4, "sigma": 1, "sam": 3},
+                    "published": 2,
+                    "quarantined": 0,
+                    "not_publishable": 2,
+                    "cancelled": 1,
+                    "findings": {"error": 2, "warning": 3, "info": 2},
+                },
+            },
+            {
+                "run_date": RUN_DATE - timedelta(days=2),
+                "summary": {
+                    "read": {"eos": 3, "sigma": 1, "sam": 3},
+                    "published": 2,
+                    "quarantined": 1,
+                    "not_publishable": 1,
+                    "cancelled": 0,
+                    "findings": {"error": 1, "warning": 1, "info": 1},
+                },
+            },
         ]
     return ReportContext(
         run_date=RUN_DATE,
         run_id=kw.get("run_id", "run-20261119-abc"),
         findings=make_findings() if findings is None else findings,
         sessions=make_sessions() if sessions is None else sessions,
-        summary={"read": {"eos": 4, "sigma": 1, "sam": 3}, "published": 1, "quarantined": 1,
-                 "not_publishable": 4, "cancelled": 1},
+        summary={
+            "read": {"eos": 4, "sigma": 1, "sam": 3},
+            "published": 1,
+            "quarantined": 1,
+            "not_publishable": 4,
+            "cancelled": 1,
+        },
         history=history,
-        inputs=kw.get("inputs", [
-            {"file": "eos_20261119.csv", "source": "eos", "rows": 4, "sha256": "ab" * 32},
-            {"file": "sigma_20261119.xlsx", "source": "sigma", "rows": 2, "sha256": "cd" * 32},
-        ]),
+        inputs=kw.get(
+            "inputs",
+            [
+                {"file": "eos_20261119.csv", "source": "eos", "rows": 4, "sha256": "ab" * 32},
+                {"file": "sigma_20261119.xlsx", "source": "sigma", "rows": 2, "sha256": "cd" * 32},
+            ],
+        ),
     )
 
 
@@ -114,8 +227,16 @@ def test_header_summary_and_inputs(page):
     assert '<html lang="fr">' in page
     assert "Rapport qualité du jeudi 19 novembre 2026" in page
     assert "run-20261119-abc" in page
-    for label in ("Sessions lues", "Publiées", "En quarantaine", "Non publiables", "Annulées",
-                  "Erreurs", "Avertissements", "Informations"):
+    for label in (
+        "Sessions lues",
+        "Publiées",
+        "En quarantaine",
+        "Non publiables",
+        "Annulées",
+        "Erreurs",
+        "Avertissements",
+        "Informations",
+    ):
         assert f'<div class="clabel">{label}</div>' in page
     assert "EOS 4 · SIGMA 1" in page and "SAM : 3 formations" in page
     # errors: 4 in findings (DQ009, DQ006, DQ016, DQ015) + DQ000 file error = 5
@@ -134,7 +255,10 @@ def test_findings_grouped_by_body_then_session(page):
     assert '<span class="rid">DQ009</span> <span class="rt">Contact absent ou invalide</span>' in greta
     assert "n&#x27;est pas un numéro français valide" in greta
     assert html.escape(BY_ID["DQ009"].fix) in greta
-    assert 'fichier <span class="file">eos_20261119.csv</span>, ligne 2, champ <span class="fld">Tél. contact</span>' in greta
+    assert (
+        'fichier <span class="file">eos_20261119.csv</span>, ligne 2, champ <span class="fld">Tél. contact</span>'
+        in greta
+    )
     assert "02 99 12" in greta
     # session with an error listed before one with only an info
     assert greta.index("eos:1001") < greta.index("eos:1002")
@@ -157,8 +281,10 @@ def test_dates_partial_and_missing(page):
 
 
 def test_everything_escaped():
-    ctx = make_ctx(run_id='<script>alert("run")</script>',
-                   inputs=[{"file": '<script>alert("f")</script>.csv', "source": "eos", "rows": 1, "sha256": '"onmouseover=1'}])
+    ctx = make_ctx(
+        run_id='<script>alert("run")</script>',
+        inputs=[{"file": '<script>alert("f")</script>.csv', "source": "eos", "rows": 1, "sha256": '"onmouseover=1'}],
+    )
     page = render_report(ctx)
     assert page.count("<script") == 1  # our own inline script only
     assert page.count("</script>") == 1
@@ -171,19 +297,24 @@ def test_everything_escaped():
     assert "&lt;script&gt;alert(4)&lt;/script&gt;" in page  # message
     assert "&lt;b&gt;Jeunes&lt;/b&gt;" in page  # session title
     # every attribute value is quoted and no tag was injected
-    assert not re.search(r"<(?!/?(?:html|head|meta|title|style|body|header|main|section|footer|h[1-4]|p|span|"
-                         r"div|code|table|caption|thead|tbody|tr|th|td|a|ul|li|pre|button|form|label|select|"
-                         r"option|input|fieldset|legend|svg|line|text|path|circle|script|br|strong)\b)[a-zA-Z]", page)
+    assert not re.search(
+        r"<(?!/?(?:html|head|meta|title|style|body|header|main|section|footer|h[1-4]|p|span|"
+        r"div|code|table|caption|thead|tbody|tr|th|td|a|ul|li|pre|button|form|label|select|"
+        r"option|input|fieldset|legend|svg|line|text|path|circle|script|br|strong)\b)[a-zA-Z]",
+        page,
+    )
 
 
 def test_template_escaping_matches_html_escape():
     from jinja2 import Template  # noqa: F401 - the environment of the report, not a bare Template
+
     from passerelle.report.render import environment
 
-    values = ['a & b', '<script>alert("x")</script>', "l'été", "", '"onmouseover=1', "&amp;", None, 12]
+    values = ["a & b", '<script>alert("x")</script>', "l'été", "", '"onmouseover=1', "&amp;", None, 12]
     tpl = environment().from_string("{% for v in values %}[{{ v }}]{% endfor %}")
-    assert tpl.render(values=values) == "".join(f"[{'' if v is None else html.escape(str(v), quote=True)}]"
-                                                 for v in values)
+    assert tpl.render(values=values) == "".join(
+        f"[{'' if v is None else html.escape(str(v), quote=True)}]" for v in values
+    )
     # plain-text templates (messages) are not escaped
     assert environment(text=True).from_string("{{ v }}").render(v="<b>l'été</b>") == "<b>l'été</b>"
 
@@ -212,13 +343,15 @@ def test_filters_and_data_attributes(page):
         assert f'<option value="{rid}">' in page
     assert '<option value="DQ001">' not in page  # only rules present today
     assert page.count('<li class="f ') == 9
-    assert page.count('data-s="error"') == 5 and page.count('data-s="warning"') == 2 and page.count('data-s="info"') == 2
+    assert (
+        page.count('data-s="error"') == 5 and page.count('data-s="warning"') == 2 and page.count('data-s="info"') == 2
+    )
     assert 'data-r="DQ009"' in page
 
 
 def test_trend_and_deltas(page):
     assert "Ce contrôle comparé aux précédents" in page
-    assert "<th scope=\"row\">18/11/2026</th>" in page and "<th scope=\"row\">17/11/2026</th>" in page
+    assert '<th scope="row">18/11/2026</th>' in page and '<th scope="row">17/11/2026</th>' in page
     assert "<svg" in page and "<path" in page
     assert "▲ +3 depuis le 18/11/2026" in page  # errors 5 vs 2
     first = render_report(make_ctx(history=[]))
@@ -246,8 +379,10 @@ def test_self_contained_and_printable(page):
 def test_deterministic_and_order_independent():
     a = render_report(make_ctx())
     assert render_report(make_ctx()) == a
-    shuffled = make_ctx(findings=make_findings().sample(frac=1, random_state=3).reset_index(drop=True),
-                        sessions=make_sessions().sample(frac=1, random_state=5).reset_index(drop=True))
+    shuffled = make_ctx(
+        findings=make_findings().sample(frac=1, random_state=3).reset_index(drop=True),
+        sessions=make_sessions().sample(frac=1, random_state=5).reset_index(drop=True),
+    )
     assert render_report(shuffled) == a
 
 
@@ -286,19 +421,29 @@ def test_large_volume_renders():
     sessions = make_sessions()
     keys = ["eos:1001", "eos:1002", "sigma:23P0000000_TEST_1:01:01", "eos:1003", None]
     sevs = ["error", "warning", "info", "warning"]
-    rows = pd.DataFrame({
-        "rule": [("DQ009", "DQ021", "DQ003", "DQ007")[i % 4] for i in range(n)],
-        "severity": [sevs[i % 4] for i in range(n)],
-        "source": "eos", "file": "eos_20261119.csv", "sheet": "",
-        "line": range(2, n + 2),
-        "session_key": [keys[i % 5] for i in range(n)],
-        "field": "Tél.", "value": [f"v{i}" for i in range(n)], "message": "Message",
-    })
+    rows = pd.DataFrame(
+        {
+            "rule": [("DQ009", "DQ021", "DQ003", "DQ007")[i % 4] for i in range(n)],
+            "severity": [sevs[i % 4] for i in range(n)],
+            "source": "eos",
+            "file": "eos_20261119.csv",
+            "sheet": "",
+            "line": range(2, n + 2),
+            "session_key": [keys[i % 5] for i in range(n)],
+            "field": "Tél.",
+            "value": [f"v{i}" for i in range(n)],
+            "message": "Message",
+        }
+    )
     findings = model.to_frame(model.conform(rows, model.FINDINGS))
     page = render_report(make_ctx(findings=findings, sessions=sessions))
     counts = findings["severity"].value_counts()
-    assert re.search(rf'c-error"><div class="clabel">Erreurs</div><div class="cvalue">{counts["error"]:,}</div>'
-                     .replace(",", "\u202f"), page)
+    assert re.search(
+        rf'c-error"><div class="clabel">Erreurs</div><div class="cvalue">{counts["error"]:,}</div>'.replace(
+            ",", "\u202f"
+        ),
+        page,
+    )
     # warnings capped per body (500), errors all listed
     assert page.count('data-s="error"') == counts["error"]
     assert page.count('data-s="warning"') <= 500 * 5

@@ -31,18 +31,50 @@ SIGMA_SIRET = "13000123300019"  # the SIGMA titulaire, who is also the training 
 
 def eos_session(**kw) -> dict:
     row = dict(
-        session_key=EOS_KEY, action_key=f"eos:2022C007314701:147:1:{VALID_SIRET}:73000", formation_key=SAM_KEY,
-        source="eos", source_file="eos_sessions_20261119.csv", source_sheet="", source_line=2,
-        source_session_id="1001", session_number="1", marche_numero="M2214701", dossier="2022C007314701",
-        lot="147", action_number="1", title="Agent thermal", organisme_formateur="HECATE FORMATION",
-        siret_formateur=VALID_SIRET, address_line="12 rue de la Paix", postcode="73000", city="Chambéry",
-        insee_code="73065", start_date=date(2026, 12, 1), end_date=date(2027, 3, 31),
-        prescription_start=date(2026, 11, 1), prescription_end=date(2026, 11, 30),
-        parent_period_start=date(2026, 1, 1), parent_period_end=date(2027, 12, 31), lot_end=date(2027, 6, 30),
-        entry_mode="fixed", places=12, places_min=6, places_region=12, places_pole_emploi=0, trainees=0,
-        hours_centre_avg=35.0, hours_company_avg=10.0, hours_centre_total=420.0, hours_company_total=120.0,
-        workflow_state="Validée", workflow_publishable=True, cancelled=False, recruitment_state="open",
-        contact_name="Marie Dupont", contact_phone="04 79 12 34 56", contact_email="marie.dupont@example.fr",
+        session_key=EOS_KEY,
+        action_key=f"eos:2022C007314701:147:1:{VALID_SIRET}:73000",
+        formation_key=SAM_KEY,
+        source="eos",
+        source_file="eos_sessions_20261119.csv",
+        source_sheet="",
+        source_line=2,
+        source_session_id="1001",
+        session_number="1",
+        marche_numero="M2214701",
+        dossier="2022C007314701",
+        lot="147",
+        action_number="1",
+        title="Agent thermal",
+        organisme_formateur="HECATE FORMATION",
+        siret_formateur=VALID_SIRET,
+        address_line="12 rue de la Paix",
+        postcode="73000",
+        city="Chambéry",
+        insee_code="73065",
+        start_date=date(2026, 12, 1),
+        end_date=date(2027, 3, 31),
+        prescription_start=date(2026, 11, 1),
+        prescription_end=date(2026, 11, 30),
+        parent_period_start=date(2026, 1, 1),
+        parent_period_end=date(2027, 12, 31),
+        lot_end=date(2027, 6, 30),
+        entry_mode="fixed",
+        places=12,
+        places_min=6,
+        places_region=12,
+        places_pole_emploi=0,
+        trainees=0,
+        hours_centre_avg=35.0,
+        hours_company_avg=10.0,
+        hours_centre_total=420.0,
+        hours_company_total=120.0,
+        workflow_state="Validée",
+        workflow_publishable=True,
+        cancelled=False,
+        recruitment_state="open",
+        contact_name="Marie Dupont",
+        contact_phone="04 79 12 34 56",
+        contact_email="marie.dupont@example.fr",
         financer="2",
     )
     row.update(kw)
@@ -51,16 +83,38 @@ def eos_session(**kw) -> dict:
 
 def sigma_session(**kw) -> dict:
     row = dict(
-        session_key=SIGMA_KEY, action_key=SIGMA_ACTION, formation_key=SIGMA_FORMATION,
-        source="sigma", source_file="sigma_actions_20261119.xlsx", source_sheet="Sessions", source_line=2,
-        source_session_id="01", session_number="01", marche_numero="23P0000000",
-        action_number="23P0000000_TEST_1", composante_number="01", title="Formation projet pro",
-        organisme_formateur="ORGANISME TEST PRF 23", siret_formateur=SIGMA_SIRET, site="CAP 2000 TEST",
-        postcode="34500", city="BEZIERS", start_date=date(2027, 1, 4), end_date=date(2027, 6, 30),
-        parent_period_start=date(2027, 1, 4), parent_period_end=date(2027, 6, 30),
-        entry_mode="fixed", places=12, workflow_state="Validée", workflow_publishable=True, cancelled=False,
-        recruitment_state="open", contact_name="Paul Martin", contact_phone="+33 4 67 12 34 56",
-        contact_email="paul.martin@example.fr", financer="2",
+        session_key=SIGMA_KEY,
+        action_key=SIGMA_ACTION,
+        formation_key=SIGMA_FORMATION,
+        source="sigma",
+        source_file="sigma_actions_20261119.xlsx",
+        source_sheet="Sessions",
+        source_line=2,
+        source_session_id="01",
+        session_number="01",
+        marche_numero="23P0000000",
+        action_number="23P0000000_TEST_1",
+        composante_number="01",
+        title="Formation projet pro",
+        organisme_formateur="ORGANISME TEST PRF 23",
+        siret_formateur=SIGMA_SIRET,
+        site="CAP 2000 TEST",
+        postcode="34500",
+        city="BEZIERS",
+        start_date=date(2027, 1, 4),
+        end_date=date(2027, 6, 30),
+        parent_period_start=date(2027, 1, 4),
+        parent_period_end=date(2027, 6, 30),
+        entry_mode="fixed",
+        places=12,
+        workflow_state="Validée",
+        workflow_publishable=True,
+        cancelled=False,
+        recruitment_state="open",
+        contact_name="Paul Martin",
+        contact_phone="+33 4 67 12 34 56",
+        contact_email="paul.martin@example.fr",
+        financer="2",
     )
     row.update(kw)
     return row
@@ -68,11 +122,24 @@ def sigma_session(**kw) -> dict:
 
 def sam_formation(**kw) -> dict:
     row = dict(
-        formation_key=SAM_KEY, source="sam", source_file="sam_offre_20261119.xml", source_sheet="",
-        source_line=7, marche_numero="M2214701", dossier="2022C007314701", lot="147", action_number="1",
-        title="Agent thermal", sessions_planned=1, headcount=12, period_start=date(2026, 1, 1),
-        period_end=date(2026, 12, 31), execution_end=date(2027, 12, 31), holder_name="HECATE FORMATION",
-        holder_siret=VALID_SIRET, financer="2",
+        formation_key=SAM_KEY,
+        source="sam",
+        source_file="sam_offre_20261119.xml",
+        source_sheet="",
+        source_line=7,
+        marche_numero="M2214701",
+        dossier="2022C007314701",
+        lot="147",
+        action_number="1",
+        title="Agent thermal",
+        sessions_planned=1,
+        headcount=12,
+        period_start=date(2026, 1, 1),
+        period_end=date(2026, 12, 31),
+        execution_end=date(2027, 12, 31),
+        holder_name="HECATE FORMATION",
+        holder_siret=VALID_SIRET,
+        financer="2",
     )
     row.update(kw)
     return row
@@ -80,10 +147,20 @@ def sam_formation(**kw) -> dict:
 
 def sigma_formation(**kw) -> dict:
     row = dict(
-        formation_key=SIGMA_FORMATION, source="sigma", source_file="sigma_actions_20261119.xlsx",
-        source_sheet="Actions", source_line=2, marche_numero="23P0000000", action_number="23P0000000_TEST_1",
-        title="Formation projet pro", period_start=date(2027, 1, 4), period_end=date(2027, 6, 30),
-        holder_name="ORGANISME TEST PRF 23", holder_siret=SIGMA_SIRET, status="EC", financer="2",
+        formation_key=SIGMA_FORMATION,
+        source="sigma",
+        source_file="sigma_actions_20261119.xlsx",
+        source_sheet="Actions",
+        source_line=2,
+        marche_numero="23P0000000",
+        action_number="23P0000000_TEST_1",
+        title="Formation projet pro",
+        period_start=date(2027, 1, 4),
+        period_end=date(2027, 6, 30),
+        holder_name="ORGANISME TEST PRF 23",
+        holder_siret=SIGMA_SIRET,
+        status="EC",
+        financer="2",
     )
     row.update(kw)
     return row
@@ -91,10 +168,20 @@ def sigma_formation(**kw) -> dict:
 
 def sigma_action(**kw) -> dict:
     row = dict(
-        action_key=SIGMA_ACTION, formation_key=SIGMA_FORMATION, source="sigma",
-        source_file="sigma_actions_20261119.xlsx", source_sheet="Composantes", source_line=2,
-        composante_number="01", composante_label="FORP - Formation Projet Pro", postcode="34500", city="BEZIERS",
-        entry_mode="fixed", places=12, period_start=date(2027, 1, 4), period_end=date(2027, 6, 30),
+        action_key=SIGMA_ACTION,
+        formation_key=SIGMA_FORMATION,
+        source="sigma",
+        source_file="sigma_actions_20261119.xlsx",
+        source_sheet="Composantes",
+        source_line=2,
+        composante_number="01",
+        composante_label="FORP - Formation Projet Pro",
+        postcode="34500",
+        city="BEZIERS",
+        entry_mode="fixed",
+        places=12,
+        period_start=date(2027, 1, 4),
+        period_end=date(2027, 6, 30),
     )
     row.update(kw)
     return row
@@ -102,11 +189,21 @@ def sigma_action(**kw) -> dict:
 
 def eos_event(**kw) -> dict:
     row = dict(
-        event_key=f"{EOS_KEY}:ic:20261115:1000", session_key=EOS_KEY, source="eos",
-        source_file="eos_evenements_20261119.csv", source_sheet="", source_line=2,
-        event_type="Information Collective", is_information_collective=True, start_date=date(2026, 11, 25),
-        start_time="10:00", end_time="12:00", cancelled=False, address_line="12 rue de la Paix",
-        postcode="73000", city="Chambéry",
+        event_key=f"{EOS_KEY}:ic:20261115:1000",
+        session_key=EOS_KEY,
+        source="eos",
+        source_file="eos_evenements_20261119.csv",
+        source_sheet="",
+        source_line=2,
+        event_type="Information Collective",
+        is_information_collective=True,
+        start_date=date(2026, 11, 25),
+        start_time="10:00",
+        end_time="12:00",
+        cancelled=False,
+        address_line="12 rue de la Paix",
+        postcode="73000",
+        city="Chambéry",
     )
     row.update(kw)
     return row
@@ -114,10 +211,19 @@ def eos_event(**kw) -> dict:
 
 def sigma_event(**kw) -> dict:
     row = dict(
-        event_key=f"{SIGMA_KEY}:ic:20261210:1400", session_key=SIGMA_KEY, source="sigma",
-        source_file="sigma_actions_20261119.xlsx", source_sheet="Informations collectives", source_line=2,
-        event_type="Information Collective", is_information_collective=True, start_date=date(2026, 12, 10),
-        start_time="14:00", end_time="16:00", places=15, cancelled=False,
+        event_key=f"{SIGMA_KEY}:ic:20261210:1400",
+        session_key=SIGMA_KEY,
+        source="sigma",
+        source_file="sigma_actions_20261119.xlsx",
+        source_sheet="Informations collectives",
+        source_line=2,
+        event_type="Information Collective",
+        is_information_collective=True,
+        start_date=date(2026, 12, 10),
+        start_time="14:00",
+        end_time="16:00",
+        places=15,
+        cancelled=False,
     )
     row.update(kw)
     return row
@@ -179,8 +285,12 @@ def test_clean_data_has_no_findings():
 
 
 def test_findings_conform_to_the_model_and_are_sorted():
-    f = check(sessions=[eos_session(source_line=5, marche_numero="R4218", contact_name=None),
-                        eos_session(session_key="eos:2", source_line=3, trainees=-1)])
+    f = check(
+        sessions=[
+            eos_session(source_line=5, marche_numero="R4218", contact_name=None),
+            eos_session(session_key="eos:2", source_line=3, trainees=-1),
+        ]
+    )
     model.conform(f, model.FINDINGS)  # raises if a column or type is wrong
     places = list(zip(f["source"], f["file"], f["sheet"], f["line"], f["rule"], strict=True))
     assert places == sorted(places)
@@ -202,11 +312,32 @@ def test_every_rule_has_a_check_and_renderable_templates():
 
 def test_rule_ids_and_severities_are_those_of_rules_md():
     expected = {
-        "DQ000": "error", "DQ001": "error", "DQ002": "error", "DQ003": "info", "DQ004": "error",
-        "DQ005": "error", "DQ006": "error", "DQ007": "warning", "DQ008": "error", "DQ009": "error",
-        "DQ010": "error", "DQ011": "error", "DQ012": "warning", "DQ013": "error", "DQ014": "info",
-        "DQ015": "error", "DQ016": "error", "DQ017": "warning", "DQ018": "info", "DQ019": "warning",
-        "DQ020": "error", "DQ021": "warning", "DQ022": "warning", "DQ023": "error", "DQ024": "error", "DQ025": "warning",
+        "DQ000": "error",
+        "DQ001": "error",
+        "DQ002": "error",
+        "DQ003": "info",
+        "DQ004": "error",
+        "DQ005": "error",
+        "DQ006": "error",
+        "DQ007": "warning",
+        "DQ008": "error",
+        "DQ009": "error",
+        "DQ010": "error",
+        "DQ011": "error",
+        "DQ012": "warning",
+        "DQ013": "error",
+        "DQ014": "info",
+        "DQ015": "error",
+        "DQ016": "error",
+        "DQ017": "warning",
+        "DQ018": "info",
+        "DQ019": "warning",
+        "DQ020": "error",
+        "DQ021": "warning",
+        "DQ022": "warning",
+        "DQ023": "error",
+        "DQ024": "error",
+        "DQ025": "warning",
         "DQ026": "warning",
     }
     assert {r.id: r.severity for r in RULES} == expected
@@ -214,8 +345,13 @@ def test_rule_ids_and_severities_are_those_of_rules_md():
 
 def test_render_fills_series_and_marks_missing_values():
     idx = pd.Index([3, 7])
-    out = render("« {field} » = {value} ({n})", idx, field=pd.Series(["A", "B"], index=idx),
-                 value=pd.Series(["x", None], index=idx, dtype="string"), n=2)
+    out = render(
+        "« {field} » = {value} ({n})",
+        idx,
+        field=pd.Series(["A", "B"], index=idx),
+        value=pd.Series(["x", None], index=idx, dtype="string"),
+        n=2,
+    )
     assert out.tolist() == ["« A » = x (2)", "« B » = (vide) (2)"]
     with pytest.raises(KeyError):
         render("{missing}", idx)
@@ -225,8 +361,9 @@ def test_render_fills_series_and_marks_missing_values():
 
 
 def test_as_datetime_reads_dates_and_treats_placeholders_as_unknown():
-    s = pd.Series(["20261119", "20261100", "00000000", "99999999", None, "19/11/2026", "2026-11-19", "n'importe"],
-                  dtype="string")
+    s = pd.Series(
+        ["20261119", "20261100", "00000000", "99999999", None, "19/11/2026", "2026-11-19", "n'importe"], dtype="string"
+    )
     out = as_datetime(s)
     assert out.iloc[0] == pd.Timestamp("2026-11-19")
     assert out.iloc[1:5].isna().all()
@@ -238,10 +375,23 @@ def test_as_datetime_reads_dates_and_treats_placeholders_as_unknown():
 
 def test_null_and_placeholder_dates_never_crash_the_rules():
     # canonical frame with every date null
-    nulls = {c: None for c in ("start_date", "end_date", "prescription_start", "prescription_end",
-                               "parent_period_start", "parent_period_end", "lot_end", "state_date")}
-    f = check(sessions=[eos_session(entry_mode="permanent", **nulls), sigma_session(**nulls)],
-              formations=[sam_formation(period_start=None), sigma_formation()])
+    nulls = {
+        c: None
+        for c in (
+            "start_date",
+            "end_date",
+            "prescription_start",
+            "prescription_end",
+            "parent_period_start",
+            "parent_period_end",
+            "lot_end",
+            "state_date",
+        )
+    }
+    f = check(
+        sessions=[eos_session(entry_mode="permanent", **nulls), sigma_session(**nulls)],
+        formations=[sam_formation(period_start=None), sigma_formation()],
+    )
     assert set(f["rule"]) == {"DQ005"}  # only the fixed SIGMA session without dates
     assert set(only(f, "DQ005")["session_key"]) == {SIGMA_KEY}
 
@@ -261,8 +411,7 @@ def test_null_and_placeholder_dates_never_crash_the_rules():
 
 
 def test_dq001_dates_outside_the_parent_period():
-    f = check(sessions=[eos_session(end_date=date(2028, 1, 15)),
-                        sigma_session(start_date=date(2027, 1, 3))])
+    f = check(sessions=[eos_session(end_date=date(2028, 1, 15)), sigma_session(start_date=date(2027, 1, 3))])
     eos = only(f, "DQ001").set_index("source")
     assert eos.loc["eos", "field"] == "Date fin session" and eos.loc["eos", "value"] == "15/01/2028"
     assert "31/12/2027" in eos.loc["eos", "message"]
@@ -272,8 +421,12 @@ def test_dq001_dates_outside_the_parent_period():
 
 
 def test_dq001_skipped_when_parent_or_dates_unknown():
-    f = check(sessions=[eos_session(end_date=date(2030, 1, 1), parent_period_start=None, parent_period_end=None),
-                        sigma_session(start_date=None, end_date=None, entry_mode="permanent")])
+    f = check(
+        sessions=[
+            eos_session(end_date=date(2030, 1, 1), parent_period_start=None, parent_period_end=None),
+            sigma_session(start_date=None, end_date=None, entry_mode="permanent"),
+        ]
+    )
     assert len(only(f, "DQ001")) == 0
     # boundaries are inside
     f = check(sessions=[eos_session(start_date=date(2026, 1, 1), end_date=date(2027, 12, 31))])
@@ -284,12 +437,19 @@ def test_dq001_skipped_when_parent_or_dates_unknown():
 
 
 def test_dq002_marche_numbers():
-    f = check(sessions=[eos_session(marche_numero="R4218"), eos_session(session_key="eos:2", marche_numero=None)],
-              formations=[sam_formation(marche_numero="M261550"),
-                          sigma_formation(marche_numero="23P000000", action_number="23P000000_TEST_1")])
+    f = check(
+        sessions=[eos_session(marche_numero="R4218"), eos_session(session_key="eos:2", marche_numero=None)],
+        formations=[
+            sam_formation(marche_numero="M261550"),
+            sigma_formation(marche_numero="23P000000", action_number="23P000000_TEST_1"),
+        ],
+    )
     d = only(f, "DQ002")
     assert set(zip(d["field"], d["value"].fillna(""), strict=True)) == {
-        ("N° marché", "R4218"), ("N° marché", ""), ("marche/@numero", "M261550"), ("N° Contrat/Conv.", "23P000000"),
+        ("N° marché", "R4218"),
+        ("N° marché", ""),
+        ("marche/@numero", "M261550"),
+        ("N° Contrat/Conv.", "23P000000"),
     }
     formation_rows = d[d["field"] != "N° marché"]
     assert formation_rows["session_key"].isna().all()
@@ -308,8 +468,9 @@ def test_dq002_sigma_action_must_start_with_its_contract():
 
 
 def test_dq003_cancelled_sessions_are_info():
-    f = check(sessions=[eos_session(cancelled=True), sigma_session(places=0, cancelled=True,
-                                                                   recruitment_state="closed")])
+    f = check(
+        sessions=[eos_session(cancelled=True), sigma_session(places=0, cancelled=True, recruitment_state="closed")]
+    )
     d = only(f, "DQ003").set_index("source")
     assert (d["severity"] == "info").all()
     assert d.loc["eos", "field"] == "Session annulée" and d.loc["eos", "value"] == "Oui"
@@ -336,8 +497,9 @@ def test_dq005_fixed_entries_need_both_dates():
 
 
 def test_dq005_permanent_entries_with_no_dates_or_both():
-    none = eos_session(entry_mode="permanent", start_date=None, end_date=None, prescription_start=None,
-                       prescription_end=None)
+    none = eos_session(
+        entry_mode="permanent", start_date=None, end_date=None, prescription_start=None, prescription_end=None
+    )
     both = sigma_session(entry_mode="permanent")
     assert len(only(check(sessions=[none, both]), "DQ005")) == 0
     partial = eos_session(entry_mode="permanent", end_date=None)
@@ -348,8 +510,13 @@ def test_dq005_permanent_entries_with_no_dates_or_both():
 def test_dq005_missing_entry_mode_unless_orphan_composante():
     d = one(check(sessions=[eos_session(entry_mode=None)]), "DQ005")
     assert d["field"] == "Type entrée"
-    orphan = sigma_session(action_key="sigma:23P0000000_TEST_1:09", composante_number="09", entry_mode=None,
-                           parent_period_start=None, parent_period_end=None)
+    orphan = sigma_session(
+        action_key="sigma:23P0000000_TEST_1:09",
+        composante_number="09",
+        entry_mode=None,
+        parent_period_start=None,
+        parent_period_end=None,
+    )
     f = check(sessions=[orphan])
     assert len(only(f, "DQ005")) == 0
     assert one(f, "DQ020")["field"] == "Composante"
@@ -376,8 +543,9 @@ def test_dq006_end_before_start_but_one_day_sessions_are_fine():
     ],
 )
 def test_dq007_new_fixed_session_starts_at_the_earliest_on_j_plus_1(start, known, mode, expected):
-    s = eos_session(start_date=start, prescription_start=None, prescription_end=None, entry_mode=mode,
-                    parent_period_start=None)
+    s = eos_session(
+        start_date=start, prescription_start=None, prescription_end=None, entry_mode=mode, parent_period_start=None
+    )
     f = check(sessions=[s], known_session_keys=known)
     d = only(f, "DQ007")
     assert len(d) == expected
@@ -397,11 +565,15 @@ def test_dq007_uses_the_extract_date_of_the_source():
 
 
 def test_dq008_prescription_window():
-    f = check(sessions=[
-        eos_session(session_key="eos:1", prescription_start=date(2026, 11, 20), prescription_end=date(2026, 11, 10)),
-        eos_session(session_key="eos:2", prescription_start=date(2026, 12, 2), prescription_end=date(2026, 12, 3)),
-        eos_session(session_key="eos:3", prescription_end=date(2027, 4, 1)),
-    ])
+    f = check(
+        sessions=[
+            eos_session(
+                session_key="eos:1", prescription_start=date(2026, 11, 20), prescription_end=date(2026, 11, 10)
+            ),
+            eos_session(session_key="eos:2", prescription_start=date(2026, 12, 2), prescription_end=date(2026, 12, 3)),
+            eos_session(session_key="eos:3", prescription_end=date(2027, 4, 1)),
+        ]
+    )
     d = only(f, "DQ008").set_index("session_key")
     assert d.loc["eos:1", "field"] == "Date fin prescr." and "Date début prescr." in d.loc["eos:1", "message"]
     assert d.loc["eos:2", "field"] == "Date début prescr."
@@ -416,12 +588,30 @@ def test_dq008_prescription_window():
 @pytest.mark.parametrize(
     "phone",
     [
-        "04 72 12 34 56", "0472123456", "04.72.12.34.56", "04-72-12-34-56", "06 12 34 56 78",
-        "+33 4 72 12 34 56", "+33472123456", "+33 6 12 34 56 78",
-        "0262 30 12 34", "0692 12 34 56", "0590 82 12 34", "0594 29 12 34", "0269 61 12 34",
-        "+262 262 30 12 34", "+262 692 12 34 56", "+590 590 82 12 34", "+594 594 29 12 34",
-        "+596 596 12 34 56", "+687 26 12 34", "+689 40 12 34 56", "+508 41 20 00", "+269 773 12 34",
-        "+269 639 12 34 56", "04\u00a072\u00a012\u00a034\u00a056",
+        "04 72 12 34 56",
+        "0472123456",
+        "04.72.12.34.56",
+        "04-72-12-34-56",
+        "06 12 34 56 78",
+        "+33 4 72 12 34 56",
+        "+33472123456",
+        "+33 6 12 34 56 78",
+        "0262 30 12 34",
+        "0692 12 34 56",
+        "0590 82 12 34",
+        "0594 29 12 34",
+        "0269 61 12 34",
+        "+262 262 30 12 34",
+        "+262 692 12 34 56",
+        "+590 590 82 12 34",
+        "+594 594 29 12 34",
+        "+596 596 12 34 56",
+        "+687 26 12 34",
+        "+689 40 12 34 56",
+        "+508 41 20 00",
+        "+269 773 12 34",
+        "+269 639 12 34 56",
+        "04\u00a072\u00a012\u00a034\u00a056",
     ],
 )
 def test_dq009_valid_french_phones(phone):
@@ -431,9 +621,22 @@ def test_dq009_valid_french_phones(phone):
 @pytest.mark.parametrize(
     "phone",
     [
-        "04 73 19 36", "05 61 23 45", "0033 4 72 12 34 56", "+33 0 4 72 12 34 56", "+33 (0)4 72 12 34 56",
-        "(04) 72 12 34 56", "04 72 12 34 56 poste 12", "+44 20 7946 0000", "+1 212 555 0100", "4721234567",
-        "00 12 34 56 78", "+262 12 34", "+687 26 12 34 56 78", "04/72/12/34/56", "tél : 0472123456", "+",
+        "04 73 19 36",
+        "05 61 23 45",
+        "0033 4 72 12 34 56",
+        "+33 0 4 72 12 34 56",
+        "+33 (0)4 72 12 34 56",
+        "(04) 72 12 34 56",
+        "04 72 12 34 56 poste 12",
+        "+44 20 7946 0000",
+        "+1 212 555 0100",
+        "4721234567",
+        "00 12 34 56 78",
+        "+262 12 34",
+        "+687 26 12 34 56 78",
+        "04/72/12/34/56",
+        "tél : 0472123456",
+        "+",
     ],
 )
 def test_dq009_invalid_phones(phone):
@@ -441,14 +644,16 @@ def test_dq009_invalid_phones(phone):
 
 
 def test_dq009_contact_findings():
-    f = check(sessions=[
-        eos_session(session_key="eos:1", contact_name=None),
-        eos_session(session_key="eos:2", contact_phone=" "),
-        eos_session(session_key="eos:3", contact_phone="04 73 19 36"),
-        eos_session(session_key="eos:4", contact_email="contact@@exemple"),
-        eos_session(session_key="eos:5", contact_email=None),  # mail optional
-        sigma_session(contact_phone="0262 30 12 34"),
-    ])
+    f = check(
+        sessions=[
+            eos_session(session_key="eos:1", contact_name=None),
+            eos_session(session_key="eos:2", contact_phone=" "),
+            eos_session(session_key="eos:3", contact_phone="04 73 19 36"),
+            eos_session(session_key="eos:4", contact_email="contact@@exemple"),
+            eos_session(session_key="eos:5", contact_email=None),  # mail optional
+            sigma_session(contact_phone="0262 30 12 34"),
+        ]
+    )
     d = only(f, "DQ009").set_index("session_key")
     assert d.loc["eos:1", "field"] == "Contact nom"
     assert d.loc["eos:2", "field"] == "Contact tél" and "vide" in d.loc["eos:2", "message"]
@@ -461,8 +666,12 @@ def test_dq009_contact_findings():
 def test_dq009_validates_each_distinct_value_once():
     contacts.is_valid_phone.cache_clear()
     contacts.is_valid_email.cache_clear()
-    rows = [eos_session(session_key=f"eos:{i}", contact_phone=["04 79 12 34 56", "bad"][i % 2],
-                        contact_email="a@example.fr") for i in range(200)]
+    rows = [
+        eos_session(
+            session_key=f"eos:{i}", contact_phone=["04 79 12 34 56", "bad"][i % 2], contact_email="a@example.fr"
+        )
+        for i in range(200)
+    ]
     f = check(sessions=rows, events=[], known_session_keys=set())
     assert len(only(f, "DQ009")) == 100
     assert contacts.is_valid_phone.cache_info().misses == 2
@@ -477,9 +686,12 @@ def test_dq009_mail_validation():
 
 
 def test_dq009_not_asked_of_cancelled_or_unpublishable_sessions():
-    f = check(sessions=[eos_session(cancelled=True, contact_name=None, contact_phone=None),
-                        sigma_session(workflow_publishable=False, workflow_state="En attente d'émission",
-                                      contact_phone=None)])
+    f = check(
+        sessions=[
+            eos_session(cancelled=True, contact_name=None, contact_phone=None),
+            sigma_session(workflow_publishable=False, workflow_state="En attente d'émission", contact_phone=None),
+        ]
+    )
     assert len(only(f, "DQ009")) == 0
 
 
@@ -489,14 +701,23 @@ def test_dq009_not_asked_of_cancelled_or_unpublishable_sessions():
 def test_dq010_pole_emploi_places_on_a_region_session():
     d = one(check(sessions=[eos_session(places_region=10, places_pole_emploi=2)]), "DQ010")
     assert d["field"] == "Eff. visé PE" and d["value"] == "2"
-    assert len(only(check(sessions=[eos_session(places_pole_emploi=2, financer="4", places_region=10)]),
-                    "DQ010")) == 0
+    assert len(only(check(sessions=[eos_session(places_pole_emploi=2, financer="4", places_region=10)]), "DQ010")) == 0
 
 
 def test_dq011_places_per_financer_and_negatives():
-    f = check(sessions=[eos_session(session_key="eos:1", places=10, places_region=12, places_pole_emploi=0,
-                                    hours_centre_total=350.0, hours_company_total=100.0),
-                        eos_session(session_key="eos:2", trainees=-1)])
+    f = check(
+        sessions=[
+            eos_session(
+                session_key="eos:1",
+                places=10,
+                places_region=12,
+                places_pole_emploi=0,
+                hours_centre_total=350.0,
+                hours_company_total=100.0,
+            ),
+            eos_session(session_key="eos:2", trainees=-1),
+        ]
+    )
     d = only(f, "DQ011").set_index("session_key")
     assert d.loc["eos:1", "field"] == "Eff. visé tot." and d.loc["eos:1", "value"] == "10"
     assert "12" in d.loc["eos:1", "message"]
@@ -506,8 +727,17 @@ def test_dq011_places_per_financer_and_negatives():
 
 
 def test_dq012_hours_totals():
-    f = check(sessions=[eos_session(hours_centre_avg=280.0, places=12, places_region=12, hours_centre_total=3000.0,
-                                    hours_company_total=120.0)])
+    f = check(
+        sessions=[
+            eos_session(
+                hours_centre_avg=280.0,
+                places=12,
+                places_region=12,
+                hours_centre_total=3000.0,
+                hours_company_total=120.0,
+            )
+        ]
+    )
     d = one(f, "DQ012")
     assert d["severity"] == "warning" and d["field"] == "Vol H Cent tot." and d["value"] == "3000"
     assert "3360" in d["message"]
@@ -521,16 +751,24 @@ def test_dq012_hours_totals():
 
 
 def test_dq013_event_times_and_dates():
-    f = check(events=[
-        eos_event(event_key="e1", start_time="14:00", end_time="11:00", source_line=2),
-        eos_event(event_key="e2", start_time="10:00", end_time="10:00", source_line=3),
-        eos_event(event_key="e3", start_date=date(2026, 12, 5), source_line=4),
-        eos_event(event_key="e4", start_time="25:00", source_line=5),
-        eos_event(event_key="e5", start_date=date(2026, 11, 20), end_date=date(2026, 11, 19), source_line=6),
-        eos_event(event_key="e6", start_date=date(2026, 11, 20), end_date=date(2026, 11, 21), start_time="14:00",
-                  end_time="09:00", source_line=7),  # two days: times not compared
-        eos_event(event_key="e7", start_date=date(2026, 12, 1), source_line=8),  # on the start day: fine
-    ])
+    f = check(
+        events=[
+            eos_event(event_key="e1", start_time="14:00", end_time="11:00", source_line=2),
+            eos_event(event_key="e2", start_time="10:00", end_time="10:00", source_line=3),
+            eos_event(event_key="e3", start_date=date(2026, 12, 5), source_line=4),
+            eos_event(event_key="e4", start_time="25:00", source_line=5),
+            eos_event(event_key="e5", start_date=date(2026, 11, 20), end_date=date(2026, 11, 19), source_line=6),
+            eos_event(
+                event_key="e6",
+                start_date=date(2026, 11, 20),
+                end_date=date(2026, 11, 21),
+                start_time="14:00",
+                end_time="09:00",
+                source_line=7,
+            ),  # two days: times not compared
+            eos_event(event_key="e7", start_date=date(2026, 12, 1), source_line=8),  # on the start day: fine
+        ]
+    )
     d = only(f, "DQ013").set_index("line")
     assert set(d.index) == {2, 3, 4, 5, 6}
     assert d.loc[2, "field"] == "Heure de fin" and d.loc[2, "value"] == "11:00" and "14:00" in d.loc[2, "message"]
@@ -672,11 +910,15 @@ def test_dq016_la_poste_siret_uses_the_digit_sum():
 
 
 def test_dq016_findings_on_sessions_and_formations():
-    f = check(sessions=[eos_session(session_key="eos:1", siret_formateur="44306184100048"),
-                        eos_session(session_key="eos:2", siret_formateur=None),
-                        eos_session(session_key="eos:3", siret_formateur="35600000049837"),
-                        sigma_session(siret_formateur=None)],
-              formations=[sam_formation(holder_siret="123"), sigma_formation()])
+    f = check(
+        sessions=[
+            eos_session(session_key="eos:1", siret_formateur="44306184100048"),
+            eos_session(session_key="eos:2", siret_formateur=None),
+            eos_session(session_key="eos:3", siret_formateur="35600000049837"),
+            sigma_session(siret_formateur=None),
+        ],
+        formations=[sam_formation(holder_siret="123"), sigma_formation()],
+    )
     d = only(f, "DQ016")
     by_key = d[d["session_key"].notna()].set_index("session_key")
     assert set(by_key.index) == {"eos:1", "eos:2"}
@@ -701,22 +943,50 @@ def test_dq017_later_duplicate_references_the_first():
 def test_dq017_not_for_cancelled_or_different_sessions():
     a = eos_session(session_key="eos:1")
     assert len(only(check(sessions=[a, eos_session(session_key="eos:2", cancelled=True)]), "DQ017")) == 0
-    assert len(only(check(sessions=[a, eos_session(session_key="eos:2", postcode="73100", insee_code="73008",
-                                                   city="Aix-les-Bains")]), "DQ017")) == 0
-    assert len(only(check(sessions=[a, eos_session(session_key="eos:2", end_date=date(2027, 3, 30))]),
-                    "DQ017")) == 0
-    undated = dict(entry_mode="permanent", start_date=None, end_date=None, prescription_start=None,
-                   prescription_end=None)
-    assert len(only(check(sessions=[eos_session(session_key="eos:1", **undated),
-                                    eos_session(session_key="eos:2", **undated)]), "DQ017")) == 0
+    assert (
+        len(
+            only(
+                check(
+                    sessions=[
+                        a,
+                        eos_session(session_key="eos:2", postcode="73100", insee_code="73008", city="Aix-les-Bains"),
+                    ]
+                ),
+                "DQ017",
+            )
+        )
+        == 0
+    )
+    assert len(only(check(sessions=[a, eos_session(session_key="eos:2", end_date=date(2027, 3, 30))]), "DQ017")) == 0
+    undated = dict(
+        entry_mode="permanent", start_date=None, end_date=None, prescription_start=None, prescription_end=None
+    )
+    assert (
+        len(
+            only(
+                check(
+                    sessions=[eos_session(session_key="eos:1", **undated), eos_session(session_key="eos:2", **undated)]
+                ),
+                "DQ017",
+            )
+        )
+        == 0
+    )
 
 
 # --- DQ018 ------------------------------------------------------------------------------------
 
 
 def test_dq018_unpublishable_sessions_are_only_reported_as_such():
-    s = eos_session(workflow_state="A finaliser", workflow_publishable=False, session_number=None,
-                    contact_name=None, postcode=None, end_date=None, marche_numero="R4218")
+    s = eos_session(
+        workflow_state="A finaliser",
+        workflow_publishable=False,
+        session_number=None,
+        contact_name=None,
+        postcode=None,
+        end_date=None,
+        marche_numero="R4218",
+    )
     f = check(sessions=[s], events=[], formations=[sam_formation(sessions_planned=None)])
     d = one(f, "DQ018")
     assert d["value"] == "A finaliser" and d["field"] == "Etat session" and d["severity"] == "info"
@@ -739,8 +1009,12 @@ def test_dq019_lot_not_started_or_enough_sessions():
     assert len(only(check(formations=[later, sigma_formation()]), "DQ019")) == 0
     assert len(only(check(), "DQ019")) == 0
     # cancelled and unfinalised sessions do not count
-    f = check(sessions=[eos_session(cancelled=True), eos_session(session_key="eos:2", workflow_publishable=False,
-                                                                 workflow_state="A finaliser")])
+    f = check(
+        sessions=[
+            eos_session(cancelled=True),
+            eos_session(session_key="eos:2", workflow_publishable=False, workflow_state="A finaliser"),
+        ]
+    )
     assert one(f, "DQ019")["message"].startswith("0 session(s)")
 
 
@@ -749,9 +1023,12 @@ def test_dq019_lot_not_started_or_enough_sessions():
 
 def test_dq020_orphans():
     f = check(
-        sessions=[eos_session(formation_key="sam:2026C009999901:001:1", dossier="2026C009999901", lot="001"),
-                  sigma_session(session_key="sigma:X_1:01:01", formation_key="sigma:X_1", action_key="sigma:X_1:01",
-                                action_number="X_1")],
+        sessions=[
+            eos_session(formation_key="sam:2026C009999901:001:1", dossier="2026C009999901", lot="001"),
+            sigma_session(
+                session_key="sigma:X_1:01:01", formation_key="sigma:X_1", action_key="sigma:X_1:01", action_number="X_1"
+            ),
+        ],
         events=[eos_event(session_key="eos:424242")],
     )
     d = only(f, "DQ020")
@@ -776,8 +1053,16 @@ def test_dq021_recruitment_closed():
 
 
 def previous_state(**kw) -> pd.DataFrame:
-    row = dict(session_key="eos:184210", content_hash="abc", status="published", since_date=date(2026, 11, 19),
-               source="eos", source_file="eos_sessions_20261119.csv", source_sheet="", source_line=9)
+    row = dict(
+        session_key="eos:184210",
+        content_hash="abc",
+        status="published",
+        since_date=date(2026, 11, 19),
+        source="eos",
+        source_file="eos_sessions_20261119.csv",
+        source_sheet="",
+        source_line=9,
+    )
     row.update(kw)
     return pd.DataFrame([row])
 
@@ -829,14 +1114,21 @@ def test_dq022_minimal_previous_state_and_placeholder_date():
 
 
 def test_dq025_one_siret_under_two_names_is_reported_on_the_other_name():
-    f = check(sessions=[eos_session(organisme_formateur="Hécate formation"),  # same name once normalised
-                        eos_session(session_key="eos:2", organisme_formateur="HECATE FORMATION CLERMONT"),
-                        sigma_session()])
+    f = check(
+        sessions=[
+            eos_session(organisme_formateur="Hécate formation"),  # same name once normalised
+            eos_session(session_key="eos:2", organisme_formateur="HECATE FORMATION CLERMONT"),
+            sigma_session(),
+        ]
+    )
     d = one(f, "DQ025")
     assert d["session_key"] == "eos:2" and d["field"] == "Organisme formateur" and d["severity"] == "warning"
     assert d["value"] == "HECATE FORMATION CLERMONT"
     assert f"le SIRET {VALID_SIRET} est aussi déclaré sous le nom « HECATE FORMATION »" in d["message"]
-    assert f"titulaire du marché M2214701, action {SAM_KEY}" in d["message"] and "les flux publient « HECATE FORMATION »" in d["message"]
+    assert (
+        f"titulaire du marché M2214701, action {SAM_KEY}" in d["message"]
+        and "les flux publient « HECATE FORMATION »" in d["message"]
+    )
 
 
 def test_dq025_a_holder_named_otherwise_than_its_training_sessions_is_reported_on_the_formation():
@@ -853,8 +1145,12 @@ def test_dq025_a_training_body_that_is_not_the_holder_has_no_siret():
     assert "n'est pas le titulaire de l'action (« ORGANISME TEST PRF 23 », SIRET 13000123300019)" in d["message"]
     assert "00000000000000" in d["message"]
     # its own SIRET known (the canonical build found it by name): nothing to say
-    f = check(sessions=[eos_session(), sigma_session(organisme_formateur="BTP FORMATION 66",
-                                                     siret_formateur="81234567600017")])
+    f = check(
+        sessions=[
+            eos_session(),
+            sigma_session(organisme_formateur="BTP FORMATION 66", siret_formateur="81234567600017"),
+        ]
+    )
     assert len(only(f, "DQ025")) == 0
 
 
@@ -865,7 +1161,9 @@ def test_dq023_feed_guard():
     empty = feed_guard("lheo-2026-11-20.xml", 0, 120)
     assert len(empty) == 1
     g = empty.iloc[0]
-    assert g["rule"] == "DQ023" and g["severity"] == "error" and g["source"] == "" and g["file"] == "lheo-2026-11-20.xml"
+    assert (
+        g["rule"] == "DQ023" and g["severity"] == "error" and g["source"] == "" and g["file"] == "lheo-2026-11-20.xml"
+    )
     assert "vide" in g["message"]
     halved = feed_guard("lheo-2026-11-20.xml", 59, 120).iloc[0]
     assert "120" in halved["message"] and "59" in halved["message"]
@@ -879,10 +1177,14 @@ def test_dq023_feed_guard():
 
 
 def test_session_errors_only_counts_errors_with_a_session():
-    f = check(sessions=[eos_session(session_key="eos:1", recruitment_state="closed"),
-                        eos_session(session_key="eos:2", marche_numero="R4218", start_date=date(2026, 12, 2)),
-                        eos_session(session_key="eos:3", cancelled=True, start_date=date(2026, 12, 3))],
-              formations=[sam_formation(holder_siret="123", sessions_planned=5), sigma_formation()])
+    f = check(
+        sessions=[
+            eos_session(session_key="eos:1", recruitment_state="closed"),
+            eos_session(session_key="eos:2", marche_numero="R4218", start_date=date(2026, 12, 2)),
+            eos_session(session_key="eos:3", cancelled=True, start_date=date(2026, 12, 3)),
+        ],
+        formations=[sam_formation(holder_siret="123", sessions_planned=5), sigma_formation()],
+    )
     assert session_errors(f) == {"eos:2"}
     assert session_errors(f.iloc[0:0]) == set()
 
@@ -914,8 +1216,22 @@ def test_empty_tables_give_no_findings():
     f = run_checks(ctx)
     assert len(f) == 0 and list(f.columns) == model.FINDINGS.names
     prev = previous_state()
-    assert len(run_checks(CheckContext(run_date=RUN, formations=None, actions=None, sessions=None, events=None,
-                                       previous=prev, sources_read={"eos"}))) == 1  # every session vanished
+    assert (
+        len(
+            run_checks(
+                CheckContext(
+                    run_date=RUN,
+                    formations=None,
+                    actions=None,
+                    sessions=None,
+                    events=None,
+                    previous=prev,
+                    sources_read={"eos"},
+                )
+            )
+        )
+        == 1
+    )  # every session vanished
 
 
 def test_selections_are_slices_of_one_copy_with_the_rows_of_select_sessions():
@@ -926,8 +1242,10 @@ def test_selections_are_slices_of_one_copy_with_the_rows_of_select_sessions():
     from passerelle.rules.checks import _selections, select_sessions
 
     samples = Path(__file__).resolve().parents[2] / "data" / "samples"
-    reads = [read_extract(s, k, samples, date(2026, 11, 19)) for s, k in
-             (("sam", "offre"), ("eos", "sessions"), ("eos", "evenements"), ("sigma", "actions"))]
+    reads = [
+        read_extract(s, k, samples, date(2026, 11, 19))
+        for s, k in (("sam", "offre"), ("eos", "sessions"), ("eos", "evenements"), ("sigma", "actions"))
+    ]
     sessions = build_core(reads).sessions
     selections = _selections(sessions)
     for applies_to in ("all", "publishable", "live"):

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import threading
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -21,7 +21,6 @@ from passerelle.runlock import (
     this_host,
 )
 from passerelle.store import StoreLockedError, open_store
-from passerelle.store.db import head_revision
 from passerelle.store import models as m
 from passerelle.store.db import downgrade, head_revision, write_transaction
 
@@ -103,7 +102,7 @@ def test_live_holder_is_respected_but_an_old_lock_is_stale(store):
 
 
 def test_stale_reason():
-    now = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
     alive = {"holder_run_id": "r", "holder_pid": os.getpid(), "holder_host": "h", "acquired_at": now}
     assert stale_reason(alive, now=now, host="h") is None
     assert stale_reason({**alive, "acquired_at": now - timedelta(hours=7)}, now=now, host="h") is not None
@@ -142,7 +141,12 @@ def test_take_over_is_refused_when_the_stale_holder_is_no_longer_there(store):
     assert store.lock_holder(LOCK_NAME)["holder_run_id"] == "run-a"
     assert store.take_over_lock(LOCK_NAME, "run-a", "run-b", pid=1, host="h", detail="d") is True
     assert store.lock_holder(LOCK_NAME) | {"acquired_at": None} == {
-        "holder_run_id": "run-b", "acquired_at": None, "holder_pid": 1, "holder_host": "h", "holder_detail": "d"}
+        "holder_run_id": "run-b",
+        "acquired_at": None,
+        "holder_pid": 1,
+        "holder_host": "h",
+        "holder_detail": "d",
+    }
 
 
 def test_migration_0003_adds_the_holder_columns_and_keeps_held_locks(store):
@@ -151,8 +155,12 @@ def test_migration_0003_adds_the_holder_columns_and_keeps_held_locks(store):
     cols = {c["name"] for c in sa.inspect(store.engine).get_columns("run_locks")}
     assert "holder_pid" not in cols
     with write_transaction(store.engine) as conn:
-        conn.execute(sa.text("INSERT INTO run_locks (name, holder_run_id, acquired_at) VALUES "
-                             "('daily-run', 'old-run', '2026-11-20 05:00:00')"))
+        conn.execute(
+            sa.text(
+                "INSERT INTO run_locks (name, holder_run_id, acquired_at) VALUES "
+                "('daily-run', 'old-run', '2026-11-20 05:00:00')"
+            )
+        )
     url = store.engine.url.render_as_string(hide_password=False)
     store.dispose()
     with open_store(url) as reopened:

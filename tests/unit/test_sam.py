@@ -151,7 +151,10 @@ def test_sample_certifying_and_rncp(sample):
 
 def test_sample_accents_and_entities_intact(sample):
     f = sample.tables["formations"].set_index("formation_key")
-    assert f.loc["sam:2026C007314701:147:2", "title"] == "Brevet national de pisteur secouriste 1er degré - Option Ski Alpin"
+    assert (
+        f.loc["sam:2026C007314701:147:2", "title"]
+        == "Brevet national de pisteur secouriste 1er degré - Option Ski Alpin"
+    )
     assert f.loc["sam:2026C001200503:005:1", "lot_title"].startswith("Hôtellerie-restauration")
     assert "Hygiène & sécurité" in f.loc["sam:2026C007314701:147:1", "content"]
     assert "&amp;" not in "".join(f["content"].dropna())
@@ -505,7 +508,7 @@ def test_undecodable_bytes_reported(tmp_path):
 def test_lines_exact_beyond_65535(tmp_path):
     # libxml2 stores element lines on 16 bits; the reader must still give exact lines.
     text = SAMPLE.read_text(encoding="utf-8")
-    text = text.replace("  <marche numero=\"M2600503\"", "\n" * 70_000 + "  <marche numero=\"M2600503\"")
+    text = text.replace('  <marche numero="M2600503"', "\n" * 70_000 + '  <marche numero="M2600503"')
     res = read_offer(write(tmp_path, text))
     lines = res.tables["formations"]["source_line"].tolist()
     assert lines == action_start_lines(text)
@@ -515,8 +518,13 @@ def test_lines_exact_beyond_65535(tmp_path):
 def test_parser_is_hardened():
     # the options the brief requires; guards against a later edit loosening them
     src = Path(sam.__file__).read_text(encoding="utf-8")
-    for opt in ("resolve_entities=False", "no_network=True", "load_dtd=False", "dtd_validation=False",
-                "huge_tree=False"):
+    for opt in (
+        "resolve_entities=False",
+        "no_network=True",
+        "load_dtd=False",
+        "dtd_validation=False",
+        "huge_tree=False",
+    ):
         assert opt in src
     assert etree.LIBXML_VERSION >= (2, 9, 0)
 
@@ -526,8 +534,10 @@ def test_element_paths_are_libxml2_paths_computed_once_per_parent():
 
     from passerelle.sources.sam import _PathCache
 
-    xml = (b"<offre><marche><titulaire/><lot><action/><!-- c --><action/><x:e xmlns:x='urn:x'/></lot>"
-           b"<lot><action/></lot></marche><marche/><autre/></offre>")
+    xml = (
+        b"<offre><marche><titulaire/><lot><action/><!-- c --><action/><x:e xmlns:x='urn:x'/></lot>"
+        b"<lot><action/></lot></marche><marche/><autre/></offre>"
+    )
     tree = etree.ElementTree(etree.fromstring(xml))
     paths = _PathCache(tree)
     for el in tree.getroot().iter():

@@ -34,25 +34,84 @@ GEN = _generator()
 # --- building small workbooks -------------------------------------------------------------------
 
 A = "23P0000000_TEST_1"
-ACTION_ROW = ["23P0000000", A, "Formation test", "EC", 2027, date(2026, 9, 1), date(2027, 12, 31),
-              "Organisme test PRF 23", "13000123300019", "76340123456", "PRF", "PRF 2026", "21046", "A1416"]
+ACTION_ROW = [
+    "23P0000000",
+    A,
+    "Formation test",
+    "EC",
+    2027,
+    date(2026, 9, 1),
+    date(2027, 12, 31),
+    "Organisme test PRF 23",
+    "13000123300019",
+    "76340123456",
+    "PRF",
+    "PRF 2026",
+    "21046",
+    "A1416",
+]
 COMP_ROWS = [
-    [A, "01", "FORP - Formation Projet Pro", date(2027, 1, 4), date(2027, 6, 30), "BEZIERS", "34500", 12, 420, 140,
-     "Dates fixes"],
-    [A, "02", "FORQ - Formation Qualifiante", "04/01/2027", "17/12/2027", "TOULOUSE", "31000", 12, 300.5, 70,
-     "Entrées/sorties permanentes"],
+    [
+        A,
+        "01",
+        "FORP - Formation Projet Pro",
+        date(2027, 1, 4),
+        date(2027, 6, 30),
+        "BEZIERS",
+        "34500",
+        12,
+        420,
+        140,
+        "Dates fixes",
+    ],
+    [
+        A,
+        "02",
+        "FORQ - Formation Qualifiante",
+        "04/01/2027",
+        "17/12/2027",
+        "TOULOUSE",
+        "31000",
+        12,
+        300.5,
+        70,
+        "Entrées/sorties permanentes",
+    ],
 ]
 LIEU = "ORGANISME TEST PRF 23 / CAP 2000 TEST / BEZIERS / 34500"
 
 
-def session(comp="01", num="01", start=date(2027, 1, 11), end=date(2027, 3, 26), lieu=LIEU, places=12,
-            status="Validée", phone="05 61 23 45 67", action=A):
+def session(
+    comp="01",
+    num="01",
+    start=date(2027, 1, 11),
+    end=date(2027, 3, 26),
+    lieu=LIEU,
+    places=12,
+    status="Validée",
+    phone="05 61 23 45 67",
+    action=A,
+):
     return [action, comp, num, start, end, lieu, places, "OI1", status, "Claire DUPONT", phone, "c.dupont@example.fr"]
 
 
 def ic(comp="01", num="01", day=date(2026, 12, 8), start="10:00", end="12:00", places=15, action=A):
-    return [action, comp, num, day, start, end, places, "Présentation", 12, "bis", "avenue", "Jean Moulin", "34500",
-            "BEZIERS"]
+    return [
+        action,
+        comp,
+        num,
+        day,
+        start,
+        end,
+        places,
+        "Présentation",
+        12,
+        "bis",
+        "avenue",
+        "Jean Moulin",
+        "34500",
+        "BEZIERS",
+    ]
 
 
 def book(sessions=None, ics=None, actions=None, comps=None) -> dict:
@@ -87,8 +146,12 @@ def errors(res, rule="DQ000", severity="error"):
 
 
 def assert_conservation(res):
-    sheet_table = {"Actions": "formations", "Composantes": "actions", "Sessions": "sessions",
-                   "Informations collectives": "events"}
+    sheet_table = {
+        "Actions": "formations",
+        "Composantes": "actions",
+        "Sessions": "sessions",
+        "Informations collectives": "events",
+    }
     q = res.quarantine
     for sheet, n in res.rows_read.items():
         t = res.tables[sheet_table[sheet]]
@@ -99,8 +162,12 @@ def assert_conservation(res):
 
 
 def assert_conform(res):
-    schemas = {"formations": model.FORMATIONS, "actions": model.ACTIONS, "sessions": model.SESSIONS,
-               "events": model.EVENTS}
+    schemas = {
+        "formations": model.FORMATIONS,
+        "actions": model.ACTIONS,
+        "sessions": model.SESSIONS,
+        "events": model.EVENTS,
+    }
     assert set(res.tables) == set(schemas)
     for name, schema in schemas.items():
         model.conform(res.tables[name], schema)
@@ -189,7 +256,10 @@ def test_missing_essential_column_rejects_the_sheet(tmp_path):
     b = book(sessions=[session(num="01"), session(num="02", start=date(2027, 2, 1))])
     headers, rows = b["Sessions"]
     i = headers.index("Date fin")
-    b["Sessions"] = ([h for j, h in enumerate(headers) if j != i], [[v for j, v in enumerate(r) if j != i] for r in rows])
+    b["Sessions"] = (
+        [h for j, h in enumerate(headers) if j != i],
+        [[v for j, v in enumerate(r) if j != i] for r in rows],
+    )
     res = read_workbook(write(tmp_path, b))
     assert not res.ok
     e = errors(res)
@@ -211,7 +281,10 @@ def test_missing_optional_column_is_a_warning(tmp_path):
     b = book()
     headers, rows = b["Sessions"]
     i = headers.index("Code Offre Info")
-    b["Sessions"] = ([h for j, h in enumerate(headers) if j != i], [[v for j, v in enumerate(r) if j != i] for r in rows])
+    b["Sessions"] = (
+        [h for j, h in enumerate(headers) if j != i],
+        [[v for j, v in enumerate(r) if j != i] for r in rows],
+    )
     res = read_workbook(write(tmp_path, b))
     assert res.ok
     w = errors(res, severity="warning")
@@ -255,15 +328,24 @@ def test_sheet_name_loose_match(tmp_path):
 
 
 def test_real_and_text_dates(tmp_path):
-    res = read(tmp_path, sessions=[
-        session(num="01", start=date(2027, 1, 11), end=datetime(2027, 3, 26, 0, 0)),
-        session(num="02", start="01/02/2027", end=" 5/3/2027 "),
-        session(num="03", start=46440, end="2027-04-30"),  # Excel serial of 2027-02-22
-    ])
+    res = read(
+        tmp_path,
+        sessions=[
+            session(num="01", start=date(2027, 1, 11), end=datetime(2027, 3, 26, 0, 0)),
+            session(num="02", start="01/02/2027", end=" 5/3/2027 "),
+            session(num="03", start=46440, end="2027-04-30"),  # Excel serial of 2027-02-22
+        ],
+    )
     assert len(res.findings) == 0
-    assert by_key(res, f"sigma:{A}:01:01")[["start_date", "end_date"]].tolist() == [date(2027, 1, 11), date(2027, 3, 26)]
+    assert by_key(res, f"sigma:{A}:01:01")[["start_date", "end_date"]].tolist() == [
+        date(2027, 1, 11),
+        date(2027, 3, 26),
+    ]
     assert by_key(res, f"sigma:{A}:01:02")[["start_date", "end_date"]].tolist() == [date(2027, 2, 1), date(2027, 3, 5)]
-    assert by_key(res, f"sigma:{A}:01:03")[["start_date", "end_date"]].tolist() == [date(2027, 2, 22), date(2027, 4, 30)]
+    assert by_key(res, f"sigma:{A}:01:03")[["start_date", "end_date"]].tolist() == [
+        date(2027, 2, 22),
+        date(2027, 4, 30),
+    ]
     a = res.tables["actions"].set_index("action_key")
     assert a.loc[f"sigma:{A}:02", "period_start"] == date(2027, 1, 4)
     assert a.loc[f"sigma:{A}:01", "period_end"] == date(2027, 6, 30)
@@ -285,11 +367,16 @@ def test_impossible_text_date_is_a_cell_error(tmp_path):
 def test_identifiers_stay_text_and_numbers_are_padded(tmp_path):
     comps = [list(COMP_ROWS[0]), list(COMP_ROWS[1])]
     comps[1][1] = 2  # composante N° as a number cell
-    res = read(tmp_path, comps=comps, sessions=[
-        session(comp="01", num="01"),
-        session(comp=2, num=3.0, start=date(2027, 2, 1), end=date(2027, 3, 1)),
-        session(comp="01", num="7", start=date(2027, 4, 1), end=date(2027, 5, 1)),
-    ], ics=[ic(comp=2.0, num=3, day=date(2027, 1, 20))])
+    res = read(
+        tmp_path,
+        comps=comps,
+        sessions=[
+            session(comp="01", num="01"),
+            session(comp=2, num=3.0, start=date(2027, 2, 1), end=date(2027, 3, 1)),
+            session(comp="01", num="7", start=date(2027, 4, 1), end=date(2027, 5, 1)),
+        ],
+        ics=[ic(comp=2.0, num=3, day=date(2027, 1, 20))],
+    )
     assert set(res.tables["actions"]["composante_number"]) == {"01", "02"}
     keys = set(res.tables["sessions"]["session_key"])
     assert keys == {f"sigma:{A}:01:01", f"sigma:{A}:02:03", f"sigma:{A}:01:07"}
@@ -321,14 +408,21 @@ def test_fractional_places_is_a_cell_error(tmp_path):
 
 
 def test_cancelled_by_zero_places_not_by_empty_places(tmp_path):
-    res = read(tmp_path, sessions=[
-        session(num="01", places=0),
-        session(num="02", places=None, start=date(2027, 2, 1)),
-        session(num="03", places="0", start=date(2027, 3, 1)),
-        session(num="04", places=8, start=date(2027, 4, 1)),
-    ])
-    got = {k[-2:]: (c, r, p) for k, c, r, p in res.tables["sessions"][
-        ["session_key", "cancelled", "recruitment_state", "places"]].itertuples(index=False)}
+    res = read(
+        tmp_path,
+        sessions=[
+            session(num="01", places=0),
+            session(num="02", places=None, start=date(2027, 2, 1)),
+            session(num="03", places="0", start=date(2027, 3, 1)),
+            session(num="04", places=8, start=date(2027, 4, 1)),
+        ],
+    )
+    got = {
+        k[-2:]: (c, r, p)
+        for k, c, r, p in res.tables["sessions"][
+            ["session_key", "cancelled", "recruitment_state", "places"]
+        ].itertuples(index=False)
+    }
     assert got["01"] == (True, "closed", 0)
     assert got["02"][:2] == (False, "open") and pd.isna(got["02"][2])
     assert got["03"] == (True, "closed", 0)
@@ -337,15 +431,18 @@ def test_cancelled_by_zero_places_not_by_empty_places(tmp_path):
 
 
 def test_lieu_split():
-    lieu = pd.Series([
-        "ORGANISME TEST PRF 23 / CAP 2000 TEST / BEZIERS / 34500",
-        "AFPA / IFPA OCCITANIE / SITE NORD / NIMES / 30000",
-        "GRETA/EST  /  LYCEE / ALBI/81000",
-        "ORGANISME / MONTPELLIER / 34000",
-        "TOULOUSE / 31000",
-        "RODEZ",
-        None,
-    ], dtype="string")
+    lieu = pd.Series(
+        [
+            "ORGANISME TEST PRF 23 / CAP 2000 TEST / BEZIERS / 34500",
+            "AFPA / IFPA OCCITANIE / SITE NORD / NIMES / 30000",
+            "GRETA/EST  /  LYCEE / ALBI/81000",
+            "ORGANISME / MONTPELLIER / 34000",
+            "TOULOUSE / 31000",
+            "RODEZ",
+            None,
+        ],
+        dtype="string",
+    )
     parts, short = split_lieu(lieu)
     rows = parts.astype(object).where(parts.notna(), None).values.tolist()
     assert rows[0] == ["ORGANISME TEST PRF 23", "CAP 2000 TEST", "BEZIERS", "34500"]
@@ -359,13 +456,21 @@ def test_lieu_split():
 
 
 def test_lieu_mapping_and_short_lieu_error(tmp_path):
-    res = read(tmp_path, sessions=[
-        session(num="01", lieu="AFPA / IFPA OCCITANIE / CAP 2000 / BEZIERS / 34500"),
-        session(num="02", lieu="ORGANISME TEST / BEZIERS / 34500", start=date(2027, 2, 1)),
-    ])
+    res = read(
+        tmp_path,
+        sessions=[
+            session(num="01", lieu="AFPA / IFPA OCCITANIE / CAP 2000 / BEZIERS / 34500"),
+            session(num="02", lieu="ORGANISME TEST / BEZIERS / 34500", start=date(2027, 2, 1)),
+        ],
+    )
     s = by_key(res, f"sigma:{A}:01:01")
     assert (s["organisme_formateur"], s["site"], s["address_line"], s["city"], s["postcode"]) == (
-        "AFPA / IFPA OCCITANIE", "CAP 2000", "CAP 2000", "BEZIERS", "34500")
+        "AFPA / IFPA OCCITANIE",
+        "CAP 2000",
+        "CAP 2000",
+        "BEZIERS",
+        "34500",
+    )
     s2 = by_key(res, f"sigma:{A}:01:02")
     assert (s2["city"], s2["postcode"]) == ("BEZIERS", "34500")
     e = errors(res)
@@ -375,11 +480,14 @@ def test_lieu_mapping_and_short_lieu_error(tmp_path):
 
 
 def test_training_body_gets_the_titulaire_siret_only_when_it_is_the_titulaire(tmp_path):
-    res = read(tmp_path, sessions=[
-        session(num="01"),  # Lieu body = titulaire (case and accents aside): its SIRET
-        session(num="02", lieu="BTP FORMATION 66 / PLATEAU TECNOSUD / BEZIERS / 34500", start=date(2027, 2, 1)),
-        session(num="03", lieu="BEZIERS / 34500", start=date(2027, 2, 8)),  # no body: the titulaire
-    ])
+    res = read(
+        tmp_path,
+        sessions=[
+            session(num="01"),  # Lieu body = titulaire (case and accents aside): its SIRET
+            session(num="02", lieu="BTP FORMATION 66 / PLATEAU TECNOSUD / BEZIERS / 34500", start=date(2027, 2, 1)),
+            session(num="03", lieu="BEZIERS / 34500", start=date(2027, 2, 8)),  # no body: the titulaire
+        ],
+    )
     same = by_key(res, f"sigma:{A}:01:01")
     assert (same["organisme_formateur"], same["siret_formateur"]) == ("ORGANISME TEST PRF 23", "13000123300019")
     other = by_key(res, f"sigma:{A}:01:02")
@@ -389,14 +497,30 @@ def test_training_body_gets_the_titulaire_siret_only_when_it_is_the_titulaire(tm
 
 
 def test_hour_forms(tmp_path):
-    forms = [("10:00", "12:00"), ("10.00", "12.30"), ("10 : 00", "11 : 45"), (time(9, 30), time(11, 0)),
-             (0.375, 0.5), ("9h", "10h15"), (datetime(1899, 12, 30, 14, 0), 16.0), (14.3, "16:00")]
+    forms = [
+        ("10:00", "12:00"),
+        ("10.00", "12.30"),
+        ("10 : 00", "11 : 45"),
+        (time(9, 30), time(11, 0)),
+        (0.375, 0.5),
+        ("9h", "10h15"),
+        (datetime(1899, 12, 30, 14, 0), 16.0),
+        (14.3, "16:00"),
+    ]
     ics = [ic(day=date(2026, 12, d + 1), start=s, end=e) for d, (s, e) in enumerate(forms)]
     res = read(tmp_path, ics=ics)
     ev = res.tables["events"]
     got = list(zip(ev["start_time"], ev["end_time"]))
-    assert got == [("10:00", "12:00"), ("10:00", "12:30"), ("10:00", "11:45"), ("09:30", "11:00"),
-                   ("09:00", "12:00"), ("09:00", "10:15"), ("14:00", "16:00"), ("14:30", "16:00")]
+    assert got == [
+        ("10:00", "12:00"),
+        ("10:00", "12:30"),
+        ("10:00", "11:45"),
+        ("09:30", "11:00"),
+        ("09:00", "12:00"),
+        ("09:00", "10:15"),
+        ("14:00", "16:00"),
+        ("14:30", "16:00"),
+    ]
     assert len(res.findings) == 0
 
 
@@ -411,14 +535,20 @@ def test_bad_hour_is_a_cell_error(tmp_path):
 
 
 def test_events_mapping(tmp_path):
-    res = read(tmp_path, ics=[
-        ic(places=0),
-        ic(day=date(2026, 12, 8), start="10:00"),  # same key: suffixed
-        ic(day="", start=""),
-    ])
+    res = read(
+        tmp_path,
+        ics=[
+            ic(places=0),
+            ic(day=date(2026, 12, 8), start="10:00"),  # same key: suffixed
+            ic(day="", start=""),
+        ],
+    )
     ev = res.tables["events"]
     assert ev["event_key"].tolist() == [
-        f"sigma:{A}:01:01:ic:20261208:1000", f"sigma:{A}:01:01:ic:20261208:1000-2", f"sigma:{A}:01:01:ic:nodate:notime"]
+        f"sigma:{A}:01:01:ic:20261208:1000",
+        f"sigma:{A}:01:01:ic:20261208:1000-2",
+        f"sigma:{A}:01:01:ic:nodate:notime",
+    ]
     e0 = ev.iloc[0]
     assert e0["cancelled"] and e0["places"] == 0 and not ev.iloc[1]["cancelled"]
     assert e0["event_type"] == "Information Collective" and e0["is_information_collective"]
@@ -429,13 +559,16 @@ def test_events_mapping(tmp_path):
 
 
 def test_workflow_states(tmp_path):
-    res = read(tmp_path, sessions=[
-        session(num="01", status="Validée"),
-        session(num="02", status="En attente d\u2019émission", start=date(2027, 2, 1)),
-        session(num="03", status="VALIDEE", start=date(2027, 3, 1)),
-        session(num="04", status="Brouillon", start=date(2027, 4, 1)),
-        session(num="05", status="", start=date(2027, 5, 1)),
-    ])
+    res = read(
+        tmp_path,
+        sessions=[
+            session(num="01", status="Validée"),
+            session(num="02", status="En attente d\u2019émission", start=date(2027, 2, 1)),
+            session(num="03", status="VALIDEE", start=date(2027, 3, 1)),
+            session(num="04", status="Brouillon", start=date(2027, 4, 1)),
+            session(num="05", status="", start=date(2027, 5, 1)),
+        ],
+    )
     s = res.tables["sessions"].set_index("session_number")
     assert s.loc["01", "workflow_state"] == "Validée" and s.loc["01", "workflow_publishable"]
     assert s.loc["02", "workflow_state"] == "En attente d'émission" and not s.loc["02", "workflow_publishable"]
@@ -460,17 +593,31 @@ def test_entry_modes(tmp_path):
 
 
 def test_session_mapping_and_parents(tmp_path):
-    res = read(tmp_path, sessions=[session(), session(comp="09", num="01"),
-                                   session(action="24P0000001_AUTRE_1", start=date(2027, 2, 1))])
+    res = read(
+        tmp_path,
+        sessions=[
+            session(),
+            session(comp="09", num="01"),
+            session(action="24P0000001_AUTRE_1", start=date(2027, 2, 1)),
+        ],
+    )
     s = by_key(res, f"sigma:{A}:01:01")
     assert s["action_key"] == f"sigma:{A}:01" and s["formation_key"] == f"sigma:{A}"
     assert s["marche_numero"] == "23P0000000" and s["action_number"] == A
     assert s["parent_period_start"] == date(2027, 1, 4) and s["parent_period_end"] == date(2027, 6, 30)
     assert s["entry_mode"] == "fixed" and s["title"] == "Formation test" and s["programme"] == "PRF 2026"
     assert s["siret_formateur"] == "13000123300019" and s["financer"] == "2"
-    assert (s["contact_name"], s["contact_email"], s["offer_info_code"]) == ("Claire DUPONT", "c.dupont@example.fr", "OI1")
+    assert (s["contact_name"], s["contact_email"], s["offer_info_code"]) == (
+        "Claire DUPONT",
+        "c.dupont@example.fr",
+        "OI1",
+    )
     assert (s["source"], s["source_file"], s["source_sheet"], s["source_line"]) == (
-        "sigma", "sigma_actions_20261119.xlsx", "Sessions", 2)
+        "sigma",
+        "sigma_actions_20261119.xlsx",
+        "Sessions",
+        2,
+    )
     orphan = by_key(res, f"sigma:{A}:09:01")  # composante 09 absent: kept, parents null
     assert pd.isna(orphan["entry_mode"]) and pd.isna(orphan["parent_period_end"])
     assert orphan["title"] == "Formation test"
@@ -483,11 +630,14 @@ def test_session_mapping_and_parents(tmp_path):
 
 
 def test_duplicate_session_key_quarantines_later_row(tmp_path):
-    res = read(tmp_path, sessions=[
-        session(num="01"),
-        session(num="02", start=date(2027, 2, 1)),
-        session(num=1, start=date(2027, 5, 1)),  # same key as row 2 once padded
-    ])
+    res = read(
+        tmp_path,
+        sessions=[
+            session(num="01"),
+            session(num="02", start=date(2027, 2, 1)),
+            session(num=1, start=date(2027, 5, 1)),  # same key as row 2 once padded
+        ],
+    )
     assert len(res.tables["sessions"]) == 2
     assert by_key(res, f"sigma:{A}:01:01")["start_date"] == date(2027, 1, 11)
     q = res.quarantine
@@ -507,13 +657,21 @@ def test_missing_key_parts_go_to_quarantine(tmp_path):
         sessions=[session(), session(num="", start=date(2027, 2, 1)), session(action="  ", comp="", num="03")],
         ics=[ic(), ic(num="")],
         comps=[list(COMP_ROWS[0]), [A, "", "X", date(2027, 1, 4), date(2027, 6, 30), "", "", 1, 1, 1, "Dates fixes"]],
-        actions=[list(ACTION_ROW), ["23P0000000", "", "Sans numéro", "EC", 2027, "", "", "", "", "", "", "", "", ""],
-                 list(ACTION_ROW)],
+        actions=[
+            list(ACTION_ROW),
+            ["23P0000000", "", "Sans numéro", "EC", 2027, "", "", "", "", "", "", "", "", ""],
+            list(ACTION_ROW),
+        ],
     )
     q = res.quarantine
     assert sorted(zip(q["source_sheet"], q["source_line"])) == [
-        ("Actions", 3), ("Actions", 4), ("Composantes", 3), ("Informations collectives", 3), ("Sessions", 3),
-        ("Sessions", 4)]
+        ("Actions", 3),
+        ("Actions", 4),
+        ("Composantes", 3),
+        ("Informations collectives", 3),
+        ("Sessions", 3),
+        ("Sessions", 4),
+    ]
     reason = q[(q["source_sheet"] == "Sessions") & (q["source_line"] == 4)].iloc[0]["reason"]
     assert "« N° Action »" in reason and "« Composante »" in reason and "Num. de session" not in reason
     assert set(q["kind"]) == {"formation", "action", "session", "event"}
@@ -594,7 +752,9 @@ def test_day2_sample_changes():
     assert set(d2.index) - set(d1.index) == {"sigma:26P0005678_NUM_1:01:04"}
     changed = d2.loc["sigma:26P0005678_NUM_1:01:01"]
     assert (changed["start_date"], changed["end_date"]) == (date(2027, 1, 18), date(2027, 7, 9))
-    assert d2.loc["sigma:26P0001234_BTP_2:01:01", "cancelled"] and not d1.loc["sigma:26P0001234_BTP_2:01:01", "cancelled"]
+    assert (
+        d2.loc["sigma:26P0001234_BTP_2:01:01", "cancelled"] and not d1.loc["sigma:26P0001234_BTP_2:01:01", "cancelled"]
+    )
     cols = ["start_date", "end_date", "places", "workflow_state", "city", "postcode", "contact_phone"]
     same = sorted(set(d1.index) & set(d2.index) - {"sigma:26P0005678_NUM_1:01:01", "sigma:26P0001234_BTP_2:01:01"})
     assert len(same) == 15
@@ -608,15 +768,28 @@ def test_defects_md_matches_day1_sample():
     rows = re.findall(r"^\| `(sigma:[^`]+)`(?: \(action\))? \| ([^|]+) \| (\d+) \| (DQ\d{3}) \|", day1, flags=re.M)
     assert len(rows) >= 11
     res = read_workbook(DAY1)
-    tables = {"Sessions": (res.tables["sessions"], "session_key"),
-              "Informations collectives": (res.tables["events"], "session_key"),
-              "Actions": (res.tables["formations"], "formation_key")}
+    tables = {
+        "Sessions": (res.tables["sessions"], "session_key"),
+        "Informations collectives": (res.tables["events"], "session_key"),
+        "Actions": (res.tables["formations"], "formation_key"),
+    }
     for key, sheet, line, rule in rows:
         t, col = tables[sheet.strip()]
         hit = t[(t[col] == key) & (t["source_line"] == int(line))]
         assert len(hit) == 1, (key, sheet, line, rule)
-    assert {r[3] for r in rows} >= {"DQ000", "DQ001", "DQ002", "DQ003", "DQ005", "DQ009", "DQ013", "DQ014", "DQ015",
-                                    "DQ018", "DQ020"}
+    assert {r[3] for r in rows} >= {
+        "DQ000",
+        "DQ001",
+        "DQ002",
+        "DQ003",
+        "DQ005",
+        "DQ009",
+        "DQ013",
+        "DQ014",
+        "DQ015",
+        "DQ018",
+        "DQ020",
+    }
     assert GEN.defects_markdown().strip() in text
 
 

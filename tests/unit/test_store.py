@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import numpy as np
 import pandas as pd
@@ -23,14 +23,18 @@ D0 = date(2026, 11, 18)
 D1 = date(2026, 11, 19)
 D2 = date(2026, 11, 20)
 D3 = date(2026, 11, 21)
-UTC = timezone.utc
+UTC = UTC
 
 FEEDS_D1 = [
     {"feed": "carif", "file": "2026-11-19/carif/lheo-2026-11-19.xml", "sha256": "a" * 64, "records": 3},
     {"feed": "carif_delta", "file": "2026-11-19/carif/lheo-delta-2026-11-19.xml", "sha256": "b" * 64, "records": 3},
     {"feed": "pole_emploi", "file": "2026-11-19/pole-emploi/offres-2026-11-19.xml", "sha256": "c" * 64, "records": 3},
-    {"feed": "mission_locale", "file": "2026-11-19/mission-locale/sessions-2026-11-19.csv", "sha256": "d" * 64,
-     "records": 3},
+    {
+        "feed": "mission_locale",
+        "file": "2026-11-19/mission-locale/sessions-2026-11-19.csv",
+        "sha256": "d" * 64,
+        "records": 3,
+    },
 ]
 
 
@@ -73,14 +77,26 @@ def model_diff(engine: sa.Engine) -> list:
 def test_migrations_create_every_table(store):
     assert tables(store.engine) == set(m.TABLE_NAMES) | {"alembic_version"}
     assert set(m.TABLE_NAMES) == {
-        "runs", "inputs_read", "session_versions", "entity_versions", "publications", "published_sessions",
-        "published_entities", "run_locks", "deliveries", "finding_states", "notifications",
+        "runs",
+        "inputs_read",
+        "session_versions",
+        "entity_versions",
+        "publications",
+        "published_sessions",
+        "published_entities",
+        "run_locks",
+        "deliveries",
+        "finding_states",
+        "notifications",
     }
     assert store.schema_revision() == head_revision() == "0006"
     with store.engine.connect() as conn:
         inspector = sa.inspect(conn)
         assert {c["name"] for c in inspector.get_columns("session_versions")} == {
-            "session_key", "content_hash", "payload", "first_seen_run_id"
+            "session_key",
+            "content_hash",
+            "payload",
+            "first_seen_run_id",
         }
         assert inspector.get_pk_constraint("session_versions")["constrained_columns"] == ["session_key", "content_hash"]
         assert inspector.get_pk_constraint("published_sessions")["constrained_columns"] == ["run_date", "session_key"]
@@ -103,9 +119,10 @@ def test_check_constraints_refuse_unknown_codes(store):
     store.begin_run("r1", D1)
     with pytest.raises(sa.exc.IntegrityError):
         with store.engine.begin() as conn:
-            conn.execute(sa.insert(m.publications),
-                         {"run_id": "r1", "run_date": D1, "feed": "carif_full", "file": "f", "sha256": "x",
-                          "records": 0})
+            conn.execute(
+                sa.insert(m.publications),
+                {"run_id": "r1", "run_date": D1, "feed": "carif_full", "file": "f", "sha256": "x", "records": 0},
+            )
     with pytest.raises(sa.exc.IntegrityError):  # foreign keys are enforced on SQLite too
         with store.engine.begin() as conn:
             conn.execute(sa.insert(m.inputs_read), {"run_id": "ghost", "file": "f"})
@@ -266,19 +283,43 @@ def test_run_errors(store):
 
 def test_record_inputs_from_dicts_and_extract_reads(store):
     store.begin_run("r1", D1)
-    read = ExtractRead(source="eos", kind="sessions", file="eos_sessions_20261119.csv", sha256="e" * 64,
-                       encoding="cp1252", extract_date=D1, rows_read={"": 42})
-    store.record_inputs("r1", [
-        {"file": "sam_offre_20261119.xml", "source": "sam", "kind": "offer", "sha256": "f" * 64, "rows": 7,
-         "encoding": "utf-8"},
-        read,
-        ExtractRead(source="sigma", kind="workbook", file=None),
-    ])
+    read = ExtractRead(
+        source="eos",
+        kind="sessions",
+        file="eos_sessions_20261119.csv",
+        sha256="e" * 64,
+        encoding="cp1252",
+        extract_date=D1,
+        rows_read={"": 42},
+    )
+    store.record_inputs(
+        "r1",
+        [
+            {
+                "file": "sam_offre_20261119.xml",
+                "source": "sam",
+                "kind": "offer",
+                "sha256": "f" * 64,
+                "rows": 7,
+                "encoding": "utf-8",
+            },
+            read,
+            ExtractRead(source="sigma", kind="workbook", file=None),
+        ],
+    )
     rows = store.inputs_read("r1")
     assert [r["file"] for r in rows] == ["sam_offre_20261119.xml", "eos_sessions_20261119.csv", None]
     assert rows[0]["rows"] == 7 and rows[0]["ok"] is None
-    assert rows[1] == {"source": "eos", "kind": "sessions", "file": "eos_sessions_20261119.csv", "sha256": "e" * 64,
-                       "rows": 42, "encoding": "cp1252", "ok": True, "extract_date": D1}
+    assert rows[1] == {
+        "source": "eos",
+        "kind": "sessions",
+        "file": "eos_sessions_20261119.csv",
+        "sha256": "e" * 64,
+        "rows": 42,
+        "encoding": "cp1252",
+        "ok": True,
+        "extract_date": D1,
+    }
     # recording again for the same run replaces, never duplicates
     store.record_inputs("r1", [read])
     assert [r["file"] for r in store.inputs_read("r1")] == ["eos_sessions_20261119.csv"]
@@ -286,10 +327,15 @@ def test_record_inputs_from_dicts_and_extract_reads(store):
 
 def test_run_history_keeps_latest_succeeded_run_per_date(store):
     def run(run_id, day, status, finished_hour):
-        store.begin_run(run_id, day, started_at=datetime.combine(day, datetime.min.time(), UTC)
-                        + timedelta(hours=finished_hour - 1))
-        store.finish_run(run_id, status, {"run": run_id},
-                         finished_at=datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=finished_hour))
+        store.begin_run(
+            run_id, day, started_at=datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=finished_hour - 1)
+        )
+        store.finish_run(
+            run_id,
+            status,
+            {"run": run_id},
+            finished_at=datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=finished_hour),
+        )
 
     run("d0", D0, "succeeded", 6)
     run("d1-first", D1, "succeeded", 6)
@@ -321,9 +367,9 @@ def test_versions_are_deduplicated(store):
     assert store.save_session_versions("r2", versions([("eos:1", payload), ("eos:1", payload + " ")])) == 1
     assert count(store, "session_versions") == 2
     with store.engine.connect() as conn:
-        first_seen = dict(conn.execute(
-            sa.select(m.session_versions.c.content_hash, m.session_versions.c.first_seen_run_id)
-        ).all())
+        first_seen = dict(
+            conn.execute(sa.select(m.session_versions.c.content_hash, m.session_versions.c.first_seen_run_id)).all()
+        )
     assert first_seen == {sha(payload): "r1", sha(payload + " "): "r2"}
     assert store.save_session_versions("r2", versions([])) == 0
 
@@ -363,11 +409,22 @@ def test_bulk_versions_20k(store):
 def test_payload_round_trip_keeps_accents_and_json(store):
     store.begin_run("r1", D1)
     record = {
-        "session": {"session_key": "sigma:23P0000000_TEST_1:01:01", "intitule": "Cuisinière — « Été » ½ 😀",
-                    "adresse": "12, rue de l'Église\nBâtiment B", "places": 12, "annulee": False,
-                    "debut": "2026-12-01"},
-        "events": [{"type": "Information collective", "date": "2026-11-25", "heure": "09:30",
-                    "lieu": "Salle \"Zénith\" \\ 2e étage"}],
+        "session": {
+            "session_key": "sigma:23P0000000_TEST_1:01:01",
+            "intitule": "Cuisinière — « Été » ½ 😀",
+            "adresse": "12, rue de l'Église\nBâtiment B",
+            "places": 12,
+            "annulee": False,
+            "debut": "2026-12-01",
+        },
+        "events": [
+            {
+                "type": "Information collective",
+                "date": "2026-11-25",
+                "heure": "09:30",
+                "lieu": 'Salle "Zénith" \\ 2e étage',
+            }
+        ],
     }
     payload = json.dumps(record, ensure_ascii=False, sort_keys=True)
     store.save_session_versions("r1", versions([("sigma:23P0000000_TEST_1:01:01", payload)]))
@@ -402,9 +459,13 @@ def test_bulk_load_errors_come_out_as_sqlalchemy_errors(store):
     store.begin_run("r1", D1)
     with pytest.raises(sa.exc.IntegrityError):
         with write_transaction(store.engine) as conn:
-            bulk.load(conn, "session_versions", ["session_key", "content_hash", "payload", "first_seen_run_id"],
-                      [pa.array(["eos:1"]), pa.array([sha("{}")]), pa.array(["{}"]), pa.array(["ghost"])],
-                      skip_conflicts_on=["session_key", "content_hash"])
+            bulk.load(
+                conn,
+                "session_versions",
+                ["session_key", "content_hash", "payload", "first_seen_run_id"],
+                [pa.array(["eos:1"]), pa.array([sha("{}")]), pa.array(["{}"]), pa.array(["ghost"])],
+                skip_conflicts_on=["session_key", "content_hash"],
+            )
     assert count(store, "session_versions") == 0
 
 
@@ -421,8 +482,9 @@ def test_new_version_pairs(store):
 
 def test_entity_versions_latest_payload(store):
     def entities(items):
-        return pd.DataFrame({"key": [k for k, _ in items], "content_hash": [sha(p) for _, p in items],
-                             "payload": [p for _, p in items]})
+        return pd.DataFrame(
+            {"key": [k for k, _ in items], "content_hash": [sha(p) for _, p in items], "payload": [p for _, p in items]}
+        )
 
     store.begin_run("r1", D1)
     store.begin_run("r2", D2)
@@ -468,11 +530,18 @@ def test_publication_of_a_date_is_replaced_not_duplicated(store):
     store.begin_run("r1-rerun", D1)
     store.begin_run("r0", D0)
     store.record_publication("r0", D0, FEEDS_D1[:1], state([("eos:9", sha("9"), "created", D0)]))
-    store.record_publication("r1", D1, FEEDS_D1, state([
-        ("eos:1", sha("1"), "created", D1),
-        ("eos:2", sha("2"), "created", D1),
-        ("eos:3", sha("3"), "created", D1),
-    ]))
+    store.record_publication(
+        "r1",
+        D1,
+        FEEDS_D1,
+        state(
+            [
+                ("eos:1", sha("1"), "created", D1),
+                ("eos:2", sha("2"), "created", D1),
+                ("eos:3", sha("3"), "created", D1),
+            ]
+        ),
+    )
     assert count(store, "publications") == 5 and count(store, "published_sessions") == 4
 
     second = state([("eos:1", sha("1b"), "updated", D1), ("eos:3", sha("3"), "cancelled", D1)])
@@ -518,8 +587,9 @@ def test_bad_publications_are_refused_before_anything_changes(store):
     with pytest.raises(ValueError, match="unknown status"):
         store.record_publication("r1", D1, FEEDS_D1, state([("eos:1", sha("1"), "published", D1)]))
     with pytest.raises(ValueError, match="unknown feed"):
-        store.record_publication("r1", D1, [{"feed": "carif_full", "file": "x", "sha256": "x", "records": 1}],
-                                 state([]))
+        store.record_publication(
+            "r1", D1, [{"feed": "carif_full", "file": "x", "sha256": "x", "records": 1}], state([])
+        )
     with pytest.raises(ValueError, match="given twice"):
         store.record_publication("r1", D1, FEEDS_D1, state([("eos:1", sha("1"), "created", D1)] * 2))
     with pytest.raises(ValueError, match="given twice"):
@@ -551,16 +621,17 @@ def test_last_publication_date(store):
 
 def test_published_state_types_and_since_dates(store):
     store.begin_run("r1", D1)
-    frame = state([
-        ("eos:2", sha("2"), "kept", D0),
-        ("eos:1", sha("1"), "vanished", None),
-        ("eos:3", sha("3"), "unchanged", D1),
-    ])
+    frame = state(
+        [
+            ("eos:2", sha("2"), "kept", D0),
+            ("eos:1", sha("1"), "vanished", None),
+            ("eos:3", sha("3"), "unchanged", D1),
+        ]
+    )
     frame["since_date"] = frame["since_date"].astype(pd.ArrowDtype(pa.date32()))
     store.record_publication("r1", D1, FEEDS_D1, frame)
     got = store.published_state(D1)
-    assert list(got.columns) == ["session_key", "content_hash", "status", "since_date", "changed_date",
-                                 "vanished_date"]
+    assert list(got.columns) == ["session_key", "content_hash", "status", "since_date", "changed_date", "vanished_date"]
     assert got["since_date"].dtype == pd.ArrowDtype(pa.date32())
     assert got["changed_date"].isna().all() and got["vanished_date"].isna().all()  # not given: null
     assert got["session_key"].dtype == pd.ArrowDtype(pa.string())
@@ -571,8 +642,9 @@ def test_published_state_types_and_since_dates(store):
         assert empty["since_date"].dtype == pd.ArrowDtype(pa.date32())
     # since_date given as datetime64 is accepted too
     store.begin_run("r2", D2)
-    store.record_publication("r2", D2, [], state([("eos:1", sha("1"), "unchanged", D1)]).astype(
-        {"since_date": "datetime64[ns]"}))
+    store.record_publication(
+        "r2", D2, [], state([("eos:1", sha("1"), "unchanged", D1)]).astype({"since_date": "datetime64[ns]"})
+    )
     assert store.published_state(D2)["since_date"].tolist() == [D1]
 
 
@@ -581,10 +653,15 @@ def test_publication_dates_and_entities_round_trip(store):
     frame = state([("eos:1", sha("1"), "vanished", D0), ("eos:2", sha("2"), "updated", D0)])
     frame["changed_date"] = [D0, D1]
     frame["vanished_date"] = [D1, None]
-    entities = pd.DataFrame({
-        "kind": ["formation", "action"], "entity_key": ["sam:1", "eos:a"], "content_hash": [sha("f"), sha("a")],
-        "since_date": [D0, D0], "changed_date": [D1, D0],
-    })
+    entities = pd.DataFrame(
+        {
+            "kind": ["formation", "action"],
+            "entity_key": ["sam:1", "eos:a"],
+            "content_hash": [sha("f"), sha("a")],
+            "since_date": [D0, D0],
+            "changed_date": [D1, D0],
+        }
+    )
     store.record_publication("r1", D1, FEEDS_D1, frame, entities)
     got = store.published_state(D1).set_index("session_key")
     assert got.loc["eos:1", "changed_date"] == D0 and got.loc["eos:1", "vanished_date"] == D1
@@ -605,8 +682,12 @@ def test_publication_dates_and_entities_round_trip(store):
 def test_prune_published_sessions_keeps_the_newest_dates(store):
     for i, day in enumerate([D0, D1, D2, D3]):
         store.begin_run(f"r{i}", day)
-        store.record_publication(f"r{i}", day, FEEDS_D1[:1], state([("eos:1", sha("1"), "unchanged", D0),
-                                                                   (f"eos:{i + 10}", sha("x"), "created", day)]))
+        store.record_publication(
+            f"r{i}",
+            day,
+            FEEDS_D1[:1],
+            state([("eos:1", sha("1"), "unchanged", D0), (f"eos:{i + 10}", sha("x"), "created", day)]),
+        )
     assert store.prune_published_sessions(keep_dates=5) == 0
     assert store.prune_published_sessions(keep_dates=2) == 4
     assert store.published_state(D1).empty and store.published_state(D0).empty

@@ -35,7 +35,9 @@ def inbox(tmp_path_factory):
 def test_writes_the_four_extracts_of_the_contract(inbox):
     out, paths = inbox
     assert [p.name for p in paths] == [
-        "sam_offre_20261119.xml", "eos_sessions_20261119.csv", "eos_evenements_20261119.csv",
+        "sam_offre_20261119.xml",
+        "eos_sessions_20261119.csv",
+        "eos_evenements_20261119.csv",
         "sigma_actions_20261119.xlsx",
     ]
     found = find_extracts(out, DAY)
@@ -105,22 +107,35 @@ def test_planted_defects_and_cancellations_are_reported(tmp_path):
     out = tmp_path / "inbox"
     write_inbox(out, 2000, seed=42, extract_date=DAY)
     meta = json.loads((out / "SYNTH.json").read_text(encoding="utf-8"))["planted"]
-    planted = sum(v for k, v in meta.items() if k.split(":")[1].startswith("DQ") and "(" not in k
-                  and not k.startswith("sam:"))
+    planted = sum(
+        v for k, v in meta.items() if k.split(":")[1].startswith("DQ") and "(" not in k and not k.startswith("sam:")
+    )
     assert 0.02 * 2000 <= planted <= 0.04 * 2000  # ~3 % of the sessions
     cancelled = meta["eos:DQ003 (cancelled)"] + meta["sigma:DQ003 (cancelled)"]
     assert 0.01 * 2000 <= cancelled <= 0.03 * 2000  # ~2 %
-    reads = [read_extract(src, kind, out, DAY) for src, kind in
-             (("sam", "offre"), ("eos", "sessions"), ("eos", "evenements"), ("sigma", "actions"))]
+    reads = [
+        read_extract(src, kind, out, DAY)
+        for src, kind in (("sam", "offre"), ("eos", "sessions"), ("eos", "evenements"), ("sigma", "actions"))
+    ]
     from passerelle.canonical import build_core
     from passerelle.daily import extract_dates
     from passerelle.rules.checks import CheckContext, run_checks
 
     core = build_core(reads)
     assert len(core.sessions) + int((core.quarantine["kind"] == "session").sum()) == 2000
-    found = run_checks(CheckContext(run_date=DAY, formations=core.formations, actions=core.actions,
-                                    sessions=core.sessions, events=core.events, extract_dates=extract_dates(reads),
-                                    known_session_keys=set(), previous=None, sources_read={"eos", "sigma"}))
+    found = run_checks(
+        CheckContext(
+            run_date=DAY,
+            formations=core.formations,
+            actions=core.actions,
+            sessions=core.sessions,
+            events=core.events,
+            extract_dates=extract_dates(reads),
+            known_session_keys=set(),
+            previous=None,
+            sources_read={"eos", "sigma"},
+        )
+    )
     by_rule = found["rule"].value_counts()
     for rule in ("DQ001", "DQ002", "DQ005", "DQ009", "DQ013", "DQ016", "DQ017", "DQ020"):
         assert by_rule.get(rule, 0) > 0, rule

@@ -57,9 +57,15 @@ def test_a_bad_value_is_withheld_from_the_one_feed_it_breaks(pub, tmp_path, para
     s = pub.sessions.set_index("session_key").loc[key]
     assert (row["file"], int(row["line"])) == (s["source_file"], int(s["source_line"]))
     msg = row["message"]
-    for part in ("Le flux pole_emploi (pole-emploi/offres-2026-11-19.xml)", "notre profil XSD", f"la session {key}",
-                 "élément « extra »", "la valeur « 23X00003 »", "le validateur indique : Element",
-                 "retirée de ce flux seulement"):
+    for part in (
+        "Le flux pole_emploi (pole-emploi/offres-2026-11-19.xml)",
+        "notre profil XSD",
+        f"la session {key}",
+        "élément « extra »",
+        "la valeur « 23X00003 »",
+        "le validateur indique : Element",
+        "retirée de ce flux seulement",
+    ):
         assert part in msg, msg
 
 
@@ -81,23 +87,54 @@ def test_an_error_that_names_no_record_stays(pub, tmp_path):  # noqa: F811
 
 
 def test_parse_and_locate(tmp_path):
-    e = parse_error("LHEO 2.3 officiel : line 12: Element '{http://lheo.gouv.fr/2.3}code-postal': [facet 'pattern'] "
-                    "The value '1234' is not accepted by the pattern '[0-9]{5}'.")
-    assert e == {"line": 12, "official": True, "element": "code-postal", "value": "1234",
-                 "message": "Element '{http://lheo.gouv.fr/2.3}code-postal': [facet 'pattern'] The value '1234' is "
-                            "not accepted by the pattern '[0-9]{5}'."}
-    e = parse_error("line 3: Element '{http://lheo.gouv.fr/2.3}session', attribute 'numero': 'a b' is not a valid "
-                    "value of the atomic type 'xs:ID'.")
+    e = parse_error(
+        "LHEO 2.3 officiel : line 12: Element '{http://lheo.gouv.fr/2.3}code-postal': [facet 'pattern'] "
+        "The value '1234' is not accepted by the pattern '[0-9]{5}'."
+    )
+    assert e == {
+        "line": 12,
+        "official": True,
+        "element": "code-postal",
+        "value": "1234",
+        "message": "Element '{http://lheo.gouv.fr/2.3}code-postal': [facet 'pattern'] The value '1234' is "
+        "not accepted by the pattern '[0-9]{5}'.",
+    }
+    e = parse_error(
+        "line 3: Element '{http://lheo.gouv.fr/2.3}session', attribute 'numero': 'a b' is not a valid "
+        "value of the atomic type 'xs:ID'."
+    )
     assert (e["element"], e["value"], e["official"]) == ("session/@numero", "a b", False)
     assert parse_error("... and 4 more errors") is None
     feed = tmp_path / "f.xml"
-    feed.write_text("\n".join([
-        "<lheo>", "<offres>", '<formation numero="f:1">', "<x/>", '<action numero="a&amp;1">', "<y/>",
-        '<session numero="s:1">', "<z/>", "</session>", "<w/>", "</action>", "</formation>", "</offres>", "</lheo>",
-    ]), encoding="utf-8")
+    feed.write_text(
+        "\n".join(
+            [
+                "<lheo>",
+                "<offres>",
+                '<formation numero="f:1">',
+                "<x/>",
+                '<action numero="a&amp;1">',
+                "<y/>",
+                '<session numero="s:1">',
+                "<z/>",
+                "</session>",
+                "<w/>",
+                "</action>",
+                "</formation>",
+                "</offres>",
+                "</lheo>",
+            ]
+        ),
+        encoding="utf-8",
+    )
     assert locate(feed, {1, 4, 6, 7, 8, 10, 12, 13}) == {
-        4: ("formation", "f:1"), 6: ("action", "a&1"), 7: ("session", "s:1"), 8: ("session", "s:1"),
-        10: ("action", "a&1"), 12: ("formation", "f:1")}
+        4: ("formation", "f:1"),
+        6: ("action", "a&1"),
+        7: ("session", "s:1"),
+        8: ("session", "s:1"),
+        10: ("action", "a&1"),
+        12: ("formation", "f:1"),
+    }
 
 
 def test_a_value_too_long_for_its_element_is_named_in_the_finding(pub, tmp_path):  # noqa: F811
@@ -105,8 +142,9 @@ def test_a_value_too_long_for_its_element_is_named_in_the_finding(pub, tmp_path)
     sessions = pub.sessions.copy()
     sessions.loc[sessions["session_key"] == key, "title"] = "T" * 400  # intitule: truncated by the writer
     sessions.loc[sessions["session_key"] == key, "marche_numero"] = "M1" + "2" * 300
-    results = {r.name: r for r in produce_feeds(replace(pub, sessions=sessions), tmp_path, RUN_DATE, {},
-                                                parallel=False)}
+    results = {
+        r.name: r for r in produce_feeds(replace(pub, sessions=sessions), tmp_path, RUN_DATE, {}, parallel=False)
+    }
     f = results["pole_emploi"].findings
     row = f[f["rule"] == "DQ024"].iloc[0]
     assert row["value"] == "M1" + "2" * 300
@@ -119,8 +157,7 @@ def test_a_long_event_place_is_cut_by_the_writer_not_withheld(pub, tmp_path):  #
     events = pub.events.copy()
     assert len(events)
     events.loc[events.index[0], "address_line"] = "x" * 2274
-    results = {r.name: r for r in produce_feeds(replace(pub, events=events), tmp_path, RUN_DATE, {},
-                                                parallel=False)}
+    results = {r.name: r for r in produce_feeds(replace(pub, events=events), tmp_path, RUN_DATE, {}, parallel=False)}
     for name in ("carif", "carif_delta", "pole_emploi"):
         assert results[name].validation_errors == [] and results[name].withheld_sessions == [], name
     text = (tmp_path / results["carif"].path).read_text(encoding="utf-8")

@@ -125,7 +125,7 @@ def eos_files() -> dict[str, bytes]:
     whole = cp1252(s)
     # the extract stops in the middle of the last record (line 5, 184205), inside "Etat session"
     out["eos_sessions__truncated_row.csv"] = whole[: whole.rfind(";Validée;".encode("cp1252")) + 4]
-    quoted = set_cell(s, 3, "Complément d'adresse", "Salle 2 ; accès \"cour\"")
+    quoted = set_cell(s, 3, "Complément d'adresse", 'Salle 2 ; accès "cour"')
     raw = cp1252(quoted)
     out["eos_sessions__unclosed_quote.csv"] = raw[: raw.index(b'""cour""') + 8]  # cut inside the quoted cell
     wide = cp1252(s)
@@ -325,16 +325,15 @@ def sam_files() -> dict[str, bytes]:
     out: dict[str, bytes] = {name: text.encode("utf-8") for name, text in sam_attacks().items()}
     # UTF-16 with a DOCTYPE: the byte scan of the prolog must see through the encoding
     out["sam_offre__utf16_doctype.xml"] = sam(
-        "&xxe;", f'<!DOCTYPE sam-export [<!ENTITY xxe SYSTEM "{SECRET_URI}">]>',
+        "&xxe;",
+        f'<!DOCTYPE sam-export [<!ENTITY xxe SYSTEM "{SECRET_URI}">]>',
         decl='<?xml version="1.0" encoding="UTF-16"?>\n',
     ).encode("utf-16")
-    out["sam_offre__internal_dtd.xml"] = sam(
-        doctype="<!DOCTYPE sam-export [\n  <!ELEMENT sam-export ANY>\n]>"
-    ).encode("utf-8")
+    out["sam_offre__internal_dtd.xml"] = sam(doctype="<!DOCTYPE sam-export [\n  <!ELEMENT sam-export ANY>\n]>").encode(
+        "utf-8"
+    )
     deep = 10_000
-    out["sam_offre__deep_nesting.xml"] = sam(
-        "<x>" * deep + "profond" + "</x>" * deep
-    ).encode("utf-8")
+    out["sam_offre__deep_nesting.xml"] = sam("<x>" * deep + "profond" + "</x>" * deep).encode("utf-8")
     out["sam_offre__empty.xml"] = b""
     whole = sam().encode("utf-8")
     out["sam_offre__truncated.xml"] = whole[: whole.index(b"</intitule>", whole.index(b"<action")) + 5]
@@ -369,7 +368,9 @@ def expected_markdown(expected: dict) -> str:
     for name, e in expected.items():
         kept = sum(e["tables"].values())
         rows = sum(e["rows_read"].values())
-        head = f"| `{name}` | {_cell(e['fault'])} | {'oui' if e['ok'] else 'non'} | {rows} | {kept} / {e['quarantine']} "
+        head = (
+            f"| `{name}` | {_cell(e['fault'])} | {'oui' if e['ok'] else 'non'} | {rows} | {kept} / {e['quarantine']} "
+        )
         findings = e["findings"] or [None]
         for i, f in enumerate(findings):
             prefix = head if i == 0 else "| | | | | "
@@ -380,7 +381,8 @@ def expected_markdown(expected: dict) -> str:
             if f.get("sheet"):
                 field = f"{f['sheet']} › {field}" if field and field != f["sheet"] else f["sheet"]
             lines.append(
-                prefix + f"| {f['rule']} | {f['severity']} | {_cell(f.get('line'))} | {_cell(field)} | {_cell(f['message'])} |"
+                prefix
+                + f"| {f['rule']} | {f['severity']} | {_cell(f.get('line'))} | {_cell(field)} | {_cell(f['message'])} |"
             )
     return "\n".join(lines) + "\n"
 
