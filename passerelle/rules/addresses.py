@@ -193,7 +193,7 @@ def check_action_addresses(actions: pd.DataFrame) -> pd.DataFrame:
     composantes: Code postal): a postcode given but malformed is an error on the action, which
     then keeps its sessions out (``passerelle.parents``); a missing one is not (the sessions
     carry their own place)."""
-    own = flag(actions["source"] != "eos")
+    own = ~per_row(actions["source"], lambda s: s.derives_actions).fillna(False).astype(bool)
     pc = text(actions["postcode"]).str.strip()
     bad = own & nonempty(pc) & ~flag(pc.str.fullmatch(POSTCODE_PATTERN))
     return emit("DQ015", actions, bad, field="postcode", value=pc, variant="postcode_format", table="actions")
