@@ -30,7 +30,7 @@ def test_raw_and_core_assets_materialise_with_conservation(tmp_path):
     assert result.success
     sessions = result.output_for_node("core_tables", "core_sessions")
     formations = result.output_for_node("core_tables", "core_formations")
-    assert set(sessions["source"]) == {"eos", "sigma"}
+    assert set(sessions["source"]) == {"eos", "sigma", "lheo:intercarif"}
     assert sessions["session_key"].is_unique
     assert len(formations) > 10
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}

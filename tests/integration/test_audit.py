@@ -52,7 +52,7 @@ def test_inputs_read_are_archived_with_their_sha256(audited, day):
     folder = audited["out"] / day.isoformat()
     manifest = check_complete(folder)
     outputs = {o["file"]: o["sha256"] for o in manifest["outputs"]}
-    assert len(manifest["inputs"]) == 4
+    assert len(manifest["inputs"]) == 5  # SAM, EOS sessions and events, SIGMA, the Intercarif LHEO file
     for item in manifest["inputs"]:
         archive = folder / item["archive"]
         assert item["archive"] == f"inputs/{item['file']}.gz"
@@ -79,11 +79,20 @@ def test_a_published_session_traces_to_its_archived_file_and_line(audited):
     sessions = pd.read_parquet(folder / "canonical" / "core_sessions.parquet")
     published = sessions[sessions["session_key"].isin(_published_ids(folder, day))]
     assert len(published) > 15
-    traced = {"eos": 0, "sigma": 0}
+    traced = {"eos": 0, "sigma": 0, "lheo": 0}
     workbooks: dict[str, openpyxl.Workbook] = {}
     for row in published.itertuples():
         archive = folder / "inputs" / f"{row.source_file}.gz"
         assert archive.is_file(), row.source_file
+        if row.source.startswith("lheo:"):  # the <session numero> start tag on that line
+            raw = gzip.decompress(archive.read_bytes())
+            if row.source_file.endswith(".gz"):
+                raw = gzip.decompress(raw)
+            line = raw.decode("utf-8" if b"UTF-8" in raw[:100].upper() else "latin-1").splitlines()[row.source_line - 1]
+            numero = row.session_key.rsplit(":", 1)[1]
+            assert "<session" in line and f'numero="{numero}"' in line, f"{row.session_key}: line {row.source_line}"
+            traced["lheo"] += 1
+            continue
         if row.source == "eos":
             lines = gzip.decompress(archive.read_bytes()).decode(encodings[row.source_file]).splitlines()
             line = lines[row.source_line - 1]
@@ -107,7 +116,7 @@ def test_a_published_session_traces_to_its_archived_file_and_line(audited):
         traced[row.source] += 1
     for wb in workbooks.values():
         wb.close()
-    assert traced["eos"] > 5 and traced["sigma"] > 5
+    assert traced["eos"] > 5 and traced["sigma"] > 5 and traced["lheo"] > 2
 
 
 def test_an_extract_changed_during_the_run_is_not_published(tmp_path):

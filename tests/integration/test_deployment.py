@@ -308,7 +308,7 @@ def prepare_inbox(inbox: Path) -> None:
     """Two complete sample days, and a third day with its EOS extracts only."""
     inbox.mkdir()
     for p in SAMPLES.iterdir():
-        if re.fullmatch(r"(sam|eos|sigma)_[a-z]+_\d{8}\.(xml|csv|xlsx)", p.name):
+        if re.fullmatch(r"(sam|eos|sigma|lheo)_[a-z]+_\d{8}\.(xml|xml\.gz|csv|xlsx)", p.name):
             shutil.copy2(p, inbox / p.name)
     stamp = INCOMPLETE_DAY.replace("-", "")
     for kind in ("sessions", "evenements"):

@@ -1189,16 +1189,19 @@ def test_real_files_go_through_the_rules_with_the_findings_their_xml_calls_for(t
         # DQ009: the sessions whose XML gives no person, or no phone, for their contact
         checked = set(select_sessions(ctx.sessions, rule("DQ009").applies_to)["session_key"])
         for col in ("contact_name", "contact_phone"):
-            fired = set(found.loc[(found["rule"] == "DQ009") & (found["field"] == col), "session_key"])
+            field = lheo.SPEC.field_names["sessions"].get(col, col)  # findings name the LHEO element
+            fired = set(found.loc[(found["rule"] == "DQ009") & (found["field"] == field), "session_key"])
             expected = {k for k, el in sessions.items() if not _expected_contact(el)[col]}
             assert fired == expected & checked, col
         # DQ005: the sessions whose action gives no entry mode
         checked = set(select_sessions(ctx.sessions, rule("DQ005").applies_to)["session_key"])
-        fired = set(found.loc[(found["rule"] == "DQ005") & (found["field"] == "entry_mode"), "session_key"])
+        field = lheo.SPEC.field_names["sessions"]["entry_mode"]
+        fired = set(found.loc[(found["rule"] == "DQ005") & (found["field"] == field), "session_key"])
         expected = {k for k, el in sessions.items() if not el.xpath(SESSION_XPATHS["entry_mode"], namespaces=XNS)}
         assert fired == expected & checked
         # DQ016 on formations: a responsible body without a 14-digit SIRET
-        fired = set(found.loc[(found["rule"] == "DQ016") & (found["field"] == "holder_siret"), "line"])
+        field = lheo.SPEC.field_names["formations"]["holder_siret"]
+        fired = set(found.loc[(found["rule"] == "DQ016") & (found["field"] == field), "line"])
         formations = root.xpath(RECORDS["formations"], namespaces=XNS)
         lines = dict(zip(core.formations["formation_key"], core.formations["source_line"], strict=True))
         expected = {
