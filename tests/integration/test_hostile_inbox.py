@@ -320,6 +320,10 @@ def test_inbox_paths_cannot_read_outside_the_inbox_nor_write_outside_out(tmp_pat
     ), "the missing (refused) events extract is reported"
     manifest = json.loads((day / "manifest.json").read_text(encoding="utf-8"))
     read = {i["file"] for i in manifest["inputs"]}
-    assert read == {"sam_offre_20261119.xml", "eos_sessions_20261119.csv", "sigma_actions_20261119.xlsx",
-                    "lheo_intercarif_20261119.xml"}
+    assert read == {
+        "sam_offre_20261119.xml",
+        "eos_sessions_20261119.csv",
+        "sigma_actions_20261119.xlsx",
+        "lheo_intercarif_20261119.xml",
+    }
     assert carif_keys(out, DAY1), "the other extracts are still published"
