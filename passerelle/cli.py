@@ -214,15 +214,19 @@ CHECK_LABELS = {
 
 
 @cache
-def _read_labels() -> dict[str, str]:
-    """« lecture <source> [<kind>] » for each raw asset of the registry."""
+def _labels() -> dict[str, str]:
+    """The French label of each step: « lecture <source> [<kind>] » for each raw asset of the
+    registry, then :data:`STEP_LABELS`."""
     from passerelle.sources import registry
 
-    return {k.asset: " ".join(filter(None, ("lecture", s.label, k.label))) for s in registry.sources() for k in s.kinds}
+    reads = {
+        k.asset: " ".join(filter(None, ("lecture", s.label, k.label))) for s in registry.sources() for k in s.kinds
+    }
+    return reads | STEP_LABELS
 
 
 def _step_label(step: str) -> str:
-    labels = STEP_LABELS | _read_labels()
+    labels = _labels()
     if step in labels:
         return labels[step]
     for suffix, label in CHECK_LABELS.items():

@@ -177,12 +177,17 @@ def check_event_communes(events: pd.DataFrame) -> pd.DataFrame:
     return _commune_findings(events, "events", has_insee=False, only=any_part)
 
 
+def _own_place(actions: pd.DataFrame) -> pd.Series:
+    """The actions whose source describes their place itself (not derived from their sessions,
+    ``Source.derives_actions``)."""
+    return ~per_row(actions["source"], lambda s: s.derives_actions).fillna(False).astype(bool)
+
+
 def check_action_communes(actions: pd.DataFrame) -> pd.DataFrame:
     """DQ026 on the places of the actions a source describes with their own address (SIGMA
     composantes: Ville, Code postal); actions derived from sessions (``Source.derives_actions``,
     EOS) take their sessions' place, checked there."""
-    derived = per_row(actions["source"], lambda s: s.derives_actions).fillna(False).astype(bool)
-    own = ~derived & (nonempty(actions["postcode"]) | nonempty(actions["city"]))
+    own = _own_place(actions) & (nonempty(actions["postcode"]) | nonempty(actions["city"]))
     if not own.any():
         return combine([])
     return _commune_findings(actions, "actions", has_insee=True, only=own)
@@ -193,7 +198,7 @@ def check_action_addresses(actions: pd.DataFrame) -> pd.DataFrame:
     composantes: Code postal): a postcode given but malformed is an error on the action, which
     then keeps its sessions out (``passerelle.parents``); a missing one is not (the sessions
     carry their own place)."""
-    own = ~per_row(actions["source"], lambda s: s.derives_actions).fillna(False).astype(bool)
+    own = _own_place(actions)
     pc = text(actions["postcode"]).str.strip()
     bad = own & nonempty(pc) & ~flag(pc.str.fullmatch(POSTCODE_PATTERN))
     return emit("DQ015", actions, bad, field="postcode", value=pc, variant="postcode_format", table="actions")

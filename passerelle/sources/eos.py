@@ -31,6 +31,7 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -209,6 +210,16 @@ def read_events(path: Path | None, extract_date=None) -> ExtractRead:
 # --- file level -------------------------------------------------------------------------------
 
 
+T = TypeVar("T")
+
+
+def _known(value: T | None) -> T:
+    """A part of the parse state that is set by then (a None here is a bug in this module)."""
+    if value is None:
+        raise AssertionError("EOS parse state used before the file was opened and split")
+    return value
+
+
 @dataclass
 class _Parsed:
     """Working state of one file between splitting and building the canonical table."""
@@ -225,33 +236,28 @@ class _Parsed:
     header_width: int = 0
     extra_findings: list = field(default_factory=list)
 
-    # the parsed state, once the file has been split (each property says so to the type checker)
+    quarantine_parts: list = field(default_factory=list)
+
+    # the parsed state, once the file has been opened and split (typed for the checker)
     @property
     def fc(self) -> FindingCollector:
-        assert self.collector is not None, "no finding collector: the file was not opened"
-        return self.collector
+        return _known(self.collector)
 
     @property
     def rows(self) -> pd.DataFrame:
-        assert self.frame is not None, "the file was not split into records"
-        return self.frame
+        return _known(self.frame)
 
     @property
     def line_of(self) -> pd.Series:
-        assert self.lines is not None, "the file was not split into records"
-        return self.lines
+        return _known(self.lines)
 
     @property
     def wide(self) -> pd.Series:
-        assert self.too_wide is not None, "the file was not split into records"
-        return self.too_wide
+        return _known(self.too_wide)
 
     @property
     def width(self) -> pd.Series:
-        assert self.widths is not None, "the file was not split into records"
-        return self.widths
-
-    quarantine_parts: list = field(default_factory=list)
+        return _known(self.widths)
 
     def fail(self, message: str, *, line: int | None = None, field_name: str | None = None, value=None) -> None:
         self.read.ok = False
